@@ -1,0 +1,33 @@
+/* Content hashing (BLAKE2b-256) and hex encoding. */
+#ifndef PM_HASH_H
+#define PM_HASH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sodium.h>
+
+#define PM_HASH_BYTES 32
+#define PM_HASH_HEX (PM_HASH_BYTES * 2 + 1) /* hex digits plus NUL */
+
+/* Hashes len bytes of data into out. */
+void pm_hash(const void *data, size_t len, uint8_t out[PM_HASH_BYTES]);
+
+/* Incremental hashing of content that arrives in pieces (files, chunks). A plain value:
+ * init, update any number of times, final once. */
+typedef struct {
+    crypto_generichash_state state;
+} pm_hasher;
+void pm_hasher_init(pm_hasher *h);
+void pm_hasher_update(pm_hasher *h, const void *data, size_t len);
+void pm_hasher_final(pm_hasher *h, uint8_t out[PM_HASH_BYTES]);
+
+/* Hashes the file at path; PM_E_IO if it cannot be read. */
+int pm_hash_file(const char *path, uint8_t out[PM_HASH_BYTES], uint64_t *size_out);
+
+/* Writes 2*len lowercase hex digits and a NUL into out (2*len+1 bytes). */
+void pm_hex_encode(const uint8_t *bin, size_t len, char *out);
+
+/* Decodes exactly 2*len hex digits from hex into bin; PM_E_INVAL on any other input. */
+int pm_hex_decode(const char *hex, uint8_t *bin, size_t len);
+
+#endif
