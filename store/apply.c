@@ -1,0 +1,722 @@
+#include "apply.h"
+#include "store_internal.h"
+#include "proto/error.h"
+#include "proto/log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum { POS_LEN = 8 + PM_ID_BYTES + 8 };
+enum { KIND_MEMBERSHIP = 'M', KIND_STUDY = 'S' };
+
+/* ---- the per-key event index ------------------------------------------------ */
+
+static size_t key_prefix(uint8_t *buf, char kind, const char *name)
+{
+    size_t len = strlen(name);
+    buf[0] = (uint8_t)kind;
+    memcpy(buf + 1, name, len);
+    buf[1 + len] = 0;
+    return len + 2;
+}
+
+static void encode_position(uint8_t *p, const pm_position *pos)
+{
+    pm_put_be64(p, pos->lamport);
+    memcpy(p + 8, pos->origin, PM_ID_BYTES);
+    pm_put_be64(p + 8 + PM_ID_BYTES, pos->seq);
+}
+
+static int index_event(MDB_txn *txn, pm_store *s, char kind, const char *name, const pm_event *ev)
+{
+    uint8_t key[2 + 64 + POS_LEN];
+    size_t plen = key_prefix(key, kind, name);
+    pm_position pos = pm_event_position(ev);
+    encode_position(key + plen, &pos);
+    MDB_val k = {plen + POS_LEN, key}, v = {0, ""};
+    return pm_store_mdb_error(mdb_put(txn, s->bykey, &k, &v, 0), "index event");
+}
+
+typedef struct {
+    pm_event **items;
+    size_t n, cap;
+} event_list;
+
+static void event_list_free(event_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        pm_event_destroy(&l->items[i]);
+    free(l->items);
+    memset(l, 0, sizeof *l);
+}
+
+static int event_list_push(event_list *l, pm_event *ev)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 16;
+        pm_event **items = realloc(l->items, cap * sizeof *items);
+        if (!items)
+            return PM_E_NOMEM;
+        l->items = items;
+        l->cap = cap;
+    }
+    l->items[l->n++] = ev;
+    return PM_OK;
+}
+
+/* Loads every event indexed under (kind, name), in the total order. */
+static int load_key_events(MDB_txn *txn, pm_store *s, char kind, const char *name, event_list *out)
+{
+    uint8_t prefix[2 + 64];
+    size_t plen = key_prefix(prefix, kind, name);
+    MDB_cursor *cur;
+    int rc = pm_store_mdb_error(mdb_cursor_open(txn, s->bykey, &cur), "open cursor");
+    if (rc)
+        return rc;
+    MDB_val k = {plen, prefix}, v;
+    int r = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (r == 0 && !rc) {
+        if (k.mv_size != plen + POS_LEN || memcmp(k.mv_data, prefix, plen) != 0)
+            break;
+        MDB_val ek = {PM_ID_BYTES + 8, (uint8_t *)k.mv_data + plen + 8}, ev;
+        if ((rc = pm_store_mdb_error(mdb_get(txn, s->events, &ek, &ev), "read indexed event")))
+            break;
+        pm_event *e;
+        if ((rc = pm_event_parse_stored(ev.mv_data, ev.mv_size, &e)))
+            break;
+        if ((rc = event_list_push(out, e))) {
+            pm_event_destroy(&e);
+            break;
+        }
+        r = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+/* ---- membership --------------------------------------------------------------- */
+
+static Pm__Position *position_new(const pm_position *p, uint8_t *origin_store)
+{
+    Pm__Position *pos = malloc(sizeof *pos);
+    if (!pos)
+        return NULL;
+    pm__position__init(pos);
+    pos->lamport = p->lamport;
+    memcpy(origin_store, p->origin, PM_ID_BYTES);
+    pos->origin.data = origin_store;
+    pos->origin.len = PM_ID_BYTES;
+    pos->seq = p->seq;
+    return pos;
+}
+
+static pm_position position_of(const Pm__Position *p)
+{
+    pm_position pos = {0};
+    if (p) {
+        pos.lamport = p->lamport;
+        if (p->origin.len == PM_ID_BYTES)
+            memcpy(pos.origin, p->origin.data, PM_ID_BYTES);
+        pos.seq = p->seq;
+    }
+    return pos;
+}
+
+int pm_apply_author_valid(const Pm__MemberView *m, const pm_position *pos)
+{
+    if (!m || strcmp(m->state, "pending") == 0 || !m->state[0])
+        return 0;
+    if (strcmp(m->state, "revoked") == 0) {
+        pm_position at = position_of(m->revoked_at);
+        return pm_position_cmp(pos, &at) < 0;
+    }
+    return 1;
+}
+
+enum { M_NONE, M_PENDING, M_MEMBER, M_REVOKED };
+
+typedef struct {
+    uint8_t id[PM_ID_BYTES];
+    const char *name, *endpoint, *reason; /* borrowed from the loaded events */
+    int state, founder;
+    uint8_t (*admit)[PM_ID_BYTES];
+    size_t n_admit;
+    uint8_t (*revoke)[PM_ID_BYTES];
+    size_t n_revoke;
+    pm_position admitted_at, revoked_at;
+} member_fold;
+
+typedef struct {
+    member_fold *m;
+    size_t n;
+    unsigned quorum;
+} membership;
+
+static member_fold *member_find(membership *ms, const uint8_t *id, int create)
+{
+    for (size_t i = 0; i < ms->n; i++)
+        if (memcmp(ms->m[i].id, id, PM_ID_BYTES) == 0)
+            return &ms->m[i];
+    if (!create)
+        return NULL;
+    member_fold *grown = realloc(ms->m, (ms->n + 1) * sizeof *grown);
+    if (!grown)
+        return NULL;
+    ms->m = grown;
+    member_fold *f = &ms->m[ms->n++];
+    memset(f, 0, sizeof *f);
+    memcpy(f->id, id, PM_ID_BYTES);
+    f->name = f->endpoint = f->reason = "";
+    return f;
+}
+
+static int add_approval(uint8_t (**set)[PM_ID_BYTES], size_t *n, const uint8_t *who)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (memcmp((*set)[i], who, PM_ID_BYTES) == 0)
+            return PM_OK;
+    uint8_t(*grown)[PM_ID_BYTES] = realloc(*set, (*n + 1) * sizeof *grown);
+    if (!grown)
+        return PM_E_NOMEM;
+    memcpy(grown[*n], who, PM_ID_BYTES);
+    *set = grown;
+    (*n)++;
+    return PM_OK;
+}
+
+static size_t count_members(const membership *ms)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ms->n; i++)
+        n += ms->m[i].state == M_MEMBER;
+    return n;
+}
+
+/* The quorum in effect: the genesis' K, but never more than could approve. */
+static size_t quorum_for(const membership *ms, size_t excluded)
+{
+    size_t eligible = count_members(ms) - excluded;
+    size_t k = ms->quorum < eligible ? ms->quorum : eligible;
+    return k ? k : 1;
+}
+
+static int fold_membership_event(membership *ms, const pm_event *ev)
+{
+    const Pm__EventBody *b = ev->body;
+    pm_position pos = pm_event_position(ev);
+    if (b->payload_case == PM__EVENT_BODY__PAYLOAD_GENESIS) {
+        if (ms->quorum) /* one genesis per mesh; the mesh check keeps others out */
+            return PM_OK;
+        ms->quorum = b->genesis->quorum;
+        member_fold *f = member_find(ms, b->origin.data, 1);
+        if (!f)
+            return PM_E_NOMEM;
+        f->state = M_MEMBER;
+        f->founder = 1;
+        f->name = b->genesis->founder_name;
+        f->endpoint = b->genesis->founder_endpoint;
+        return PM_OK;
+    }
+    member_fold *author = member_find(ms, b->origin.data, 0);
+    if (!author || author->state != M_MEMBER) /* only current members approve */
+        return PM_OK;
+    if (b->payload_case == PM__EVENT_BODY__PAYLOAD_MEMBER_ADMITTED) {
+        const Pm__MemberAdmitted *a = b->member_admitted;
+        member_fold *f = member_find(ms, a->node_id.data, 1);
+        if (!f)
+            return PM_E_NOMEM;
+        if (f->state == M_MEMBER || f->state == M_REVOKED)
+            return PM_OK;
+        f->state = M_PENDING;
+        f->name = a->name;
+        f->endpoint = a->endpoint;
+        if (add_approval(&f->admit, &f->n_admit, b->origin.data))
+            return PM_E_NOMEM;
+        if (f->n_admit >= quorum_for(ms, 0)) {
+            f->state = M_MEMBER;
+            f->admitted_at = pos;
+        }
+    } else if (b->payload_case == PM__EVENT_BODY__PAYLOAD_MEMBER_REVOKED) {
+        const Pm__MemberRevoked *r = b->member_revoked;
+        member_fold *f = member_find(ms, r->node_id.data, 0);
+        if (!f || f->state != M_MEMBER)
+            return PM_OK;
+        if (add_approval(&f->revoke, &f->n_revoke, b->origin.data))
+            return PM_E_NOMEM;
+        f->reason = r->reason;
+        /* The member being revoked does not count towards the quorum's size. */
+        if (f->n_revoke >= quorum_for(ms, 1)) {
+            f->state = M_REVOKED;
+            f->revoked_at = pos;
+        }
+    }
+    return PM_OK;
+}
+
+static int id_cmp(const void *a, const void *b) { return memcmp(a, b, PM_ID_BYTES); }
+
+static ProtobufCBinaryData *id_list(uint8_t (*ids)[PM_ID_BYTES], size_t n)
+{
+    qsort(ids, n, PM_ID_BYTES, id_cmp); /* sorted, so the record is order-independent */
+    ProtobufCBinaryData *list = calloc(n ? n : 1, sizeof *list);
+    for (size_t i = 0; list && i < n; i++) {
+        list[i].data = ids[i];
+        list[i].len = PM_ID_BYTES;
+    }
+    return list;
+}
+
+static const char *state_name(int state)
+{
+    return state == M_MEMBER ? "member" : state == M_REVOKED ? "revoked" : "pending";
+}
+
+/* Writes one member's view; sets *validity_changed if what the member may author changed. */
+static int write_member(MDB_txn *txn, pm_store *s, member_fold *f, int *validity_changed)
+{
+    Pm__MemberView mv = PM__MEMBER_VIEW__INIT;
+    uint8_t admitted_origin[PM_ID_BYTES], revoked_origin[PM_ID_BYTES];
+    mv.id.data = f->id;
+    mv.id.len = PM_ID_BYTES;
+    mv.name = (char *)f->name;
+    mv.endpoint = (char *)f->endpoint;
+    mv.state = (char *)state_name(f->state);
+    mv.founder = f->founder;
+    mv.revoke_reason = f->state == M_REVOKED ? (char *)f->reason : "";
+    mv.admit_approvals = id_list(f->admit, f->n_admit);
+    mv.n_admit_approvals = f->n_admit;
+    mv.revoke_approvals = id_list(f->revoke, f->n_revoke);
+    mv.n_revoke_approvals = f->n_revoke;
+    if (f->state == M_MEMBER || f->state == M_REVOKED)
+        if (!f->founder)
+            mv.admitted_at = position_new(&f->admitted_at, admitted_origin);
+    if (f->state == M_REVOKED)
+        mv.revoked_at = position_new(&f->revoked_at, revoked_origin);
+    int rc = PM_OK;
+    size_t len = pm__member_view__get_packed_size(&mv);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf || !mv.admit_approvals || !mv.revoke_approvals) {
+        rc = PM_E_NOMEM;
+        goto done;
+    }
+    pm__member_view__pack(&mv, buf);
+
+    /* Validity is what changes which events count: state and the two positions. */
+    MDB_val k = {PM_ID_BYTES, f->id}, old;
+    int r = mdb_get(txn, s->members, &k, &old);
+    *validity_changed = 1;
+    if (r == 0) {
+        Pm__MemberView *prev = pm__member_view__unpack(NULL, old.mv_size, old.mv_data);
+        if (prev) {
+            pm_position pa = position_of(prev->admitted_at), pr = position_of(prev->revoked_at);
+            pm_position na = position_of(mv.admitted_at), nr = position_of(mv.revoked_at);
+            *validity_changed = strcmp(prev->state, mv.state) != 0 ||
+                                pm_position_cmp(&pa, &na) != 0 || pm_position_cmp(&pr, &nr) != 0;
+            pm__member_view__free_unpacked(prev, NULL);
+        }
+    } else if (f->state == M_PENDING) {
+        *validity_changed = 0; /* pending authors' events are not applied either way */
+    }
+    rc = pm_view_write(txn, s, s->members, 'm', f->id, PM_ID_BYTES, buf, len);
+done:
+    free(buf);
+    free(mv.admit_approvals);
+    free(mv.revoke_approvals);
+    free(mv.admitted_at);
+    free(mv.revoked_at);
+    return rc;
+}
+
+static int derive_study(MDB_txn *txn, pm_store *s, const char *uid);
+
+/* Re-derives every study view the author's events touch. */
+static int rederive_author(MDB_txn *txn, pm_store *s, const uint8_t *author)
+{
+    MDB_cursor *cur;
+    int rc = pm_store_mdb_error(mdb_cursor_open(txn, s->events, &cur), "open cursor");
+    if (rc)
+        return rc;
+    uint8_t key[PM_ID_BYTES + 8];
+    memcpy(key, author, PM_ID_BYTES);
+    pm_put_be64(key + PM_ID_BYTES, 1);
+    MDB_val k = {sizeof key, key}, v;
+    char **uids = NULL;
+    size_t n = 0;
+    int r = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (r == 0 && !rc && k.mv_size == sizeof key && memcmp(k.mv_data, author, PM_ID_BYTES) == 0) {
+        pm_event *ev;
+        if ((rc = pm_event_parse_stored(v.mv_data, v.mv_size, &ev)))
+            break;
+        const char *uid = pm_event_study_uid(ev->body);
+        if (uid) {
+            char **grown = realloc(uids, (n + 1) * sizeof *grown);
+            if (!grown || !(grown[n] = strdup(uid)))
+                rc = PM_E_NOMEM;
+            else
+                n++;
+            if (grown)
+                uids = grown;
+        }
+        pm_event_destroy(&ev);
+        r = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    /* The cursor is closed before deriving: derive_study writes to the same txn. */
+    for (size_t i = 0; i < n; i++) {
+        if (!rc)
+            rc = derive_study(txn, s, uids[i]);
+        free(uids[i]);
+    }
+    free(uids);
+    return rc;
+}
+
+static int derive_membership(MDB_txn *txn, pm_store *s)
+{
+    event_list evs = {0};
+    membership ms = {0};
+    int rc = load_key_events(txn, s, KIND_MEMBERSHIP, "", &evs);
+    for (size_t i = 0; !rc && i < evs.n; i++)
+        rc = fold_membership_event(&ms, evs.items[i]);
+    uint8_t (*changed)[PM_ID_BYTES] = calloc(ms.n + 1, PM_ID_BYTES);
+    size_t n_changed = 0;
+    if (!changed && !rc)
+        rc = PM_E_NOMEM;
+    for (size_t i = 0; !rc && i < ms.n; i++) {
+        int validity_changed = 0;
+        rc = write_member(txn, s, &ms.m[i], &validity_changed);
+        if (validity_changed)
+            memcpy(changed[n_changed++], ms.m[i].id, PM_ID_BYTES);
+    }
+    for (size_t i = 0; !rc && i < n_changed; i++)
+        rc = rederive_author(txn, s, changed[i]);
+    for (size_t i = 0; i < ms.n; i++) {
+        free(ms.m[i].admit);
+        free(ms.m[i].revoke);
+    }
+    free(ms.m);
+    free(changed);
+    event_list_free(&evs);
+    return rc;
+}
+
+/* ---- studies and their worklist items ------------------------------------------ */
+
+typedef struct {
+    uint8_t id[PM_ID_BYTES];
+    Pm__MemberView *view; /* NULL: not a known member */
+} author_cache_entry;
+
+typedef struct {
+    author_cache_entry *e;
+    size_t n;
+} author_cache;
+
+static int author_valid(MDB_txn *txn, pm_store *s, author_cache *c, const pm_event *ev)
+{
+    const uint8_t *id = ev->body->origin.data;
+    author_cache_entry *hit = NULL;
+    for (size_t i = 0; i < c->n && !hit; i++)
+        if (memcmp(c->e[i].id, id, PM_ID_BYTES) == 0)
+            hit = &c->e[i];
+    if (!hit) {
+        author_cache_entry *grown = realloc(c->e, (c->n + 1) * sizeof *grown);
+        if (!grown)
+            return 0;
+        c->e = grown;
+        hit = &c->e[c->n++];
+        memcpy(hit->id, id, PM_ID_BYTES);
+        hit->view = NULL;
+        MDB_val k = {PM_ID_BYTES, (void *)id}, v;
+        if (mdb_get(txn, s->members, &k, &v) == 0)
+            hit->view = pm__member_view__unpack(NULL, v.mv_size, v.mv_data);
+    }
+    pm_position pos = pm_event_position(ev);
+    return pm_apply_author_valid(hit->view, &pos);
+}
+
+static void author_cache_free(author_cache *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (c->e[i].view)
+            pm__member_view__free_unpacked(c->e[i].view, NULL);
+    free(c->e);
+}
+
+/* Everything a study view points into while it is being built. */
+typedef struct {
+    Pm__StudyView sv;
+    Pm__ClaimView claim;
+    Pm__ClaimView **lost;
+    Pm__ReportView **reports;
+    ProtobufCBinaryData *holders;
+    size_t n_holders;
+    Pm__Position *positions[64];
+    size_t n_positions;
+    uint8_t origins[64][PM_ID_BYTES];
+} study_fold;
+
+static Pm__Position *fold_position(study_fold *f, const pm_event *ev)
+{
+    if (f->n_positions == 64)
+        return NULL; /* positions beyond 64 claims/reports are left out of the record */
+    pm_position p = pm_event_position(ev);
+    size_t i = f->n_positions;
+    Pm__Position *pos = position_new(&p, f->origins[i]);
+    if (pos)
+        f->positions[f->n_positions++] = pos;
+    return pos;
+}
+
+static int add_holder(study_fold *f, const ProtobufCBinaryData *id)
+{
+    for (size_t i = 0; i < f->n_holders; i++)
+        if (memcmp(f->holders[i].data, id->data, PM_ID_BYTES) == 0)
+            return PM_OK;
+    ProtobufCBinaryData *grown = realloc(f->holders, (f->n_holders + 1) * sizeof *grown);
+    if (!grown)
+        return PM_E_NOMEM;
+    f->holders = grown;
+    f->holders[f->n_holders++] = *id;
+    return PM_OK;
+}
+
+static int holder_cmp(const void *a, const void *b)
+{
+    return memcmp(((const ProtobufCBinaryData *)a)->data, ((const ProtobufCBinaryData *)b)->data,
+                  PM_ID_BYTES);
+}
+
+static int claim_holds(const Pm__StudyView *sv, const Pm__ClaimView *claim, const char *reporter,
+                       uint64_t at_ms)
+{
+    if (strcmp(sv->state, "claimed") != 0)
+        return 0;
+    return strcmp(claim->reporter, reporter) != 0 && claim->lease_until_ms > at_ms;
+}
+
+static void fold_claim(study_fold *f, const pm_event *ev)
+{
+    const Pm__ItemClaimed *c = ev->body->item_claimed;
+    Pm__StudyView *sv = &f->sv;
+    int free_item = strcmp(sv->state, "unreported") == 0;
+    int renewable = strcmp(sv->state, "claimed") == 0 &&
+                    !claim_holds(sv, &f->claim, c->reporter, ev->body->wall_ms);
+    if (free_item || renewable) {
+        pm__claim_view__init(&f->claim);
+        f->claim.reporter = c->reporter;
+        f->claim.node = ev->body->origin;
+        f->claim.time_ms = ev->body->wall_ms;
+        f->claim.lease_until_ms = c->lease_until_ms;
+        f->claim.at = fold_position(f, ev);
+        sv->claim = &f->claim;
+        sv->state = "claimed";
+        return;
+    }
+    /* Lost: someone else holds the item, or it is already reported. Kept so the loser
+     * can be told. */
+    Pm__ClaimView *lost = calloc(1, sizeof *lost);
+    Pm__ClaimView **grown = lost ? realloc(f->lost, (sv->n_lost_claims + 1) * sizeof *grown) : NULL;
+    if (!grown) {
+        free(lost);
+        return;
+    }
+    pm__claim_view__init(lost);
+    lost->reporter = c->reporter;
+    lost->node = ev->body->origin;
+    lost->time_ms = ev->body->wall_ms;
+    lost->lease_until_ms = c->lease_until_ms;
+    lost->at = fold_position(f, ev);
+    f->lost = grown;
+    f->lost[sv->n_lost_claims++] = lost;
+    sv->lost_claims = f->lost;
+}
+
+static void fold_report(study_fold *f, const pm_event *ev)
+{
+    const Pm__ReportSubmitted *r = ev->body->report_submitted;
+    Pm__StudyView *sv = &f->sv;
+    Pm__ReportView *rv = calloc(1, sizeof *rv);
+    Pm__ReportView **grown = rv ? realloc(f->reports, (sv->n_reports + 1) * sizeof *grown) : NULL;
+    if (!grown) {
+        free(rv);
+        return;
+    }
+    pm__report_view__init(rv);
+    rv->reporter = r->reporter;
+    rv->node = ev->body->origin;
+    rv->time_ms = ev->body->wall_ms;
+    rv->text = r->text;
+    rv->sr_sop_instance_uid = r->sr_sop_instance_uid;
+    rv->at = fold_position(f, ev);
+    f->reports = grown;
+    f->reports[sv->n_reports++] = rv;
+    sv->reports = f->reports;
+    if (sv->n_reports == 1)
+        sv->reported_ms = ev->body->wall_ms;
+    /* A report is never lost: a second report by someone else is kept and flagged
+     * until a verification reconciles them. */
+    for (size_t i = 0; i + 1 < sv->n_reports; i++)
+        if (strcmp(sv->reports[i]->reporter, r->reporter) != 0)
+            sv->conflict = 1;
+    if (strcmp(sv->state, "verified") != 0)
+        sv->state = "reported";
+}
+
+static void fold_study_event(study_fold *f, const pm_event *ev)
+{
+    const Pm__EventBody *b = ev->body;
+    Pm__StudyView *sv = &f->sv;
+    switch (b->payload_case) {
+    case PM__EVENT_BODY__PAYLOAD_STUDY_ANNOUNCED:
+        if (!sv->study) {
+            sv->site = b->origin;
+            sv->announced_ms = b->wall_ms;
+        }
+        sv->study = b->study_announced; /* the latest announcement holds the full list */
+        add_holder(f, &b->origin);
+        break;
+    case PM__EVENT_BODY__PAYLOAD_ITEM_CLAIMED:
+        fold_claim(f, ev);
+        break;
+    case PM__EVENT_BODY__PAYLOAD_ITEM_RELEASED:
+        if (strcmp(sv->state, "claimed") == 0 &&
+            strcmp(f->claim.reporter, b->item_released->reporter) == 0) {
+            sv->state = "unreported";
+            sv->claim = NULL;
+        }
+        break;
+    case PM__EVENT_BODY__PAYLOAD_REPORT_SUBMITTED:
+        fold_report(f, ev);
+        break;
+    case PM__EVENT_BODY__PAYLOAD_REPORT_VERIFIED:
+        if (strcmp(sv->state, "reported") == 0) {
+            sv->state = "verified";
+            sv->verified_by = b->report_verified->reporter;
+            sv->verified_ms = b->wall_ms;
+            sv->conflict = 0;
+        }
+        break;
+    case PM__EVENT_BODY__PAYLOAD_STUDY_ACCESSED:
+        /* The reader's node now caches the study and can serve it. */
+        add_holder(f, &b->origin);
+        sv->access_count++;
+        break;
+    default:
+        break;
+    }
+}
+
+static void study_fold_free(study_fold *f)
+{
+    for (size_t i = 0; i < f->sv.n_lost_claims; i++)
+        free(f->lost[i]);
+    for (size_t i = 0; i < f->sv.n_reports; i++)
+        free(f->reports[i]);
+    for (size_t i = 0; i < f->n_positions; i++)
+        free(f->positions[i]);
+    free(f->lost);
+    free(f->reports);
+    free(f->holders);
+}
+
+static int put_patient_index(MDB_txn *txn, pm_store *s, const char *patient_id, const char *uid,
+                             int add)
+{
+    size_t plen = strlen(patient_id), ulen = strlen(uid);
+    uint8_t key[128 + 2];
+    if (plen + ulen + 1 > 128)
+        return PM_OK;
+    memcpy(key, patient_id, plen);
+    key[plen] = 0;
+    memcpy(key + plen + 1, uid, ulen);
+    MDB_val k = {plen + 1 + ulen, key}, v = {0, ""};
+    int rc = add ? mdb_put(txn, s->bypatient, &k, &v, 0) : mdb_del(txn, s->bypatient, &k, NULL);
+    return rc == MDB_NOTFOUND ? PM_OK : pm_store_mdb_error(rc, "patient index");
+}
+
+static int derive_study(MDB_txn *txn, pm_store *s, const char *uid)
+{
+    event_list evs = {0};
+    author_cache authors = {0};
+    study_fold f;
+    memset(&f, 0, sizeof f);
+    pm__study_view__init(&f.sv);
+    f.sv.state = "unreported";
+    uint8_t *buf = NULL;
+    int rc = load_key_events(txn, s, KIND_STUDY, uid, &evs);
+    for (size_t i = 0; !rc && i < evs.n; i++)
+        if (author_valid(txn, s, &authors, evs.items[i]))
+            fold_study_event(&f, evs.items[i]);
+    if (rc)
+        goto done;
+
+    /* The old record's patient, to keep the patient index in step. */
+    MDB_val k = {strlen(uid), (void *)uid}, old;
+    if (mdb_get(txn, s->studies, &k, &old) == 0) {
+        Pm__StudyView *prev = pm__study_view__unpack(NULL, old.mv_size, old.mv_data);
+        if (prev && prev->study)
+            rc = put_patient_index(txn, s, prev->study->patient_id, uid, 0);
+        if (prev)
+            pm__study_view__free_unpacked(prev, NULL);
+    }
+    if (rc)
+        goto done;
+    if (!f.sv.study) { /* nothing valid announces it (yet): no view */
+        rc = pm_view_write(txn, s, s->studies, 's', uid, strlen(uid), NULL, 0);
+        goto done;
+    }
+    qsort(f.holders, f.n_holders, sizeof *f.holders, holder_cmp);
+    f.sv.holders = f.holders;
+    f.sv.n_holders = f.n_holders;
+    for (size_t i = 0; i < f.sv.study->n_series; i++) {
+        const Pm__Series *se = f.sv.study->series[i];
+        f.sv.instance_count += se->n_instances;
+        for (size_t j = 0; j < se->n_instances; j++)
+            f.sv.total_bytes += se->instances[j]->size;
+    }
+    size_t len = pm__study_view__get_packed_size(&f.sv);
+    if (!(buf = malloc(len))) {
+        rc = PM_E_NOMEM;
+        goto done;
+    }
+    pm__study_view__pack(&f.sv, buf);
+    rc = pm_view_write(txn, s, s->studies, 's', uid, strlen(uid), buf, len);
+    if (!rc)
+        rc = put_patient_index(txn, s, f.sv.study->patient_id, uid, 1);
+done:
+    free(buf);
+    study_fold_free(&f);
+    author_cache_free(&authors);
+    event_list_free(&evs);
+    return rc;
+}
+
+/* ---- the entry point ------------------------------------------------------------ */
+
+int pm_apply_event(pm_store *s, MDB_txn *txn, const pm_event *ev)
+{
+    uint8_t okey[POS_LEN];
+    pm_position pos = pm_event_position(ev);
+    encode_position(okey, &pos);
+    MDB_val k = {POS_LEN, okey}, v = {0, ""};
+    int rc = pm_store_mdb_error(mdb_put(txn, s->order, &k, &v, 0), "order index");
+    if (rc)
+        return rc;
+    switch (ev->body->payload_case) {
+    case PM__EVENT_BODY__PAYLOAD_GENESIS:
+    case PM__EVENT_BODY__PAYLOAD_MEMBER_ADMITTED:
+    case PM__EVENT_BODY__PAYLOAD_MEMBER_REVOKED:
+        if ((rc = index_event(txn, s, KIND_MEMBERSHIP, "", ev)))
+            return rc;
+        return derive_membership(txn, s);
+    default: {
+        const char *uid = pm_event_study_uid(ev->body);
+        if (!uid || !*uid)
+            return PM_OK;
+        if ((rc = index_event(txn, s, KIND_STUDY, uid, ev)))
+            return rc;
+        return derive_study(txn, s, uid);
+    }
+    }
+}

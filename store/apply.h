@@ -1,0 +1,23 @@
+/* The one place views change. Views are a pure function of the set of events held
+ * (DESIGN.md invariant 2): applying an event re-derives each view key it touches
+ * from all of that key's events in the total order (lamport, origin, seq), so the
+ * order events arrived in cannot matter.
+ *
+ * Membership decides which events count: an event is applied only if its author was
+ * admitted (at any position: events a new member wrote before its admission reached
+ * us are held, then applied) and not revoked at or before the event's position. When
+ * membership changes, every key the affected authors touched is re-derived. */
+#ifndef PM_APPLY_H
+#define PM_APPLY_H
+
+#include <lmdb.h>
+
+#include "store.h"
+
+/* Indexes ev and re-derives the views it affects, inside the caller's write txn. */
+int pm_apply_event(pm_store *store, MDB_txn *txn, const pm_event *ev);
+
+/* Whether the member view allows an event by its member at pos (see above). */
+int pm_apply_author_valid(const Pm__MemberView *member, const pm_position *pos);
+
+#endif

@@ -1,0 +1,388 @@
+#include "feed.h"
+#include "apply.h"
+#include "store_internal.h"
+#include "proto/error.h"
+#include "proto/log.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+enum { HEAD_LEN = 8 + PM_HASH_BYTES + 8, FEED_KEY_LEN = PM_ID_BYTES + 8 };
+
+static void feed_key(uint8_t key[FEED_KEY_LEN], const uint8_t *origin, uint64_t seq)
+{
+    memcpy(key, origin, PM_ID_BYTES);
+    pm_put_be64(key + PM_ID_BYTES, seq);
+}
+
+static int read_head(MDB_txn *txn, pm_store *s, const uint8_t *origin, pm_head *out)
+{
+    MDB_val k = {PM_ID_BYTES, (void *)origin}, v;
+    int rc = mdb_get(txn, s->heads, &k, &v);
+    if (rc)
+        return pm_store_mdb_error(rc, "read head");
+    if (v.mv_size != HEAD_LEN)
+        return PM_E_STORE;
+    memcpy(out->origin, origin, PM_ID_BYTES);
+    out->seq = pm_get_be64(v.mv_data);
+    memcpy(out->hash, (uint8_t *)v.mv_data + 8, PM_HASH_BYTES);
+    out->lamport = pm_get_be64((uint8_t *)v.mv_data + 8 + PM_HASH_BYTES);
+    return PM_OK;
+}
+
+static int read_mesh(MDB_txn *txn, pm_store *s, uint8_t out[PM_HASH_BYTES])
+{
+    MDB_val k = {4, "mesh"}, v;
+    int rc = mdb_get(txn, s->meta, &k, &v);
+    if (rc)
+        return pm_store_mdb_error(rc, "read mesh id");
+    if (v.mv_size != PM_HASH_BYTES)
+        return PM_E_STORE;
+    memcpy(out, v.mv_data, PM_HASH_BYTES);
+    return PM_OK;
+}
+
+/* Mesh membership of the event: the genesis must be the one the mesh id names; every
+ * other event must carry the mesh id. */
+static int check_mesh(MDB_txn *txn, pm_store *s, const pm_event *ev)
+{
+    uint8_t mesh[PM_HASH_BYTES];
+    int rc = read_mesh(txn, s, mesh);
+    if (rc == PM_E_NOTFOUND)
+        return PM_E_MESH;
+    if (rc)
+        return rc;
+    if (ev->body->payload_case == PM__EVENT_BODY__PAYLOAD_GENESIS)
+        return memcmp(ev->hash, mesh, PM_HASH_BYTES) == 0 ? PM_OK : PM_E_MESH;
+    return memcmp(ev->body->mesh.data, mesh, PM_HASH_BYTES) == 0 ? PM_OK : PM_E_MESH;
+}
+
+/* An event whose author was revoked before it is refused; one that came before the
+ * revocation stands. */
+static int check_revoked(MDB_txn *txn, pm_store *s, const pm_event *ev)
+{
+    MDB_val k = {PM_ID_BYTES, ev->body->origin.data}, v;
+    int rc = mdb_get(txn, s->members, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return PM_OK;
+    if (rc)
+        return pm_store_mdb_error(rc, "read member");
+    Pm__MemberView *m = pm__member_view__unpack(NULL, v.mv_size, v.mv_data);
+    if (!m)
+        return PM_E_STORE;
+    pm_position pos = pm_event_position(ev);
+    rc = PM_OK;
+    if (strcmp(m->state, "revoked") == 0 && !pm_apply_author_valid(m, &pos))
+        rc = PM_E_REVOKED;
+    pm__member_view__free_unpacked(m, NULL);
+    return rc;
+}
+
+/* Keeps a conflicting event as evidence of a fork. */
+static int record_fork(MDB_txn *txn, pm_store *s, const pm_event *ev)
+{
+    uint8_t key[FEED_KEY_LEN + PM_HASH_BYTES];
+    feed_key(key, ev->body->origin.data, ev->body->seq);
+    memcpy(key + FEED_KEY_LEN, ev->hash, PM_HASH_BYTES);
+    MDB_val k = {sizeof key, key}, v = {ev->raw_len, ev->raw};
+    int rc = mdb_put(txn, s->forks, &k, &v, MDB_NOOVERWRITE);
+    if (rc == MDB_KEYEXIST)
+        return PM_OK;
+    return pm_store_mdb_error(rc, "record fork");
+}
+
+/* Checks ev against its feed and, if it extends it, stores and applies it. */
+static int insert_event(MDB_txn *txn, pm_store *s, const pm_event *ev)
+{
+    const uint8_t *origin = ev->body->origin.data;
+    uint64_t seq = ev->body->seq;
+    int rc = check_mesh(txn, s, ev);
+    if (rc)
+        return rc;
+    pm_head head;
+    rc = read_head(txn, s, origin, &head);
+    if (rc == PM_E_NOTFOUND) {
+        memset(&head, 0, sizeof head);
+        rc = PM_OK;
+    }
+    if (rc)
+        return rc;
+    if (seq <= head.seq) {
+        uint8_t key[FEED_KEY_LEN];
+        feed_key(key, origin, seq);
+        MDB_val k = {sizeof key, key}, v;
+        if ((rc = mdb_get(txn, s->events, &k, &v)))
+            return pm_store_mdb_error(rc, "read event");
+        if (v.mv_size == ev->raw_len && memcmp(v.mv_data, ev->raw, ev->raw_len) == 0)
+            return PM_ALREADY_HELD;
+        char hex[17];
+        pm_hex_encode(origin, 8, hex);
+        pm_warn("feed", "fork: origin %s signed two different events with seq %llu", hex,
+                (unsigned long long)seq);
+        return (rc = record_fork(txn, s, ev)) ? rc : PM_E_FORK;
+    }
+    if (seq > head.seq + 1)
+        return PM_E_GAP;
+    static const uint8_t zeros[PM_HASH_BYTES];
+    if (memcmp(ev->body->prev.data, seq == 1 ? zeros : head.hash, PM_HASH_BYTES) != 0)
+        return PM_E_CHAIN;
+    if ((rc = check_revoked(txn, s, ev)))
+        return rc;
+
+    uint8_t key[FEED_KEY_LEN];
+    feed_key(key, origin, seq);
+    MDB_val k = {sizeof key, key}, v = {ev->raw_len, ev->raw};
+    if ((rc = mdb_put(txn, s->events, &k, &v, 0)))
+        return pm_store_mdb_error(rc, "write event");
+    uint8_t hv[HEAD_LEN];
+    pm_put_be64(hv, seq);
+    memcpy(hv + 8, ev->hash, PM_HASH_BYTES);
+    pm_put_be64(hv + 8 + PM_HASH_BYTES, ev->body->lamport);
+    MDB_val hk = {PM_ID_BYTES, (void *)origin}, hval = {HEAD_LEN, hv};
+    if ((rc = mdb_put(txn, s->heads, &hk, &hval, 0)))
+        return pm_store_mdb_error(rc, "write head");
+    uint64_t lamport;
+    if ((rc = pm_meta_get_u64(txn, s, "lamport", &lamport)))
+        return rc;
+    if (ev->body->lamport > lamport && (rc = pm_meta_put_u64(txn, s, "lamport", ev->body->lamport)))
+        return rc;
+    return pm_apply_event(s, txn, ev);
+}
+
+static uint64_t now_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+}
+
+int pm_feed_append(pm_store *s, const pm_identity *id, Pm__EventBody *body, pm_event **out)
+{
+    MDB_txn *txn;
+    pm_event *ev = NULL;
+    int is_genesis = body->payload_case == PM__EVENT_BODY__PAYLOAD_GENESIS;
+    int rc = pm_store_txn_begin(s, 1, &txn);
+    if (rc)
+        return rc;
+    const uint8_t *self = pm_identity_public(id);
+    pm_head head;
+    rc = read_head(txn, s, self, &head);
+    if (rc == PM_E_NOTFOUND) {
+        memset(&head, 0, sizeof head);
+        rc = PM_OK;
+    }
+    uint8_t mesh[PM_HASH_BYTES];
+    if (!rc) {
+        rc = read_mesh(txn, s, mesh);
+        if (is_genesis) /* a store belongs to one mesh: a second genesis is refused */
+            rc = rc == PM_OK ? PM_E_EXISTS : rc == PM_E_NOTFOUND ? PM_OK : rc;
+        else if (rc == PM_E_NOTFOUND)
+            rc = PM_E_MESH;
+    }
+    uint64_t lamport = 0;
+    if (!rc)
+        rc = pm_meta_get_u64(txn, s, "lamport", &lamport);
+    if (rc)
+        goto fail;
+    body->origin.data = (uint8_t *)self;
+    body->origin.len = PM_ID_BYTES;
+    body->seq = head.seq + 1;
+    body->prev.data = head.hash; /* zeros when the feed is empty */
+    body->prev.len = PM_HASH_BYTES;
+    body->lamport = lamport + 1;
+    body->wall_ms = now_ms();
+    body->mesh.data = is_genesis ? NULL : mesh;
+    body->mesh.len = is_genesis ? 0 : PM_HASH_BYTES;
+    if ((rc = pm_event_build(id, body, &ev)))
+        goto fail;
+    if (is_genesis) {
+        MDB_val k = {4, "mesh"}, v = {PM_HASH_BYTES, ev->hash};
+        if ((rc = pm_store_mdb_error(mdb_put(txn, s->meta, &k, &v, 0), "record mesh id")))
+            goto fail;
+    }
+    if ((rc = insert_event(txn, s, ev)))
+        goto fail;
+    if ((rc = pm_store_txn_commit(txn))) {
+        pm_event_destroy(&ev);
+        return rc;
+    }
+    if (out)
+        *out = ev;
+    else
+        pm_event_destroy(&ev);
+    return PM_OK;
+fail:
+    mdb_txn_abort(txn);
+    pm_event_destroy(&ev);
+    return rc;
+}
+
+int pm_feed_ingest_batch(pm_store *s, const uint8_t *const *bytes, const size_t *lens, size_t n,
+                         int *results)
+{
+    /* Parse and verify before taking the write lock: signature checks dominate the
+     * cost and need no transaction. */
+    pm_event **evs = calloc(n ? n : 1, sizeof *evs);
+    if (!evs)
+        return PM_E_NOMEM;
+    for (size_t i = 0; i < n; i++)
+        results[i] = pm_event_parse(bytes[i], lens[i], &evs[i]);
+    MDB_txn *txn;
+    int rc = pm_store_txn_begin(s, 1, &txn);
+    for (size_t i = 0; !rc && i < n; i++) {
+        if (results[i] != PM_OK)
+            continue;
+        /* Each insert runs in a nested transaction so a refused event leaves no trace
+         * while the rest of the batch still commits together. */
+        MDB_txn *child;
+        if ((rc = pm_store_mdb_error(mdb_txn_begin(s->env, txn, 0, &child), "nested txn")))
+            break;
+        int r = insert_event(child, s, evs[i]);
+        if (r == PM_OK || r == PM_E_FORK) {
+            rc = pm_store_mdb_error(mdb_txn_commit(child), "nested commit");
+        } else {
+            mdb_txn_abort(child);
+            if (r == PM_E_STORE || r == PM_E_MAPFULL || r == PM_E_NOMEM)
+                rc = r;
+        }
+        results[i] = r;
+    }
+    if (rc)
+        mdb_txn_abort(txn);
+    else
+        rc = pm_store_txn_commit(txn);
+    for (size_t i = 0; i < n; i++)
+        pm_event_destroy(&evs[i]);
+    free(evs);
+    return rc;
+}
+
+int pm_feed_ingest(pm_store *s, const uint8_t *bytes, size_t len)
+{
+    int result;
+    int rc = pm_feed_ingest_batch(s, &bytes, &len, 1, &result);
+    return rc ? rc : result;
+}
+
+int pm_feed_head(pm_store *s, const uint8_t origin[PM_ID_BYTES], pm_head *out)
+{
+    MDB_txn *txn;
+    int rc = pm_store_txn_begin(s, 0, &txn);
+    if (rc)
+        return rc;
+    rc = read_head(txn, s, origin, out);
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+int pm_feed_heads(pm_store *s, pm_head **out, size_t *n)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = pm_store_txn_begin(s, 0, &txn);
+    if (rc)
+        return rc;
+    MDB_stat st;
+    mdb_stat(txn, s->heads, &st);
+    pm_head *heads = calloc(st.ms_entries + 1, sizeof *heads);
+    size_t count = 0;
+    if (!heads) {
+        mdb_txn_abort(txn);
+        return PM_E_NOMEM;
+    }
+    mdb_cursor_open(txn, s->heads, &cur);
+    MDB_val k, v;
+    int op = MDB_FIRST;
+    while (count < st.ms_entries && mdb_cursor_get(cur, &k, &v, op) == 0) {
+        op = MDB_NEXT;
+        if (k.mv_size != PM_ID_BYTES || v.mv_size != HEAD_LEN)
+            continue;
+        pm_head *h = &heads[count++];
+        memcpy(h->origin, k.mv_data, PM_ID_BYTES);
+        h->seq = pm_get_be64(v.mv_data);
+        memcpy(h->hash, (uint8_t *)v.mv_data + 8, PM_HASH_BYTES);
+        h->lamport = pm_get_be64((uint8_t *)v.mv_data + 8 + PM_HASH_BYTES);
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    *out = heads;
+    *n = count;
+    return PM_OK;
+}
+
+int pm_feed_read(pm_store *s, const uint8_t origin[PM_ID_BYTES], uint64_t from_seq,
+                 size_t max_events, size_t max_bytes, pm_feed_fn fn, void *ctx)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = pm_store_txn_begin(s, 0, &txn);
+    if (rc)
+        return rc;
+    mdb_cursor_open(txn, s->events, &cur);
+    uint8_t key[FEED_KEY_LEN];
+    feed_key(key, origin, from_seq ? from_seq : 1);
+    MDB_val k = {sizeof key, key}, v;
+    size_t count = 0, bytes = 0;
+    int r = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (r == 0 && count < max_events && bytes < max_bytes) {
+        if (k.mv_size != FEED_KEY_LEN || memcmp(k.mv_data, origin, PM_ID_BYTES) != 0)
+            break;
+        if ((rc = fn(ctx, v.mv_data, v.mv_size)))
+            break;
+        count++;
+        bytes += v.mv_size;
+        r = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+int pm_feed_for_each(pm_store *s, pm_feed_fn fn, void *ctx)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = pm_store_txn_begin(s, 0, &txn);
+    if (rc)
+        return rc;
+    mdb_cursor_open(txn, s->order, &cur);
+    MDB_val k, v;
+    int op = MDB_FIRST;
+    while (!rc && mdb_cursor_get(cur, &k, &v, op) == 0) {
+        op = MDB_NEXT;
+        if (k.mv_size != 8 + FEED_KEY_LEN)
+            continue;
+        MDB_val ek = {FEED_KEY_LEN, (uint8_t *)k.mv_data + 8}, ev;
+        if (mdb_get(txn, s->events, &ek, &ev) == 0)
+            rc = fn(ctx, ev.mv_data, ev.mv_size);
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+int pm_feed_forks(pm_store *s, pm_fork_fn fn, void *ctx)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = pm_store_txn_begin(s, 0, &txn);
+    if (rc)
+        return rc;
+    mdb_cursor_open(txn, s->forks, &cur);
+    MDB_val k, v;
+    int op = MDB_FIRST;
+    while (!rc && mdb_cursor_get(cur, &k, &v, op) == 0) {
+        op = MDB_NEXT;
+        if (k.mv_size != FEED_KEY_LEN + PM_HASH_BYTES)
+            continue;
+        MDB_val ek = {FEED_KEY_LEN, k.mv_data}, ev;
+        if (mdb_get(txn, s->events, &ek, &ev) != 0)
+            continue;
+        rc = fn(ctx, k.mv_data, pm_get_be64((uint8_t *)k.mv_data + PM_ID_BYTES), ev.mv_data,
+                ev.mv_size, v.mv_data, v.mv_size);
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return rc;
+}

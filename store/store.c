@@ -1,0 +1,286 @@
+#include "store_internal.h"
+#include "proto/error.h"
+#include "proto/log.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+int pm_store_mdb_error(int rc, const char *what)
+{
+    if (rc == 0)
+        return PM_OK;
+    if (rc == MDB_NOTFOUND)
+        return PM_E_NOTFOUND;
+    pm_error("store", "%s: %s", what, mdb_strerror(rc));
+    if (rc == MDB_MAP_FULL)
+        return PM_E_MAPFULL;
+    if (rc == ENOMEM)
+        return PM_E_NOMEM;
+    return PM_E_STORE;
+}
+
+int pm_store_txn_begin(pm_store *self, int write, MDB_txn **txn)
+{
+    return pm_store_mdb_error(mdb_txn_begin(self->env, NULL, write ? 0 : MDB_RDONLY, txn),
+                              "begin transaction");
+}
+
+int pm_store_txn_commit(MDB_txn *txn)
+{
+    return pm_store_mdb_error(mdb_txn_commit(txn), "commit");
+}
+
+void pm_put_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+uint64_t pm_get_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+int pm_meta_get_u64(MDB_txn *txn, pm_store *self, const char *key, uint64_t *out)
+{
+    MDB_val k = {strlen(key), (void *)key}, v;
+    int rc = mdb_get(txn, self->meta, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        *out = 0;
+        return PM_OK;
+    }
+    if (rc)
+        return pm_store_mdb_error(rc, key);
+    if (v.mv_size != 8)
+        return PM_E_STORE;
+    *out = pm_get_be64(v.mv_data);
+    return PM_OK;
+}
+
+int pm_meta_put_u64(MDB_txn *txn, pm_store *self, const char *key, uint64_t value)
+{
+    uint8_t buf[8];
+    pm_put_be64(buf, value);
+    MDB_val k = {strlen(key), (void *)key}, v = {8, buf};
+    return pm_store_mdb_error(mdb_put(txn, self->meta, &k, &v, 0), key);
+}
+
+/* 256-bit little-endian add or subtract of h into acc. */
+static void digest_fold(uint8_t acc[PM_HASH_BYTES], const uint8_t h[PM_HASH_BYTES], int subtract)
+{
+    unsigned carry = 0;
+    for (int i = 0; i < PM_HASH_BYTES; i++) {
+        if (!subtract) {
+            unsigned s = (unsigned)acc[i] + h[i] + carry;
+            acc[i] = (uint8_t)s;
+            carry = s >> 8;
+        } else {
+            int s = (int)acc[i] - h[i] - (int)carry;
+            carry = s < 0;
+            acc[i] = (uint8_t)(s + (carry ? 256 : 0));
+        }
+    }
+}
+
+static void record_hash(char table, const void *key, size_t klen, const void *val, size_t vlen,
+                        uint8_t out[PM_HASH_BYTES])
+{
+    pm_hasher h;
+    uint8_t lens[17];
+    lens[0] = (uint8_t)table;
+    pm_put_be64(lens + 1, klen);
+    pm_put_be64(lens + 9, vlen);
+    pm_hasher_init(&h);
+    pm_hasher_update(&h, lens, sizeof lens);
+    pm_hasher_update(&h, key, klen);
+    pm_hasher_update(&h, val, vlen);
+    pm_hasher_final(&h, out);
+}
+
+int pm_view_write(MDB_txn *txn, pm_store *self, MDB_dbi dbi, char table, const void *key,
+                  size_t klen, const void *val, size_t vlen)
+{
+    uint8_t acc[PM_HASH_BYTES] = {0}, h[PM_HASH_BYTES];
+    MDB_val dk = {6, "digest"}, dv;
+    int rc = mdb_get(txn, self->meta, &dk, &dv);
+    if (rc == 0 && dv.mv_size == PM_HASH_BYTES)
+        memcpy(acc, dv.mv_data, PM_HASH_BYTES);
+    else if (rc != MDB_NOTFOUND)
+        return pm_store_mdb_error(rc, "read digest");
+
+    MDB_val k = {klen, (void *)key}, old;
+    rc = mdb_get(txn, dbi, &k, &old);
+    if (rc == 0) {
+        if (val && old.mv_size == vlen && memcmp(old.mv_data, val, vlen) == 0)
+            return PM_OK; /* unchanged */
+        record_hash(table, key, klen, old.mv_data, old.mv_size, h);
+        digest_fold(acc, h, 1);
+    } else if (rc != MDB_NOTFOUND) {
+        return pm_store_mdb_error(rc, "read view");
+    }
+    if (val) {
+        MDB_val v = {vlen, (void *)val};
+        if ((rc = mdb_put(txn, dbi, &k, &v, 0)))
+            return pm_store_mdb_error(rc, "write view");
+        record_hash(table, key, klen, val, vlen, h);
+        digest_fold(acc, h, 0);
+    } else if (rc == 0 && (rc = mdb_del(txn, dbi, &k, NULL))) {
+        return pm_store_mdb_error(rc, "delete view");
+    }
+    dv.mv_size = PM_HASH_BYTES;
+    dv.mv_data = acc;
+    return pm_store_mdb_error(mdb_put(txn, self->meta, &dk, &dv, 0), "write digest");
+}
+
+static int open_dbi(MDB_txn *txn, const char *name, MDB_dbi *dbi)
+{
+    return pm_store_mdb_error(mdb_dbi_open(txn, name, MDB_CREATE, dbi), name);
+}
+
+static int check_format(pm_store *self, MDB_txn *txn)
+{
+    uint64_t format = 0;
+    int rc = pm_meta_get_u64(txn, self, "format", &format);
+    if (rc)
+        return rc;
+    if (format == 0)
+        return pm_meta_put_u64(txn, self, "format", PM_STORE_FORMAT);
+    if (format != PM_STORE_FORMAT) {
+        pm_error("store", "store format %llu is not the %d this build reads",
+                 (unsigned long long)format, PM_STORE_FORMAT);
+        return PM_E_FORMAT;
+    }
+    return PM_OK;
+}
+
+int pm_store_open(const char *dir, uint64_t map_size, pm_store **out)
+{
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        pm_error("store", "cannot create %s: %s", dir, strerror(errno));
+        return PM_E_IO;
+    }
+    pm_store *self = calloc(1, sizeof *self);
+    if (!self)
+        return PM_E_NOMEM;
+    MDB_txn *txn = NULL;
+    int rc = pm_store_mdb_error(mdb_env_create(&self->env), "create environment");
+    if (rc)
+        goto fail;
+    mdb_env_set_maxdbs(self->env, 16);
+    mdb_env_set_maxreaders(self->env, 256);
+    mdb_env_set_mapsize(self->env, map_size ? map_size : PM_STORE_DEFAULT_MAP);
+    /* MDB_NOTLS: read transactions are not tied to a thread, so the DICOM edge's
+     * threads and the main loop can each hold their own. */
+    if ((rc = pm_store_mdb_error(mdb_env_open(self->env, dir, MDB_NOTLS, 0600), dir)))
+        goto fail;
+    if ((rc = pm_store_txn_begin(self, 1, &txn)))
+        goto fail;
+    if ((rc = open_dbi(txn, "meta", &self->meta)) || (rc = check_format(self, txn)) ||
+        (rc = open_dbi(txn, "events", &self->events)) ||
+        (rc = open_dbi(txn, "heads", &self->heads)) ||
+        (rc = open_dbi(txn, "order", &self->order)) ||
+        (rc = open_dbi(txn, "bykey", &self->bykey)) ||
+        (rc = open_dbi(txn, "forks", &self->forks)) ||
+        (rc = open_dbi(txn, "members", &self->members)) ||
+        (rc = open_dbi(txn, "studies", &self->studies)) ||
+        (rc = open_dbi(txn, "bypatient", &self->bypatient)) ||
+        (rc = open_dbi(txn, "blobs", &self->blobs)) ||
+        (rc = open_dbi(txn, "local", &self->local)))
+        goto fail;
+    rc = pm_store_txn_commit(txn);
+    txn = NULL;
+    if (rc)
+        goto fail;
+    *out = self;
+    return PM_OK;
+fail:
+    if (txn)
+        mdb_txn_abort(txn);
+    if (self->env)
+        mdb_env_close(self->env);
+    free(self);
+    return rc;
+}
+
+void pm_store_close(pm_store **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    mdb_env_close((*self_p)->env);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+int pm_store_mesh_id(pm_store *self, uint8_t out[PM_HASH_BYTES])
+{
+    MDB_txn *txn;
+    int rc = pm_store_txn_begin(self, 0, &txn);
+    if (rc)
+        return rc;
+    MDB_val k = {4, "mesh"}, v;
+    rc = mdb_get(txn, self->meta, &k, &v);
+    if (rc == 0 && v.mv_size == PM_HASH_BYTES)
+        memcpy(out, v.mv_data, PM_HASH_BYTES);
+    rc = rc == 0 ? (v.mv_size == PM_HASH_BYTES ? PM_OK : PM_E_STORE)
+                 : pm_store_mdb_error(rc, "read mesh id");
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+int pm_store_set_mesh_id(pm_store *self, const uint8_t id[PM_HASH_BYTES])
+{
+    uint8_t have[PM_HASH_BYTES];
+    int rc = pm_store_mesh_id(self, have);
+    if (rc == PM_OK)
+        return memcmp(have, id, PM_HASH_BYTES) == 0 ? PM_OK : PM_E_EXISTS;
+    if (rc != PM_E_NOTFOUND)
+        return rc;
+    MDB_txn *txn;
+    if ((rc = pm_store_txn_begin(self, 1, &txn)))
+        return rc;
+    MDB_val k = {4, "mesh"}, v = {PM_HASH_BYTES, (void *)id};
+    if ((rc = pm_store_mdb_error(mdb_put(txn, self->meta, &k, &v, 0), "write mesh id"))) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    return pm_store_txn_commit(txn);
+}
+
+int pm_store_digest(pm_store *self, char out[PM_HASH_HEX])
+{
+    MDB_txn *txn;
+    int rc = pm_store_txn_begin(self, 0, &txn);
+    if (rc)
+        return rc;
+    uint8_t acc[PM_HASH_BYTES] = {0};
+    MDB_val k = {6, "digest"}, v;
+    rc = mdb_get(txn, self->meta, &k, &v);
+    if (rc == 0 && v.mv_size == PM_HASH_BYTES)
+        memcpy(acc, v.mv_data, PM_HASH_BYTES);
+    rc = (rc == 0 || rc == MDB_NOTFOUND) ? PM_OK : pm_store_mdb_error(rc, "read digest");
+    mdb_txn_abort(txn);
+    /* Hash the accumulator once more so the printed digest is a plain hash value. */
+    uint8_t h[PM_HASH_BYTES];
+    pm_hash(acc, sizeof acc, h);
+    pm_hex_encode(h, PM_HASH_BYTES, out);
+    return rc;
+}
+
+int pm_store_count_events(pm_store *self, uint64_t *events)
+{
+    MDB_txn *txn;
+    int rc = pm_store_txn_begin(self, 0, &txn);
+    if (rc)
+        return rc;
+    MDB_stat st;
+    rc = pm_store_mdb_error(mdb_stat(txn, self->events, &st), "stat events");
+    if (!rc)
+        *events = st.ms_entries;
+    mdb_txn_abort(txn);
+    return rc;
+}

@@ -1,0 +1,43 @@
+/* The node's store: one LMDB environment holding the per-origin feeds of signed
+ * events, their indexes, the materialised views and the blob index.
+ *
+ * Several processes may open one store at once (the running node and CLI commands);
+ * LMDB serialises writers across processes and threads, and every append reads the
+ * feed head inside its write transaction, so concurrent writers cannot fork a feed.
+ * Every committed write transaction is durable (LMDB's default full sync).
+ *
+ * Everything returned by the functions here is copied out of LMDB: nothing borrowed
+ * outlives the call unless said otherwise. */
+#ifndef PM_STORE_H
+#define PM_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto/hash.h"
+#include "crypto/identity.h"
+#include "event.h"
+#include "view.pb-c.h"
+
+#define PM_STORE_FORMAT 1
+#define PM_STORE_DEFAULT_MAP (64ull << 30) /* address space, not disk: LMDB maps sparsely */
+
+typedef struct pm_store pm_store;
+
+/* Opens (creating if absent) the store in directory dir. PM_E_FORMAT if the store was
+ * written by an incompatible format version; PM_E_STORE on LMDB failure. */
+int pm_store_open(const char *dir, uint64_t map_size, pm_store **out);
+void pm_store_close(pm_store **self_p);
+
+/* The mesh id this store belongs to (32 bytes); PM_E_NOTFOUND before genesis/join. */
+int pm_store_mesh_id(pm_store *self, uint8_t out[PM_HASH_BYTES]);
+/* Records the mesh id (from a join token). PM_E_EXISTS if a different one is set. */
+int pm_store_set_mesh_id(pm_store *self, const uint8_t id[PM_HASH_BYTES]);
+
+/* Hex digest of the views, PM_HASH_HEX bytes: equal on converged nodes. */
+int pm_store_digest(pm_store *self, char out[PM_HASH_HEX]);
+
+/* Number of events held in all feeds. */
+int pm_store_count_events(pm_store *self, uint64_t *events);
+
+#endif
