@@ -216,6 +216,8 @@ void pm_store_close(pm_store **self_p)
     *self_p = NULL;
 }
 
+void pm_store_set_nosync(pm_store *self) { mdb_env_set_flags(self->env, MDB_NOSYNC, 1); }
+
 int pm_store_mesh_id(pm_store *self, uint8_t out[PM_HASH_BYTES])
 {
     MDB_txn *txn;
@@ -281,6 +283,41 @@ int pm_store_count_events(pm_store *self, uint64_t *events)
     rc = pm_store_mdb_error(mdb_stat(txn, self->events, &st), "stat events");
     if (!rc)
         *events = st.ms_entries;
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+int pm_store_local_put(pm_store *self, const char *key, const void *val, size_t len)
+{
+    MDB_txn *txn;
+    int rc = pm_store_txn_begin(self, 1, &txn);
+    if (rc)
+        return rc;
+    MDB_val k = {strlen(key), (void *)key}, v = {len, (void *)val};
+    if ((rc = pm_store_mdb_error(mdb_put(txn, self->local, &k, &v, 0), "write local"))) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    return pm_store_txn_commit(txn);
+}
+
+int pm_store_local_get(pm_store *self, const char *key, void **val, size_t *len)
+{
+    MDB_txn *txn;
+    int rc = pm_store_txn_begin(self, 0, &txn);
+    if (rc)
+        return rc;
+    MDB_val k = {strlen(key), (void *)key}, v;
+    rc = pm_store_mdb_error(mdb_get(txn, self->local, &k, &v), "read local");
+    if (!rc) {
+        *val = malloc(v.mv_size ? v.mv_size : 1);
+        if (*val) {
+            memcpy(*val, v.mv_data, v.mv_size);
+            *len = v.mv_size;
+        } else {
+            rc = PM_E_NOMEM;
+        }
+    }
     mdb_txn_abort(txn);
     return rc;
 }

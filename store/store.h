@@ -29,10 +29,18 @@ typedef struct pm_store pm_store;
 int pm_store_open(const char *dir, uint64_t map_size, pm_store **out);
 void pm_store_close(pm_store **self_p);
 
+/* For scratch stores only (audit verify, replay): commits stop syncing to disk. */
+void pm_store_set_nosync(pm_store *self);
+
 /* The mesh id this store belongs to (32 bytes); PM_E_NOTFOUND before genesis/join. */
 int pm_store_mesh_id(pm_store *self, uint8_t out[PM_HASH_BYTES]);
 /* Records the mesh id (from a join token). PM_E_EXISTS if a different one is set. */
 int pm_store_set_mesh_id(pm_store *self, const uint8_t id[PM_HASH_BYTES]);
+
+/* Node-local key/value state that is not part of the views (bootstrap peer keys,
+ * settings). get: *val is the caller's (malloc); PM_E_NOTFOUND. */
+int pm_store_local_put(pm_store *self, const char *key, const void *val, size_t len);
+int pm_store_local_get(pm_store *self, const char *key, void **val, size_t *len);
 
 /* Hex digest of the views, PM_HASH_HEX bytes: equal on converged nodes. */
 int pm_store_digest(pm_store *self, char out[PM_HASH_HEX]);

@@ -1,0 +1,234 @@
+/* audit export | verify | log: the signed event log, read by auditors without
+ * trusting any node (SPEC.md, Audit). */
+#include "cli.h"
+#include "commands.h"
+#include "crypto/hash.h"
+#include "proto/error.h"
+#include "store/auditfile.h"
+#include "store/event.h"
+#include "store/feed.h"
+#include "store/verify.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char usage[] =
+    "audit export --out FILE | audit verify [FILE] | "
+    "audit log [FILE] [--origin NODE] [--study UID] [--json]";
+
+/* A source of records: an export file, or the node's own store. */
+typedef struct {
+    pm_auditfile_fn fn;
+    void *ctx;
+} record_sink;
+
+static int store_event(void *ctx, const uint8_t *raw, size_t len)
+{
+    record_sink *s = ctx;
+    return s->fn(s->ctx, 'E', raw, len);
+}
+
+static int store_fork(void *ctx, const uint8_t origin[PM_ID_BYTES], uint64_t seq,
+                      const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    (void)origin, (void)seq, (void)a, (void)alen;
+    record_sink *s = ctx;
+    return s->fn(s->ctx, 'F', b, blen);
+}
+
+/* Feeds every record of FILE (or of the store in dir) to fn. Prints its own errors. */
+static int read_records(const char *file, const char *dir, pm_auditfile_fn fn, void *ctx)
+{
+    if (file) {
+        uint64_t where = 0;
+        int r = pm_auditfile_read(file, fn, ctx, &where);
+        if (r == PM_E_IO)
+            return pm_cli_fail("cannot read %s", file);
+        if (r == PM_E_FORMAT)
+            return pm_cli_fail("%s is not a pacsmesh audit export (bad magic or version)", file);
+        if (r == PM_E_PARSE)
+            return pm_cli_fail("%s: damaged or truncated record at byte %llu", file,
+                               (unsigned long long)where);
+        if (r == PM_E_HASH)
+            return pm_cli_fail("%s: the file's trailing hash does not match its contents "
+                               "(the file was changed after export)", file);
+        return r ? pm_cli_fail("%s: %s", file, pm_strerror(r)) : PM_EXIT_OK;
+    }
+    pm_node node;
+    int rc = pm_node_open(dir, PM_NODE_STORE, &node);
+    if (rc)
+        return rc;
+    record_sink sink = {fn, ctx};
+    int r = pm_feed_for_each(node.store, store_event, &sink);
+    if (!r)
+        r = pm_feed_forks(node.store, store_fork, &sink);
+    pm_node_close(&node);
+    return r ? pm_cli_fail("cannot read the store: %s", pm_strerror(r)) : PM_EXIT_OK;
+}
+
+static void print_problem(void *ctx, const uint8_t origin[PM_ID_BYTES], uint64_t seq,
+                          const char *what)
+{
+    (void)ctx;
+    char hex[PM_ID_HEX];
+    pm_hex_encode(origin, PM_ID_BYTES, hex);
+    printf("FAIL origin %s seq %llu: %s\n", hex, (unsigned long long)seq, what);
+}
+
+static int add_record(void *ctx, char kind, const uint8_t *raw, size_t len)
+{
+    return pm_verifier_add(ctx, kind, raw, len);
+}
+
+static int audit_verify(const pm_cli_args *a)
+{
+    if (a->npos > 2)
+        return pm_cli_usage(usage, "audit verify takes at most one FILE");
+    const char *file = a->npos == 2 ? a->pos[1] : NULL;
+    char scratch[] = "/tmp/pacsmesh-verify-XXXXXX";
+    if (!mkdtemp(scratch))
+        return pm_cli_fail("cannot make a scratch directory");
+    rmdir(scratch); /* the verifier creates it itself */
+    pm_verifier *v;
+    int r = pm_verifier_new(scratch, print_problem, NULL, &v);
+    if (r)
+        return pm_cli_fail("cannot create a scratch store: %s", pm_strerror(r));
+    int rc = read_records(file, a->dir, add_record, v);
+    uint64_t events = 0, problems = 0;
+    if (!rc && (r = pm_verifier_finish(v, &events, &problems)))
+        rc = pm_cli_fail("verification stopped: %s", pm_strerror(r));
+    pm_verifier_destroy(&v);
+    if (rc)
+        return rc;
+    if (problems) {
+        fprintf(stderr, "pacsmesh: %llu of %llu events failed verification\n",
+                (unsigned long long)problems, (unsigned long long)events);
+        return PM_EXIT_FAIL;
+    }
+    printf("ok: %llu events verified: signatures, chains, membership, no forks\n",
+           (unsigned long long)events);
+    return PM_EXIT_OK;
+}
+
+static int audit_export(const pm_cli_args *a, const char *out)
+{
+    if (!out)
+        return pm_cli_usage(usage, "audit export needs --out FILE");
+    pm_node node;
+    int rc = pm_node_open(a->dir, PM_NODE_STORE, &node);
+    if (rc)
+        return rc;
+    uint64_t count = 0;
+    int r = pm_auditfile_export(node.store, out, &count);
+    pm_node_close(&node);
+    if (r)
+        return pm_cli_fail("cannot write %s: %s", out, pm_strerror(r));
+    printf("exported %llu events to %s\n", (unsigned long long)count, out);
+    return PM_EXIT_OK;
+}
+
+typedef struct {
+    const char *origin_prefix;
+    const char *study;
+    json_t *json;
+    pm_table *table;
+} log_ctx;
+
+static int log_record(void *vctx, char kind, const uint8_t *raw, size_t len)
+{
+    log_ctx *c = vctx;
+    pm_event *ev;
+    if (pm_event_parse(raw, len, &ev) != PM_OK) {
+        fprintf(stderr, "pacsmesh: skipping an event that does not verify (run audit verify)\n");
+        return 0;
+    }
+    const Pm__EventBody *b = ev->body;
+    char origin[PM_ID_HEX], when[32];
+    pm_hex_encode(b->origin.data, PM_ID_BYTES, origin);
+    const char *study = pm_event_study_uid(b), *reporter = pm_event_reporter(b);
+    if ((c->origin_prefix && strncasecmp(origin, c->origin_prefix, strlen(c->origin_prefix))) ||
+        (c->study && (!study || strcmp(study, c->study) != 0))) {
+        pm_event_destroy(&ev);
+        return 0;
+    }
+    const char *type = kind == 'F' ? "fork-evidence" : pm_event_type(b);
+    char detail[256] = "";
+    if (b->payload_case == PM__EVENT_BODY__PAYLOAD_MEMBER_ADMITTED ||
+        b->payload_case == PM__EVENT_BODY__PAYLOAD_MEMBER_REVOKED) {
+        char target[PM_ID_HEX];
+        const ProtobufCBinaryData *id = b->payload_case == PM__EVENT_BODY__PAYLOAD_MEMBER_ADMITTED
+                                            ? &b->member_admitted->node_id
+                                            : &b->member_revoked->node_id;
+        pm_hex_encode(id->data, PM_ID_BYTES, target);
+        snprintf(detail, sizeof detail, "node %s", target);
+    } else if (b->payload_case == PM__EVENT_BODY__PAYLOAD_GENESIS) {
+        snprintf(detail, sizeof detail, "mesh '%s' quorum %u", b->genesis->mesh_name,
+                 b->genesis->quorum);
+    }
+    pm_cli_time(b->wall_ms, when);
+    if (c->json) {
+        json_t *o = json_pack("{s:s, s:I, s:I, s:s, s:s}", "origin", origin, "seq",
+                              (json_int_t)b->seq, "lamport", (json_int_t)b->lamport, "time", when,
+                              "type", type);
+        if (study)
+            json_object_set_new(o, "study_uid", json_string(study));
+        if (reporter)
+            json_object_set_new(o, "reporter", json_string(reporter));
+        if (*detail)
+            json_object_set_new(o, "detail", json_string(detail));
+        json_array_append_new(c->json, o);
+    } else {
+        char seq[24], lamport[24], shortid[9];
+        snprintf(seq, sizeof seq, "%llu", (unsigned long long)b->seq);
+        snprintf(lamport, sizeof lamport, "%llu", (unsigned long long)b->lamport);
+        const char *row[] = {when, pm_cli_short_id(b->origin.data, shortid), seq, lamport, type,
+                             study ? study : "", reporter ? reporter : "", detail};
+        pm_table_add(c->table, row);
+    }
+    pm_event_destroy(&ev);
+    return 0;
+}
+
+static int audit_log(const pm_cli_args *a, const char *origin, const char *study)
+{
+    if (a->npos > 2)
+        return pm_cli_usage(usage, "audit log takes at most one FILE");
+    static const char *const head[] = {"TIME", "ORIGIN", "SEQ", "LAMPORT", "TYPE", "STUDY",
+                                       "REPORTER", "DETAIL"};
+    log_ctx c = {origin, study, a->json ? json_array() : NULL,
+                 a->json ? NULL : pm_table_new(8, head)};
+    int rc = read_records(a->npos == 2 ? a->pos[1] : NULL, a->dir, log_record, &c);
+    if (!rc && c.json)
+        pm_cli_print_json(json_incref(c.json));
+    else if (!rc)
+        pm_table_print(c.table, stdout);
+    json_decref(c.json);
+    pm_table_destroy(&c.table);
+    return rc;
+}
+
+int pm_cmd_audit(int argc, char **argv)
+{
+    const char *out = NULL, *origin = NULL, *study = NULL;
+    pm_cli_opt opts[] = {{"out", &out, NULL},
+                         {"origin", &origin, NULL},
+                         {"study", &study, NULL},
+                         {NULL, NULL, NULL}};
+    pm_cli_args a;
+    int rc = pm_cli_parse(argc, argv, opts, usage, &a);
+    if (rc)
+        return rc;
+    if (a.npos < 1)
+        rc = pm_cli_usage(usage, "say what to do: export, verify or log");
+    else if (strcmp(a.pos[0], "verify") == 0)
+        rc = audit_verify(&a);
+    else if (strcmp(a.pos[0], "export") == 0)
+        rc = audit_export(&a, out);
+    else if (strcmp(a.pos[0], "log") == 0)
+        rc = audit_log(&a, origin, study);
+    else
+        rc = pm_cli_usage(usage, "unknown audit command '%s'", a.pos[0]);
+    free(a.pos);
+    return rc;
+}

@@ -1,0 +1,246 @@
+/* pacsmesh run: the node in the foreground. main reads top to bottom: config, log,
+ * identity and store, run lock, sockets (ZAP, mesh, admin), the event loop, then
+ * shutdown in reverse order. */
+#include "admin.h"
+#include "cli.h"
+#include "commands.h"
+#include "gossip.h"
+#include "crypto/hash.h"
+#include "node/transport.h"
+#include "proto/error.h"
+#include "proto/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+#include <zmq.h>
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+typedef struct {
+    pm_node node;
+    void *zctx;
+    void *admin;
+    pm_transport *transport;
+    pm_gossip *gossip;
+} daemon_state;
+
+/* Holds DIR/run.lock for the life of the process: one node per directory, and the
+ * CLI's way to know a node is running. Returns the fd or -1. */
+static int take_run_lock(const char *dir)
+{
+    char *path = pm_node_path(dir, "run.lock");
+    int fd = path ? open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600) : -1;
+    free(path);
+    if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void answer_admin(daemon_state *d)
+{
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    if (zmq_msg_recv(&msg, d->admin, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&msg);
+        return;
+    }
+    json_error_t jerr;
+    json_t *req = json_loadb(zmq_msg_data(&msg), zmq_msg_size(&msg), 0, &jerr);
+    zmq_msg_close(&msg);
+    const char *cmd = req ? json_string_value(json_object_get(req, "cmd")) : NULL;
+    json_t *reply;
+    if (!cmd) {
+        reply = json_pack("{s:s}", "error", "malformed admin request");
+    } else if (strcmp(cmd, "kick") == 0) {
+        pm_gossip_push_local(d->gossip);
+        reply = json_pack("{s:b}", "ok", 1);
+    } else if (strcmp(cmd, "peers") == 0) {
+        reply = json_pack("{s:o}", "peers", pm_gossip_liveness(d->gossip, pm_now_ms()));
+    } else {
+        reply = json_pack("{s:s}", "error", "unknown admin command");
+    }
+    char *text = json_dumps(reply, JSON_COMPACT);
+    if (text)
+        zmq_send(d->admin, text, strlen(text), 0);
+    free(text);
+    json_decref(reply);
+    json_decref(req);
+}
+
+/* Receives one message from the ROUTER: [routing id][payload]; the sender's node id
+ * is the User-Id the ZAP handler gave its connection. */
+static void receive_router(daemon_state *d)
+{
+    void *router = pm_transport_router(d->transport);
+    zmq_msg_t rid, body;
+    zmq_msg_init(&rid);
+    zmq_msg_init(&body);
+    if (zmq_msg_recv(&rid, router, ZMQ_DONTWAIT) < 0 || !zmq_msg_more(&rid) ||
+        zmq_msg_recv(&body, router, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&rid);
+        zmq_msg_close(&body);
+        return;
+    }
+    while (zmq_msg_more(&body)) { /* a peer must send single frames: drop the rest */
+        zmq_msg_t extra;
+        zmq_msg_init(&extra);
+        int more = zmq_msg_recv(&extra, router, ZMQ_DONTWAIT) >= 0 && zmq_msg_more(&extra);
+        zmq_msg_close(&extra);
+        if (!more)
+            break;
+    }
+    pm_channel ch = {NULL, {0}, &rid};
+    const char *user = zmq_msg_gets(&body, "User-Id");
+    if (user && pm_hex_decode(user, ch.id, PM_ID_BYTES) == PM_OK) {
+        ch.peer = pm_transport_find(d->transport, ch.id);
+        pm_gossip_handle(d->gossip, &ch, zmq_msg_data(&body), zmq_msg_size(&body));
+    }
+    zmq_msg_close(&rid);
+    zmq_msg_close(&body);
+}
+
+static void receive_dealer(daemon_state *d, pm_peer *peer)
+{
+    zmq_msg_t body;
+    zmq_msg_init(&body);
+    if (zmq_msg_recv(&body, peer->dealer, ZMQ_DONTWAIT) >= 0) {
+        pm_channel ch = {peer, {0}, NULL};
+        memcpy(ch.id, peer->id, PM_ID_BYTES);
+        pm_gossip_handle(d->gossip, &ch, zmq_msg_data(&body), zmq_msg_size(&body));
+    }
+    zmq_msg_close(&body);
+}
+
+static int event_loop(daemon_state *d)
+{
+    enum { FIXED = 3, MAX_PEERS = 1024 };
+    zmq_pollitem_t items[FIXED + MAX_PEERS];
+    pm_peer *owners[MAX_PEERS];
+    int timeout = 0;
+    while (!stop_requested) {
+        items[0] = (zmq_pollitem_t){pm_transport_router(d->transport), 0, ZMQ_POLLIN, 0};
+        items[1] = (zmq_pollitem_t){pm_transport_zap(d->transport), 0, ZMQ_POLLIN, 0};
+        items[2] = (zmq_pollitem_t){d->admin, 0, ZMQ_POLLIN, 0};
+        int n = FIXED;
+        for (size_t i = 0; i < pm_transport_peer_count(d->transport) && n < FIXED + MAX_PEERS; i++) {
+            pm_peer *p = pm_transport_peer(d->transport, i);
+            if (!p->dealer)
+                continue;
+            owners[n - FIXED] = p;
+            items[n++] = (zmq_pollitem_t){p->dealer, 0, ZMQ_POLLIN, 0};
+        }
+        int rc = zmq_poll(items, n, timeout);
+        if (rc < 0 && errno != EINTR) {
+            pm_error("node", "poll failed: %s", zmq_strerror(errno));
+            return PM_E_NET;
+        }
+        if (rc > 0) {
+            /* Bounded work per socket per turn, so no peer starves the others. */
+            if (items[1].revents & ZMQ_POLLIN)
+                pm_transport_handle_zap(d->transport);
+            if (items[2].revents & ZMQ_POLLIN)
+                answer_admin(d);
+            for (int k = 0; k < 64 && (items[0].revents & ZMQ_POLLIN); k++) {
+                int events = 0;
+                size_t sz = sizeof events;
+                receive_router(d);
+                zmq_getsockopt(pm_transport_router(d->transport), ZMQ_EVENTS, &events, &sz);
+                if (!(events & ZMQ_POLLIN))
+                    break;
+            }
+            /* Dealers may be replaced by the tick below; handle them before it runs. */
+            for (int i = FIXED; i < n; i++)
+                if (items[i].revents & ZMQ_POLLIN)
+                    receive_dealer(d, owners[i - FIXED]);
+        }
+        timeout = pm_gossip_tick(d->gossip, pm_now_ms());
+    }
+    return PM_OK;
+}
+
+static int bind_admin(daemon_state *d)
+{
+    const char *ep = d->node.cfg->admin;
+    if (strncmp(ep, "ipc://", 6) == 0)
+        unlink(ep + 6); /* a stale socket file from a crash; the run lock says we own it */
+    d->admin = zmq_socket(d->zctx, ZMQ_REP);
+    int linger = 0;
+    zmq_setsockopt(d->admin, ZMQ_LINGER, &linger, sizeof linger);
+    if (zmq_bind(d->admin, ep) != 0) {
+        pm_error("node", "cannot bind the admin socket %s: %s", ep, zmq_strerror(errno));
+        return PM_E_NET;
+    }
+    return PM_OK;
+}
+
+int pm_cmd_run(int argc, char **argv)
+{
+    pm_cli_args a;
+    int rc = pm_cli_parse(argc, argv, NULL, "run", &a);
+    if (rc)
+        return rc;
+    daemon_state d;
+    memset(&d, 0, sizeof d);
+    if ((rc = pm_node_open(a.dir, PM_NODE_ALL, &d.node))) {
+        free(a.pos);
+        return rc;
+    }
+    pm_log_set_level((pm_log_level)d.node.cfg->log_level);
+    int lock = take_run_lock(a.dir);
+    if (lock < 0) {
+        pm_node_close(&d.node);
+        free(a.pos);
+        return pm_cli_fail("a node is already running on %s", a.dir);
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    char id[PM_ID_HEX];
+    pm_hex_encode(pm_identity_public(d.node.id), PM_ID_BYTES, id);
+    pm_info("node", "starting %s (%s) in %s", d.node.cfg->name, id, a.dir);
+    d.zctx = zmq_ctx_new();
+    int r = d.zctx ? PM_OK : PM_E_NET;
+    if (!r)
+        r = pm_transport_new(d.zctx, d.node.id, d.node.store, d.node.cfg, &d.transport);
+    if (!r)
+        r = pm_gossip_new(d.transport, d.node.store, d.node.id, d.node.cfg, &d.gossip);
+    if (!r)
+        r = bind_admin(&d);
+    if (!r) {
+        pm_info("node", "running; mesh %s", *d.node.cfg->mesh_id ? d.node.cfg->mesh_id : "(none)");
+        r = event_loop(&d);
+        pm_info("node", "shutting down");
+    }
+    pm_gossip_destroy(&d.gossip);
+    pm_transport_destroy(&d.transport);
+    if (d.admin)
+        zmq_close(d.admin);
+    if (d.zctx)
+        zmq_ctx_term(d.zctx);
+    if (strncmp(d.node.cfg->admin, "ipc://", 6) == 0)
+        unlink(d.node.cfg->admin + 6);
+    pm_node_close(&d.node);
+    close(lock);
+    free(a.pos);
+    if (r)
+        return pm_cli_fail("the node stopped: %s", pm_strerror(r));
+    pm_info("node", "stopped cleanly");
+    return PM_EXIT_OK;
+}

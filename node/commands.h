@@ -1,0 +1,18 @@
+/* The subcommands: one entry each in main.c's table, which drives dispatch and
+ * `pacsmesh help`. Each returns an exit status (PM_EXIT_*). */
+#ifndef PM_COMMANDS_H
+#define PM_COMMANDS_H
+
+int pm_cmd_init(int argc, char **argv);
+int pm_cmd_id(int argc, char **argv);
+int pm_cmd_genesis(int argc, char **argv);
+int pm_cmd_admit(int argc, char **argv);
+int pm_cmd_join(int argc, char **argv);
+int pm_cmd_revoke(int argc, char **argv);
+int pm_cmd_members(int argc, char **argv);
+int pm_cmd_digest(int argc, char **argv);
+int pm_cmd_status(int argc, char **argv);
+int pm_cmd_run(int argc, char **argv);
+int pm_cmd_audit(int argc, char **argv);
+
+#endif

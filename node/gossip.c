@@ -1,0 +1,442 @@
+#include "gossip.h"
+#include "crypto/hash.h"
+#include "node/cli.h"
+#include "proto/error.h"
+#include "proto/log.h"
+#include "store/feed.h"
+#include "wire.pb-c.h"
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct pm_gossip {
+    pm_transport *t;
+    pm_store *store;
+    const pm_identity *id;
+    const pm_config *cfg;
+    uint64_t pushed_seq;     /* own events up to here were pushed */
+    uint64_t next_sync_ms, next_heartbeat_ms;
+    pm_gossip_stats stats;
+};
+
+static uint64_t up_window_ms(const pm_gossip *g)
+{
+    uint64_t w = 3ull * g->cfg->gossip_interval_ms;
+    return w < 3000 ? 3000 : w;
+}
+
+int pm_gossip_new(pm_transport *t, pm_store *store, const pm_identity *id, const pm_config *cfg,
+                  pm_gossip **out)
+{
+    pm_gossip *g = calloc(1, sizeof *g);
+    if (!g)
+        return PM_E_NOMEM;
+    g->t = t;
+    g->store = store;
+    g->id = id;
+    g->cfg = cfg;
+    pm_head head;
+    if (pm_feed_head(store, pm_identity_public(id), &head) == PM_OK)
+        g->pushed_seq = head.seq; /* older events reach peers by anti-entropy */
+    *out = g;
+    return PM_OK;
+}
+
+void pm_gossip_destroy(pm_gossip **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    free(*self_p);
+    *self_p = NULL;
+}
+
+pm_gossip_stats pm_gossip_get_stats(pm_gossip *g) { return g->stats; }
+
+static const char *peer_name(const uint8_t *id, char buf[9])
+{
+    pm_hex_encode(id, 4, buf);
+    return buf;
+}
+
+/* Packs and sends msg on ch (reply) or to peer (when ch is NULL). */
+static void send_message(pm_gossip *g, const pm_channel *ch, pm_peer *peer, Pm__WireMessage *msg)
+{
+    msg->version = PM_WIRE_VERSION;
+    size_t len = pm__wire_message__get_packed_size(msg);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf)
+        return;
+    pm__wire_message__pack(msg, buf);
+    int rc = ch ? pm_transport_reply(g->t, ch, buf, len) : pm_transport_send(g->t, peer, buf, len);
+    if (rc == PM_OK)
+        g->stats.sent++;
+    free(buf);
+}
+
+static void send_hello(pm_gossip *g, const pm_channel *ch, pm_peer *peer, int sync)
+{
+    Pm__Hello hello = PM__HELLO__INIT;
+    Pm__VersionEntry *entries = NULL, **ptrs = NULL;
+    pm_head *heads = NULL;
+    size_t n = 0;
+    uint8_t mesh[PM_HASH_BYTES];
+    if (sync && pm_feed_heads(g->store, &heads, &n) == PM_OK && n) {
+        entries = calloc(n, sizeof *entries);
+        ptrs = calloc(n, sizeof *ptrs);
+        if (!entries || !ptrs)
+            n = 0;
+        for (size_t i = 0; i < n; i++) {
+            pm__version_entry__init(&entries[i]);
+            entries[i].origin.data = heads[i].origin;
+            entries[i].origin.len = PM_ID_BYTES;
+            entries[i].seq = heads[i].seq;
+            ptrs[i] = &entries[i];
+        }
+        hello.heads = ptrs;
+        hello.n_heads = n;
+    }
+    hello.node_id.data = (uint8_t *)pm_identity_public(g->id);
+    hello.node_id.len = PM_ID_BYTES;
+    if (pm_store_mesh_id(g->store, mesh) == PM_OK) {
+        hello.mesh.data = mesh;
+        hello.mesh.len = PM_HASH_BYTES;
+    }
+    hello.sync = sync;
+    Pm__WireMessage msg = PM__WIRE_MESSAGE__INIT;
+    msg.kind_case = PM__WIRE_MESSAGE__KIND_HELLO;
+    msg.hello = &hello;
+    send_message(g, ch, peer, &msg);
+    free(entries);
+    free(ptrs);
+    free(heads);
+}
+
+/* Collects envelopes into an Events message, within the batch bounds. */
+typedef struct {
+    ProtobufCBinaryData *items;
+    size_t n, cap, bytes;
+} batch;
+
+static int batch_add(void *ctx, const uint8_t *raw, size_t len)
+{
+    batch *b = ctx;
+    if (b->n == b->cap || b->bytes + len > PM_GOSSIP_BATCH_BYTES)
+        return 1;
+    uint8_t *copy = malloc(len);
+    if (!copy)
+        return 1;
+    memcpy(copy, raw, len);
+    b->items[b->n].data = copy;
+    b->items[b->n].len = len;
+    b->n++;
+    b->bytes += len;
+    return 0;
+}
+
+static void batch_send_and_clear(pm_gossip *g, const pm_channel *ch, pm_peer *peer, batch *b)
+{
+    if (b->n) {
+        Pm__Events ev = PM__EVENTS__INIT;
+        ev.envelopes = b->items;
+        ev.n_envelopes = b->n;
+        Pm__WireMessage msg = PM__WIRE_MESSAGE__INIT;
+        msg.kind_case = PM__WIRE_MESSAGE__KIND_EVENTS;
+        msg.events = &ev;
+        send_message(g, ch, peer, &msg);
+    }
+    for (size_t i = 0; i < b->n; i++)
+        free(b->items[i].data);
+    b->n = 0;
+    b->bytes = 0;
+}
+
+static uint64_t their_seq(const Pm__Hello *h, const uint8_t *origin)
+{
+    for (size_t i = 0; i < h->n_heads; i++)
+        if (h->heads[i]->origin.len == PM_ID_BYTES &&
+            memcmp(h->heads[i]->origin.data, origin, PM_ID_BYTES) == 0)
+            return h->heads[i]->seq;
+    return 0;
+}
+
+/* Answers a sync hello: sends what the peer lacks (oldest first, one batch worth per
+ * origin per round) and asks for what we lack. */
+static void handle_hello(pm_gossip *g, const pm_channel *ch, const Pm__Hello *h)
+{
+    if (!h->sync)
+        return;
+    pm_head *heads = NULL;
+    size_t n = 0;
+    if (pm_feed_heads(g->store, &heads, &n) != PM_OK)
+        return;
+    unsigned max_batch = g->cfg->gossip_max_batch ? g->cfg->gossip_max_batch : 256;
+    batch b = {calloc(max_batch, sizeof(ProtobufCBinaryData)), 0, max_batch, 0};
+    size_t budget = 4; /* batches per answer: bounded work per hello */
+    for (size_t i = 0; i < n && b.items && budget; i++) {
+        uint64_t have = their_seq(h, heads[i].origin);
+        while (have < heads[i].seq && budget) {
+            size_t before = b.n;
+            pm_feed_read(g->store, heads[i].origin, have + 1, max_batch - b.n,
+                         PM_GOSSIP_BATCH_BYTES, batch_add, &b);
+            have += b.n - before;
+            if (b.n == before || b.n == b.cap || b.bytes >= PM_GOSSIP_BATCH_BYTES / 2) {
+                batch_send_and_clear(g, ch, NULL, &b);
+                budget--;
+            }
+            if (b.n == before && have < heads[i].seq)
+                break; /* nothing fitted: move on */
+        }
+    }
+    if (b.items)
+        batch_send_and_clear(g, ch, NULL, &b);
+    free(b.items);
+    /* Do they hold anything we lack? Then ask for it. */
+    int lacking = 0;
+    for (size_t i = 0; i < h->n_heads && !lacking; i++) {
+        const Pm__VersionEntry *e = h->heads[i];
+        if (e->origin.len != PM_ID_BYTES)
+            continue;
+        uint64_t mine = 0;
+        for (size_t j = 0; j < n; j++)
+            if (memcmp(heads[j].origin, e->origin.data, PM_ID_BYTES) == 0)
+                mine = heads[j].seq;
+        lacking = e->seq > mine;
+    }
+    free(heads);
+    if (lacking)
+        send_hello(g, ch, NULL, 1);
+}
+
+static void relay(pm_gossip *g, const uint8_t *except, ProtobufCBinaryData *items, size_t n)
+{
+    size_t peers = pm_transport_peer_count(g->t);
+    if (!peers || !n)
+        return;
+    batch b = {items, n, n, 0};
+    Pm__Events ev = PM__EVENTS__INIT;
+    ev.envelopes = b.items;
+    ev.n_envelopes = b.n;
+    Pm__WireMessage msg = PM__WIRE_MESSAGE__INIT;
+    msg.kind_case = PM__WIRE_MESSAGE__KIND_EVENTS;
+    msg.events = &ev;
+    /* A random start and `fanout` consecutive peers: a random subset, cheaply. */
+    size_t start = randombytes_uniform((uint32_t)peers), sent = 0;
+    for (size_t k = 0; k < peers && sent < g->cfg->gossip_fanout; k++) {
+        pm_peer *p = pm_transport_peer(g->t, (start + k) % peers);
+        if (except && memcmp(p->id, except, PM_ID_BYTES) == 0)
+            continue;
+        send_message(g, NULL, p, &msg);
+        sent++;
+    }
+}
+
+static void broadcast_fork(pm_gossip *g, const uint8_t *a, size_t alen, const uint8_t *b,
+                           size_t blen)
+{
+    Pm__ForkProof f = PM__FORK_PROOF__INIT;
+    f.a.data = (uint8_t *)a;
+    f.a.len = alen;
+    f.b.data = (uint8_t *)b;
+    f.b.len = blen;
+    Pm__WireMessage msg = PM__WIRE_MESSAGE__INIT;
+    msg.kind_case = PM__WIRE_MESSAGE__KIND_FORK;
+    msg.fork = &f;
+    for (size_t i = 0; i < pm_transport_peer_count(g->t); i++)
+        send_message(g, NULL, pm_transport_peer(g->t, i), &msg);
+}
+
+/* Finds the envelope we hold at the fork's (origin, seq) to pair with the newcomer. */
+typedef struct {
+    const uint8_t *raw;
+    size_t len;
+    uint8_t *held;
+    size_t held_len;
+} fork_pair;
+
+static int take_held(void *ctx, const uint8_t *raw, size_t len)
+{
+    fork_pair *f = ctx;
+    if ((f->held = malloc(len))) {
+        memcpy(f->held, raw, len);
+        f->held_len = len;
+    }
+    return 1;
+}
+
+static void handle_events(pm_gossip *g, const pm_channel *ch, const Pm__Events *ev)
+{
+    size_t n = ev->n_envelopes;
+    if (!n)
+        return;
+    const uint8_t **bytes = calloc(n, sizeof *bytes);
+    size_t *lens = calloc(n, sizeof *lens);
+    int *results = calloc(n, sizeof *results);
+    ProtobufCBinaryData *fresh = calloc(n, sizeof *fresh);
+    if (!bytes || !lens || !results || !fresh)
+        goto done;
+    for (size_t i = 0; i < n; i++) {
+        bytes[i] = ev->envelopes[i].data;
+        lens[i] = ev->envelopes[i].len;
+    }
+    char who[9];
+    int rc = pm_feed_ingest_batch(g->store, bytes, lens, n, results);
+    if (rc) {
+        pm_error("gossip", "cannot store events from %s: %s", peer_name(ch->id, who), pm_strerror(rc));
+        goto done;
+    }
+    size_t n_fresh = 0, gaps = 0;
+    for (size_t i = 0; i < n; i++) {
+        int r = results[i];
+        if (r == PM_OK) {
+            fresh[n_fresh++] = ev->envelopes[i];
+        } else if (r == PM_E_GAP) {
+            gaps++;
+        } else if (r == PM_E_FORK) {
+            g->stats.forks++;
+            Pm__Envelope *env = pm__envelope__unpack(NULL, lens[i], bytes[i]);
+            Pm__EventBody *b = env ? pm__event_body__unpack(NULL, env->body.len, env->body.data) : NULL;
+            fork_pair f = {bytes[i], lens[i], NULL, 0};
+            if (b)
+                pm_feed_read(g->store, b->origin.data, b->seq, 1, 1, take_held, &f);
+            if (f.held)
+                broadcast_fork(g, f.held, f.held_len, bytes[i], lens[i]);
+            free(f.held);
+            if (b)
+                pm__event_body__free_unpacked(b, NULL);
+            if (env)
+                pm__envelope__free_unpacked(env, NULL);
+        } else if (r != PM_ALREADY_HELD && r != PM_E_FORK) {
+            g->stats.refused++;
+            pm_warn("gossip", "refused an event from peer %s: %s", peer_name(ch->id, who),
+                    pm_strerror(r));
+        }
+    }
+    g->stats.ingested += n_fresh;
+    if (n_fresh) {
+        pm_debug("gossip", "%zu new events from %s", n_fresh, peer_name(ch->id, who));
+        relay(g, ch->id, fresh, n_fresh);
+    }
+    /* A full batch means more is waiting; a gap means we missed something: ask again. */
+    unsigned max_batch = g->cfg->gossip_max_batch ? g->cfg->gossip_max_batch : 256;
+    if (gaps || (n_fresh && n >= max_batch / 2))
+        send_hello(g, ch, NULL, 1);
+done:
+    free(bytes);
+    free(lens);
+    free(results);
+    free(fresh);
+}
+
+static void handle_fork(pm_gossip *g, const pm_channel *ch, const Pm__ForkProof *f)
+{
+    const uint8_t *bytes[2] = {f->a.data, f->b.data};
+    size_t lens[2] = {f->a.len, f->b.len};
+    int results[2];
+    uint64_t before = g->stats.forks;
+    if (pm_feed_ingest_batch(g->store, bytes, lens, 2, results) != PM_OK)
+        return;
+    for (int i = 0; i < 2; i++)
+        if (results[i] == PM_E_FORK)
+            g->stats.forks++;
+    char who[9];
+    if (g->stats.forks > before)
+        pm_warn("gossip", "fork evidence received from %s", peer_name(ch->id, who));
+}
+
+void pm_gossip_handle(pm_gossip *g, const pm_channel *ch, const uint8_t *data, size_t len)
+{
+    char who[9];
+    g->stats.received++;
+    if (ch->peer)
+        ch->peer->last_seen_ms = pm_now_ms();
+    if (len > PM_WIRE_MAX_BYTES) {
+        g->stats.malformed++;
+        pm_warn("gossip", "dropped an oversized message (%zu bytes) from %s", len,
+                peer_name(ch->id, who));
+        return;
+    }
+    Pm__WireMessage *msg = pm__wire_message__unpack(NULL, len, data);
+    if (!msg) {
+        g->stats.malformed++;
+        pm_warn("gossip", "dropped a malformed message (%zu bytes) from %s", len,
+                peer_name(ch->id, who));
+        return;
+    }
+    if (msg->version != PM_WIRE_VERSION) {
+        g->stats.malformed++;
+        pm_warn("gossip", "dropped a message of wire version %u from %s (this node speaks %d)",
+                msg->version, peer_name(ch->id, who), PM_WIRE_VERSION);
+    } else {
+        switch (msg->kind_case) {
+        case PM__WIRE_MESSAGE__KIND_HELLO: handle_hello(g, ch, msg->hello); break;
+        case PM__WIRE_MESSAGE__KIND_EVENTS: handle_events(g, ch, msg->events); break;
+        case PM__WIRE_MESSAGE__KIND_FORK: handle_fork(g, ch, msg->fork); break;
+        default:
+            g->stats.malformed++;
+            pm_warn("gossip", "dropped a message of unknown kind from %s", peer_name(ch->id, who));
+        }
+    }
+    pm__wire_message__free_unpacked(msg, NULL);
+}
+
+void pm_gossip_push_local(pm_gossip *g)
+{
+    pm_head head;
+    if (pm_feed_head(g->store, pm_identity_public(g->id), &head) != PM_OK ||
+        head.seq <= g->pushed_seq)
+        return;
+    unsigned max_batch = g->cfg->gossip_max_batch ? g->cfg->gossip_max_batch : 256;
+    batch b = {calloc(max_batch, sizeof(ProtobufCBinaryData)), 0, max_batch, 0};
+    if (!b.items)
+        return;
+    pm_feed_read(g->store, head.origin, g->pushed_seq + 1, max_batch, PM_GOSSIP_BATCH_BYTES,
+                 batch_add, &b);
+    Pm__Events ev = PM__EVENTS__INIT;
+    ev.envelopes = b.items;
+    ev.n_envelopes = b.n;
+    Pm__WireMessage msg = PM__WIRE_MESSAGE__INIT;
+    msg.kind_case = PM__WIRE_MESSAGE__KIND_EVENTS;
+    msg.events = &ev;
+    for (size_t i = 0; i < pm_transport_peer_count(g->t); i++)
+        send_message(g, NULL, pm_transport_peer(g->t, i), &msg);
+    g->pushed_seq += b.n;
+    batch_send_and_clear(g, NULL, NULL, &b); /* frees the copies; n==0 so nothing is sent */
+    free(b.items);
+}
+
+int pm_gossip_tick(pm_gossip *g, uint64_t now)
+{
+    if (now >= g->next_sync_ms) {
+        pm_transport_refresh(g->t);
+        size_t peers = pm_transport_peer_count(g->t);
+        if (peers) {
+            size_t start = randombytes_uniform((uint32_t)peers);
+            for (size_t k = 0; k < peers && k < g->cfg->gossip_fanout; k++)
+                send_hello(g, NULL, pm_transport_peer(g->t, (start + k) % peers), 1);
+        }
+        g->next_sync_ms = now + g->cfg->gossip_interval_ms;
+    }
+    if (now >= g->next_heartbeat_ms) {
+        for (size_t i = 0; i < pm_transport_peer_count(g->t); i++)
+            send_hello(g, NULL, pm_transport_peer(g->t, i), 0);
+        g->next_heartbeat_ms = now + 1000;
+    }
+    pm_gossip_push_local(g);
+    uint64_t next = g->next_sync_ms < g->next_heartbeat_ms ? g->next_sync_ms : g->next_heartbeat_ms;
+    return next > now ? (int)(next - now) : 0;
+}
+
+json_t *pm_gossip_liveness(pm_gossip *g, uint64_t now)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < pm_transport_peer_count(g->t); i++) {
+        pm_peer *p = pm_transport_peer(g->t, i);
+        char hex[PM_ID_HEX];
+        pm_hex_encode(p->id, PM_ID_BYTES, hex);
+        int up = p->last_seen_ms && now - p->last_seen_ms < up_window_ms(g);
+        json_object_set_new(o, hex, json_pack("{s:b, s:I}", "up", up, "last_seen",
+                                              (json_int_t)p->last_seen_ms));
+    }
+    return o;
+}

@@ -1,0 +1,49 @@
+/* Gossip: how events spread (DESIGN.md, Replication).
+ *
+ * - Push: new local events go to every connected peer at once; events newly learned
+ *   from a peer are relayed to a few random others (fanout), so nodes that never talk
+ *   directly still converge quickly.
+ * - Anti-entropy: every interval a node sends its version vector (highest seq held per
+ *   origin) to `fanout` random peers; each side sends the other what it lacks, oldest
+ *   first, in batches of at most max_batch events and PM_GOSSIP_BATCH_BYTES bytes.
+ *   A receiver that got a full batch asks again, so catch-up streams without waiting
+ *   for the next interval.
+ * - Heartbeats: a small hello to every peer each second; a peer is up while messages
+ *   from it keep arriving.
+ * - Forks: an event that conflicts with one held is kept as proof and the pair is sent
+ *   to every peer. */
+#ifndef PM_GOSSIP_H
+#define PM_GOSSIP_H
+
+#include <jansson.h>
+
+#include "node/transport.h"
+
+#define PM_GOSSIP_BATCH_BYTES (4u << 20)
+
+typedef struct pm_gossip pm_gossip;
+
+int pm_gossip_new(pm_transport *transport, pm_store *store, const pm_identity *id,
+                  const pm_config *cfg, pm_gossip **out);
+void pm_gossip_destroy(pm_gossip **self_p);
+
+/* One frame received on ch. Malformed frames are logged with the peer and dropped. */
+void pm_gossip_handle(pm_gossip *self, const pm_channel *ch, const uint8_t *data, size_t len);
+
+/* Periodic work: peer refresh, anti-entropy, heartbeats, pushing local events. Returns
+ * the milliseconds until it wants to run again. */
+int pm_gossip_tick(pm_gossip *self, uint64_t now_ms);
+
+/* Pushes this node's events not yet pushed to every connected peer. */
+void pm_gossip_push_local(pm_gossip *self);
+
+/* {"<id hex>": {"up": bool, "last_seen": ms}} for every peer. */
+json_t *pm_gossip_liveness(pm_gossip *self, uint64_t now_ms);
+
+/* Counters for metrics. */
+typedef struct {
+    uint64_t received, sent, ingested, refused, malformed, forks;
+} pm_gossip_stats;
+pm_gossip_stats pm_gossip_get_stats(pm_gossip *self);
+
+#endif

@@ -1,0 +1,181 @@
+#include "verify.h"
+#include "apply.h"
+#include "event.h"
+#include "feed.h"
+#include "views.h"
+#include "proto/error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+enum { BATCH = 256 };
+
+struct pm_verifier {
+    char *dir;
+    pm_store *store;
+    pm_verify_report_fn report;
+    void *ctx;
+    uint8_t *batch[BATCH];
+    size_t lens[BATCH];
+    size_t n;
+    uint64_t events, problems;
+    int have_mesh;
+};
+
+int pm_verifier_new(const char *dir, pm_verify_report_fn report, void *ctx, pm_verifier **out)
+{
+    pm_verifier *v = calloc(1, sizeof *v);
+    if (!v || !(v->dir = strdup(dir))) {
+        free(v);
+        return PM_E_NOMEM;
+    }
+    int rc = pm_store_open(dir, 0, &v->store);
+    if (rc) {
+        free(v->dir);
+        free(v);
+        return rc;
+    }
+    pm_store_set_nosync(v->store); /* a scratch store: nothing to keep after a crash */
+    v->report = report;
+    v->ctx = ctx;
+    *out = v;
+    return PM_OK;
+}
+
+static void report_raw(pm_verifier *v, const uint8_t *raw, size_t len, const char *what)
+{
+    /* Name the origin and seq even of an event that does not verify, if it parses. */
+    uint8_t origin[PM_ID_BYTES] = {0};
+    uint64_t seq = 0;
+    Pm__Envelope *env = pm__envelope__unpack(NULL, len, raw);
+    Pm__EventBody *b = env ? pm__event_body__unpack(NULL, env->body.len, env->body.data) : NULL;
+    if (b && b->origin.len == PM_ID_BYTES) {
+        memcpy(origin, b->origin.data, PM_ID_BYTES);
+        seq = b->seq;
+    }
+    if (b)
+        pm__event_body__free_unpacked(b, NULL);
+    if (env)
+        pm__envelope__free_unpacked(env, NULL);
+    v->problems++;
+    v->report(v->ctx, origin, seq, what);
+}
+
+static int flush(pm_verifier *v)
+{
+    if (!v->n)
+        return PM_OK;
+    int results[BATCH];
+    int rc = pm_feed_ingest_batch(v->store, (const uint8_t *const *)v->batch, v->lens, v->n,
+                                  results);
+    for (size_t i = 0; !rc && i < v->n; i++) {
+        if (results[i] == PM_OK)
+            continue;
+        char what[128];
+        snprintf(what, sizeof what, "%s",
+                 results[i] == PM_ALREADY_HELD ? "event appears twice" : pm_strerror(results[i]));
+        report_raw(v, v->batch[i], v->lens[i], what);
+    }
+    for (size_t i = 0; i < v->n; i++)
+        free(v->batch[i]);
+    v->n = 0;
+    return rc;
+}
+
+/* The mesh is the one the log's genesis founds. */
+static int take_mesh(pm_verifier *v, const uint8_t *raw, size_t len)
+{
+    pm_event *ev;
+    if (pm_event_parse(raw, len, &ev) != PM_OK)
+        return PM_OK; /* reported when ingested */
+    if (ev->body->payload_case == PM__EVENT_BODY__PAYLOAD_GENESIS) {
+        if (v->have_mesh) {
+            report_raw(v, raw, len, "a second genesis");
+        } else if (pm_store_set_mesh_id(v->store, ev->hash) == PM_OK) {
+            v->have_mesh = 1;
+        }
+    }
+    pm_event_destroy(&ev);
+    return PM_OK;
+}
+
+int pm_verifier_add(pm_verifier *v, char kind, const uint8_t *raw, size_t len)
+{
+    take_mesh(v, raw, len);
+    if (kind == 'E')
+        v->events++;
+    if (v->n == BATCH) {
+        int rc = flush(v);
+        if (rc)
+            return rc;
+    }
+    if (!(v->batch[v->n] = malloc(len)))
+        return PM_E_NOMEM;
+    memcpy(v->batch[v->n], raw, len);
+    v->lens[v->n++] = len;
+    return PM_OK;
+}
+
+/* Every applied event must have an author who was a member at that position. */
+static int check_author(void *ctx, const uint8_t *raw, size_t len)
+{
+    pm_verifier *v = ctx;
+    pm_event *ev;
+    if (pm_event_parse_stored(raw, len, &ev) != PM_OK)
+        return 0;
+    if (ev->body->payload_case != PM__EVENT_BODY__PAYLOAD_GENESIS) {
+        Pm__MemberView *m = NULL;
+        pm_views_member(v->store, ev->body->origin.data, &m);
+        pm_position pos = pm_event_position(ev);
+        if (!pm_apply_author_valid(m, &pos)) {
+            v->problems++;
+            v->report(v->ctx, ev->body->origin.data, ev->body->seq,
+                      !m || strcmp(m->state, "pending") == 0
+                          ? "author was never admitted under the quorum rule"
+                          : "author was revoked before this event");
+        }
+        if (m)
+            pm__member_view__free_unpacked(m, NULL);
+    }
+    pm_event_destroy(&ev);
+    return 0;
+}
+
+int pm_verifier_finish(pm_verifier *v, uint64_t *events, uint64_t *problems)
+{
+    int rc = flush(v);
+    if (!rc && !v->have_mesh) {
+        uint8_t none[PM_ID_BYTES] = {0};
+        v->problems++;
+        v->report(v->ctx, none, 0, "no genesis: the log does not say which mesh it is");
+    }
+    if (!rc)
+        rc = pm_feed_for_each(v->store, check_author, v);
+    *events = v->events;
+    *problems = v->problems;
+    return rc;
+}
+
+pm_store *pm_verifier_store(pm_verifier *v) { return v->store; }
+
+void pm_verifier_destroy(pm_verifier **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    pm_verifier *v = *self_p;
+    for (size_t i = 0; i < v->n; i++)
+        free(v->batch[i]);
+    pm_store_close(&v->store);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/data.mdb", v->dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/lock.mdb", v->dir);
+    unlink(path);
+    rmdir(v->dir);
+    free(v->dir);
+    free(v);
+    *self_p = NULL;
+}

@@ -1,0 +1,134 @@
+#include "views.h"
+#include "store_internal.h"
+#include "proto/error.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int pm_views_members(pm_store *s, pm_member_fn fn, void *ctx)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = pm_store_txn_begin(s, 0, &txn);
+    if (rc)
+        return rc;
+    mdb_cursor_open(txn, s->members, &cur);
+    MDB_val k, v;
+    int op = MDB_FIRST;
+    while (!rc && mdb_cursor_get(cur, &k, &v, op) == 0) {
+        op = MDB_NEXT;
+        Pm__MemberView *m = pm__member_view__unpack(NULL, v.mv_size, v.mv_data);
+        if (!m) {
+            rc = PM_E_STORE;
+            break;
+        }
+        rc = fn(ctx, m);
+        pm__member_view__free_unpacked(m, NULL);
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+int pm_views_member(pm_store *s, const uint8_t id[PM_ID_BYTES], Pm__MemberView **out)
+{
+    MDB_txn *txn;
+    int rc = pm_store_txn_begin(s, 0, &txn);
+    if (rc)
+        return rc;
+    MDB_val k = {PM_ID_BYTES, (void *)id}, v;
+    rc = pm_store_mdb_error(mdb_get(txn, s->members, &k, &v), "read member");
+    if (!rc && !(*out = pm__member_view__unpack(NULL, v.mv_size, v.mv_data)))
+        rc = PM_E_STORE;
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+int pm_views_is_member(pm_store *s, const uint8_t id[PM_ID_BYTES])
+{
+    Pm__MemberView *m;
+    if (pm_views_member(s, id, &m) != PM_OK)
+        return 0;
+    int yes = strcmp(m->state, "member") == 0;
+    pm__member_view__free_unpacked(m, NULL);
+    return yes;
+}
+
+static int call_study(MDB_val *v, pm_study_fn fn, void *ctx)
+{
+    Pm__StudyView *sv = pm__study_view__unpack(NULL, v->mv_size, v->mv_data);
+    if (!sv)
+        return PM_E_STORE;
+    int rc = fn(ctx, sv);
+    pm__study_view__free_unpacked(sv, NULL);
+    return rc;
+}
+
+int pm_views_studies(pm_store *s, const char *study_uid, const char *patient_id, pm_study_fn fn,
+                     void *ctx)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = pm_store_txn_begin(s, 0, &txn);
+    if (rc)
+        return rc;
+    MDB_val k, v;
+    if (study_uid) {
+        k.mv_size = strlen(study_uid);
+        k.mv_data = (void *)study_uid;
+        if (mdb_get(txn, s->studies, &k, &v) == 0)
+            rc = call_study(&v, fn, ctx);
+    } else if (patient_id) {
+        size_t plen = strlen(patient_id);
+        mdb_cursor_open(txn, s->bypatient, &cur);
+        k.mv_size = plen + 1;
+        char *prefix = malloc(plen + 1);
+        if (!prefix) {
+            mdb_cursor_close(cur);
+            mdb_txn_abort(txn);
+            return PM_E_NOMEM;
+        }
+        memcpy(prefix, patient_id, plen + 1); /* includes the NUL separator */
+        k.mv_data = prefix;
+        int r = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        while (!rc && r == 0 && k.mv_size > plen + 1 && memcmp(k.mv_data, prefix, plen + 1) == 0) {
+            MDB_val sk = {k.mv_size - plen - 1, (char *)k.mv_data + plen + 1}, sv;
+            if (mdb_get(txn, s->studies, &sk, &sv) == 0)
+                rc = call_study(&sv, fn, ctx);
+            r = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        }
+        free(prefix);
+        mdb_cursor_close(cur);
+    } else {
+        mdb_cursor_open(txn, s->studies, &cur);
+        int op = MDB_FIRST;
+        while (!rc && mdb_cursor_get(cur, &k, &v, op) == 0) {
+            op = MDB_NEXT;
+            rc = call_study(&v, fn, ctx);
+        }
+        mdb_cursor_close(cur);
+    }
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+int pm_views_study(pm_store *s, const char *study_uid, Pm__StudyView **out)
+{
+    MDB_txn *txn;
+    int rc = pm_store_txn_begin(s, 0, &txn);
+    if (rc)
+        return rc;
+    MDB_val k = {strlen(study_uid), (void *)study_uid}, v;
+    rc = pm_store_mdb_error(mdb_get(txn, s->studies, &k, &v), "read study");
+    if (!rc && !(*out = pm__study_view__unpack(NULL, v.mv_size, v.mv_data)))
+        rc = PM_E_STORE;
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+const char *pm_views_item_state(const Pm__StudyView *s, uint64_t now_ms)
+{
+    if (strcmp(s->state, "claimed") == 0 && s->claim && s->claim->lease_until_ms <= now_ms)
+        return "unreported";
+    return s->state;
+}

@@ -1,0 +1,33 @@
+/* Reading the materialised views. Records handed to callbacks are borrowed for the
+ * duration of the call only (they are unpacked copies, freed after the call returns).
+ * A callback returning non-zero stops the walk and that value is returned. */
+#ifndef PM_VIEWS_H
+#define PM_VIEWS_H
+
+#include "store.h"
+
+typedef int (*pm_member_fn)(void *ctx, const Pm__MemberView *m);
+typedef int (*pm_study_fn)(void *ctx, const Pm__StudyView *s);
+
+/* Every member, pending and revoked ones included, in id order. */
+int pm_views_members(pm_store *store, pm_member_fn fn, void *ctx);
+
+/* One member; *out is the caller's (pm__member_view__free_unpacked). PM_E_NOTFOUND. */
+int pm_views_member(pm_store *store, const uint8_t id[PM_ID_BYTES], Pm__MemberView **out);
+
+/* Studies: just study_uid if non-NULL, else just patient_id's if non-NULL (indexed),
+ * else all, in study UID order. */
+int pm_views_studies(pm_store *store, const char *study_uid, const char *patient_id,
+                     pm_study_fn fn, void *ctx);
+
+/* One study; *out is the caller's (pm__study_view__free_unpacked). PM_E_NOTFOUND. */
+int pm_views_study(pm_store *store, const char *study_uid, Pm__StudyView **out);
+
+/* Whether id is a member now (state "member"). */
+int pm_views_is_member(pm_store *store, const uint8_t id[PM_ID_BYTES]);
+
+/* The worklist state a reader sees at now_ms: a claim whose lease ran out without a
+ * report reads as "unreported". Borrowed from s. */
+const char *pm_views_item_state(const Pm__StudyView *s, uint64_t now_ms);
+
+#endif
