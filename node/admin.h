@@ -16,6 +16,10 @@ int pm_admin_node_running(const char *dir);
  * reply (*reply is the caller's). PM_E_NOTFOUND if no node runs, PM_E_TIMEOUT. */
 int pm_admin_request(const pm_node *node, json_t *request, int timeout_ms, json_t **reply);
 
+/* Liveness of peers as the running node sees it: {"<id hex>": {"up", "last_seen"}},
+ * or NULL when no node runs (the caller owns the reference). */
+json_t *pm_admin_liveness(const pm_node *node);
+
 /* Tells a running node that new local events are in the store, so it pushes them to
  * its peers at once. Does nothing if no node runs. */
 void pm_admin_kick(const pm_node *node);

@@ -63,3 +63,16 @@ void pm_admin_kick(const pm_node *node)
         json_decref(reply);
     json_decref(req);
 }
+
+json_t *pm_admin_liveness(const pm_node *node)
+{
+    json_t *req = json_pack("{s:s}", "cmd", "peers"), *reply = NULL;
+    if (pm_admin_request(node, req, 3000, &reply) != PM_OK)
+        reply = NULL;
+    json_decref(req);
+    json_t *peers = reply ? json_object_get(reply, "peers") : NULL;
+    if (peers)
+        json_incref(peers);
+    json_decref(reply);
+    return peers;
+}

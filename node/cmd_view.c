@@ -12,20 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Liveness of peers as the running node sees it: {"<id hex>": {"up":bool,"last_seen":ms}}. */
-static json_t *peer_liveness(const pm_node *node)
-{
-    json_t *req = json_pack("{s:s}", "cmd", "peers"), *reply = NULL;
-    if (pm_admin_request(node, req, 3000, &reply) != PM_OK)
-        reply = NULL;
-    json_decref(req);
-    json_t *peers = reply ? json_object_get(reply, "peers") : NULL;
-    if (peers)
-        json_incref(peers);
-    json_decref(reply);
-    return peers;
-}
-
 typedef struct {
     json_t *list;
     json_t *liveness;
@@ -94,7 +80,7 @@ int pm_cmd_members(int argc, char **argv)
         free(a.pos);
         return rc;
     }
-    json_t *live = peer_liveness(&node);
+    json_t *live = pm_admin_liveness(&node);
     json_t *list = members_json(&node, live);
     if (!list)
         rc = pm_cli_fail("cannot read the membership view");
@@ -172,7 +158,7 @@ int pm_cmd_status(int argc, char **argv)
         free(a.pos);
         return rc;
     }
-    json_t *live = peer_liveness(&node);
+    json_t *live = pm_admin_liveness(&node);
     json_t *members = members_json(&node, live);
     json_t *forks = json_array();
     pm_feed_forks(node.store, collect_fork, forks);
@@ -183,12 +169,9 @@ int pm_cmd_status(int argc, char **argv)
     for (size_t i = 0; i < nheads; i++) {
         char id[PM_ID_HEX];
         pm_hex_encode(heads[i].origin, PM_ID_BYTES, id);
-        json_t *peer_seq = live ? json_object_get(json_object_get(live, id), "seq") : NULL;
         json_t *h = json_pack("{s:s, s:I}", "origin", id, "seq", (json_int_t)heads[i].seq);
         json_array_append_new(jheads, h);
-        (void)peer_seq;
     }
-    json_t *behind = live ? json_object_get(live, "_behind") : NULL;
     free(heads);
     work_counts w = {.now = pm_now_ms()};
     pm_views_studies(node.store, NULL, NULL, count_item, &w);
@@ -204,8 +187,6 @@ int pm_cmd_status(int argc, char **argv)
         "heads", jheads, "forks", forks, "worklist", "studies", w.studies, "unreported",
         w.unreported, "claimed", w.claimed, "reported", w.reported, "verified", w.verified,
         "overdue", w.overdue, "orphans", w.orphans);
-    if (behind)
-        json_object_set(doc, "behind", behind);
     if (a.json) {
         pm_cli_print_json(doc);
     } else {

@@ -14,5 +14,15 @@ int pm_cmd_digest(int argc, char **argv);
 int pm_cmd_status(int argc, char **argv);
 int pm_cmd_run(int argc, char **argv);
 int pm_cmd_audit(int argc, char **argv);
+int pm_cmd_import(int argc, char **argv);
+int pm_cmd_studies(int argc, char **argv);
+int pm_cmd_fetch(int argc, char **argv);
+int pm_cmd_worklist(int argc, char **argv);
+int pm_cmd_claim(int argc, char **argv);
+int pm_cmd_release(int argc, char **argv);
+int pm_cmd_report(int argc, char **argv);
+int pm_cmd_verify(int argc, char **argv);
+int pm_cmd_reports(int argc, char **argv);
+int pm_cmd_tat(int argc, char **argv);
 
 #endif

@@ -321,3 +321,45 @@ int pm_store_local_get(pm_store *self, const char *key, void **val, size_t *len)
     mdb_txn_abort(txn);
     return rc;
 }
+
+int pm_store_local_write(pm_store *self, const char *const *keys, const size_t *klens,
+                         const void *const *vals, const size_t *vlens, size_t n)
+{
+    MDB_txn *txn;
+    int rc = pm_store_txn_begin(self, 1, &txn);
+    for (size_t i = 0; !rc && i < n; i++) {
+        MDB_val k = {klens[i], (void *)keys[i]};
+        if (vals[i]) {
+            MDB_val v = {vlens[i], (void *)vals[i]};
+            rc = pm_store_mdb_error(mdb_put(txn, self->local, &k, &v, 0), "write local");
+        } else {
+            int r = mdb_del(txn, self->local, &k, NULL);
+            rc = r == MDB_NOTFOUND ? PM_OK : pm_store_mdb_error(r, "delete local");
+        }
+    }
+    if (rc) {
+        if (txn)
+            mdb_txn_abort(txn);
+        return rc;
+    }
+    return pm_store_txn_commit(txn);
+}
+
+int pm_store_local_each(pm_store *self, const void *prefix, size_t plen, pm_local_fn fn, void *ctx)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = pm_store_txn_begin(self, 0, &txn);
+    if (rc)
+        return rc;
+    mdb_cursor_open(txn, self->local, &cur);
+    MDB_val k = {plen, (void *)prefix}, v;
+    int r = mdb_cursor_get(cur, &k, &v, plen ? MDB_SET_RANGE : MDB_FIRST);
+    while (!rc && r == 0 && k.mv_size >= plen && memcmp(k.mv_data, prefix, plen) == 0) {
+        rc = fn(ctx, k.mv_data, k.mv_size, v.mv_data, v.mv_size);
+        r = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return rc;
+}

@@ -42,6 +42,15 @@ int pm_store_set_mesh_id(pm_store *self, const uint8_t id[PM_HASH_BYTES]);
 int pm_store_local_put(pm_store *self, const char *key, const void *val, size_t len);
 int pm_store_local_get(pm_store *self, const char *key, void **val, size_t *len);
 
+/* Writes n local key/values (val NULL: delete the key) in one durable transaction. */
+int pm_store_local_write(pm_store *self, const char *const *keys, const size_t *klens,
+                         const void *const *vals, const size_t *vlens, size_t n);
+
+/* Calls fn for each local key starting with prefix (plen bytes), in key order. The
+ * bytes are borrowed for the call. */
+typedef int (*pm_local_fn)(void *ctx, const void *key, size_t klen, const void *val, size_t vlen);
+int pm_store_local_each(pm_store *self, const void *prefix, size_t plen, pm_local_fn fn, void *ctx);
+
 /* Hex digest of the views, PM_HASH_HEX bytes: equal on converged nodes. */
 int pm_store_digest(pm_store *self, char out[PM_HASH_HEX]);
 

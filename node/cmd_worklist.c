@@ -1,0 +1,443 @@
+/* The network worklist: worklist, claim, release, report, verify, reports, tat
+ * (SPEC.md). Every change is an event appended to this node's feed; the running
+ * node, if any, is told to push it at once. */
+#include "admin.h"
+#include "cli.h"
+#include "commands.h"
+#include "items.h"
+#include "crypto/hash.h"
+#include "proto/error.h"
+#include "store/blobs.h"
+#include "store/feed.h"
+#include "store/views.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define REPORTER_MAX 64
+
+/* A reporter id: 1-64 characters of letters, digits and . _ - @ (a login or a
+ * professional registration number), so it prints and matches unambiguously. */
+static int reporter_ok(const char *r)
+{
+    size_t n = r ? strlen(r) : 0;
+    if (n == 0 || n > REPORTER_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)r[i]) && !strchr("._-@", r[i]))
+            return 0;
+    return 1;
+}
+
+/* Opens the node and reads the study's view; prints the failure itself. */
+static int open_item(const pm_cli_args *a, const char *usage, const char *reporter,
+                     pm_node *node, Pm__StudyView **sv)
+{
+    if (a->npos != 1)
+        return pm_cli_usage(usage, "give exactly one STUDY_UID");
+    if (reporter && !reporter_ok(reporter))
+        return pm_cli_usage(usage, "--reporter: '%s' is not a reporter id (1-64 letters, digits, "
+                                   "'.', '_', '-', '@')", reporter);
+    int rc = pm_node_open(a->dir, PM_NODE_ALL, node);
+    if (rc)
+        return rc;
+    int r = pm_views_study(node->store, a->pos[0], sv);
+    if (r == PM_E_NOTFOUND || (r == PM_OK && !(*sv)->study)) {
+        pm_node_close(node);
+        return pm_cli_fail("unknown study %s: no node of the mesh has announced it", a->pos[0]);
+    }
+    if (r) {
+        pm_node_close(node);
+        return pm_cli_fail("cannot read study %s: %s", a->pos[0], pm_strerror(r));
+    }
+    return PM_EXIT_OK;
+}
+
+static int append_and_kick(pm_node *node, Pm__EventBody *body)
+{
+    int r = pm_feed_append(node->store, node->id, body, NULL);
+    if (r == PM_E_MESH)
+        return pm_cli_fail("this node does not belong to a mesh yet");
+    if (r)
+        return pm_cli_fail("cannot write the event: %s", pm_strerror(r));
+    pm_admin_kick(node);
+    return PM_EXIT_OK;
+}
+
+int pm_cmd_claim(int argc, char **argv)
+{
+    static const char usage[] = "claim STUDY_UID --reporter ID";
+    const char *reporter = NULL;
+    pm_cli_opt opts[] = {{"reporter", &reporter, NULL}, {NULL, NULL, NULL}};
+    pm_cli_args a;
+    int rc = pm_cli_parse(argc, argv, opts, usage, &a);
+    pm_node node;
+    Pm__StudyView *sv = NULL;
+    if (!rc && !reporter)
+        rc = pm_cli_usage(usage, "--reporter is required");
+    if (rc || (rc = open_item(&a, usage, reporter, &node, &sv))) {
+        free(a.pos);
+        return rc;
+    }
+    uint64_t now = pm_now_ms();
+    const char *state = pm_views_item_state(sv, now);
+    if (strcmp(state, "reported") == 0 || strcmp(state, "verified") == 0) {
+        rc = pm_cli_fail("study %s is already %s; nothing to claim", a.pos[0], state);
+    } else if (strcmp(state, "claimed") == 0 && strcmp(sv->claim->reporter, reporter) != 0) {
+        char until[32];
+        rc = pm_cli_fail("study %s is claimed by %s until %s", a.pos[0], sv->claim->reporter,
+                         pm_cli_time(sv->claim->lease_until_ms, until));
+    } else {
+        Pm__ItemClaimed c = PM__ITEM_CLAIMED__INIT;
+        c.study_instance_uid = a.pos[0];
+        c.reporter = (char *)reporter;
+        c.lease_until_ms = now + node.cfg->lease_ms;
+        Pm__EventBody body = PM__EVENT_BODY__INIT;
+        body.payload_case = PM__EVENT_BODY__PAYLOAD_ITEM_CLAIMED;
+        body.item_claimed = &c;
+        if ((rc = append_and_kick(&node, &body)) == PM_EXIT_OK) {
+            char until[32];
+            printf("claimed %s for %s until %s\n", a.pos[0], reporter,
+                   pm_cli_time(c.lease_until_ms, until));
+        }
+    }
+    pm__study_view__free_unpacked(sv, NULL);
+    pm_node_close(&node);
+    free(a.pos);
+    return rc;
+}
+
+int pm_cmd_release(int argc, char **argv)
+{
+    static const char usage[] = "release STUDY_UID --reporter ID";
+    const char *reporter = NULL;
+    pm_cli_opt opts[] = {{"reporter", &reporter, NULL}, {NULL, NULL, NULL}};
+    pm_cli_args a;
+    int rc = pm_cli_parse(argc, argv, opts, usage, &a);
+    pm_node node;
+    Pm__StudyView *sv = NULL;
+    if (!rc && !reporter)
+        rc = pm_cli_usage(usage, "--reporter is required");
+    if (rc || (rc = open_item(&a, usage, reporter, &node, &sv))) {
+        free(a.pos);
+        return rc;
+    }
+    const char *state = pm_views_item_state(sv, pm_now_ms());
+    if (strcmp(state, "claimed") != 0 || strcmp(sv->claim->reporter, reporter) != 0) {
+        rc = pm_cli_fail("study %s is not claimed by %s (it is %s%s%s)", a.pos[0], reporter, state,
+                         strcmp(state, "claimed") == 0 ? " by " : "",
+                         strcmp(state, "claimed") == 0 ? sv->claim->reporter : "");
+    } else {
+        Pm__ItemReleased r = PM__ITEM_RELEASED__INIT;
+        r.study_instance_uid = a.pos[0];
+        r.reporter = (char *)reporter;
+        Pm__EventBody body = PM__EVENT_BODY__INIT;
+        body.payload_case = PM__EVENT_BODY__PAYLOAD_ITEM_RELEASED;
+        body.item_released = &r;
+        if ((rc = append_and_kick(&node, &body)) == PM_EXIT_OK)
+            printf("released %s\n", a.pos[0]);
+    }
+    pm__study_view__free_unpacked(sv, NULL);
+    pm_node_close(&node);
+    free(a.pos);
+    return rc;
+}
+
+/* Reads the report text: non-empty, valid UTF-8, at most 1 MiB. */
+static char *read_report(const char *path, char *why, size_t whylen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(why, whylen, "cannot read %s", path);
+        return NULL;
+    }
+    size_t cap = (1u << 20) + 1, len;
+    char *text = malloc(cap + 1);
+    len = text ? fread(text, 1, cap, f) : 0;
+    fclose(f);
+    if (!text)
+        return NULL;
+    text[len] = 0;
+    const char *reason = NULL;
+    if (len == cap)
+        reason = "is larger than 1 MiB";
+    else if (len == 0 || strspn(text, " \t\r\n") == len)
+        reason = "is empty";
+    else if (strlen(text) != len)
+        reason = "contains NUL bytes";
+    else {
+        /* UTF-8 validation: a report that is not text must not enter the signed log. */
+        const unsigned char *p = (const unsigned char *)text;
+        while (*p && !reason) {
+            int n = *p < 0x80 ? 0 : (*p & 0xE0) == 0xC0 ? 1 : (*p & 0xF0) == 0xE0 ? 2
+                                  : (*p & 0xF8) == 0xF0 ? 3 : -1;
+            if (n < 0 || (n == 1 && *p < 0xC2))
+                reason = "is not UTF-8 text";
+            for (int i = 1; !reason && i <= n; i++)
+                if ((p[i] & 0xC0) != 0x80)
+                    reason = "is not UTF-8 text";
+            p += n + 1;
+        }
+    }
+    if (reason) {
+        snprintf(why, whylen, "the report file %s %s", path, reason);
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
+int pm_cmd_report(int argc, char **argv)
+{
+    static const char usage[] = "report STUDY_UID --reporter ID --file F";
+    const char *reporter = NULL, *file = NULL;
+    pm_cli_opt opts[] = {{"reporter", &reporter, NULL}, {"file", &file, NULL}, {NULL, NULL, NULL}};
+    pm_cli_args a;
+    int rc = pm_cli_parse(argc, argv, opts, usage, &a);
+    if (!rc && (!reporter || !file))
+        rc = pm_cli_usage(usage, "--reporter and --file are required");
+    char why[512];
+    char *text = rc ? NULL : read_report(file, why, sizeof why);
+    if (!rc && !text)
+        rc = pm_cli_fail("%s", why);
+    pm_node node;
+    Pm__StudyView *sv = NULL;
+    if (rc || (rc = open_item(&a, usage, reporter, &node, &sv))) {
+        free(text);
+        free(a.pos);
+        return rc;
+    }
+    const char *state = pm_views_item_state(sv, pm_now_ms());
+    if (strcmp(state, "claimed") == 0 && strcmp(sv->claim->reporter, reporter) != 0)
+        fprintf(stderr, "pacsmesh: note: %s holds the claim; your report is kept beside theirs "
+                        "and the item is flagged as a conflict\n", sv->claim->reporter);
+    Pm__ReportSubmitted r = PM__REPORT_SUBMITTED__INIT;
+    r.study_instance_uid = a.pos[0];
+    r.reporter = (char *)reporter;
+    r.text = text;
+    Pm__EventBody body = PM__EVENT_BODY__INIT;
+    body.payload_case = PM__EVENT_BODY__PAYLOAD_REPORT_SUBMITTED;
+    body.report_submitted = &r;
+    if ((rc = append_and_kick(&node, &body)) == PM_EXIT_OK)
+        printf("report by %s recorded for %s\n", reporter, a.pos[0]);
+    free(text);
+    pm__study_view__free_unpacked(sv, NULL);
+    pm_node_close(&node);
+    free(a.pos);
+    return rc;
+}
+
+int pm_cmd_verify(int argc, char **argv)
+{
+    static const char usage[] = "verify STUDY_UID --reporter ID";
+    const char *reporter = NULL;
+    pm_cli_opt opts[] = {{"reporter", &reporter, NULL}, {NULL, NULL, NULL}};
+    pm_cli_args a;
+    int rc = pm_cli_parse(argc, argv, opts, usage, &a);
+    pm_node node;
+    Pm__StudyView *sv = NULL;
+    if (!rc && !reporter)
+        rc = pm_cli_usage(usage, "--reporter is required");
+    if (rc || (rc = open_item(&a, usage, reporter, &node, &sv))) {
+        free(a.pos);
+        return rc;
+    }
+    const char *state = pm_views_item_state(sv, pm_now_ms());
+    int own = 0;
+    for (size_t i = 0; i < sv->n_reports; i++)
+        own |= strcmp(sv->reports[i]->reporter, reporter) == 0;
+    if (strcmp(state, "reported") != 0)
+        rc = pm_cli_fail("study %s is %s: only a reported study can be verified", a.pos[0], state);
+    else if (own && sv->n_reports == 1)
+        rc = pm_cli_fail("%s wrote the report: a second reader must verify it", reporter);
+    else {
+        Pm__ReportVerified v = PM__REPORT_VERIFIED__INIT;
+        v.study_instance_uid = a.pos[0];
+        v.reporter = (char *)reporter;
+        Pm__EventBody body = PM__EVENT_BODY__INIT;
+        body.payload_case = PM__EVENT_BODY__PAYLOAD_REPORT_VERIFIED;
+        body.report_verified = &v;
+        if ((rc = append_and_kick(&node, &body)) == PM_EXIT_OK)
+            printf("verified %s by %s\n", a.pos[0], reporter);
+    }
+    pm__study_view__free_unpacked(sv, NULL);
+    pm_node_close(&node);
+    free(a.pos);
+    return rc;
+}
+
+int pm_cmd_reports(int argc, char **argv)
+{
+    static const char usage[] = "reports STUDY_UID [--json]";
+    pm_cli_args a;
+    int rc = pm_cli_parse(argc, argv, NULL, usage, &a);
+    pm_node node;
+    Pm__StudyView *sv = NULL;
+    if (rc || (rc = open_item(&a, usage, NULL, &node, &sv))) {
+        free(a.pos);
+        return rc;
+    }
+    json_t *list = json_array();
+    for (size_t i = 0; i < sv->n_reports; i++) {
+        const Pm__ReportView *r = sv->reports[i];
+        char node_id[PM_ID_HEX], when[32];
+        pm_hex_encode(r->node.data, PM_ID_BYTES, node_id);
+        json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s, s:b}", "reporter", r->reporter,
+                                              "node", node_id, "time", pm_cli_time(r->time_ms, when),
+                                              "text", r->text, "conflict", sv->conflict));
+    }
+    if (a.json) {
+        pm_cli_print_json(list);
+    } else {
+        size_t i;
+        json_t *o;
+        if (!json_array_size(list))
+            printf("no reports for %s yet\n", a.pos[0]);
+        json_array_foreach(list, i, o)
+        {
+            printf("--- report %zu of %zu by %s at %s from node %.8s%s\n%s\n", i + 1,
+                   json_array_size(list), json_string_value(json_object_get(o, "reporter")),
+                   json_string_value(json_object_get(o, "time")),
+                   json_string_value(json_object_get(o, "node")),
+                   sv->conflict ? " (CONFLICT: reconcile)" : "",
+                   json_string_value(json_object_get(o, "text")));
+        }
+        json_decref(list);
+    }
+    pm__study_view__free_unpacked(sv, NULL);
+    pm_node_close(&node);
+    free(a.pos);
+    return rc;
+}
+
+typedef struct {
+    const char *state, *site, *subspecialty, *priority;
+    int overdue;
+    uint64_t now;
+    json_t *list, *liveness;
+    const uint8_t *self;
+    pm_blobs *blobs;
+} worklist_query;
+
+static int blob_is_local(void *ctx, const uint8_t *hash) { return ctx && pm_blobs_has(ctx, hash); }
+
+static int collect_item(void *ctx, const Pm__StudyView *s)
+{
+    worklist_query *q = ctx;
+    int viewable = pm_items_viewable(s, q->self, q->liveness, blob_is_local, q->blobs);
+    json_t *o = pm_items_worklist_json(s, q->now, viewable);
+    const char *site = json_string_value(json_object_get(o, "site"));
+    if ((q->state && strcmp(q->state, json_string_value(json_object_get(o, "state"))) != 0) ||
+        (q->site && strncasecmp(site, q->site, strlen(q->site)) != 0) ||
+        (q->subspecialty &&
+         strcasecmp(q->subspecialty, json_string_value(json_object_get(o, "subspecialty"))) != 0) ||
+        (q->priority && strcmp(q->priority, json_string_value(json_object_get(o, "priority"))) != 0) ||
+        (q->overdue && !json_is_true(json_object_get(o, "overdue")))) {
+        json_decref(o);
+        return 0;
+    }
+    json_array_append_new(q->list, o);
+    return 0;
+}
+
+static int by_due(const void *a, const void *b)
+{
+    json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+    int c = strcmp(json_string_value(json_object_get(x, "due")),
+                   json_string_value(json_object_get(y, "due")));
+    return c ? c : strcmp(json_string_value(json_object_get(x, "study_uid")),
+                          json_string_value(json_object_get(y, "study_uid")));
+}
+
+int pm_cmd_worklist(int argc, char **argv)
+{
+    static const char usage[] = "worklist [--state S] [--site NODE] [--subspecialty X] "
+                                "[--priority P] [--overdue] [--json]";
+    worklist_query q;
+    memset(&q, 0, sizeof q);
+    pm_cli_opt opts[] = {{"state", &q.state, NULL},
+                         {"site", &q.site, NULL},
+                         {"subspecialty", &q.subspecialty, NULL},
+                         {"priority", &q.priority, NULL},
+                         {"overdue", NULL, &q.overdue},
+                         {NULL, NULL, NULL}};
+    pm_cli_args a;
+    int rc = pm_cli_parse(argc, argv, opts, usage, &a);
+    if (rc)
+        return rc;
+    static const char *const states[] = {"unreported", "claimed", "reported", "verified", NULL};
+    static const char *const priorities[] = {"immediate", "urgent", "routine", NULL};
+    int ok = !q.state, pok = !q.priority;
+    for (int i = 0; states[i]; i++)
+        ok |= q.state && strcmp(q.state, states[i]) == 0;
+    for (int i = 0; priorities[i]; i++)
+        pok |= q.priority && strcmp(q.priority, priorities[i]) == 0;
+    if (!ok || !pok) {
+        free(a.pos);
+        return pm_cli_usage(usage, !ok ? "--state is one of unreported, claimed, reported, verified"
+                                       : "--priority is one of immediate, urgent, routine");
+    }
+    pm_node node;
+    if ((rc = pm_node_open(a.dir, PM_NODE_ALL, &node))) {
+        free(a.pos);
+        return rc;
+    }
+    char *blob_dir = pm_node_path(a.dir, "blobs");
+    pm_blobs_open(node.store, blob_dir, &q.blobs);
+    q.now = pm_now_ms();
+    q.list = json_array();
+    q.liveness = pm_admin_liveness(&node);
+    q.self = pm_identity_public(node.id);
+    int r = pm_views_studies(node.store, NULL, NULL, collect_item, &q);
+    size_t n = json_array_size(q.list);
+    json_t **items = calloc(n + 1, sizeof *items);
+    for (size_t i = 0; items && i < n; i++)
+        items[i] = json_incref(json_array_get(q.list, i));
+    if (items)
+        qsort(items, n, sizeof *items, by_due);
+    if (r) {
+        rc = pm_cli_fail("cannot read the worklist: %s", pm_strerror(r));
+    } else if (a.json) {
+        json_t *sorted = json_array();
+        for (size_t i = 0; items && i < n; i++)
+            json_array_append(sorted, items[i]);
+        pm_cli_print_json(sorted);
+    } else {
+        static const char *const head[] = {"DUE", "PRIORITY", "STATE", "CLAIMED BY", "SUBSPEC",
+                                           "MOD", "SITE", "STUDY UID", "FLAGS"};
+        pm_table *t = pm_table_new(9, head);
+        for (size_t i = 0; items && i < n; i++) {
+            json_t *o = items[i];
+            char flags[64], site[9];
+            snprintf(flags, sizeof flags, "%s%s%s",
+                     json_is_true(json_object_get(o, "overdue")) ? "OVERDUE " : "",
+                     json_is_true(json_object_get(o, "conflict")) ? "CONFLICT " : "",
+                     json_is_true(json_object_get(o, "viewable")) ? "" : "not-viewable");
+            snprintf(site, sizeof site, "%.8s", json_string_value(json_object_get(o, "site")));
+            const char *claimed = json_string_value(json_object_get(o, "claimed_by"));
+            const char *row[] = {json_string_value(json_object_get(o, "due")),
+                                 json_string_value(json_object_get(o, "priority")),
+                                 json_string_value(json_object_get(o, "state")),
+                                 claimed ? claimed : "",
+                                 json_string_value(json_object_get(o, "subspecialty")),
+                                 json_string_value(json_object_get(o, "modality")),
+                                 site,
+                                 json_string_value(json_object_get(o, "study_uid")),
+                                 flags};
+            pm_table_add(t, row);
+        }
+        pm_table_print(t, stdout);
+        pm_table_destroy(&t);
+    }
+    for (size_t i = 0; items && i < n; i++)
+        json_decref(items[i]);
+    free(items);
+    json_decref(q.list);
+    json_decref(q.liveness);
+    pm_blobs_close(&q.blobs);
+    free(blob_dir);
+    pm_node_close(&node);
+    free(a.pos);
+    return rc;
+}

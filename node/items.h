@@ -1,0 +1,23 @@
+/* Shaping studies and worklist items for output: the SPEC's JSON field names, used by
+ * `studies`, `worklist` and `audit replay` alike. */
+#ifndef PM_ITEMS_H
+#define PM_ITEMS_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "view.pb-c.h"
+
+/* Whether the study's pixel data can be reached now: every instance cached here, or a
+ * holder other than this node is up. liveness: pm_gossip_liveness's object, or NULL
+ * when the node is not running. */
+int pm_items_viewable(const Pm__StudyView *s, const uint8_t *self, json_t *liveness,
+                      int (*is_local)(void *ctx, const uint8_t *hash), void *ctx);
+
+/* The worklist item of a study as a JSON object (SPEC.md field names). */
+json_t *pm_items_worklist_json(const Pm__StudyView *s, uint64_t now_ms, int viewable);
+
+/* The study as a JSON object for `studies`. */
+json_t *pm_items_study_json(const Pm__StudyView *s, int viewable, int cached);
+
+#endif

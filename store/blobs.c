@@ -1,0 +1,277 @@
+#include "blobs.h"
+#include "store_internal.h"
+#include "proto/error.h"
+#include "proto/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Index record: size(8) pinned(1) last_access_ms(8). */
+enum { REC_LEN = 17 };
+
+struct pm_blobs {
+    pm_store *store;
+    char *dir;
+};
+
+int pm_blobs_open(pm_store *store, const char *dir, pm_blobs **out)
+{
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        pm_error("blobs", "cannot create %s: %s", dir, strerror(errno));
+        return PM_E_IO;
+    }
+    pm_blobs *b = calloc(1, sizeof *b);
+    if (!b || !(b->dir = strdup(dir))) {
+        free(b);
+        return PM_E_NOMEM;
+    }
+    b->store = store;
+    *out = b;
+    return PM_OK;
+}
+
+void pm_blobs_close(pm_blobs **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    free((*self_p)->dir);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+static void blob_file(const pm_blobs *b, const uint8_t hash[PM_HASH_BYTES], char *path,
+                      size_t len, int dir_only)
+{
+    char hex[PM_HASH_HEX];
+    pm_hex_encode(hash, PM_HASH_BYTES, hex);
+    if (dir_only)
+        snprintf(path, len, "%s/%.2s", b->dir, hex);
+    else
+        snprintf(path, len, "%s/%.2s/%s", b->dir, hex, hex);
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0)
+        return PM_E_IO;
+    int rc = fsync(fd) == 0 ? PM_OK : PM_E_IO;
+    close(fd);
+    return rc;
+}
+
+int pm_blobs_temp_path(pm_blobs *b, char *path, size_t pathlen)
+{
+    snprintf(path, pathlen, "%s/tmp-%08x%08x", b->dir, randombytes_random(), randombytes_random());
+    return PM_OK;
+}
+
+static int write_index(pm_blobs *b, const uint8_t hash[PM_HASH_BYTES], uint64_t size, int pinned)
+{
+    MDB_txn *txn;
+    int rc = pm_store_txn_begin(b->store, 1, &txn);
+    if (rc)
+        return rc;
+    MDB_val k = {PM_HASH_BYTES, (void *)hash}, old;
+    uint8_t rec[REC_LEN];
+    if (mdb_get(txn, b->store->blobs, &k, &old) == 0 && old.mv_size == REC_LEN)
+        pinned |= ((uint8_t *)old.mv_data)[8];
+    pm_put_be64(rec, size);
+    rec[8] = (uint8_t)pinned;
+    pm_put_be64(rec + 9, now_ms());
+    MDB_val v = {REC_LEN, rec};
+    if ((rc = pm_store_mdb_error(mdb_put(txn, b->store->blobs, &k, &v, 0), "index blob"))) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    return pm_store_txn_commit(txn);
+}
+
+int pm_blobs_adopt(pm_blobs *b, const char *tmp_path, int pinned, const uint8_t *expect,
+                   uint8_t hash_out[PM_HASH_BYTES], uint64_t *size_out)
+{
+    uint8_t hash[PM_HASH_BYTES];
+    uint64_t size = 0;
+    int rc = pm_hash_file(tmp_path, hash, &size);
+    if (rc) {
+        unlink(tmp_path);
+        return rc;
+    }
+    if (expect && sodium_memcmp(hash, expect, PM_HASH_BYTES) != 0) {
+        unlink(tmp_path);
+        return PM_E_HASH;
+    }
+    char dir[4096], path[4096];
+    blob_file(b, hash, dir, sizeof dir, 1);
+    blob_file(b, hash, path, sizeof path, 0);
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        unlink(tmp_path);
+        return PM_E_IO;
+    }
+    if (access(path, F_OK) == 0) {
+        unlink(tmp_path); /* same content already held */
+    } else {
+        int fd = open(tmp_path, O_RDONLY);
+        if (fd < 0 || fsync(fd) != 0) {
+            if (fd >= 0)
+                close(fd);
+            unlink(tmp_path);
+            return PM_E_IO;
+        }
+        close(fd);
+        if (rename(tmp_path, path) != 0 || fsync_dir(dir) != PM_OK) {
+            unlink(tmp_path);
+            return PM_E_IO;
+        }
+    }
+    if ((rc = write_index(b, hash, size, pinned)))
+        return rc;
+    if (hash_out)
+        memcpy(hash_out, hash, PM_HASH_BYTES);
+    if (size_out)
+        *size_out = size;
+    return PM_OK;
+}
+
+int pm_blobs_has(pm_blobs *b, const uint8_t hash[PM_HASH_BYTES])
+{
+    MDB_txn *txn;
+    if (pm_store_txn_begin(b->store, 0, &txn))
+        return 0;
+    MDB_val k = {PM_HASH_BYTES, (void *)hash}, v;
+    int has = mdb_get(txn, b->store->blobs, &k, &v) == 0;
+    mdb_txn_abort(txn);
+    return has;
+}
+
+int pm_blobs_path(pm_blobs *b, const uint8_t hash[PM_HASH_BYTES], char *path, size_t pathlen)
+{
+    if (!pm_blobs_has(b, hash))
+        return PM_E_NOTFOUND;
+    blob_file(b, hash, path, pathlen, 0);
+    if (access(path, R_OK) != 0)
+        return PM_E_NOTFOUND;
+    /* LRU bookkeeping: a failed update only makes eviction slightly less exact. */
+    MDB_txn *txn;
+    if (pm_store_txn_begin(b->store, 1, &txn) == PM_OK) {
+        MDB_val k = {PM_HASH_BYTES, (void *)hash}, v;
+        if (mdb_get(txn, b->store->blobs, &k, &v) == 0 && v.mv_size == REC_LEN &&
+            !((uint8_t *)v.mv_data)[8]) {
+            uint8_t rec[REC_LEN];
+            memcpy(rec, v.mv_data, REC_LEN);
+            pm_put_be64(rec + 9, now_ms());
+            MDB_val nv = {REC_LEN, rec};
+            mdb_put(txn, b->store->blobs, &k, &nv, 0);
+            pm_store_txn_commit(txn);
+        } else {
+            mdb_txn_abort(txn);
+        }
+    }
+    return PM_OK;
+}
+
+typedef struct {
+    uint8_t hash[PM_HASH_BYTES];
+    uint64_t size, last;
+} cached_blob;
+
+static int by_last_access(const void *a, const void *b)
+{
+    const cached_blob *x = a, *y = b;
+    return x->last < y->last ? -1 : x->last > y->last;
+}
+
+int pm_blobs_evict(pm_blobs *b, uint64_t max_bytes, uint64_t *evicted)
+{
+    *evicted = 0;
+    MDB_txn *txn;
+    int rc = pm_store_txn_begin(b->store, 1, &txn);
+    if (rc)
+        return rc;
+    MDB_cursor *cur;
+    mdb_cursor_open(txn, b->store->blobs, &cur);
+    cached_blob *list = NULL;
+    size_t n = 0, cap = 0;
+    uint64_t total = 0;
+    MDB_val k, v;
+    int op = MDB_FIRST;
+    while (mdb_cursor_get(cur, &k, &v, op) == 0) {
+        op = MDB_NEXT;
+        if (v.mv_size != REC_LEN || k.mv_size != PM_HASH_BYTES || ((uint8_t *)v.mv_data)[8])
+            continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 64;
+            cached_blob *grown = realloc(list, cap * sizeof *grown);
+            if (!grown) {
+                rc = PM_E_NOMEM;
+                break;
+            }
+            list = grown;
+        }
+        memcpy(list[n].hash, k.mv_data, PM_HASH_BYTES);
+        list[n].size = pm_get_be64(v.mv_data);
+        list[n].last = pm_get_be64((uint8_t *)v.mv_data + 9);
+        total += list[n].size;
+        n++;
+    }
+    mdb_cursor_close(cur);
+    qsort(list, n, sizeof *list, by_last_access);
+    for (size_t i = 0; !rc && i < n && total > max_bytes; i++) {
+        MDB_val dk = {PM_HASH_BYTES, list[i].hash};
+        char path[4096];
+        blob_file(b, list[i].hash, path, sizeof path, 0);
+        /* Index first: a crash between the two leaves an orphan file, never an index
+         * entry without its file. */
+        if (mdb_del(txn, b->store->blobs, &dk, NULL) == 0) {
+            unlink(path);
+            total -= list[i].size;
+            (*evicted)++;
+        }
+    }
+    free(list);
+    if (rc) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    return pm_store_txn_commit(txn);
+}
+
+int pm_blobs_usage(pm_blobs *b, uint64_t *total_bytes, uint64_t *cache_bytes, uint64_t *count)
+{
+    MDB_txn *txn;
+    int rc = pm_store_txn_begin(b->store, 0, &txn);
+    if (rc)
+        return rc;
+    MDB_cursor *cur;
+    mdb_cursor_open(txn, b->store->blobs, &cur);
+    *total_bytes = *cache_bytes = *count = 0;
+    MDB_val k, v;
+    int op = MDB_FIRST;
+    while (mdb_cursor_get(cur, &k, &v, op) == 0) {
+        op = MDB_NEXT;
+        if (v.mv_size != REC_LEN)
+            continue;
+        uint64_t size = pm_get_be64(v.mv_data);
+        *total_bytes += size;
+        if (!((uint8_t *)v.mv_data)[8])
+            *cache_bytes += size;
+        (*count)++;
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return PM_OK;
+}

@@ -1,0 +1,46 @@
+/* The blob store: DICOM instances as content-addressed files under DIR/blobs/ab/<hash>,
+ * indexed in the store's LMDB (hash -> size, pinned, last access).
+ *
+ * The trust's own instances are pinned; other trusts' blobs, cached by lazy fetch,
+ * are evicted least-recently-used once the unpinned total passes [cache] max_bytes.
+ * A blob is written to a temporary file, fsync'ed, renamed into place and its
+ * directory fsync'ed before its index entry commits, so an indexed blob is always
+ * whole on disk (invariant 3). */
+#ifndef PM_BLOBS_H
+#define PM_BLOBS_H
+
+#include <stdint.h>
+
+#include "store.h"
+
+typedef struct pm_blobs pm_blobs;
+
+/* dir is the blob directory (created if missing). The store is borrowed. */
+int pm_blobs_open(pm_store *store, const char *dir, pm_blobs **out);
+void pm_blobs_close(pm_blobs **self_p);
+
+/* Moves the file at tmp_path (which must be on the same file system, e.g. the node's
+ * spool) into the store under its content hash, durably, and indexes it. If expect is
+ * non-NULL the content must hash to it (else PM_E_HASH, file removed). Idempotent:
+ * an existing blob of the same hash is kept (pinning upgraded) and tmp_path removed. */
+int pm_blobs_adopt(pm_blobs *self, const char *tmp_path, int pinned, const uint8_t *expect,
+                   uint8_t hash_out[PM_HASH_BYTES], uint64_t *size_out);
+
+/* Writes the path of the blob into path (pathlen bytes). PM_E_NOTFOUND if not held
+ * (or its file has gone missing). Marks the blob as used now (for LRU). */
+int pm_blobs_path(pm_blobs *self, const uint8_t hash[PM_HASH_BYTES], char *path, size_t pathlen);
+
+/* Whether the blob is held, without touching its LRU time. */
+int pm_blobs_has(pm_blobs *self, const uint8_t hash[PM_HASH_BYTES]);
+
+/* A fresh temporary file path in the blob directory for writing a blob to be adopted. */
+int pm_blobs_temp_path(pm_blobs *self, char *path, size_t pathlen);
+
+/* Evicts unpinned blobs, least recently used first, until their total is at most
+ * max_bytes. *evicted receives the number removed. */
+int pm_blobs_evict(pm_blobs *self, uint64_t max_bytes, uint64_t *evicted);
+
+/* Totals: all blobs, and the unpinned (cache) part. */
+int pm_blobs_usage(pm_blobs *self, uint64_t *total_bytes, uint64_t *cache_bytes, uint64_t *count);
+
+#endif
