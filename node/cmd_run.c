@@ -4,7 +4,10 @@
 #include "admin.h"
 #include "cli.h"
 #include "commands.h"
+#include "edge.h"
+#include "fetch.h"
 #include "gossip.h"
+#include "ingest.h"
 #include "crypto/hash.h"
 #include "node/transport.h"
 #include "proto/error.h"
@@ -16,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -27,13 +31,108 @@ static void on_signal(int sig)
     stop_requested = 1;
 }
 
+/* A DICOM thread waiting for a fetch job: answered when the job ends. */
+typedef struct {
+    uint64_t job;
+    zmq_msg_t routing;
+} fetch_waiter;
+
+enum { QUIET_PERIOD_MS = 1000, MAX_WAITERS = 64 };
+
 typedef struct {
     pm_node node;
     void *zctx;
     void *admin;
+    void *edge_socket; /* ROUTER: requests from the DICOM edge's threads */
     pm_transport *transport;
     pm_gossip *gossip;
+    pm_blobs *blobs;
+    pm_fetcher *fetcher;
+    pm_edge edge;
+    pm_dicom_server *dicom;
+    char *spool_dir;
+    fetch_waiter waiters[MAX_WAITERS];
+    size_t n_waiters;
+    uint64_t announced_store_ms; /* last_store_ms already covered by an announcement */
 } daemon_state;
+
+static void reply_edge(daemon_state *d, zmq_msg_t *routing, json_t *reply)
+{
+    char *text = json_dumps(reply, JSON_COMPACT);
+    zmq_msg_t rid;
+    zmq_msg_init(&rid);
+    zmq_msg_copy(&rid, routing);
+    /* REQ peers expect an empty delimiter frame between routing id and body. */
+    if (text && zmq_msg_send(&rid, d->edge_socket, ZMQ_SNDMORE) >= 0) {
+        zmq_send(d->edge_socket, "", 0, ZMQ_SNDMORE);
+        zmq_send(d->edge_socket, text, strlen(text), 0);
+    } else {
+        zmq_msg_close(&rid);
+    }
+    free(text);
+    json_decref(reply);
+}
+
+/* The fetcher finished a job: answer the DICOM threads waiting for it. */
+static void on_fetch_done(void *ctx, uint64_t job, int rc)
+{
+    daemon_state *d = ctx;
+    size_t kept = 0;
+    for (size_t i = 0; i < d->n_waiters; i++) {
+        fetch_waiter *w = &d->waiters[i];
+        if (w->job != job) {
+            d->waiters[kept++] = *w;
+            continue;
+        }
+        reply_edge(d, &w->routing, rc ? json_pack("{s:s}", "error", pm_strerror(rc))
+                                       : json_pack("{s:b}", "ok", 1));
+        zmq_msg_close(&w->routing);
+    }
+    d->n_waiters = kept;
+    pm_gossip_push_local(d->gossip); /* the study-accessed event */
+}
+
+static void answer_edge(daemon_state *d)
+{
+    zmq_msg_t rid, empty, body;
+    zmq_msg_init(&rid);
+    zmq_msg_init(&empty);
+    zmq_msg_init(&body);
+    if (zmq_msg_recv(&rid, d->edge_socket, ZMQ_DONTWAIT) < 0 ||
+        zmq_msg_recv(&empty, d->edge_socket, ZMQ_DONTWAIT) < 0 ||
+        zmq_msg_recv(&body, d->edge_socket, ZMQ_DONTWAIT) < 0)
+        goto done;
+    json_error_t jerr;
+    json_t *req = json_loadb(zmq_msg_data(&body), zmq_msg_size(&body), 0, &jerr);
+    const char *cmd = json_string_value(json_object_get(req, "cmd"));
+    if (cmd && strcmp(cmd, "kick") == 0) {
+        d->announced_store_ms = __atomic_load_n(&d->edge.last_store_ms, __ATOMIC_RELAXED);
+        pm_gossip_push_local(d->gossip);
+        reply_edge(d, &rid, json_pack("{s:b}", "ok", 1));
+    } else if (cmd && strcmp(cmd, "prepare") == 0 && d->n_waiters < MAX_WAITERS) {
+        json_t *live = pm_gossip_liveness(d->gossip, pm_now_ms());
+        uint64_t job = 0;
+        int rc = pm_fetch_start(d->fetcher, json_string_value(json_object_get(req, "study")),
+                                json_string_value(json_object_get(req, "reader")), live, &job);
+        json_decref(live);
+        if (rc) {
+            reply_edge(d, &rid, json_pack("{s:s}", "error", pm_strerror(rc)));
+        } else { /* answered by on_fetch_done */
+            fetch_waiter *w = &d->waiters[d->n_waiters++];
+            w->job = job;
+            zmq_msg_init(&w->routing);
+            zmq_msg_copy(&w->routing, &rid);
+        }
+    } else {
+        reply_edge(d, &rid, json_pack("{s:s}", "error", cmd ? "busy or unknown request"
+                                                            : "malformed request"));
+    }
+    json_decref(req);
+done:
+    zmq_msg_close(&rid);
+    zmq_msg_close(&empty);
+    zmq_msg_close(&body);
+}
 
 /* Holds DIR/run.lock for the life of the process: one node per directory, and the
  * CLI's way to know a node is running. Returns the fd or -1. */
@@ -67,6 +166,20 @@ static void answer_admin(daemon_state *d)
     } else if (strcmp(cmd, "kick") == 0) {
         pm_gossip_push_local(d->gossip);
         reply = json_pack("{s:b}", "ok", 1);
+    } else if (strcmp(cmd, "fetch") == 0) {
+        const char *study = json_string_value(json_object_get(req, "study"));
+        const char *reader = json_string_value(json_object_get(req, "reader"));
+        json_t *live = pm_gossip_liveness(d->gossip, pm_now_ms());
+        uint64_t job = 0;
+        int rc = study ? pm_fetch_start(d->fetcher, study, reader ? reader : "cli", live, &job)
+                       : PM_E_INVAL;
+        json_decref(live);
+        reply = rc ? json_pack("{s:s}", "error", rc == PM_E_NOTFOUND ? "unknown study" : pm_strerror(rc))
+                   : json_pack("{s:I}", "job", (json_int_t)job);
+    } else if (strcmp(cmd, "fetch-status") == 0) {
+        json_t *st = pm_fetch_status(d->fetcher,
+                                     (uint64_t)json_integer_value(json_object_get(req, "job")));
+        reply = st ? st : json_pack("{s:s}", "error", "no such fetch job");
     } else if (strcmp(cmd, "peers") == 0) {
         reply = json_pack("{s:o}", "peers", pm_gossip_liveness(d->gossip, pm_now_ms()));
     } else {
@@ -124,9 +237,22 @@ static void receive_dealer(daemon_state *d, pm_peer *peer)
     zmq_msg_close(&body);
 }
 
+/* Senders that keep an association open still get their study announced once they
+ * have been quiet for a moment. */
+static void announce_quiet_studies(daemon_state *d, uint64_t now)
+{
+    uint64_t last = __atomic_load_n(&d->edge.last_store_ms, __ATOMIC_RELAXED);
+    if (last <= d->announced_store_ms || now - last < QUIET_PERIOD_MS)
+        return;
+    d->announced_store_ms = last;
+    unsigned announced = 0;
+    if (pm_ingest_announce(&d->edge.ingest, &announced) == PM_OK && announced)
+        pm_gossip_push_local(d->gossip);
+}
+
 static int event_loop(daemon_state *d)
 {
-    enum { FIXED = 3, MAX_PEERS = 1024 };
+    enum { FIXED = 4, MAX_PEERS = 1024 };
     zmq_pollitem_t items[FIXED + MAX_PEERS];
     pm_peer *owners[MAX_PEERS];
     int timeout = 0;
@@ -134,6 +260,7 @@ static int event_loop(daemon_state *d)
         items[0] = (zmq_pollitem_t){pm_transport_router(d->transport), 0, ZMQ_POLLIN, 0};
         items[1] = (zmq_pollitem_t){pm_transport_zap(d->transport), 0, ZMQ_POLLIN, 0};
         items[2] = (zmq_pollitem_t){d->admin, 0, ZMQ_POLLIN, 0};
+        items[3] = (zmq_pollitem_t){d->edge_socket, 0, ZMQ_POLLIN, 0};
         int n = FIXED;
         for (size_t i = 0; i < pm_transport_peer_count(d->transport) && n < FIXED + MAX_PEERS; i++) {
             pm_peer *p = pm_transport_peer(d->transport, i);
@@ -153,6 +280,8 @@ static int event_loop(daemon_state *d)
                 pm_transport_handle_zap(d->transport);
             if (items[2].revents & ZMQ_POLLIN)
                 answer_admin(d);
+            if (items[3].revents & ZMQ_POLLIN)
+                answer_edge(d);
             for (int k = 0; k < 64 && (items[0].revents & ZMQ_POLLIN); k++) {
                 int events = 0;
                 size_t sz = sizeof events;
@@ -166,7 +295,12 @@ static int event_loop(daemon_state *d)
                 if (items[i].revents & ZMQ_POLLIN)
                     receive_dealer(d, owners[i - FIXED]);
         }
-        timeout = pm_gossip_tick(d->gossip, pm_now_ms());
+        uint64_t now = pm_now_ms();
+        timeout = pm_gossip_tick(d->gossip, now);
+        int fetch_wait = pm_fetch_tick(d->fetcher, now);
+        if (fetch_wait >= 0 && fetch_wait < timeout)
+            timeout = fetch_wait;
+        announce_quiet_studies(d, now);
     }
     return PM_OK;
 }
@@ -183,6 +317,43 @@ static int bind_admin(daemon_state *d)
         pm_error("node", "cannot bind the admin socket %s: %s", ep, zmq_strerror(errno));
         return PM_E_NET;
     }
+    return PM_OK;
+}
+
+/* Blob store, fetcher, crash recovery of announcements, then the DICOM edge. */
+static int start_edge(daemon_state *d, const char *dir)
+{
+    char *blob_dir = pm_node_path(dir, "blobs");
+    int rc = pm_blobs_open(d->node.store, blob_dir, &d->blobs);
+    free(blob_dir);
+    if (rc)
+        return rc;
+    d->spool_dir = pm_node_path(dir, "blobs/spool");
+    if (!d->spool_dir || (mkdir(d->spool_dir, 0700) != 0 && errno != EEXIST))
+        return PM_E_IO;
+    if ((rc = pm_fetcher_new(d->transport, d->node.store, d->blobs, d->node.id, d->node.cfg,
+                             on_fetch_done, d, &d->fetcher)))
+        return rc;
+    pm_gossip_set_fetcher(d->gossip, d->fetcher);
+    d->edge.ingest = (pm_ingest_ctx){d->node.store, d->blobs, d->node.id, d->node.cfg};
+    d->edge.zctx = d->zctx;
+    unsigned announced = 0;
+    if (pm_ingest_announce(&d->edge.ingest, &announced) == PM_OK && announced)
+        pm_info("node", "announced %u studies received before a restart", announced);
+    d->edge_socket = zmq_socket(d->zctx, ZMQ_ROUTER);
+    if (!d->edge_socket || zmq_bind(d->edge_socket, PM_EDGE_ENDPOINT) != 0)
+        return PM_E_NET;
+    pm_dicom_settings settings;
+    pm_dicom_provider provider;
+    pm_edge_settings(d->node.cfg, d->spool_dir, &settings);
+    pm_edge_provider(&d->edge, &provider);
+    if ((rc = pm_dicom_server_start(&settings, &provider, &d->dicom))) {
+        pm_error("node", "cannot start the DICOM edge on port %d: %s", d->node.cfg->dicom_port,
+                 pm_strerror(rc));
+        return rc;
+    }
+    pm_info("node", "DICOM edge: AE %s on %s:%d", d->node.cfg->ae_title, d->node.cfg->dicom_bind,
+            d->node.cfg->dicom_port);
     return PM_OK;
 }
 
@@ -223,13 +394,23 @@ int pm_cmd_run(int argc, char **argv)
         r = pm_gossip_new(d.transport, d.node.store, d.node.id, d.node.cfg, &d.gossip);
     if (!r)
         r = bind_admin(&d);
+    if (!r)
+        r = start_edge(&d, a.dir);
     if (!r) {
         pm_info("node", "running; mesh %s", *d.node.cfg->mesh_id ? d.node.cfg->mesh_id : "(none)");
         r = event_loop(&d);
         pm_info("node", "shutting down");
     }
+    pm_dicom_server_stop(&d.dicom);
+    for (size_t i = 0; i < d.n_waiters; i++)
+        zmq_msg_close(&d.waiters[i].routing);
+    if (d.edge_socket)
+        zmq_close(d.edge_socket);
+    pm_fetcher_destroy(&d.fetcher);
     pm_gossip_destroy(&d.gossip);
     pm_transport_destroy(&d.transport);
+    pm_blobs_close(&d.blobs);
+    free(d.spool_dir);
     if (d.admin)
         zmq_close(d.admin);
     if (d.zctx)

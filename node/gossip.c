@@ -1,4 +1,5 @@
 #include "gossip.h"
+#include "fetch.h"
 #include "crypto/hash.h"
 #include "node/cli.h"
 #include "proto/error.h"
@@ -18,7 +19,10 @@ struct pm_gossip {
     uint64_t pushed_seq;     /* own events up to here were pushed */
     uint64_t next_sync_ms, next_heartbeat_ms;
     pm_gossip_stats stats;
+    pm_fetcher *fetcher;
 };
+
+void pm_gossip_set_fetcher(pm_gossip *g, pm_fetcher *fetcher) { g->fetcher = fetcher; }
 
 static uint64_t up_window_ms(const pm_gossip *g)
 {
@@ -134,6 +138,14 @@ static int batch_add(void *ctx, const uint8_t *raw, size_t len)
     return 0;
 }
 
+static void batch_clear(batch *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        free(b->items[i].data);
+    b->n = 0;
+    b->bytes = 0;
+}
+
 static void batch_send_and_clear(pm_gossip *g, const pm_channel *ch, pm_peer *peer, batch *b)
 {
     if (b->n) {
@@ -145,10 +157,7 @@ static void batch_send_and_clear(pm_gossip *g, const pm_channel *ch, pm_peer *pe
         msg.events = &ev;
         send_message(g, ch, peer, &msg);
     }
-    for (size_t i = 0; i < b->n; i++)
-        free(b->items[i].data);
-    b->n = 0;
-    b->bytes = 0;
+    batch_clear(b);
 }
 
 static uint64_t their_seq(const Pm__Hello *h, const uint8_t *origin)
@@ -372,6 +381,14 @@ void pm_gossip_handle(pm_gossip *g, const pm_channel *ch, const uint8_t *data, s
         case PM__WIRE_MESSAGE__KIND_HELLO: handle_hello(g, ch, msg->hello); break;
         case PM__WIRE_MESSAGE__KIND_EVENTS: handle_events(g, ch, msg->events); break;
         case PM__WIRE_MESSAGE__KIND_FORK: handle_fork(g, ch, msg->fork); break;
+        case PM__WIRE_MESSAGE__KIND_CHUNK_REQUEST:
+            if (g->fetcher)
+                pm_fetch_handle_request(g->fetcher, ch, msg->chunk_request);
+            break;
+        case PM__WIRE_MESSAGE__KIND_CHUNK_REPLY:
+            if (g->fetcher)
+                pm_fetch_handle_reply(g->fetcher, ch, msg->chunk_reply);
+            break;
         default:
             g->stats.malformed++;
             pm_warn("gossip", "dropped a message of unknown kind from %s", peer_name(ch->id, who));
@@ -401,7 +418,7 @@ void pm_gossip_push_local(pm_gossip *g)
     for (size_t i = 0; i < pm_transport_peer_count(g->t); i++)
         send_message(g, NULL, pm_transport_peer(g->t, i), &msg);
     g->pushed_seq += b.n;
-    batch_send_and_clear(g, NULL, NULL, &b); /* frees the copies; n==0 so nothing is sent */
+    batch_clear(&b);
     free(b.items);
 }
 

@@ -27,6 +27,10 @@ int pm_gossip_new(pm_transport *transport, pm_store *store, const pm_identity *i
                   const pm_config *cfg, pm_gossip **out);
 void pm_gossip_destroy(pm_gossip **self_p);
 
+/* Chunk requests and replies are handed to the fetcher (node/fetch.h). */
+struct pm_fetcher;
+void pm_gossip_set_fetcher(pm_gossip *self, struct pm_fetcher *fetcher);
+
 /* One frame received on ch. Malformed frames are logged with the peer and dropped. */
 void pm_gossip_handle(pm_gossip *self, const pm_channel *ch, const uint8_t *data, size_t len);
 
