@@ -1,4 +1,4 @@
-/* The portable audit export file (format described in docs/audit-format.md):
+/* The portable audit export file (format described in store/audit-format.md):
  *
  *   "PACSMESH-AUDIT\n" "1\n"               magic line and format version line
  *   repeated: 'E' len(4, BE) envelope       every event held, in the total order
