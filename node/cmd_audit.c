@@ -8,6 +8,10 @@
 #include "store/event.h"
 #include "store/feed.h"
 #include "store/verify.h"
+#include "store/views.h"
+#include "items.h"
+
+#include <time.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +19,8 @@
 
 static const char usage[] =
     "audit export --out FILE | audit verify [FILE] | "
-    "audit log [FILE] [--origin NODE] [--study UID] [--json]";
+    "audit log [FILE] [--origin NODE] [--study UID] [--json] | "
+    "audit replay [FILE] --until TIME [--json]";
 
 /* A source of records: an export file, or the node's own store. */
 typedef struct {
@@ -208,10 +213,150 @@ static int audit_log(const pm_cli_args *a, const char *origin, const char *study
     return rc;
 }
 
+/* ---- replay ---------------------------------------------------------------------- */
+
+/* ISO 8601 UTC ("2026-11-22T10:00:00Z", seconds optional, fraction allowed) or ms
+ * since the epoch. */
+static int parse_time(const char *text, uint64_t *ms)
+{
+    char *end;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (*text && !*end && end - text >= 10) {
+        *ms = v;
+        return 0;
+    }
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    const char *rest = strptime(text, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!rest) {
+        memset(&tm, 0, sizeof tm);
+        rest = strptime(text, "%Y-%m-%dT%H:%M", &tm);
+    }
+    if (!rest)
+        return -1;
+    unsigned frac_ms = 0;
+    if (*rest == '.') {
+        unsigned scale = 100;
+        for (rest++; *rest >= '0' && *rest <= '9'; rest++, scale /= 10)
+            frac_ms += (unsigned)(*rest - '0') * scale;
+    }
+    if (strcmp(rest, "Z") != 0 && *rest)
+        return -1;
+    *ms = (uint64_t)timegm(&tm) * 1000 + frac_ms;
+    return 0;
+}
+
+typedef struct {
+    pm_verifier *v;
+    uint64_t until;
+    uint8_t (*cut)[PM_ID_BYTES]; /* origins whose feed passed the moment */
+    size_t n_cut;
+} replay_ctx;
+
+/* Keeps each origin's events up to its first one after the moment: a feed is a chain,
+ * so a later event cannot stand without the earlier ones. */
+static int replay_record(void *vctx, char kind, const uint8_t *raw, size_t len)
+{
+    replay_ctx *c = vctx;
+    if (kind != 'E')
+        return 0;
+    pm_event *ev;
+    if (pm_event_parse(raw, len, &ev) != PM_OK)
+        return 0;
+    const uint8_t *origin = ev->body->origin.data;
+    int cut = 0;
+    for (size_t i = 0; i < c->n_cut && !cut; i++)
+        cut = memcmp(c->cut[i], origin, PM_ID_BYTES) == 0;
+    if (!cut && ev->body->wall_ms > c->until) {
+        uint8_t(*grown)[PM_ID_BYTES] = realloc(c->cut, (c->n_cut + 1) * PM_ID_BYTES);
+        if (grown) {
+            c->cut = grown;
+            memcpy(c->cut[c->n_cut++], origin, PM_ID_BYTES);
+        }
+        cut = 1;
+    }
+    pm_event_destroy(&ev);
+    return cut ? 0 : pm_verifier_add(c->v, kind, raw, len);
+}
+
+static void ignore_problem(void *ctx, const uint8_t origin[PM_ID_BYTES], uint64_t seq,
+                           const char *what)
+{
+    (void)ctx, (void)origin, (void)seq, (void)what;
+}
+
+typedef struct {
+    uint64_t at;
+    json_t *worklist, *studies;
+} replay_views;
+
+static int replay_study(void *ctx, const Pm__StudyView *s)
+{
+    replay_views *r = ctx;
+    json_array_append_new(r->worklist, pm_items_worklist_json(s, r->at, 0));
+    json_array_append_new(r->studies, pm_items_study_json(s, 0, 0));
+    return 0;
+}
+
+static int audit_replay(const pm_cli_args *a, const char *until)
+{
+    uint64_t at;
+    if (!until || parse_time(until, &at) != 0)
+        return pm_cli_usage(usage, "audit replay needs --until TIME (ISO 8601 UTC, e.g. "
+                                   "2026-11-22T10:00:00Z)");
+    if (a->npos > 2)
+        return pm_cli_usage(usage, "audit replay takes at most one FILE");
+    char scratch[] = "/tmp/pacsmesh-replay-XXXXXX";
+    if (!mkdtemp(scratch))
+        return pm_cli_fail("cannot make a scratch directory");
+    rmdir(scratch);
+    replay_ctx c = {NULL, at, NULL, 0};
+    int r = pm_verifier_new(scratch, ignore_problem, NULL, &c.v);
+    if (r)
+        return pm_cli_fail("cannot create a scratch store: %s", pm_strerror(r));
+    int rc = read_records(a->npos == 2 ? a->pos[1] : NULL, a->dir, replay_record, &c);
+    uint64_t events = 0, problems = 0;
+    if (!rc && (r = pm_verifier_finish(c.v, &events, &problems)))
+        rc = pm_cli_fail("replay stopped: %s", pm_strerror(r));
+    replay_views views = {at, json_array(), json_array()};
+    if (!rc)
+        pm_views_studies(pm_verifier_store(c.v), NULL, NULL, replay_study, &views);
+    char digest[PM_HASH_HEX] = "";
+    if (!rc)
+        pm_store_digest(pm_verifier_store(c.v), digest);
+    pm_verifier_destroy(&c.v);
+    free(c.cut);
+    if (!rc && a->json) {
+        char when[32];
+        pm_cli_print_json(json_pack("{s:s, s:I, s:s, s:O, s:O}", "until", pm_cli_time(at, when),
+                                    "events", (json_int_t)events, "digest", digest, "worklist",
+                                    views.worklist, "studies", views.studies));
+    } else if (!rc) {
+        char when[32];
+        printf("as of %s: %llu events, digest %s\n", pm_cli_time(at, when),
+               (unsigned long long)events, digest);
+        size_t i;
+        json_t *o;
+        json_array_foreach(views.worklist, i, o)
+        {
+            const char *by = json_string_value(json_object_get(o, "claimed_by"));
+            printf("%-10s %-9s %-12s due %s  %s%s\n", json_string_value(json_object_get(o, "state")),
+                   json_string_value(json_object_get(o, "priority")), by ? by : "-",
+                   json_string_value(json_object_get(o, "due")),
+                   json_string_value(json_object_get(o, "study_uid")),
+                   json_is_true(json_object_get(o, "conflict")) ? "  CONFLICT" : "");
+        }
+    }
+    json_decref(views.worklist);
+    json_decref(views.studies);
+    return rc;
+}
+
 int pm_cmd_audit(int argc, char **argv)
 {
-    const char *out = NULL, *origin = NULL, *study = NULL;
+    const char *out = NULL, *origin = NULL, *study = NULL, *until = NULL;
     pm_cli_opt opts[] = {{"out", &out, NULL},
+                         {"until", &until, NULL},
                          {"origin", &origin, NULL},
                          {"study", &study, NULL},
                          {NULL, NULL, NULL}};
@@ -220,13 +365,15 @@ int pm_cmd_audit(int argc, char **argv)
     if (rc)
         return rc;
     if (a.npos < 1)
-        rc = pm_cli_usage(usage, "say what to do: export, verify or log");
+        rc = pm_cli_usage(usage, "say what to do: export, verify, log or replay");
     else if (strcmp(a.pos[0], "verify") == 0)
         rc = audit_verify(&a);
     else if (strcmp(a.pos[0], "export") == 0)
         rc = audit_export(&a, out);
     else if (strcmp(a.pos[0], "log") == 0)
         rc = audit_log(&a, origin, study);
+    else if (strcmp(a.pos[0], "replay") == 0)
+        rc = audit_replay(&a, until);
     else
         rc = pm_cli_usage(usage, "unknown audit command '%s'", a.pos[0]);
     free(a.pos);

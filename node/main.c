@@ -54,8 +54,8 @@ static const command commands[] = {
      "turnaround (median, 90th percentile, count) per site and priority"},
     {"audit", pm_cmd_audit,
      "audit verify [FILE] | audit log [FILE] [--origin NODE] [--study UID] [--json] | "
-     "audit export --out FILE",
-     "verify, list and export the signed event log"},
+     "audit export --out FILE | audit replay [FILE] --until TIME [--json]",
+     "verify, list, export and replay the signed event log"},
 };
 
 static const size_t n_commands = sizeof commands / sizeof commands[0];
