@@ -257,7 +257,8 @@ static int id_cmp(const void *a, const void *b) { return memcmp(a, b, PM_ID_BYTE
 
 static ProtobufCBinaryData *id_list(uint8_t (*ids)[PM_ID_BYTES], size_t n)
 {
-    qsort(ids, n, PM_ID_BYTES, id_cmp); /* sorted, so the record is order-independent */
+    if (n > 1) /* qsort's base may not be NULL; the founder has no approvals */
+        qsort(ids, n, PM_ID_BYTES, id_cmp); /* sorted, so the record is order-independent */
     ProtobufCBinaryData *list = calloc(n ? n : 1, sizeof *list);
     for (size_t i = 0; list && i < n; i++) {
         list[i].data = ids[i];
@@ -329,9 +330,50 @@ done:
 
 static int derive_study(MDB_txn *txn, pm_store *s, const char *uid);
 
-/* Re-derives every study view the author's events touch. */
-static int rederive_author(MDB_txn *txn, pm_store *s, const uint8_t *author)
+/* Removes one event from the feed and its indexes (the revoked tail of a feed). */
+static int delete_event(MDB_txn *txn, pm_store *s, const pm_event *ev)
 {
+    pm_position pos = pm_event_position(ev);
+    uint8_t fkey[PM_ID_BYTES + 8], okey[POS_LEN], bkey[2 + 64 + POS_LEN];
+    memcpy(fkey, pos.origin, PM_ID_BYTES);
+    pm_put_be64(fkey + PM_ID_BYTES, pos.seq);
+    encode_position(okey, &pos);
+    const char *uid = pm_event_study_uid(ev->body);
+    size_t plen = key_prefix(bkey, uid ? KIND_STUDY : KIND_MEMBERSHIP, uid ? uid : "");
+    encode_position(bkey + plen, &pos);
+    MDB_val fk = {sizeof fkey, fkey}, ok = {POS_LEN, okey}, bk = {plen + POS_LEN, bkey};
+    int r = mdb_del(txn, s->events, &fk, NULL);
+    if (!r || r == MDB_NOTFOUND)
+        r = mdb_del(txn, s->order, &ok, NULL);
+    if (!r || r == MDB_NOTFOUND)
+        r = mdb_del(txn, s->bykey, &bk, NULL);
+    return r == MDB_NOTFOUND ? PM_OK : pm_store_mdb_error(r, "delete revoked event");
+}
+
+/* Points the author's head at its last remaining event (after a cut). */
+static int reset_head(MDB_txn *txn, pm_store *s, const uint8_t *author, const pm_event *last)
+{
+    MDB_val hk = {PM_ID_BYTES, (void *)author};
+    if (!last) {
+        int r = mdb_del(txn, s->heads, &hk, NULL);
+        return r == MDB_NOTFOUND ? PM_OK : pm_store_mdb_error(r, "delete head");
+    }
+    uint8_t hv[8 + PM_HASH_BYTES + 8];
+    pm_put_be64(hv, last->body->seq);
+    memcpy(hv + 8, last->hash, PM_HASH_BYTES);
+    pm_put_be64(hv + 8 + PM_HASH_BYTES, last->body->lamport);
+    MDB_val v = {sizeof hv, hv};
+    return pm_store_mdb_error(mdb_put(txn, s->heads, &hk, &v, 0), "write head");
+}
+
+/* Re-derives every study view the author's events touch. With cut (a revocation's
+ * position), the author's events after it are first removed: every store then holds
+ * the same events of a revoked member whatever order they arrived in, and later ones
+ * are refused at ingest (PM_E_REVOKED). Within a feed the Lamport clock rises with
+ * the sequence, so what is removed is always the feed's tail. */
+static int rederive_author(MDB_txn *txn, pm_store *s, const uint8_t *author, const pm_position *cut)
+{
+    event_list feed = {0};
     MDB_cursor *cur;
     int rc = pm_store_mdb_error(mdb_cursor_open(txn, s->events, &cur), "open cursor");
     if (rc)
@@ -340,34 +382,35 @@ static int rederive_author(MDB_txn *txn, pm_store *s, const uint8_t *author)
     memcpy(key, author, PM_ID_BYTES);
     pm_put_be64(key + PM_ID_BYTES, 1);
     MDB_val k = {sizeof key, key}, v;
-    char **uids = NULL;
-    size_t n = 0;
     int r = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     while (r == 0 && !rc && k.mv_size == sizeof key && memcmp(k.mv_data, author, PM_ID_BYTES) == 0) {
         pm_event *ev;
-        if ((rc = pm_event_parse_stored(v.mv_data, v.mv_size, &ev)))
-            break;
-        const char *uid = pm_event_study_uid(ev->body);
-        if (uid) {
-            char **grown = realloc(uids, (n + 1) * sizeof *grown);
-            if (!grown || !(grown[n] = strdup(uid)))
-                rc = PM_E_NOMEM;
-            else
-                n++;
-            if (grown)
-                uids = grown;
-        }
-        pm_event_destroy(&ev);
+        if (!(rc = pm_event_parse_stored(v.mv_data, v.mv_size, &ev)) &&
+            (rc = event_list_push(&feed, ev)))
+            pm_event_destroy(&ev);
         r = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
     mdb_cursor_close(cur);
-    /* The cursor is closed before deriving: derive_study writes to the same txn. */
-    for (size_t i = 0; i < n; i++) {
-        if (!rc)
-            rc = derive_study(txn, s, uids[i]);
-        free(uids[i]);
+    /* The cursor is closed before writing: deletes and derive_study use the same txn. */
+    size_t kept = feed.n;
+    if (!rc && cut) {
+        while (kept > 0) {
+            pm_position pos = pm_event_position(feed.items[kept - 1]);
+            if (pm_position_cmp(&pos, cut) < 0)
+                break;
+            kept--;
+        }
+        for (size_t i = kept; !rc && i < feed.n; i++)
+            rc = delete_event(txn, s, feed.items[i]);
+        if (!rc && kept < feed.n)
+            rc = reset_head(txn, s, author, kept ? feed.items[kept - 1] : NULL);
     }
-    free(uids);
+    for (size_t i = 0; !rc && i < feed.n; i++) {
+        const char *uid = pm_event_study_uid(feed.items[i]->body);
+        if (uid && *uid)
+            rc = derive_study(txn, s, uid);
+    }
+    event_list_free(&feed);
     return rc;
 }
 
@@ -379,23 +422,28 @@ static int derive_membership(MDB_txn *txn, pm_store *s)
     for (size_t i = 0; !rc && i < evs.n; i++)
         rc = fold_membership_event(&ms, evs.items[i]);
     uint8_t (*changed)[PM_ID_BYTES] = calloc(ms.n + 1, PM_ID_BYTES);
+    member_fold **changed_fold = calloc(ms.n + 1, sizeof *changed_fold);
     size_t n_changed = 0;
-    if (!changed && !rc)
+    if ((!changed || !changed_fold) && !rc)
         rc = PM_E_NOMEM;
     for (size_t i = 0; !rc && i < ms.n; i++) {
         int validity_changed = 0;
         rc = write_member(txn, s, &ms.m[i], &validity_changed);
-        if (validity_changed)
+        if (validity_changed) {
+            changed_fold[n_changed] = &ms.m[i];
             memcpy(changed[n_changed++], ms.m[i].id, PM_ID_BYTES);
+        }
     }
     for (size_t i = 0; !rc && i < n_changed; i++)
-        rc = rederive_author(txn, s, changed[i]);
+        rc = rederive_author(txn, s, changed[i],
+                             changed_fold[i]->state == M_REVOKED ? &changed_fold[i]->revoked_at : NULL);
     for (size_t i = 0; i < ms.n; i++) {
         free(ms.m[i].admit);
         free(ms.m[i].revoke);
     }
     free(ms.m);
     free(changed);
+    free(changed_fold);
     event_list_free(&evs);
     return rc;
 }
@@ -666,7 +714,8 @@ static int derive_study(MDB_txn *txn, pm_store *s, const char *uid)
         rc = pm_view_write(txn, s, s->studies, 's', uid, strlen(uid), NULL, 0);
         goto done;
     }
-    qsort(f.holders, f.n_holders, sizeof *f.holders, holder_cmp);
+    if (f.n_holders > 1)
+        qsort(f.holders, f.n_holders, sizeof *f.holders, holder_cmp);
     f.sv.holders = f.holders;
     f.sv.n_holders = f.n_holders;
     for (size_t i = 0; i < f.sv.study->n_series; i++) {
