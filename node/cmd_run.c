@@ -10,6 +10,7 @@
 #include "ingest.h"
 #include "crypto/hash.h"
 #include "node/transport.h"
+#include "store/feed.h"
 #include "proto/error.h"
 #include "proto/log.h"
 
@@ -54,7 +55,11 @@ typedef struct {
     fetch_waiter waiters[MAX_WAITERS];
     size_t n_waiters;
     uint64_t announced_store_ms; /* last_store_ms already covered by an announcement */
+    uint64_t started_ms;
+    int writing;                 /* the DICOM edge runs: this node creates events */
 } daemon_state;
+
+enum { SELF_SYNC_WAIT_MS = 5000 };
 
 static void reply_edge(daemon_state *d, zmq_msg_t *routing, json_t *reply)
 {
@@ -250,6 +255,8 @@ static void announce_quiet_studies(daemon_state *d, uint64_t now)
         pm_gossip_push_local(d->gossip);
 }
 
+static int start_writing(daemon_state *d);
+
 static int event_loop(daemon_state *d)
 {
     enum { FIXED = 4, MAX_PEERS = 1024 };
@@ -300,7 +307,18 @@ static int event_loop(daemon_state *d)
         int fetch_wait = pm_fetch_tick(d->fetcher, now);
         if (fetch_wait >= 0 && fetch_wait < timeout)
             timeout = fetch_wait;
-        announce_quiet_studies(d, now);
+        if (!d->writing && (pm_gossip_self_synced(d->gossip) ||
+                            now - d->started_ms > SELF_SYNC_WAIT_MS)) {
+            if (!pm_gossip_self_synced(d->gossip))
+                pm_warn("node", "no peer answered within %d s: writing without knowing whether "
+                                "a peer holds later events of this node", SELF_SYNC_WAIT_MS / 1000);
+            int rc = start_writing(d);
+            if (rc)
+                return rc;
+            d->writing = 1;
+        }
+        if (d->writing)
+            announce_quiet_studies(d, now);
     }
     return PM_OK;
 }
@@ -320,7 +338,7 @@ static int bind_admin(daemon_state *d)
     return PM_OK;
 }
 
-/* Blob store, fetcher, crash recovery of announcements, then the DICOM edge. */
+/* Blob store, fetcher and the edge's inproc socket. */
 static int start_edge(daemon_state *d, const char *dir)
 {
     char *blob_dir = pm_node_path(dir, "blobs");
@@ -335,14 +353,25 @@ static int start_edge(daemon_state *d, const char *dir)
                              on_fetch_done, d, &d->fetcher)))
         return rc;
     pm_gossip_set_fetcher(d->gossip, d->fetcher);
+    d->edge_socket = zmq_socket(d->zctx, ZMQ_ROUTER);
+    if (!d->edge_socket || zmq_bind(d->edge_socket, PM_EDGE_ENDPOINT) != 0)
+        return PM_E_NET;
+    return PM_OK;
+}
+
+/* Once this node knows it cannot fork its own feed (pm_gossip_self_synced): announce
+ * what arrived before a crash, and open the DICOM edge. */
+static int start_writing(daemon_state *d)
+{
+    int rc;
+    pm_head head;
+    if (pm_feed_head(d->node.store, pm_identity_public(d->node.id), &head) == PM_OK)
+        pm_info("node", "own feed at seq %llu; accepting new work", (unsigned long long)head.seq);
     d->edge.ingest = (pm_ingest_ctx){d->node.store, d->blobs, d->node.id, d->node.cfg};
     d->edge.zctx = d->zctx;
     unsigned announced = 0;
     if (pm_ingest_announce(&d->edge.ingest, &announced) == PM_OK && announced)
         pm_info("node", "announced %u studies received before a restart", announced);
-    d->edge_socket = zmq_socket(d->zctx, ZMQ_ROUTER);
-    if (!d->edge_socket || zmq_bind(d->edge_socket, PM_EDGE_ENDPOINT) != 0)
-        return PM_E_NET;
     pm_dicom_settings settings;
     pm_dicom_provider provider;
     pm_edge_settings(d->node.cfg, d->spool_dir, &settings);
@@ -386,6 +415,7 @@ int pm_cmd_run(int argc, char **argv)
     char id[PM_ID_HEX];
     pm_hex_encode(pm_identity_public(d.node.id), PM_ID_BYTES, id);
     pm_info("node", "starting %s (%s) in %s", d.node.cfg->name, id, a.dir);
+    d.started_ms = pm_now_ms();
     d.zctx = zmq_ctx_new();
     int r = d.zctx ? PM_OK : PM_E_NET;
     if (!r)

@@ -20,7 +20,18 @@ struct pm_gossip {
     uint64_t next_sync_ms, next_heartbeat_ms;
     pm_gossip_stats stats;
     pm_fetcher *fetcher;
+    int heard_sync;         /* a peer's sync hello arrived */
+    uint64_t self_seq_seen; /* the highest seq of our own feed any peer holds */
 };
+
+int pm_gossip_self_synced(pm_gossip *g)
+{
+    if (pm_transport_peer_count(g->t) == 0)
+        return 1;
+    pm_head head;
+    uint64_t mine = pm_feed_head(g->store, pm_identity_public(g->id), &head) == PM_OK ? head.seq : 0;
+    return g->heard_sync && mine >= g->self_seq_seen;
+}
 
 void pm_gossip_set_fetcher(pm_gossip *g, pm_fetcher *fetcher) { g->fetcher = fetcher; }
 
@@ -175,6 +186,10 @@ static void handle_hello(pm_gossip *g, const pm_channel *ch, const Pm__Hello *h)
 {
     if (!h->sync)
         return;
+    uint64_t theirs_of_me = their_seq(h, pm_identity_public(g->id));
+    if (theirs_of_me > g->self_seq_seen)
+        g->self_seq_seen = theirs_of_me;
+    g->heard_sync = 1;
     pm_head *heads = NULL;
     size_t n = 0;
     if (pm_feed_heads(g->store, &heads, &n) != PM_OK)

@@ -41,6 +41,12 @@ int pm_gossip_tick(pm_gossip *self, uint64_t now_ms);
 /* Pushes this node's events not yet pushed to every connected peer. */
 void pm_gossip_push_local(pm_gossip *self);
 
+/* Whether this node may write new events without forking its own feed: a peer has
+ * told us (in a sync hello) how far our own feed goes, and we hold at least that much.
+ * A node restored from an old backup thus first recovers its own later events from
+ * its peers. Also true when there are no peers to ask. */
+int pm_gossip_self_synced(pm_gossip *self);
+
 /* {"<id hex>": {"up": bool, "last_seen": ms}} for every peer. */
 json_t *pm_gossip_liveness(pm_gossip *self, uint64_t now_ms);
 
