@@ -75,7 +75,8 @@ say "dr.jones opens the study through B's node (C-GET): pixel data fetched lazil
 mkdir -p "$work/viewer"
 getscu -aet VIEWER_B -aec NODE_B -S -k QueryRetrieveLevel=STUDY -k StudyInstanceUID="$study" \
     -od "$work/viewer" 127.0.0.1 $((base + 11))
-cmp "$work/viewer/"* "$tests/CT_small.dcm" && echo "received byte for byte what trust A stored"
+/usr/bin/python3 "$top/examples/same-dataset.py" "$work/viewer/"* "$tests/CT_small.dcm"
+echo "the viewer received exactly the data set trust A's PACS sent"
 
 say "dr.jones reports it"
 printf 'CT head: no acute intracranial abnormality.\n' >"$work/report.txt"
