@@ -233,19 +233,14 @@ int pm_feed_ingest_batch(pm_store *s, const uint8_t *const *bytes, const size_t 
     for (size_t i = 0; !rc && i < n; i++) {
         if (results[i] != PM_OK)
             continue;
-        /* Each insert runs in a nested transaction so a refused event leaves no trace
-         * while the rest of the batch still commits together. */
-        MDB_txn *child;
-        if ((rc = pm_store_mdb_error(mdb_txn_begin(s->env, txn, 0, &child), "nested txn")))
-            break;
-        int r = insert_event(child, s, evs[i]);
-        if (r == PM_OK || r == PM_E_FORK) {
-            rc = pm_store_mdb_error(mdb_txn_commit(child), "nested commit");
-        } else {
-            mdb_txn_abort(child);
-            if (r == PM_E_STORE || r == PM_E_MAPFULL || r == PM_E_NOMEM)
-                rc = r;
-        }
+        /* insert_event checks everything before it writes anything, so a refused event
+         * leaves no trace without a nested transaction; only a store failure (which
+         * aborts the whole batch) can stop it half way. Fork evidence is written on
+         * purpose. */
+        int r = insert_event(txn, s, evs[i]);
+        if (r != PM_OK && r != PM_ALREADY_HELD && r != PM_E_MESH && r != PM_E_GAP &&
+            r != PM_E_CHAIN && r != PM_E_FORK && r != PM_E_REVOKED)
+            rc = r; /* failed after writing: abort the batch, store nothing */
         results[i] = r;
     }
     if (rc)

@@ -1,7 +1,8 @@
 /* kill -9 durability (DESIGN.md invariant 3). A child process appends events to a
  * store in a loop and writes each sequence number to a pipe only after
  * pm_feed_append returned PM_OK, i.e. after the commit it calls durable. The parent
- * kills it with SIGKILL after a random few milliseconds, many times, and after each
+ * kills it with SIGKILL after a random number of acknowledged appends plus a random few
+ * milliseconds, many times, and after each
  * kill reopens the store and checks that every reported event is there, that the
  * heads agree with the feed, and that the whole feed re-parses, verifies and chains.
  *
@@ -167,13 +168,18 @@ int main(void)
             child(dir, key, fds[1]);
         }
         close(fds[1]);
-        /* Collect reports until a random deadline of 2..80 ms (an fsync-bound append takes a
-         * few ms), then kill. */
-        uint64_t deadline = now_ms() + 2 + (unsigned)rand() % 79;
+        /* Wait for a random number (1..8) of acknowledgements from this child, then kill
+         * it at a random moment 0..20 ms later, in the middle of its next appends.
+         * Counting acknowledgements rather than waiting a fixed time keeps the test
+         * meaningful on a loaded machine, where one fsync can take tens of ms. */
+        unsigned want = 1 + (unsigned)rand() % 8, acked = 0;
+        uint64_t deadline = now_ms() + 10000, kill_at = 0;
         int eof = 0;
-        for (uint64_t t; !eof && (t = now_ms()) < deadline;) {
+        for (uint64_t t; !eof && (t = now_ms()) < (kill_at ? kill_at : deadline);) {
+            if (!kill_at && acked >= want)
+                kill_at = t + (unsigned)rand() % 21;
             struct pollfd p = {fds[0], POLLIN, 0};
-            int r = poll(&p, 1, (int)(deadline - t));
+            int r = poll(&p, 1, (int)((kill_at ? kill_at : deadline) - t));
             if (r < 0 && errno == EINTR)
                 continue;
             CHECK(r >= 0);
@@ -183,9 +189,10 @@ int main(void)
             ssize_t got = read(fds[0], &seq, sizeof seq);
             if (got == 0)
                 eof = 1; /* the child died on its own: the status check below says why */
-            else if (got == (ssize_t)sizeof seq && seq > reported)
+            else if (got == (ssize_t)sizeof seq && seq > reported) {
                 reported = seq;
-            else
+                acked++;
+            } else
                 CHECK(got == (ssize_t)sizeof seq);
         }
         CHECK(kill(pid, SIGKILL) == 0);
