@@ -17,8 +17,10 @@ int pm_admin_node_running(const char *dir);
 int pm_admin_request(const pm_node *node, json_t *request, int timeout_ms, json_t **reply);
 
 /* Liveness of peers as the running node sees it: {"<id hex>": {"up", "last_seen"}},
- * or NULL when no node runs (the caller owns the reference). */
-json_t *pm_admin_liveness(const pm_node *node);
+ * or NULL when no node runs (the caller owns the reference). If known_heads is not
+ * NULL it receives {"<origin hex>": seq}, the highest seq peers reported per origin
+ * (or NULL). */
+json_t *pm_admin_liveness(const pm_node *node, json_t **known_heads);
 
 /* Tells a running node that new local events are in the store, so it pushes them to
  * its peers at once. Does nothing if no node runs. */

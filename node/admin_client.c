@@ -64,8 +64,10 @@ void pm_admin_kick(const pm_node *node)
     json_decref(req);
 }
 
-json_t *pm_admin_liveness(const pm_node *node)
+json_t *pm_admin_liveness(const pm_node *node, json_t **known_heads)
 {
+    if (known_heads)
+        *known_heads = NULL;
     json_t *req = json_pack("{s:s}", "cmd", "peers"), *reply = NULL;
     if (pm_admin_request(node, req, 3000, &reply) != PM_OK)
         reply = NULL;
@@ -73,6 +75,8 @@ json_t *pm_admin_liveness(const pm_node *node)
     json_t *peers = reply ? json_object_get(reply, "peers") : NULL;
     if (peers)
         json_incref(peers);
+    if (known_heads && (*known_heads = json_object_get(reply, "known_heads")))
+        json_incref(*known_heads);
     json_decref(reply);
     return peers;
 }

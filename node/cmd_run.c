@@ -186,7 +186,8 @@ static void answer_admin(daemon_state *d)
                                      (uint64_t)json_integer_value(json_object_get(req, "job")));
         reply = st ? st : json_pack("{s:s}", "error", "no such fetch job");
     } else if (strcmp(cmd, "peers") == 0) {
-        reply = json_pack("{s:o}", "peers", pm_gossip_liveness(d->gossip, pm_now_ms()));
+        reply = json_pack("{s:o, s:o}", "peers", pm_gossip_liveness(d->gossip, pm_now_ms()),
+                          "known_heads", pm_gossip_known_heads(d->gossip));
     } else {
         reply = json_pack("{s:s}", "error", "unknown admin command");
     }

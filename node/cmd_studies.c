@@ -178,7 +178,7 @@ int pm_cmd_studies(int argc, char **argv)
     char *blob_dir = pm_node_path(a.dir, "blobs");
     pm_blobs_open(node.store, blob_dir, &q.blobs);
     q.list = json_array();
-    q.liveness = pm_admin_liveness(&node);
+    q.liveness = pm_admin_liveness(&node, NULL);
     q.self = pm_identity_public(node.id);
     int r = pm_views_studies(node.store, NULL, NULL, collect_study, &q);
     if (r) {

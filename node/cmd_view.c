@@ -80,7 +80,7 @@ int pm_cmd_members(int argc, char **argv)
         free(a.pos);
         return rc;
     }
-    json_t *live = pm_admin_liveness(&node);
+    json_t *live = pm_admin_liveness(&node, NULL);
     json_t *list = members_json(&node, live);
     if (!list)
         rc = pm_cli_fail("cannot read the membership view");
@@ -158,7 +158,8 @@ int pm_cmd_status(int argc, char **argv)
         free(a.pos);
         return rc;
     }
-    json_t *live = pm_admin_liveness(&node);
+    json_t *known = NULL;
+    json_t *live = pm_admin_liveness(&node, &known);
     json_t *members = members_json(&node, live);
     json_t *forks = json_array();
     pm_feed_forks(node.store, collect_fork, forks);
@@ -169,7 +170,10 @@ int pm_cmd_status(int argc, char **argv)
     for (size_t i = 0; i < nheads; i++) {
         char id[PM_ID_HEX];
         pm_hex_encode(heads[i].origin, PM_ID_BYTES, id);
-        json_t *h = json_pack("{s:s, s:I}", "origin", id, "seq", (json_int_t)heads[i].seq);
+        json_int_t peers_have = json_integer_value(json_object_get(known, id));
+        json_int_t behind = peers_have > (json_int_t)heads[i].seq ? peers_have - (json_int_t)heads[i].seq : 0;
+        json_t *h = json_pack("{s:s, s:I, s:I}", "origin", id, "seq", (json_int_t)heads[i].seq,
+                              "behind", behind);
         json_array_append_new(jheads, h);
     }
     free(heads);
@@ -209,11 +213,23 @@ int pm_cmd_status(int argc, char **argv)
         } else {
             printf("forks    none\n");
         }
-        printf("\n");
+        printf("feeds    ");
+        size_t i;
+        json_t *h;
+        json_array_foreach(jheads, i, h)
+        {
+            json_int_t behind = json_integer_value(json_object_get(h, "behind"));
+            printf("%s%.8s:%lld%s", i ? ", " : "", json_string_value(json_object_get(h, "origin")),
+                   (long long)json_integer_value(json_object_get(h, "seq")), "");
+            if (behind)
+                printf(" (%lld behind)", (long long)behind);
+        }
+        printf("\n\n");
         print_members_table(json_object_get(doc, "members"));
         json_decref(doc);
     }
     json_decref(live);
+    json_decref(known);
     pm_node_close(&node);
     free(a.pos);
     return rc;

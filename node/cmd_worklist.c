@@ -387,7 +387,7 @@ int pm_cmd_worklist(int argc, char **argv)
     pm_blobs_open(node.store, blob_dir, &q.blobs);
     q.now = pm_now_ms();
     q.list = json_array();
-    q.liveness = pm_admin_liveness(&node);
+    q.liveness = pm_admin_liveness(&node, NULL);
     q.self = pm_identity_public(node.id);
     int r = pm_views_studies(node.store, NULL, NULL, collect_item, &q);
     size_t n = json_array_size(q.list);

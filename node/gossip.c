@@ -20,6 +20,8 @@ struct pm_gossip {
     uint64_t next_sync_ms, next_heartbeat_ms;
     pm_gossip_stats stats;
     pm_fetcher *fetcher;
+    pm_head *known;         /* highest seq per origin that peers reported (seq only) */
+    size_t n_known;
     int heard_sync;         /* a peer's sync hello arrived */
     uint64_t self_seq_seen; /* the highest seq of our own feed any peer holds */
 };
@@ -62,6 +64,7 @@ void pm_gossip_destroy(pm_gossip **self_p)
 {
     if (!self_p || !*self_p)
         return;
+    free((*self_p)->known);
     free(*self_p);
     *self_p = NULL;
 }
@@ -180,12 +183,50 @@ static uint64_t their_seq(const Pm__Hello *h, const uint8_t *origin)
     return 0;
 }
 
+static void note_known_heads(pm_gossip *g, const Pm__Hello *h)
+{
+    for (size_t i = 0; i < h->n_heads; i++) {
+        const Pm__VersionEntry *e = h->heads[i];
+        if (e->origin.len != PM_ID_BYTES)
+            continue;
+        size_t k;
+        for (k = 0; k < g->n_known; k++)
+            if (memcmp(g->known[k].origin, e->origin.data, PM_ID_BYTES) == 0)
+                break;
+        if (k == g->n_known) {
+            if (g->n_known >= 4096) /* bounded: far more origins than any mesh has */
+                continue;
+            pm_head *grown = realloc(g->known, (g->n_known + 1) * sizeof *grown);
+            if (!grown)
+                continue;
+            g->known = grown;
+            memset(&g->known[k], 0, sizeof g->known[k]);
+            memcpy(g->known[k].origin, e->origin.data, PM_ID_BYTES);
+            g->n_known++;
+        }
+        if (e->seq > g->known[k].seq)
+            g->known[k].seq = e->seq;
+    }
+}
+
+json_t *pm_gossip_known_heads(pm_gossip *g)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < g->n_known; i++) {
+        char hex[PM_ID_HEX];
+        pm_hex_encode(g->known[i].origin, PM_ID_BYTES, hex);
+        json_object_set_new(o, hex, json_integer((json_int_t)g->known[i].seq));
+    }
+    return o;
+}
+
 /* Answers a sync hello: sends what the peer lacks (oldest first, one batch worth per
  * origin per round) and asks for what we lack. */
 static void handle_hello(pm_gossip *g, const pm_channel *ch, const Pm__Hello *h)
 {
     if (!h->sync)
         return;
+    note_known_heads(g, h);
     uint64_t theirs_of_me = their_seq(h, pm_identity_public(g->id));
     if (theirs_of_me > g->self_seq_seen)
         g->self_seq_seen = theirs_of_me;

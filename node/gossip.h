@@ -50,6 +50,10 @@ int pm_gossip_self_synced(pm_gossip *self);
 /* {"<id hex>": {"up": bool, "last_seen": ms}} for every peer. */
 json_t *pm_gossip_liveness(pm_gossip *self, uint64_t now_ms);
 
+/* {"<origin hex>": seq}: the highest sequence of each origin that any peer has said
+ * it holds (from their version vectors): how far behind this node is. */
+json_t *pm_gossip_known_heads(pm_gossip *self);
+
 /* Counters for metrics. */
 typedef struct {
     uint64_t received, sent, ingested, refused, malformed, forks;
