@@ -237,7 +237,9 @@ static void handle_hello(pm_gossip *g, const pm_channel *ch, const Pm__Hello *h)
         return;
     unsigned max_batch = g->cfg->gossip_max_batch ? g->cfg->gossip_max_batch : 256;
     batch b = {calloc(max_batch, sizeof(ProtobufCBinaryData)), 0, max_batch, 0};
-    size_t budget = 4; /* batches per answer: bounded work per hello */
+    /* One batch per answer: the receiver asks again when it has stored a full one, so
+     * catch-up streams without ever sending the same events twice. */
+    size_t budget = 1;
     for (size_t i = 0; i < n && b.items && budget; i++) {
         uint64_t have = their_seq(h, heads[i].origin);
         while (have < heads[i].seq && budget) {

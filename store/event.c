@@ -143,6 +143,17 @@ int pm_event_parse_stored(const uint8_t *bytes, size_t len, pm_event **out)
     return parse(bytes, len, 0, out);
 }
 
+int pm_event_verify(const pm_event *ev)
+{
+    Pm__Envelope *env = pm__envelope__unpack(NULL, ev->raw_len, ev->raw);
+    if (!env)
+        return PM_E_PARSE;
+    int rc = pm_verify_event(ev->body->origin.data, env->format, env->body.data, env->body.len,
+                             env->sig.data);
+    pm__envelope__free_unpacked(env, NULL);
+    return rc;
+}
+
 int pm_event_build(const pm_identity *id, const Pm__EventBody *body, pm_event **out)
 {
     size_t body_len = pm__event_body__get_packed_size(body);

@@ -46,6 +46,9 @@ int pm_event_parse(const uint8_t *bytes, size_t len, pm_event **out)
 int pm_event_parse_stored(const uint8_t *bytes, size_t len, pm_event **out)
     __attribute__((warn_unused_result));
 
+/* Checks the signature of an event parsed with pm_event_parse_stored: PM_OK or PM_E_SIG. */
+int pm_event_verify(const pm_event *ev) __attribute__((warn_unused_result));
+
 /* Signs and serializes body as the identity's event. The caller fills the payload and
  * origin/seq/prev/lamport/wall_ms/mesh (origin must be the identity's key). */
 int pm_event_build(const pm_identity *id, const Pm__EventBody *body, pm_event **out);

@@ -115,13 +115,17 @@ static int insert_event(MDB_txn *txn, pm_store *s, const pm_event *ev)
         if ((rc = mdb_get(txn, s->events, &k, &v)))
             return pm_store_mdb_error(rc, "read event");
         if (v.mv_size == ev->raw_len && memcmp(v.mv_data, ev->raw, ev->raw_len) == 0)
-            return PM_ALREADY_HELD;
+            return PM_ALREADY_HELD; /* identical bytes to a verified event */
+        if ((rc = pm_event_verify(ev)))
+            return rc; /* only a validly signed conflicting event is fork evidence */
         char hex[17];
         pm_hex_encode(origin, 8, hex);
         pm_warn("feed", "fork: origin %s signed two different events with seq %llu", hex,
                 (unsigned long long)seq);
         return (rc = record_fork(txn, s, ev)) ? rc : PM_E_FORK;
     }
+    if ((rc = pm_event_verify(ev)))
+        return rc;
     if (seq > head.seq + 1)
         return PM_E_GAP;
     static const uint8_t zeros[PM_HASH_BYTES];
@@ -221,13 +225,14 @@ fail:
 int pm_feed_ingest_batch(pm_store *s, const uint8_t *const *bytes, const size_t *lens, size_t n,
                          int *results)
 {
-    /* Parse and verify before taking the write lock: signature checks dominate the
-     * cost and need no transaction. */
+    /* Parse without the signature check first: an event already held (gossip often
+     * brings the same event from several peers) is recognised by its bytes and needs
+     * no verification; only new ones pay for it, inside insert_event. */
     pm_event **evs = calloc(n ? n : 1, sizeof *evs);
     if (!evs)
         return PM_E_NOMEM;
     for (size_t i = 0; i < n; i++)
-        results[i] = pm_event_parse(bytes[i], lens[i], &evs[i]);
+        results[i] = pm_event_parse_stored(bytes[i], lens[i], &evs[i]);
     MDB_txn *txn;
     int rc = pm_store_txn_begin(s, 1, &txn);
     for (size_t i = 0; !rc && i < n; i++) {
@@ -239,7 +244,7 @@ int pm_feed_ingest_batch(pm_store *s, const uint8_t *const *bytes, const size_t 
          * purpose. */
         int r = insert_event(txn, s, evs[i]);
         if (r != PM_OK && r != PM_ALREADY_HELD && r != PM_E_MESH && r != PM_E_GAP &&
-            r != PM_E_CHAIN && r != PM_E_FORK && r != PM_E_REVOKED)
+            r != PM_E_CHAIN && r != PM_E_FORK && r != PM_E_REVOKED && r != PM_E_SIG)
             rc = r; /* failed after writing: abort the batch, store nothing */
         results[i] = r;
     }
