@@ -2,6 +2,7 @@
 #include "../proto/error.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void pm_hash(const void *data, size_t len, uint8_t out[PM_HASH_BYTES])
@@ -40,6 +41,71 @@ int pm_hash_file(const char *path, uint8_t out[PM_HASH_BYTES], uint64_t *size_ou
     if (bad)
         return PM_E_IO;
     pm_hasher_final(&h, out);
+    if (size_out)
+        *size_out = total;
+    return PM_OK;
+}
+
+int pm_hash_file_chunks(const char *path, uint32_t chunk_size, uint8_t out[PM_HASH_BYTES],
+                        uint64_t *size_out, uint8_t (**chunks)[PM_HASH_BYTES], size_t *n_chunks)
+{
+    *chunks = NULL;
+    *n_chunks = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return PM_E_IO;
+    pm_hasher whole, piece;
+    pm_hasher_init(&whole);
+    pm_hasher_init(&piece);
+    uint8_t buf[65536];
+    uint64_t total = 0, in_piece = 0;
+    size_t n, cap = 0;
+    int rc = PM_OK;
+    while (rc == PM_OK && (n = fread(buf, 1, sizeof buf, f)) > 0) {
+        pm_hasher_update(&whole, buf, n);
+        total += n;
+        for (size_t off = 0; chunk_size && off < n;) {
+            size_t take = n - off;
+            if (take > chunk_size - in_piece)
+                take = (size_t)(chunk_size - in_piece);
+            pm_hasher_update(&piece, buf + off, take);
+            off += take;
+            in_piece += take;
+            if (in_piece == chunk_size) {
+                if (*n_chunks == cap) {
+                    cap = cap ? 2 * cap : 16;
+                    uint8_t(*grown)[PM_HASH_BYTES] = realloc(*chunks, cap * PM_HASH_BYTES);
+                    if (!grown) {
+                        rc = PM_E_NOMEM;
+                        break;
+                    }
+                    *chunks = grown;
+                }
+                pm_hasher_final(&piece, (*chunks)[(*n_chunks)++]);
+                pm_hasher_init(&piece);
+                in_piece = 0;
+            }
+        }
+    }
+    if (ferror(f))
+        rc = PM_E_IO;
+    fclose(f);
+    if (rc == PM_OK && chunk_size && in_piece) {
+        uint8_t(*grown)[PM_HASH_BYTES] = realloc(*chunks, (*n_chunks + 1) * PM_HASH_BYTES);
+        if (grown) {
+            *chunks = grown;
+            pm_hasher_final(&piece, (*chunks)[(*n_chunks)++]);
+        } else {
+            rc = PM_E_NOMEM;
+        }
+    }
+    if (rc) {
+        free(*chunks);
+        *chunks = NULL;
+        *n_chunks = 0;
+        return rc;
+    }
+    pm_hasher_final(&whole, out);
     if (size_out)
         *size_out = total;
     return PM_OK;

@@ -24,6 +24,12 @@ void pm_hasher_final(pm_hasher *h, uint8_t out[PM_HASH_BYTES]);
 /* Hashes the file at path; PM_E_IO if it cannot be read. */
 int pm_hash_file(const char *path, uint8_t out[PM_HASH_BYTES], uint64_t *size_out);
 
+/* Hashes the file at path as a whole and, if chunk_size > 0, each chunk_size-byte piece
+ * of it: *chunks receives a malloc'ed array of *n_chunks hashes (the caller frees it).
+ * PM_E_IO if it cannot be read, PM_E_NOMEM. */
+int pm_hash_file_chunks(const char *path, uint32_t chunk_size, uint8_t out[PM_HASH_BYTES],
+                        uint64_t *size_out, uint8_t (**chunks)[PM_HASH_BYTES], size_t *n_chunks);
+
 /* Writes 2*len lowercase hex digits and a NUL into out (2*len+1 bytes). */
 void pm_hex_encode(const uint8_t *bin, size_t len, char *out);
 

@@ -7,6 +7,7 @@
 #include "store/views.h"
 
 #include <fcntl.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -16,6 +17,9 @@ enum { INST_PENDING, INST_ACTIVE, INST_DONE, INST_FAILED };
 typedef struct {
     uint8_t hash[PM_HASH_BYTES];
     uint64_t size;
+    uint32_t chunk;                   /* request size: the signed chunk size, if any */
+    uint8_t (*chunk_hashes)[PM_HASH_BYTES]; /* signed per-chunk hashes, or NULL */
+    size_t n_chunk_hashes;
     int state;
     size_t holder;        /* index into the job's holders being tried */
     char tmp[4096];
@@ -87,11 +91,13 @@ int pm_fetcher_new(pm_transport *t, pm_store *store, pm_blobs *blobs, const pm_i
 
 static void job_free(fetch_job *j)
 {
-    for (size_t i = 0; i < j->n_inst; i++)
+    for (size_t i = 0; i < j->n_inst; i++) {
         if (j->inst[i].state == INST_ACTIVE) {
             close(j->inst[i].fd);
             unlink(j->inst[i].tmp);
         }
+        free(j->inst[i].chunk_hashes);
+    }
     free(j->inst);
     free(j->holders);
     free(j->served_by);
@@ -230,6 +236,27 @@ int pm_fetch_start(pm_fetcher *f, const char *study_uid, const char *reader, jso
             memcpy(fi->hash, in->hash.data, PM_HASH_BYTES);
             fi->size = in->size;
             fi->fd = -1;
+            fi->chunk = PM_FETCH_CHUNK;
+            /* Signed chunk hashes are used only if they cover the instance exactly. */
+            uint64_t cs = in->chunk_size;
+            if (cs >= 4096 && cs <= PM_FETCH_CHUNK && in->n_chunk_hashes &&
+                in->n_chunk_hashes == (in->size + cs - 1) / cs &&
+                (fi->chunk_hashes = malloc(in->n_chunk_hashes * PM_HASH_BYTES))) {
+                int ok = 1;
+                for (size_t c = 0; c < in->n_chunk_hashes; c++) {
+                    ok &= in->chunk_hashes[c].len == PM_HASH_BYTES;
+                    if (ok)
+                        memcpy(fi->chunk_hashes[c], in->chunk_hashes[c].data, PM_HASH_BYTES);
+                }
+                fi->chunk = (uint32_t)cs;
+                fi->n_chunk_hashes = in->n_chunk_hashes;
+                if (!ok) {
+                    free(fi->chunk_hashes);
+                    fi->chunk_hashes = NULL;
+                    fi->n_chunk_hashes = 0;
+                    fi->chunk = PM_FETCH_CHUNK;
+                }
+            }
         }
     order_holders(j, sv, pm_identity_public(f->id), live);
     j->remote = memcmp(sv->site.data, pm_identity_public(f->id), PM_ID_BYTES) != 0;
@@ -332,7 +359,7 @@ static int request_chunk(pm_fetcher *f, fetch_job *j, size_t idx, uint64_t now)
         return 0;
     }
     uint64_t left = in->size - in->next_offset;
-    uint32_t len = left < PM_FETCH_CHUNK ? (uint32_t)left : PM_FETCH_CHUNK;
+    uint32_t len = left < in->chunk ? (uint32_t)left : in->chunk;
     Pm__ChunkRequest req = PM__CHUNK_REQUEST__INIT;
     req.hash.data = in->hash;
     req.hash.len = PM_HASH_BYTES;
@@ -410,6 +437,19 @@ static void add_served_by(fetch_job *j, const uint8_t *id)
     memcpy(j->served_by[j->n_served_by++], id, PM_ID_BYTES);
 }
 
+/* A chunk is checked against the hash its origin signed for it, when there is one. */
+static int chunk_matches(const fetch_instance *in, const Pm__ChunkReply *rep)
+{
+    if (!in->chunk_hashes)
+        return 1;
+    uint64_t index = rep->offset / in->chunk;
+    if (rep->offset % in->chunk || index >= in->n_chunk_hashes)
+        return 0;
+    uint8_t h[PM_HASH_BYTES];
+    pm_hash(rep->data.data, rep->data.len, h);
+    return sodium_memcmp(h, in->chunk_hashes[index], PM_HASH_BYTES) == 0;
+}
+
 void pm_fetch_handle_reply(pm_fetcher *f, const pm_channel *ch, const Pm__ChunkReply *rep)
 {
     size_t i;
@@ -429,6 +469,9 @@ void pm_fetch_handle_reply(pm_fetcher *f, const pm_channel *ch, const Pm__ChunkR
                rep->hash.len != PM_HASH_BYTES || memcmp(rep->hash.data, in->hash, PM_HASH_BYTES) ||
                in->state != INST_ACTIVE) {
         next_holder(f, j, fl.inst, "it sent a chunk that does not match the request");
+    } else if (!chunk_matches(in, rep)) {
+        f->stats.corrupt++;
+        next_holder(f, j, fl.inst, "a chunk does not match its signed hash (corrupt)");
     } else if (pwrite(in->fd, rep->data.data, rep->data.len, (off_t)rep->offset) !=
                (ssize_t)rep->data.len) {
         next_holder(f, j, fl.inst, "cannot write the chunk locally");

@@ -1,4 +1,5 @@
 #include "ingest.h"
+#include "fetch.h"
 #include "crypto/hash.h"
 #include "proto/error.h"
 #include "proto/log.h"
@@ -50,8 +51,12 @@ static int copy_file(const char *from, const char *to)
 
 /* The local record of one instance: a StudyAnnounced with one series of one instance. */
 static uint8_t *pack_record(const pm_dicom_meta *m, const uint8_t hash[PM_HASH_BYTES],
-                            uint64_t size, size_t *len)
+                            uint64_t size, uint8_t (*chunks)[PM_HASH_BYTES], size_t n_chunks,
+                            size_t *len)
 {
+    ProtobufCBinaryData *pieces = NULL;
+    if (n_chunks > 1 && !(pieces = calloc(n_chunks, sizeof *pieces)))
+        return NULL;
     Pm__Instance in = PM__INSTANCE__INIT;
     in.sop_instance_uid = (char *)m->sop_uid;
     in.sop_class_uid = (char *)m->sop_class_uid;
@@ -60,6 +65,15 @@ static uint8_t *pack_record(const pm_dicom_meta *m, const uint8_t hash[PM_HASH_B
     in.hash.data = (uint8_t *)hash;
     in.hash.len = PM_HASH_BYTES;
     in.transfer_syntax_uid = (char *)m->transfer_syntax_uid;
+    if (pieces) { /* one chunk needs no list: the whole-instance hash covers it */
+        for (size_t i = 0; i < n_chunks; i++) {
+            pieces[i].data = chunks[i];
+            pieces[i].len = PM_HASH_BYTES;
+        }
+        in.chunk_size = PM_FETCH_CHUNK;
+        in.chunk_hashes = pieces;
+        in.n_chunk_hashes = n_chunks;
+    }
     Pm__Instance *ins[1] = {&in};
     Pm__Series se = PM__SERIES__INIT;
     se.series_instance_uid = (char *)m->series_uid;
@@ -88,6 +102,7 @@ static uint8_t *pack_record(const pm_dicom_meta *m, const uint8_t hash[PM_HASH_B
     uint8_t *buf = malloc(*len ? *len : 1);
     if (buf)
         pm__study_announced__pack(&st, buf);
+    free(pieces);
     return buf;
 }
 
@@ -135,12 +150,16 @@ int pm_ingest_file(const pm_ingest_ctx *c, const char *path, int take, char *stu
     }
     uint8_t hash[PM_HASH_BYTES];
     uint64_t size;
-    if ((rc = pm_blobs_adopt(c->blobs, tmp, 1, NULL, hash, &size))) {
+    uint8_t(*chunks)[PM_HASH_BYTES] = NULL;
+    size_t n_chunks = 0;
+    if ((rc = pm_blobs_adopt_chunked(c->blobs, tmp, 1, PM_FETCH_CHUNK, hash, &size, &chunks,
+                                     &n_chunks))) {
         snprintf(err, errlen, "cannot store the blob: %s", pm_strerror(rc));
         return rc;
     }
     size_t rec_len;
-    uint8_t *rec = pack_record(&meta, hash, size, &rec_len);
+    uint8_t *rec = pack_record(&meta, hash, size, chunks, n_chunks, &rec_len);
+    free(chunks);
     if (!rec)
         return PM_E_NOMEM;
     /* Keys: i/STUDY NUL SOP, and the study's announce mark a/STUDY. */

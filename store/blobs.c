@@ -101,15 +101,24 @@ static int write_index(pm_blobs *b, const uint8_t hash[PM_HASH_BYTES], uint64_t 
     return pm_store_txn_commit(txn);
 }
 
-int pm_blobs_adopt(pm_blobs *b, const char *tmp_path, int pinned, const uint8_t *expect,
-                   uint8_t hash_out[PM_HASH_BYTES], uint64_t *size_out)
+static int adopt(pm_blobs *b, const char *tmp_path, int pinned, const uint8_t *expect,
+                 uint32_t chunk_size, uint8_t hash_out[PM_HASH_BYTES], uint64_t *size_out,
+                 uint8_t (**chunks)[PM_HASH_BYTES], size_t *n_chunks)
 {
     uint8_t hash[PM_HASH_BYTES];
     uint64_t size = 0;
-    int rc = pm_hash_file(tmp_path, hash, &size);
+    uint8_t(*pieces)[PM_HASH_BYTES] = NULL;
+    size_t n_pieces = 0;
+    int rc = pm_hash_file_chunks(tmp_path, chunk_size, hash, &size, &pieces, &n_pieces);
     if (rc) {
         unlink(tmp_path);
         return rc;
+    }
+    if (chunks) {
+        *chunks = pieces;
+        *n_chunks = n_pieces;
+    } else {
+        free(pieces);
     }
     if (expect && sodium_memcmp(hash, expect, PM_HASH_BYTES) != 0) {
         unlink(tmp_path);
@@ -145,6 +154,25 @@ int pm_blobs_adopt(pm_blobs *b, const char *tmp_path, int pinned, const uint8_t 
     if (size_out)
         *size_out = size;
     return PM_OK;
+}
+
+int pm_blobs_adopt(pm_blobs *b, const char *tmp_path, int pinned, const uint8_t *expect,
+                   uint8_t hash_out[PM_HASH_BYTES], uint64_t *size_out)
+{
+    return adopt(b, tmp_path, pinned, expect, 0, hash_out, size_out, NULL, NULL);
+}
+
+int pm_blobs_adopt_chunked(pm_blobs *b, const char *tmp_path, int pinned, uint32_t chunk_size,
+                           uint8_t hash_out[PM_HASH_BYTES], uint64_t *size_out,
+                           uint8_t (**chunks)[PM_HASH_BYTES], size_t *n_chunks)
+{
+    int rc = adopt(b, tmp_path, pinned, NULL, chunk_size, hash_out, size_out, chunks, n_chunks);
+    if (rc && chunks) {
+        free(*chunks);
+        *chunks = NULL;
+        *n_chunks = 0;
+    }
+    return rc;
 }
 
 int pm_blobs_has(pm_blobs *b, const uint8_t hash[PM_HASH_BYTES])

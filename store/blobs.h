@@ -26,6 +26,12 @@ void pm_blobs_close(pm_blobs **self_p);
 int pm_blobs_adopt(pm_blobs *self, const char *tmp_path, int pinned, const uint8_t *expect,
                    uint8_t hash_out[PM_HASH_BYTES], uint64_t *size_out);
 
+/* As pm_blobs_adopt, and in the same pass over the file the hash of each chunk_size
+ * piece (*chunks: malloc'ed, *n_chunks entries, the caller's to free). */
+int pm_blobs_adopt_chunked(pm_blobs *self, const char *tmp_path, int pinned, uint32_t chunk_size,
+                           uint8_t hash_out[PM_HASH_BYTES], uint64_t *size_out,
+                           uint8_t (**chunks)[PM_HASH_BYTES], size_t *n_chunks);
+
 /* Writes the path of the blob into path (pathlen bytes). PM_E_NOTFOUND if not held
  * (or its file has gone missing). Marks the blob as used now (for LRU). */
 int pm_blobs_path(pm_blobs *self, const uint8_t hash[PM_HASH_BYTES], char *path, size_t pathlen);
