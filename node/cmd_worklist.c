@@ -65,83 +65,95 @@ static int append_and_kick(pm_node *node, Pm__EventBody *body)
     return PM_EXIT_OK;
 }
 
-int pm_cmd_claim(int argc, char **argv)
+/* What claim, release, report and verify share: parse STUDY_UID --reporter ID (and
+ * one more option where the command has one), open the node and the item, run act,
+ * clean up. act prints its own result and returns an exit status. */
+typedef int (*item_action)(pm_node *node, const char *uid, const char *reporter,
+                           const Pm__StudyView *sv, const char *extra);
+
+static int run_item_command(int argc, char **argv, const char *usage, const char *extra_name,
+                            item_action act)
 {
-    static const char usage[] = "claim STUDY_UID --reporter ID";
-    const char *reporter = NULL;
-    pm_cli_opt opts[] = {{"reporter", &reporter, NULL}, {NULL, NULL, NULL}};
+    const char *reporter = NULL, *extra = NULL;
+    pm_cli_opt opts[] = {{"reporter", &reporter, NULL},
+                         {extra_name, &extra, NULL},
+                         {NULL, NULL, NULL}};
+    if (!extra_name)
+        opts[1] = opts[2];
     pm_cli_args a;
     int rc = pm_cli_parse(argc, argv, opts, usage, &a);
+    if (!rc && (!reporter || (extra_name && !extra)))
+        rc = pm_cli_usage(usage, extra_name ? "--reporter and --%s are required"
+                                            : "--reporter is required%s",
+                          extra_name ? extra_name : "");
     pm_node node;
     Pm__StudyView *sv = NULL;
-    if (!rc && !reporter)
-        rc = pm_cli_usage(usage, "--reporter is required");
     if (rc || (rc = open_item(&a, usage, reporter, &node, &sv))) {
         free(a.pos);
         return rc;
     }
-    uint64_t now = pm_now_ms();
-    const char *state = pm_views_item_state(sv, now);
-    if (strcmp(state, "reported") == 0 || strcmp(state, "verified") == 0) {
-        rc = pm_cli_fail("study %s is already %s; nothing to claim", a.pos[0], state);
-    } else if (strcmp(state, "claimed") == 0 && strcmp(sv->claim->reporter, reporter) != 0) {
-        char until[32];
-        rc = pm_cli_fail("study %s is claimed by %s until %s", a.pos[0], sv->claim->reporter,
-                         pm_cli_time(sv->claim->lease_until_ms, until));
-    } else {
-        Pm__ItemClaimed c = PM__ITEM_CLAIMED__INIT;
-        c.study_instance_uid = a.pos[0];
-        c.reporter = (char *)reporter;
-        c.lease_until_ms = now + node.cfg->lease_ms;
-        Pm__EventBody body = PM__EVENT_BODY__INIT;
-        body.payload_case = PM__EVENT_BODY__PAYLOAD_ITEM_CLAIMED;
-        body.item_claimed = &c;
-        if ((rc = append_and_kick(&node, &body)) == PM_EXIT_OK) {
-            char until[32];
-            printf("claimed %s for %s until %s\n", a.pos[0], reporter,
-                   pm_cli_time(c.lease_until_ms, until));
-        }
-    }
+    rc = act(&node, a.pos[0], reporter, sv, extra);
     pm__study_view__free_unpacked(sv, NULL);
     pm_node_close(&node);
     free(a.pos);
     return rc;
 }
 
+static int claim_item(pm_node *node, const char *uid, const char *reporter,
+                      const Pm__StudyView *sv, const char *extra)
+{
+    (void)extra;
+    uint64_t now = pm_now_ms();
+    const char *state = pm_views_item_state(sv, now);
+    char until[32];
+    if (strcmp(state, "reported") == 0 || strcmp(state, "verified") == 0)
+        return pm_cli_fail("study %s is already %s; nothing to claim", uid, state);
+    if (strcmp(state, "claimed") == 0 && strcmp(sv->claim->reporter, reporter) != 0)
+        return pm_cli_fail("study %s is claimed by %s until %s", uid, sv->claim->reporter,
+                           pm_cli_time(sv->claim->lease_until_ms, until));
+    Pm__ItemClaimed c = PM__ITEM_CLAIMED__INIT;
+    c.study_instance_uid = (char *)uid;
+    c.reporter = (char *)reporter;
+    c.lease_until_ms = now + node->cfg->lease_ms;
+    Pm__EventBody body = PM__EVENT_BODY__INIT;
+    body.payload_case = PM__EVENT_BODY__PAYLOAD_ITEM_CLAIMED;
+    body.item_claimed = &c;
+    int rc = append_and_kick(node, &body);
+    if (rc == PM_EXIT_OK)
+        printf("claimed %s for %s until %s\n", uid, reporter,
+               pm_cli_time(c.lease_until_ms, until));
+    return rc;
+}
+
+int pm_cmd_claim(int argc, char **argv)
+{
+    return run_item_command(argc, argv, "claim STUDY_UID --reporter ID", NULL, claim_item);
+}
+
+static int release_item(pm_node *node, const char *uid, const char *reporter,
+                        const Pm__StudyView *sv, const char *extra)
+{
+    (void)extra;
+    const char *state = pm_views_item_state(sv, pm_now_ms());
+    int claimed = strcmp(state, "claimed") == 0;
+    if (!claimed || strcmp(sv->claim->reporter, reporter) != 0)
+        return pm_cli_fail("study %s is not claimed by %s (it is %s%s%s)", uid, reporter, state,
+                           claimed ? " by " : "", claimed ? sv->claim->reporter : "");
+    Pm__ItemReleased r = PM__ITEM_RELEASED__INIT;
+    r.study_instance_uid = (char *)uid;
+    r.reporter = (char *)reporter;
+    Pm__EventBody body = PM__EVENT_BODY__INIT;
+    body.payload_case = PM__EVENT_BODY__PAYLOAD_ITEM_RELEASED;
+    body.item_released = &r;
+    int rc = append_and_kick(node, &body);
+    if (rc == PM_EXIT_OK)
+        printf("released %s\n", uid);
+    return rc;
+}
+
 int pm_cmd_release(int argc, char **argv)
 {
-    static const char usage[] = "release STUDY_UID --reporter ID";
-    const char *reporter = NULL;
-    pm_cli_opt opts[] = {{"reporter", &reporter, NULL}, {NULL, NULL, NULL}};
-    pm_cli_args a;
-    int rc = pm_cli_parse(argc, argv, opts, usage, &a);
-    pm_node node;
-    Pm__StudyView *sv = NULL;
-    if (!rc && !reporter)
-        rc = pm_cli_usage(usage, "--reporter is required");
-    if (rc || (rc = open_item(&a, usage, reporter, &node, &sv))) {
-        free(a.pos);
-        return rc;
-    }
-    const char *state = pm_views_item_state(sv, pm_now_ms());
-    if (strcmp(state, "claimed") != 0 || strcmp(sv->claim->reporter, reporter) != 0) {
-        rc = pm_cli_fail("study %s is not claimed by %s (it is %s%s%s)", a.pos[0], reporter, state,
-                         strcmp(state, "claimed") == 0 ? " by " : "",
-                         strcmp(state, "claimed") == 0 ? sv->claim->reporter : "");
-    } else {
-        Pm__ItemReleased r = PM__ITEM_RELEASED__INIT;
-        r.study_instance_uid = a.pos[0];
-        r.reporter = (char *)reporter;
-        Pm__EventBody body = PM__EVENT_BODY__INIT;
-        body.payload_case = PM__EVENT_BODY__PAYLOAD_ITEM_RELEASED;
-        body.item_released = &r;
-        if ((rc = append_and_kick(&node, &body)) == PM_EXIT_OK)
-            printf("released %s\n", a.pos[0]);
-    }
-    pm__study_view__free_unpacked(sv, NULL);
-    pm_node_close(&node);
-    free(a.pos);
-    return rc;
+    return run_item_command(argc, argv, "release STUDY_UID --reporter ID", NULL, release_item);
 }
 
 /* Reads the report text: non-empty, valid UTF-8, at most 1 MiB. */
@@ -188,83 +200,64 @@ static char *read_report(const char *path, char *why, size_t whylen)
     return text;
 }
 
-int pm_cmd_report(int argc, char **argv)
+static int report_item(pm_node *node, const char *uid, const char *reporter,
+                       const Pm__StudyView *sv, const char *file)
 {
-    static const char usage[] = "report STUDY_UID --reporter ID --file F";
-    const char *reporter = NULL, *file = NULL;
-    pm_cli_opt opts[] = {{"reporter", &reporter, NULL}, {"file", &file, NULL}, {NULL, NULL, NULL}};
-    pm_cli_args a;
-    int rc = pm_cli_parse(argc, argv, opts, usage, &a);
-    if (!rc && (!reporter || !file))
-        rc = pm_cli_usage(usage, "--reporter and --file are required");
     char why[512];
-    char *text = rc ? NULL : read_report(file, why, sizeof why);
-    if (!rc && !text)
-        rc = pm_cli_fail("%s", why);
-    pm_node node;
-    Pm__StudyView *sv = NULL;
-    if (rc || (rc = open_item(&a, usage, reporter, &node, &sv))) {
-        free(text);
-        free(a.pos);
-        return rc;
-    }
+    char *text = read_report(file, why, sizeof why);
+    if (!text)
+        return pm_cli_fail("%s", why);
     const char *state = pm_views_item_state(sv, pm_now_ms());
     if (strcmp(state, "claimed") == 0 && strcmp(sv->claim->reporter, reporter) != 0)
         fprintf(stderr, "pacsmesh: note: %s holds the claim; your report is kept beside theirs "
                         "and the item is flagged as a conflict\n", sv->claim->reporter);
     Pm__ReportSubmitted r = PM__REPORT_SUBMITTED__INIT;
-    r.study_instance_uid = a.pos[0];
+    r.study_instance_uid = (char *)uid;
     r.reporter = (char *)reporter;
     r.text = text;
     Pm__EventBody body = PM__EVENT_BODY__INIT;
     body.payload_case = PM__EVENT_BODY__PAYLOAD_REPORT_SUBMITTED;
     body.report_submitted = &r;
-    if ((rc = append_and_kick(&node, &body)) == PM_EXIT_OK)
-        printf("report by %s recorded for %s\n", reporter, a.pos[0]);
+    int rc = append_and_kick(node, &body);
+    if (rc == PM_EXIT_OK)
+        printf("report by %s recorded for %s\n", reporter, uid);
     free(text);
-    pm__study_view__free_unpacked(sv, NULL);
-    pm_node_close(&node);
-    free(a.pos);
     return rc;
 }
 
-int pm_cmd_verify(int argc, char **argv)
+int pm_cmd_report(int argc, char **argv)
 {
-    static const char usage[] = "verify STUDY_UID --reporter ID";
-    const char *reporter = NULL;
-    pm_cli_opt opts[] = {{"reporter", &reporter, NULL}, {NULL, NULL, NULL}};
-    pm_cli_args a;
-    int rc = pm_cli_parse(argc, argv, opts, usage, &a);
-    pm_node node;
-    Pm__StudyView *sv = NULL;
-    if (!rc && !reporter)
-        rc = pm_cli_usage(usage, "--reporter is required");
-    if (rc || (rc = open_item(&a, usage, reporter, &node, &sv))) {
-        free(a.pos);
-        return rc;
-    }
+    return run_item_command(argc, argv, "report STUDY_UID --reporter ID --file F", "file",
+                            report_item);
+}
+
+static int verify_item(pm_node *node, const char *uid, const char *reporter,
+                       const Pm__StudyView *sv, const char *extra)
+{
+    (void)extra;
     const char *state = pm_views_item_state(sv, pm_now_ms());
     int own = 0;
     for (size_t i = 0; i < sv->n_reports; i++)
         own |= strcmp(sv->reports[i]->reporter, reporter) == 0;
     if (strcmp(state, "reported") != 0)
-        rc = pm_cli_fail("study %s is %s: only a reported study can be verified", a.pos[0], state);
-    else if (own && sv->n_reports == 1)
-        rc = pm_cli_fail("%s wrote the report: a second reader must verify it", reporter);
-    else {
-        Pm__ReportVerified v = PM__REPORT_VERIFIED__INIT;
-        v.study_instance_uid = a.pos[0];
-        v.reporter = (char *)reporter;
-        Pm__EventBody body = PM__EVENT_BODY__INIT;
-        body.payload_case = PM__EVENT_BODY__PAYLOAD_REPORT_VERIFIED;
-        body.report_verified = &v;
-        if ((rc = append_and_kick(&node, &body)) == PM_EXIT_OK)
-            printf("verified %s by %s\n", a.pos[0], reporter);
-    }
-    pm__study_view__free_unpacked(sv, NULL);
-    pm_node_close(&node);
-    free(a.pos);
+        return pm_cli_fail("study %s is %s: only a reported study can be verified", uid, state);
+    if (own && sv->n_reports == 1)
+        return pm_cli_fail("%s wrote the report: a second reader must verify it", reporter);
+    Pm__ReportVerified v = PM__REPORT_VERIFIED__INIT;
+    v.study_instance_uid = (char *)uid;
+    v.reporter = (char *)reporter;
+    Pm__EventBody body = PM__EVENT_BODY__INIT;
+    body.payload_case = PM__EVENT_BODY__PAYLOAD_REPORT_VERIFIED;
+    body.report_verified = &v;
+    int rc = append_and_kick(node, &body);
+    if (rc == PM_EXIT_OK)
+        printf("verified %s by %s\n", uid, reporter);
     return rc;
+}
+
+int pm_cmd_verify(int argc, char **argv)
+{
+    return run_item_command(argc, argv, "verify STUDY_UID --reporter ID", NULL, verify_item);
 }
 
 int pm_cmd_reports(int argc, char **argv)
