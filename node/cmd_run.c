@@ -11,6 +11,7 @@
 #include "crypto/hash.h"
 #include "node/transport.h"
 #include "store/feed.h"
+#include "store/views.h"
 #include "proto/error.h"
 #include "proto/log.h"
 
@@ -225,7 +226,12 @@ static void receive_router(daemon_state *d)
     const char *user = zmq_msg_gets(&body, "User-Id");
     if (user && pm_hex_decode(user, ch.id, PM_ID_BYTES) == PM_OK) {
         ch.peer = pm_transport_find(d->transport, ch.id);
-        pm_gossip_handle(d->gossip, &ch, zmq_msg_data(&body), zmq_msg_size(&body));
+        /* ZAP checked membership at the handshake; a member revoked since then keeps
+         * its connection but is heard no more. */
+        if (ch.peer || pm_views_is_member(d->node.store, ch.id))
+            pm_gossip_handle(d->gossip, &ch, zmq_msg_data(&body), zmq_msg_size(&body));
+        else
+            pm_debug("node", "dropped a message from %.8s, no longer a member", user);
     }
     zmq_msg_close(&rid);
     zmq_msg_close(&body);
