@@ -502,7 +502,92 @@ typedef struct {
     Pm__Position *positions[64];
     size_t n_positions;
     uint8_t origins[64][PM_ID_BYTES];
+    /* Each origin's latest announcement, in the order the origins first announced. */
+    const Pm__StudyAnnounced **latest;
+    const uint8_t **latest_origin;
+    size_t n_latest;
+    /* The union of those, when more than one origin announced (owned). */
+    Pm__StudyAnnounced merged;
+    Pm__Series *merged_series;
+    Pm__Series **merged_series_ptrs;
+    size_t n_merged;
 } study_fold;
+
+/* Remembers the origin's latest announcement. */
+static void note_announcement(study_fold *f, const uint8_t *origin, const Pm__StudyAnnounced *a)
+{
+    for (size_t i = 0; i < f->n_latest; i++)
+        if (memcmp(f->latest_origin[i], origin, PM_ID_BYTES) == 0) {
+            f->latest[i] = a;
+            return;
+        }
+    const Pm__StudyAnnounced **l = realloc(f->latest, (f->n_latest + 1) * sizeof *l);
+    if (l)
+        f->latest = l;
+    const uint8_t **o = realloc(f->latest_origin, (f->n_latest + 1) * sizeof *o);
+    if (o)
+        f->latest_origin = o;
+    if (!l || !o)
+        return;
+    f->latest[f->n_latest] = a;
+    f->latest_origin[f->n_latest++] = origin;
+}
+
+static int add_instance(Pm__Series *se, Pm__Instance *in)
+{
+    for (size_t i = 0; i < se->n_instances; i++)
+        if (strcmp(se->instances[i]->sop_instance_uid, in->sop_instance_uid) == 0)
+            return PM_OK;
+    Pm__Instance **grown = realloc(se->instances, (se->n_instances + 1) * sizeof *grown);
+    if (!grown)
+        return PM_E_NOMEM;
+    se->instances = grown;
+    se->instances[se->n_instances++] = in;
+    return PM_OK;
+}
+
+/* The study as the mesh holds it: the acquiring site's latest announcement for the
+ * patient and study fields, and every instance any origin announced (a report SR
+ * added at another trust, instances sent to two trusts), each once. Origins are
+ * taken in the order they first announced, so the result does not depend on
+ * arrival order. */
+static int merge_announcements(study_fold *f)
+{
+    if (f->n_latest <= 1) {
+        f->sv.study = f->n_latest ? (Pm__StudyAnnounced *)f->latest[0] : NULL;
+        return PM_OK;
+    }
+    size_t max_series = 0;
+    for (size_t i = 0; i < f->n_latest; i++)
+        max_series += f->latest[i]->n_series;
+    f->merged_series = calloc(max_series + 1, sizeof *f->merged_series);
+    f->merged_series_ptrs = calloc(max_series + 1, sizeof *f->merged_series_ptrs);
+    if (!f->merged_series || !f->merged_series_ptrs)
+        return PM_E_NOMEM;
+    f->merged = *f->latest[0]; /* the site announced first */
+    for (size_t i = 0; i < f->n_latest; i++)
+        for (size_t s = 0; s < f->latest[i]->n_series; s++) {
+            const Pm__Series *se = f->latest[i]->series[s];
+            size_t k;
+            for (k = 0; k < f->n_merged; k++)
+                if (strcmp(f->merged_series[k].series_instance_uid, se->series_instance_uid) == 0)
+                    break;
+            if (k == f->n_merged) {
+                f->merged_series[k] = *se;
+                f->merged_series[k].instances = NULL;
+                f->merged_series[k].n_instances = 0;
+                f->merged_series_ptrs[k] = &f->merged_series[k];
+                f->n_merged++;
+            }
+            for (size_t j = 0; j < se->n_instances; j++)
+                if (add_instance(&f->merged_series[k], se->instances[j]))
+                    return PM_E_NOMEM;
+        }
+    f->merged.series = f->merged_series_ptrs;
+    f->merged.n_series = f->n_merged;
+    f->sv.study = &f->merged;
+    return PM_OK;
+}
 
 static Pm__Position *fold_position(study_fold *f, const pm_event *ev)
 {
@@ -621,7 +706,9 @@ static void fold_study_event(study_fold *f, const pm_event *ev)
             sv->site = b->origin;
             sv->announced_ms = b->wall_ms;
         }
-        sv->study = b->study_announced; /* the latest announcement holds the full list */
+        /* Each origin's latest announcement lists all it holds; merged after the fold. */
+        note_announcement(f, b->origin.data, b->study_announced);
+        sv->study = b->study_announced;
         add_holder(f, &b->origin);
         break;
     case PM__EVENT_BODY__PAYLOAD_ITEM_CLAIMED:
@@ -666,6 +753,12 @@ static void study_fold_free(study_fold *f)
     free(f->lost);
     free(f->reports);
     free(f->holders);
+    for (size_t i = 0; i < f->n_merged; i++)
+        free(f->merged_series[i].instances);
+    free(f->merged_series);
+    free(f->merged_series_ptrs);
+    free(f->latest);
+    free(f->latest_origin);
 }
 
 static int put_patient_index(MDB_txn *txn, pm_store *s, const char *patient_id, const char *uid,
@@ -696,6 +789,8 @@ static int derive_study(MDB_txn *txn, pm_store *s, const char *uid)
     for (size_t i = 0; !rc && i < evs.n; i++)
         if (author_valid(txn, s, &authors, evs.items[i]))
             fold_study_event(&f, evs.items[i]);
+    if (!rc)
+        rc = merge_announcements(&f);
     if (rc)
         goto done;
 
