@@ -6,11 +6,13 @@
 #include "commands.h"
 #include "crypto/hash.h"
 #include "proto/error.h"
+#include "store/blobs.h"
 #include "store/feed.h"
 #include "store/views.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 typedef struct {
     json_t *list;
@@ -179,8 +181,17 @@ int pm_cmd_status(int argc, char **argv)
     free(heads);
     work_counts w = {.now = pm_now_ms()};
     pm_views_studies(node.store, NULL, NULL, count_item, &w);
-    uint64_t events = 0;
+    uint64_t events = 0, blob_bytes = 0, cache_bytes = 0, blob_count = 0;
     pm_store_count_events(node.store, &events);
+    char *blob_dir = pm_node_path(a.dir, "blobs"), *data_file = pm_node_path(a.dir, "store/data.mdb");
+    pm_blobs *blobs = NULL;
+    if (pm_blobs_open(node.store, blob_dir, &blobs) == PM_OK)
+        pm_blobs_usage(blobs, &blob_bytes, &cache_bytes, &blob_count);
+    pm_blobs_close(&blobs);
+    struct stat st;
+    uint64_t store_bytes = data_file && stat(data_file, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
+    free(blob_dir);
+    free(data_file);
     char id[PM_ID_HEX], digest[PM_HASH_HEX];
     pm_hex_encode(pm_identity_public(node.id), PM_ID_BYTES, id);
     pm_store_digest(node.store, digest);
@@ -191,10 +202,22 @@ int pm_cmd_status(int argc, char **argv)
         "heads", jheads, "forks", forks, "worklist", "studies", w.studies, "unreported",
         w.unreported, "claimed", w.claimed, "reported", w.reported, "verified", w.verified,
         "overdue", w.overdue, "orphans", w.orphans);
+    json_object_set_new(doc, "storage",
+                        json_pack("{s:I, s:I, s:I, s:I, s:I}", "store_bytes", (json_int_t)store_bytes,
+                                  "blob_bytes", (json_int_t)blob_bytes, "cache_bytes",
+                                  (json_int_t)cache_bytes, "cache_max_bytes",
+                                  (json_int_t)node.cfg->cache_max_bytes, "blobs",
+                                  (json_int_t)blob_count));
     if (a.json) {
         pm_cli_print_json(doc);
     } else {
+        char b1[32], b2[32], b3[32], b4[32];
         printf("node     %s (%s)%s\n", node.cfg->name, id, live ? "" : "  [not running]");
+        printf("storage  store %s; blobs %s (%llu), of which cache %s of %s\n",
+               pm_config_format_bytes(store_bytes, b1, sizeof b1),
+               pm_config_format_bytes(blob_bytes, b2, sizeof b2), (unsigned long long)blob_count,
+               pm_config_format_bytes(cache_bytes, b3, sizeof b3),
+               pm_config_format_bytes(node.cfg->cache_max_bytes, b4, sizeof b4));
         printf("mesh     %s\n", *node.cfg->mesh_id ? node.cfg->mesh_id : "(none yet)");
         printf("digest   %s\nevents   %llu\n", digest, (unsigned long long)events);
         printf("worklist %lld studies: %lld unreported, %lld claimed, %lld reported, %lld "
