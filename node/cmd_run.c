@@ -405,7 +405,8 @@ int pm_cmd_run(int argc, char **argv)
         free(a.pos);
         return rc;
     }
-    pm_log_set_level((pm_log_level)d.node.cfg->log_level);
+    if (!getenv("PACSMESH_LOG")) /* the environment overrides node.conf, as documented */
+        pm_log_set_level((pm_log_level)d.node.cfg->log_level);
     int lock = take_run_lock(a.dir);
     if (lock < 0) {
         pm_node_close(&d.node);

@@ -224,8 +224,13 @@ json_t *pm_gossip_known_heads(pm_gossip *g)
  * origin per round) and asks for what we lack. */
 static void handle_hello(pm_gossip *g, const pm_channel *ch, const Pm__Hello *h)
 {
-    if (!h->sync)
+    if (!h->sync) {
+        /* A heartbeat on our ROUTER is answered, so the sender learns that its link to
+         * us works; answers (arriving on a DEALER) are not, or they would ping-pong. */
+        if (ch->routing)
+            send_hello(g, ch, NULL, 0);
         return;
+    }
     note_known_heads(g, h);
     uint64_t theirs_of_me = their_seq(h, pm_identity_public(g->id));
     if (theirs_of_me > g->self_seq_seen)
@@ -415,8 +420,11 @@ void pm_gossip_handle(pm_gossip *g, const pm_channel *ch, const uint8_t *data, s
 {
     char who[9];
     g->stats.received++;
-    if (ch->peer)
+    if (ch->peer) {
         ch->peer->last_seen_ms = pm_now_ms();
+        if (!ch->routing)
+            ch->peer->dealer_heard_ms = ch->peer->last_seen_ms;
+    }
     if (len > PM_WIRE_MAX_BYTES) {
         g->stats.malformed++;
         pm_warn("gossip", "dropped an oversized message (%zu bytes) from %s", len,
@@ -483,7 +491,7 @@ void pm_gossip_push_local(pm_gossip *g)
 int pm_gossip_tick(pm_gossip *g, uint64_t now)
 {
     if (now >= g->next_sync_ms) {
-        pm_transport_refresh(g->t);
+        pm_transport_refresh(g->t, now, up_window_ms(g));
         size_t peers = pm_transport_peer_count(g->t);
         if (peers) {
             size_t start = randombytes_uniform((uint32_t)peers);

@@ -259,7 +259,7 @@ static int refresh_member(void *vctx, const Pm__MemberView *m)
     return 0;
 }
 
-int pm_transport_refresh(pm_transport *t)
+int pm_transport_refresh(pm_transport *t, uint64_t now, uint64_t silent_ms)
 {
     for (size_t i = 0; i < t->n_peers; i++)
         t->peers[i].in_view = 0;
@@ -298,9 +298,16 @@ int pm_transport_refresh(pm_transport *t)
         t->peers[kept++] = t->peers[i];
     }
     t->n_peers = kept;
-    for (size_t i = 0; i < t->n_peers; i++)
-        if (!t->peers[i].dealer)
-            connect_peer(t, &t->peers[i]);
+    for (size_t i = 0; i < t->n_peers; i++) {
+        pm_peer *p = &t->peers[i];
+        uint64_t heard = p->dealer_heard_ms > p->connected_ms ? p->dealer_heard_ms : p->connected_ms;
+        if (p->dealer && now - heard > silent_ms) {
+            zmq_close(p->dealer); /* remade below: a fresh handshake */
+            p->dealer = NULL;
+        }
+        if (!p->dealer && connect_peer(t, p) == PM_OK)
+            p->connected_ms = now;
+    }
     return rc;
 }
 

@@ -29,6 +29,8 @@ typedef struct {
     char endpoint[256];
     void *dealer;          /* outbound socket, NULL until connected */
     uint64_t last_seen_ms; /* last message received from this peer, either direction */
+    uint64_t connected_ms; /* when the DEALER was (re)made */
+    uint64_t dealer_heard_ms; /* last message received on our DEALER (our link works) */
     int in_view;           /* seen in the latest refresh */
 } pm_peer;
 
@@ -46,8 +48,11 @@ void *pm_transport_zap(pm_transport *self);
 void pm_transport_handle_zap(pm_transport *self);
 
 /* Re-reads the membership view and the bootstrap peers: connects DEALERs to new
- * members, closes those of revoked ones. */
-int pm_transport_refresh(pm_transport *self);
+ * members, closes those of revoked ones, and remakes a DEALER that has heard nothing
+ * (not even the answer to a heartbeat) for silent_ms. (libzmq does not reconnect after a refused CURVE handshake, and
+ * a node refuses peers it does not yet know to be members: without this a link refused
+ * once at start-up would stay down for good.) */
+int pm_transport_refresh(pm_transport *self, uint64_t now_ms, uint64_t silent_ms);
 
 size_t pm_transport_peer_count(pm_transport *self);
 pm_peer *pm_transport_peer(pm_transport *self, size_t i);
