@@ -398,6 +398,8 @@ int pm_cmd_revoke(int argc, char **argv)
         m.node_id.data = target;
         m.node_id.len = PM_ID_BYTES;
         m.reason = (char *)reason;
+        pm_head head; /* its events this node holds stand; later ones will not */
+        m.last_seq = pm_feed_head(node.store, target, &head) == PM_OK ? head.seq : 0;
         Pm__EventBody body = PM__EVENT_BODY__INIT;
         body.payload_case = PM__EVENT_BODY__PAYLOAD_MEMBER_REVOKED;
         body.member_revoked = &m;

@@ -126,10 +126,8 @@ int pm_apply_author_valid(const Pm__MemberView *m, const pm_position *pos)
 {
     if (!m || strcmp(m->state, "pending") == 0 || !m->state[0])
         return 0;
-    if (strcmp(m->state, "revoked") == 0) {
-        pm_position at = position_of(m->revoked_at);
-        return pm_position_cmp(pos, &at) < 0;
-    }
+    if (strcmp(m->state, "revoked") == 0)
+        return pos->seq <= m->revoked_after_seq;
     return 1;
 }
 
@@ -144,6 +142,7 @@ typedef struct {
     uint8_t (*revoke)[PM_ID_BYTES];
     size_t n_revoke;
     pm_position admitted_at, revoked_at;
+    uint64_t revoke_last_seq; /* largest last_seq among the counted revocation approvals */
 } member_fold;
 
 typedef struct {
@@ -218,7 +217,9 @@ static int fold_membership_event(membership *ms, const pm_event *ev)
         return PM_OK;
     }
     member_fold *author = member_find(ms, b->origin.data, 0);
-    if (!author || author->state != M_MEMBER) /* only current members approve */
+    /* Only members approve; a revoked member's events up to its cut still stand. */
+    if (!author || !(author->state == M_MEMBER ||
+                     (author->state == M_REVOKED && b->seq <= author->revoke_last_seq)))
         return PM_OK;
     if (b->payload_case == PM__EVENT_BODY__PAYLOAD_MEMBER_ADMITTED) {
         const Pm__MemberAdmitted *a = b->member_admitted;
@@ -241,8 +242,11 @@ static int fold_membership_event(membership *ms, const pm_event *ev)
         member_fold *f = member_find(ms, r->node_id.data, 0);
         if (!f || f->state != M_MEMBER)
             return PM_OK;
+        size_t before = f->n_revoke;
         if (add_approval(&f->revoke, &f->n_revoke, b->origin.data))
             return PM_E_NOMEM;
+        if (f->n_revoke > before && r->last_seq > f->revoke_last_seq)
+            f->revoke_last_seq = r->last_seq;
         f->reason = r->reason;
         /* The member being revoked does not count towards the quorum's size. */
         if (f->n_revoke >= quorum_for(ms, 1)) {
@@ -291,8 +295,10 @@ static int write_member(MDB_txn *txn, pm_store *s, member_fold *f, int *validity
     if (f->state == M_MEMBER || f->state == M_REVOKED)
         if (!f->founder)
             mv.admitted_at = position_new(&f->admitted_at, admitted_origin);
-    if (f->state == M_REVOKED)
+    if (f->state == M_REVOKED) {
         mv.revoked_at = position_new(&f->revoked_at, revoked_origin);
+        mv.revoked_after_seq = f->revoke_last_seq;
+    }
     int rc = PM_OK;
     size_t len = pm__member_view__get_packed_size(&mv);
     uint8_t *buf = malloc(len ? len : 1);
@@ -312,7 +318,8 @@ static int write_member(MDB_txn *txn, pm_store *s, member_fold *f, int *validity
             pm_position pa = position_of(prev->admitted_at), pr = position_of(prev->revoked_at);
             pm_position na = position_of(mv.admitted_at), nr = position_of(mv.revoked_at);
             *validity_changed = strcmp(prev->state, mv.state) != 0 ||
-                                pm_position_cmp(&pa, &na) != 0 || pm_position_cmp(&pr, &nr) != 0;
+                                pm_position_cmp(&pa, &na) != 0 || pm_position_cmp(&pr, &nr) != 0 ||
+                                prev->revoked_after_seq != mv.revoked_after_seq;
             pm__member_view__free_unpacked(prev, NULL);
         }
     } else if (f->state == M_PENDING) {
@@ -366,12 +373,8 @@ static int reset_head(MDB_txn *txn, pm_store *s, const uint8_t *author, const pm
     return pm_store_mdb_error(mdb_put(txn, s->heads, &hk, &v, 0), "write head");
 }
 
-/* Re-derives every study view the author's events touch. With cut (a revocation's
- * position), the author's events after it are first removed: every store then holds
- * the same events of a revoked member whatever order they arrived in, and later ones
- * are refused at ingest (PM_E_REVOKED). Within a feed the Lamport clock rises with
- * the sequence, so what is removed is always the feed's tail. */
-static int rederive_author(MDB_txn *txn, pm_store *s, const uint8_t *author, const pm_position *cut)
+/* Re-derives every study view the author's events touch (its validity changed). */
+static int rederive_author(MDB_txn *txn, pm_store *s, const uint8_t *author)
 {
     event_list feed = {0};
     MDB_cursor *cur;
@@ -391,20 +394,7 @@ static int rederive_author(MDB_txn *txn, pm_store *s, const uint8_t *author, con
         r = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
     mdb_cursor_close(cur);
-    /* The cursor is closed before writing: deletes and derive_study use the same txn. */
-    size_t kept = feed.n;
-    if (!rc && cut) {
-        while (kept > 0) {
-            pm_position pos = pm_event_position(feed.items[kept - 1]);
-            if (pm_position_cmp(&pos, cut) < 0)
-                break;
-            kept--;
-        }
-        for (size_t i = kept; !rc && i < feed.n; i++)
-            rc = delete_event(txn, s, feed.items[i]);
-        if (!rc && kept < feed.n)
-            rc = reset_head(txn, s, author, kept ? feed.items[kept - 1] : NULL);
-    }
+    /* The cursor is closed before deriving: derive_study writes to the same txn. */
     for (size_t i = 0; !rc && i < feed.n; i++) {
         const char *uid = pm_event_study_uid(feed.items[i]->body);
         if (uid && *uid)
@@ -414,36 +404,141 @@ static int rederive_author(MDB_txn *txn, pm_store *s, const uint8_t *author, con
     return rc;
 }
 
+typedef struct {
+    char **uids;
+    size_t n;
+} uid_list;
+
+static int uid_list_add(uid_list *l, const char *uid)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->uids[i], uid) == 0)
+            return PM_OK;
+    char **grown = realloc(l->uids, (l->n + 1) * sizeof *grown);
+    if (!grown)
+        return PM_E_NOMEM;
+    l->uids = grown;
+    if (!(l->uids[l->n] = strdup(uid)))
+        return PM_E_NOMEM;
+    l->n++;
+    return PM_OK;
+}
+
+static void uid_list_free(uid_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->uids[i]);
+    free(l->uids);
+}
+
+/* Removes a revoked member's events after its cut (the feed's tail) from the store,
+ * remembering the studies they touched and whether membership events went. Every store
+ * then holds the same events of a revoked member whatever order they arrived in, and
+ * later ones are refused at ingest (PM_E_REVOKED). */
+static int truncate_revoked(MDB_txn *txn, pm_store *s, const uint8_t *author, uint64_t cut,
+                            uid_list *touched, int *membership_cut)
+{
+    uint8_t key[PM_ID_BYTES + 8];
+    memcpy(key, author, PM_ID_BYTES);
+    pm_put_be64(key + PM_ID_BYTES, cut + 1);
+    event_list tail = {0};
+    MDB_cursor *cur;
+    int rc = pm_store_mdb_error(mdb_cursor_open(txn, s->events, &cur), "open cursor");
+    if (rc)
+        return rc;
+    MDB_val k = {sizeof key, key}, v;
+    int r = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (r == 0 && !rc && k.mv_size == sizeof key && memcmp(k.mv_data, author, PM_ID_BYTES) == 0) {
+        pm_event *ev;
+        if (!(rc = pm_event_parse_stored(v.mv_data, v.mv_size, &ev)) &&
+            (rc = event_list_push(&tail, ev)))
+            pm_event_destroy(&ev);
+        r = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    for (size_t i = 0; !rc && i < tail.n; i++) {
+        const char *uid = pm_event_study_uid(tail.items[i]->body);
+        if (uid && *uid)
+            rc = uid_list_add(touched, uid);
+        else
+            *membership_cut = 1;
+        if (!rc)
+            rc = delete_event(txn, s, tail.items[i]);
+    }
+    if (!rc && tail.n) {
+        /* The new head is the event at the cut, if the author has one. */
+        pm_event *last = NULL;
+        pm_put_be64(key + PM_ID_BYTES, cut);
+        MDB_val hk = {sizeof key, key}, hv;
+        if (cut && mdb_get(txn, s->events, &hk, &hv) == 0)
+            rc = pm_event_parse_stored(hv.mv_data, hv.mv_size, &last);
+        if (!rc)
+            rc = reset_head(txn, s, author, last);
+        pm_event_destroy(&last);
+    }
+    event_list_free(&tail);
+    return rc;
+}
+
+static void membership_free(membership *ms)
+{
+    for (size_t i = 0; i < ms->n; i++) {
+        free(ms->m[i].admit);
+        free(ms->m[i].revoke);
+    }
+    free(ms->m);
+    memset(ms, 0, sizeof *ms);
+}
+
+/* Folds every membership event. A revocation cuts the revoked member's feed; if the
+ * cut removes membership events (approvals it signed after its cut), the fold runs
+ * again without them, until nothing more is cut. */
+static int fold_all_membership(MDB_txn *txn, pm_store *s, event_list *evs, membership *ms,
+                               uid_list *touched)
+{
+    for (int round = 0; round < 64; round++) {
+        int rc = load_key_events(txn, s, KIND_MEMBERSHIP, "", evs);
+        for (size_t i = 0; !rc && i < evs->n; i++)
+            rc = fold_membership_event(ms, evs->items[i]);
+        if (rc)
+            return rc;
+        int membership_cut = 0;
+        for (size_t i = 0; !rc && i < ms->n; i++)
+            if (ms->m[i].state == M_REVOKED)
+                rc = truncate_revoked(txn, s, ms->m[i].id, ms->m[i].revoke_last_seq, touched,
+                                      &membership_cut);
+        if (rc || !membership_cut)
+            return rc;
+        event_list_free(evs);
+        membership_free(ms);
+    }
+    return PM_E_STORE; /* cannot happen: each round removes events */
+}
+
 static int derive_membership(MDB_txn *txn, pm_store *s)
 {
     event_list evs = {0};
     membership ms = {0};
-    int rc = load_key_events(txn, s, KIND_MEMBERSHIP, "", &evs);
-    for (size_t i = 0; !rc && i < evs.n; i++)
-        rc = fold_membership_event(&ms, evs.items[i]);
+    uid_list touched = {0};
+    int rc = fold_all_membership(txn, s, &evs, &ms, &touched);
     uint8_t (*changed)[PM_ID_BYTES] = calloc(ms.n + 1, PM_ID_BYTES);
-    member_fold **changed_fold = calloc(ms.n + 1, sizeof *changed_fold);
     size_t n_changed = 0;
-    if ((!changed || !changed_fold) && !rc)
+    if (!changed && !rc)
         rc = PM_E_NOMEM;
     for (size_t i = 0; !rc && i < ms.n; i++) {
         int validity_changed = 0;
         rc = write_member(txn, s, &ms.m[i], &validity_changed);
-        if (validity_changed) {
-            changed_fold[n_changed] = &ms.m[i];
+        if (validity_changed)
             memcpy(changed[n_changed++], ms.m[i].id, PM_ID_BYTES);
-        }
     }
     for (size_t i = 0; !rc && i < n_changed; i++)
-        rc = rederive_author(txn, s, changed[i],
-                             changed_fold[i]->state == M_REVOKED ? &changed_fold[i]->revoked_at : NULL);
-    for (size_t i = 0; i < ms.n; i++) {
-        free(ms.m[i].admit);
-        free(ms.m[i].revoke);
-    }
-    free(ms.m);
+        rc = rederive_author(txn, s, changed[i]);
+    /* Studies touched by events the cut removed. */
+    for (size_t i = 0; !rc && i < touched.n; i++)
+        rc = derive_study(txn, s, touched.uids[i]);
+    membership_free(&ms);
+    uid_list_free(&touched);
     free(changed);
-    free(changed_fold);
     event_list_free(&evs);
     return rc;
 }
