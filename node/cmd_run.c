@@ -1,6 +1,7 @@
 /* pacsmesh run: the node in the foreground. main reads top to bottom: config, log,
  * identity and store, run lock, sockets (ZAP, mesh, admin), the event loop, then
  * shutdown in reverse order. */
+#include "daemon.h"
 #include "admin.h"
 #include "cli.h"
 #include "commands.h"
@@ -8,6 +9,8 @@
 #include "fetch.h"
 #include "gossip.h"
 #include "ingest.h"
+#include "items.h"
+#include "metrics.h"
 #include "crypto/hash.h"
 #include "node/transport.h"
 #include "store/feed.h"
@@ -32,33 +35,6 @@ static void on_signal(int sig)
     (void)sig;
     stop_requested = 1;
 }
-
-/* A DICOM thread waiting for a fetch job: answered when the job ends. */
-typedef struct {
-    uint64_t job;
-    zmq_msg_t routing;
-} fetch_waiter;
-
-enum { QUIET_PERIOD_MS = 1000, MAX_WAITERS = 64 };
-
-typedef struct {
-    pm_node node;
-    void *zctx;
-    void *admin;
-    void *edge_socket; /* ROUTER: requests from the DICOM edge's threads */
-    pm_transport *transport;
-    pm_gossip *gossip;
-    pm_blobs *blobs;
-    pm_fetcher *fetcher;
-    pm_edge edge;
-    pm_dicom_server *dicom;
-    char *spool_dir;
-    fetch_waiter waiters[MAX_WAITERS];
-    size_t n_waiters;
-    uint64_t announced_store_ms; /* last_store_ms already covered by an announcement */
-    uint64_t started_ms;
-    int writing;                 /* the DICOM edge runs: this node creates events */
-} daemon_state;
 
 enum { SELF_SYNC_WAIT_MS = 5000 };
 
@@ -266,7 +242,7 @@ static int start_writing(daemon_state *d);
 
 static int event_loop(daemon_state *d)
 {
-    enum { FIXED = 4, MAX_PEERS = 1024 };
+    enum { FIXED = 5, MAX_PEERS = 1024 };
     zmq_pollitem_t items[FIXED + MAX_PEERS];
     pm_peer *owners[MAX_PEERS];
     int timeout = 0;
@@ -275,6 +251,8 @@ static int event_loop(daemon_state *d)
         items[1] = (zmq_pollitem_t){pm_transport_zap(d->transport), 0, ZMQ_POLLIN, 0};
         items[2] = (zmq_pollitem_t){d->admin, 0, ZMQ_POLLIN, 0};
         items[3] = (zmq_pollitem_t){d->edge_socket, 0, ZMQ_POLLIN, 0};
+        /* The metrics socket is a plain fd; when metrics are off (-1) it asks for nothing. */
+        items[4] = (zmq_pollitem_t){NULL, pm_metrics_fd(d->metrics), d->metrics ? ZMQ_POLLIN : 0, 0};
         int n = FIXED;
         for (size_t i = 0; i < pm_transport_peer_count(d->transport) && n < FIXED + MAX_PEERS; i++) {
             pm_peer *p = pm_transport_peer(d->transport, i);
@@ -296,6 +274,8 @@ static int event_loop(daemon_state *d)
                 answer_admin(d);
             if (items[3].revents & ZMQ_POLLIN)
                 answer_edge(d);
+            if (items[4].revents & ZMQ_POLLIN)
+                pm_metrics_handle(d->metrics, pm_daemon_collect_metrics, d);
             for (int k = 0; k < 64 && (items[0].revents & ZMQ_POLLIN); k++) {
                 int events = 0;
                 size_t sz = sizeof events;
@@ -432,6 +412,8 @@ int pm_cmd_run(int argc, char **argv)
         r = pm_gossip_new(d.transport, d.node.store, d.node.id, d.node.cfg, &d.gossip);
     if (!r)
         r = bind_admin(&d);
+    if (!r) /* a taken or refused metrics address stops start-up, like any bad config */
+        r = pm_metrics_new(d.node.cfg->metrics_listen, &d.metrics);
     if (!r)
         r = start_edge(&d, a.dir);
     if (!r) {
@@ -439,6 +421,7 @@ int pm_cmd_run(int argc, char **argv)
         r = event_loop(&d);
         pm_info("node", "shutting down");
     }
+    pm_metrics_destroy(&d.metrics);
     pm_dicom_server_stop(&d.dicom);
     for (size_t i = 0; i < d.n_waiters; i++)
         zmq_msg_close(&d.waiters[i].routing);

@@ -4,6 +4,7 @@
 #include "admin.h"
 #include "cli.h"
 #include "commands.h"
+#include "items.h"
 #include "crypto/hash.h"
 #include "proto/error.h"
 #include "store/blobs.h"
@@ -128,29 +129,6 @@ static int collect_fork(void *ctx, const uint8_t origin[PM_ID_BYTES], uint64_t s
     return 0;
 }
 
-typedef struct {
-    uint64_t now;
-    json_int_t unreported, claimed, reported, verified, overdue, orphans, studies;
-} work_counts;
-
-static int count_item(void *ctx, const Pm__StudyView *s)
-{
-    work_counts *w = ctx;
-    const char *state = pm_views_item_state(s, w->now);
-    w->studies++;
-    int open = strcmp(state, "unreported") == 0 || strcmp(state, "claimed") == 0;
-    w->unreported += strcmp(state, "unreported") == 0;
-    w->claimed += strcmp(state, "claimed") == 0;
-    w->reported += strcmp(state, "reported") == 0;
-    w->verified += strcmp(state, "verified") == 0;
-    uint64_t due = s->study && s->study->terms ? s->study->terms->due_ms : 0;
-    if (open && due && due < w->now) {
-        w->overdue++;
-        w->orphans += strcmp(state, "unreported") == 0;
-    }
-    return 0;
-}
-
 int pm_cmd_status(int argc, char **argv)
 {
     pm_cli_args a;
@@ -179,8 +157,8 @@ int pm_cmd_status(int argc, char **argv)
         json_array_append_new(jheads, h);
     }
     free(heads);
-    work_counts w = {.now = pm_now_ms()};
-    pm_views_studies(node.store, NULL, NULL, count_item, &w);
+    pm_worklist_counts w = {.now = pm_now_ms()};
+    pm_views_studies(node.store, NULL, NULL, pm_items_count, &w);
     uint64_t events = 0, blob_bytes = 0, cache_bytes = 0, blob_count = 0;
     pm_store_count_events(node.store, &events);
     char *blob_dir = pm_node_path(a.dir, "blobs"), *data_file = pm_node_path(a.dir, "store/data.mdb");
@@ -199,9 +177,10 @@ int pm_cmd_status(int argc, char **argv)
         "{s:s, s:s, s:s, s:b, s:s, s:I, s:o, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
         "id", id, "name", node.cfg->name, "mesh", node.cfg->mesh_id, "running", live != NULL,
         "digest", digest, "events", (json_int_t)events, "members", members ? members : json_array(),
-        "heads", jheads, "forks", forks, "worklist", "studies", w.studies, "unreported",
-        w.unreported, "claimed", w.claimed, "reported", w.reported, "verified", w.verified,
-        "overdue", w.overdue, "orphans", w.orphans);
+        "heads", jheads, "forks", forks, "worklist", "studies", (json_int_t)w.studies, "unreported",
+        (json_int_t)w.unreported, "claimed", (json_int_t)w.claimed, "reported",
+        (json_int_t)w.reported, "verified", (json_int_t)w.verified, "overdue",
+        (json_int_t)w.overdue, "orphans", (json_int_t)w.orphans);
     json_object_set_new(doc, "storage",
                         json_pack("{s:I, s:I, s:I, s:I, s:I}", "store_bytes", (json_int_t)store_bytes,
                                   "blob_bytes", (json_int_t)blob_bytes, "cache_bytes",

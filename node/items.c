@@ -89,3 +89,21 @@ json_t *pm_items_study_json(const Pm__StudyView *s, int viewable, int cached)
                      (json_int_t)s->total_bytes, "viewable", viewable, "cached", cached,
                      "announced", pm_cli_time(s->announced_ms, announced), "holders", holders);
 }
+
+int pm_items_count(void *ctx, const Pm__StudyView *s)
+{
+    pm_worklist_counts *w = ctx;
+    const char *state = pm_views_item_state(s, w->now);
+    int unreported = strcmp(state, "unreported") == 0, claimed = strcmp(state, "claimed") == 0;
+    w->studies++;
+    w->unreported += unreported;
+    w->claimed += claimed;
+    w->reported += strcmp(state, "reported") == 0;
+    w->verified += strcmp(state, "verified") == 0;
+    uint64_t due = s->study && s->study->terms ? s->study->terms->due_ms : 0;
+    if ((unreported || claimed) && due && due < w->now) {
+        w->overdue++;
+        w->orphans += unreported;
+    }
+    return 0;
+}
