@@ -99,10 +99,14 @@ static int audit_verify(const pm_cli_args *a)
     int r = pm_verifier_new(scratch, print_problem, NULL, &v);
     if (r)
         return pm_cli_fail("cannot create a scratch store: %s", pm_strerror(r));
-    int rc = read_records(file, a->dir, add_record, v);
+    /* A damaged file still has its events checked, so that the failures name the
+     * origin and sequence of what was changed; the file-level error comes after. */
+    int file_rc = read_records(file, a->dir, add_record, v), rc = PM_EXIT_OK;
     uint64_t events = 0, problems = 0;
-    if (!rc && (r = pm_verifier_finish(v, &events, &problems)))
+    if ((r = pm_verifier_finish(v, &events, &problems)))
         rc = pm_cli_fail("verification stopped: %s", pm_strerror(r));
+    if (file_rc)
+        rc = file_rc;
     pm_verifier_destroy(&v);
     if (rc)
         return rc;
@@ -261,7 +265,7 @@ static int replay_record(void *vctx, char kind, const uint8_t *raw, size_t len)
     if (kind != 'E')
         return 0;
     pm_event *ev;
-    if (pm_event_parse(raw, len, &ev) != PM_OK)
+    if (pm_event_parse_stored(raw, len, &ev) != PM_OK) /* replay's ingest verifies it */
         return 0;
     const uint8_t *origin = ev->body->origin.data;
     int cut = 0;

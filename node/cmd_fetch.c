@@ -94,9 +94,9 @@ static int wait_for_job(pm_node *node, json_int_t job, int bar, json_t **final)
 
 int pm_cmd_fetch(int argc, char **argv)
 {
-    static const char usage[] = "fetch STUDY_UID [--out DIR]";
-    const char *out = NULL;
-    pm_cli_opt opts[] = {{"out", &out, NULL}, {NULL, NULL, NULL}};
+    static const char usage[] = "fetch STUDY_UID [--out DIR] [--reporter ID]";
+    const char *out = NULL, *reporter = NULL;
+    pm_cli_opt opts[] = {{"out", &out, NULL}, {"reporter", &reporter, NULL}, {NULL, NULL, NULL}};
     pm_cli_args a;
     int rc = pm_cli_parse(argc, argv, opts, usage, &a);
     if (!rc && a.npos != 1)
@@ -117,8 +117,11 @@ int pm_cmd_fetch(int argc, char **argv)
     pm_blobs_open(node.store, blob_dir, &blobs);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    /* The reader goes on the record (study-accessed): the reporter if given. */
+    if (!reporter)
+        reporter = getenv("USER") ? getenv("USER") : "cli";
     json_t *req = json_pack("{s:s, s:s, s:s}", "cmd", "fetch", "study", a.pos[0], "reader",
-                            getenv("USER") ? getenv("USER") : "cli"),
+                            reporter),
            *reply = NULL;
     int r = pm_admin_request(&node, req, 5000, &reply);
     json_decref(req);

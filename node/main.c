@@ -36,7 +36,7 @@ static const command commands[] = {
      "studies [--patient-id P] [--name N] [--accession A] [--modality M] [--site NODE] "
      "[--since DATE] [--json]",
      "studies across the whole mesh, with whether each is viewable now"},
-    {"fetch", pm_cmd_fetch, "fetch STUDY_UID [--out DIR]",
+    {"fetch", pm_cmd_fetch, "fetch STUDY_UID [--out DIR] [--reporter ID]",
      "bring a study into the local cache from whichever peer holds it (verified)"},
     {"worklist", pm_cmd_worklist,
      "worklist [--state S] [--site NODE] [--subspecialty X] [--priority P] [--overdue] [--json]",

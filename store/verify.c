@@ -64,6 +64,22 @@ static void report_raw(pm_verifier *v, const uint8_t *raw, size_t len, const cha
     v->report(v->ctx, origin, seq, what);
 }
 
+/* Whether the event's author is revoked and the event lies past its cut: after the
+ * first such event is refused, the rest of that feed would otherwise read as gaps. */
+static int revoked_after_cut(pm_verifier *v, const uint8_t *raw, size_t len)
+{
+    pm_event *ev;
+    if (pm_event_parse_stored(raw, len, &ev) != PM_OK)
+        return 0;
+    Pm__MemberView *m = NULL;
+    int after = pm_views_member(v->store, ev->body->origin.data, &m) == PM_OK &&
+                strcmp(m->state, "revoked") == 0 && ev->body->seq > m->revoked_after_seq;
+    if (m)
+        pm__member_view__free_unpacked(m, NULL);
+    pm_event_destroy(&ev);
+    return after;
+}
+
 static int flush(pm_verifier *v)
 {
     if (!v->n)
@@ -76,7 +92,10 @@ static int flush(pm_verifier *v)
             continue;
         char what[128];
         snprintf(what, sizeof what, "%s",
-                 results[i] == PM_ALREADY_HELD ? "event appears twice" : pm_strerror(results[i]));
+                 results[i] == PM_ALREADY_HELD ? "event appears twice"
+                 : revoked_after_cut(v, v->batch[i], v->lens[i])
+                     ? "author was revoked before this event"
+                     : pm_strerror(results[i]));
         report_raw(v, v->batch[i], v->lens[i], what);
     }
     for (size_t i = 0; i < v->n; i++)
@@ -85,13 +104,14 @@ static int flush(pm_verifier *v)
     return rc;
 }
 
-/* The mesh is the one the log's genesis founds. */
+/* The mesh is the one the log's genesis founds. Parsed without the signature check:
+ * ingest checks every signature once, and a bad genesis is reported there. */
 static int take_mesh(pm_verifier *v, const uint8_t *raw, size_t len)
 {
     pm_event *ev;
-    if (pm_event_parse(raw, len, &ev) != PM_OK)
+    if (pm_event_parse_stored(raw, len, &ev) != PM_OK)
         return PM_OK; /* reported when ingested */
-    if (ev->body->payload_case == PM__EVENT_BODY__PAYLOAD_GENESIS) {
+    if (ev->body->payload_case == PM__EVENT_BODY__PAYLOAD_GENESIS && pm_event_verify(ev) == PM_OK) {
         if (v->have_mesh) {
             report_raw(v, raw, len, "a second genesis");
         } else if (pm_store_set_mesh_id(v->store, ev->hash) == PM_OK) {
