@@ -336,6 +336,26 @@ static int take_held(void *ctx, const uint8_t *raw, size_t len)
     return 1;
 }
 
+static void show_predecessor(pm_gossip *g, const pm_channel *ch, const uint8_t *raw, size_t len)
+{
+    Pm__Envelope *env = pm__envelope__unpack(NULL, len, raw);
+    Pm__EventBody *b = env ? pm__event_body__unpack(NULL, env->body.len, env->body.data) : NULL;
+    if (b && b->origin.len == PM_ID_BYTES && b->seq > 1) {
+        unsigned max_batch = 1;
+        batch out = {calloc(max_batch, sizeof(ProtobufCBinaryData)), 0, max_batch, 0};
+        if (out.items) {
+            pm_feed_read(g->store, b->origin.data, b->seq - 1, 1, PM_GOSSIP_BATCH_BYTES, batch_add,
+                         &out);
+            batch_send_and_clear(g, ch, NULL, &out);
+            free(out.items);
+        }
+    }
+    if (b)
+        pm__event_body__free_unpacked(b, NULL);
+    if (env)
+        pm__envelope__free_unpacked(env, NULL);
+}
+
 static void handle_events(pm_gossip *g, const pm_channel *ch, const Pm__Events *ev)
 {
     size_t n = ev->n_envelopes;
@@ -364,6 +384,10 @@ static void handle_events(pm_gossip *g, const pm_channel *ch, const Pm__Events *
             fresh[n_fresh++] = ev->envelopes[i];
         } else if (r == PM_E_GAP) {
             gaps++;
+        } else if (r == PM_E_CHAIN) {
+            /* Its predecessor differs from ours: one of us holds a forked event. Show the
+             * sender ours, so whoever holds both keeps the proof and gossips it. */
+            show_predecessor(g, ch, bytes[i], lens[i]);
         } else if (r == PM_E_FORK) {
             g->stats.forks++;
             Pm__Envelope *env = pm__envelope__unpack(NULL, lens[i], bytes[i]);

@@ -37,6 +37,25 @@ static int index_event(MDB_txn *txn, pm_store *s, char kind, const char *name, c
     return pm_store_mdb_error(mdb_put(txn, s->bykey, &k, &v, 0), "index event");
 }
 
+/* The lowest sequence of origin at which a fork is held, or UINT64_MAX. A forked
+ * origin's events from there on do not count in any view. */
+static uint64_t fork_floor(MDB_txn *txn, pm_store *s, const uint8_t *origin)
+{
+    MDB_cursor *cur;
+    if (mdb_cursor_open(txn, s->forks, &cur) != 0)
+        return UINT64_MAX;
+    uint8_t key[PM_ID_BYTES + 8];
+    memcpy(key, origin, PM_ID_BYTES);
+    pm_put_be64(key + PM_ID_BYTES, 0);
+    MDB_val k = {sizeof key, key}, v;
+    uint64_t floor = UINT64_MAX;
+    if (mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) == 0 && k.mv_size >= sizeof key &&
+        memcmp(k.mv_data, origin, PM_ID_BYTES) == 0)
+        floor = pm_get_be64((uint8_t *)k.mv_data + PM_ID_BYTES);
+    mdb_cursor_close(cur);
+    return floor;
+}
+
 typedef struct {
     pm_event **items;
     size_t n, cap;
@@ -499,7 +518,8 @@ static int fold_all_membership(MDB_txn *txn, pm_store *s, event_list *evs, membe
     for (int round = 0; round < 64; round++) {
         int rc = load_key_events(txn, s, KIND_MEMBERSHIP, "", evs);
         for (size_t i = 0; !rc && i < evs->n; i++)
-            rc = fold_membership_event(ms, evs->items[i]);
+            if (evs->items[i]->body->seq < fork_floor(txn, s, evs->items[i]->body->origin.data))
+                rc = fold_membership_event(ms, evs->items[i]);
         if (rc)
             return rc;
         int membership_cut = 0;
@@ -548,6 +568,7 @@ static int derive_membership(MDB_txn *txn, pm_store *s)
 typedef struct {
     uint8_t id[PM_ID_BYTES];
     Pm__MemberView *view; /* NULL: not a known member */
+    uint64_t fork_floor;  /* its events from this seq on do not count */
 } author_cache_entry;
 
 typedef struct {
@@ -573,9 +594,10 @@ static int author_valid(MDB_txn *txn, pm_store *s, author_cache *c, const pm_eve
         MDB_val k = {PM_ID_BYTES, (void *)id}, v;
         if (mdb_get(txn, s->members, &k, &v) == 0)
             hit->view = pm__member_view__unpack(NULL, v.mv_size, v.mv_data);
+        hit->fork_floor = fork_floor(txn, s, id);
     }
     pm_position pos = pm_event_position(ev);
-    return pm_apply_author_valid(hit->view, &pos);
+    return pm_apply_author_valid(hit->view, &pos) && ev->body->seq < hit->fork_floor;
 }
 
 static void author_cache_free(author_cache *c)
@@ -931,7 +953,13 @@ done:
     return rc;
 }
 
-/* ---- the entry point ------------------------------------------------------------ */
+/* ---- the entry points ----------------------------------------------------------- */
+
+int pm_apply_fork(pm_store *s, MDB_txn *txn, const uint8_t origin[PM_ID_BYTES])
+{
+    int rc = derive_membership(txn, s);
+    return rc ? rc : rederive_author(txn, s, origin);
+}
 
 int pm_apply_event(pm_store *s, MDB_txn *txn, const pm_event *ev)
 {

@@ -17,6 +17,11 @@
 /* Indexes ev and re-derives the views it affects, inside the caller's write txn. */
 int pm_apply_event(pm_store *store, MDB_txn *txn, const pm_event *ev);
 
+/* A fork of origin was just recorded: its events from the forked sequence on stop
+ * counting (every node that holds the proof derives the same views, whichever branch
+ * it holds), so membership and the author's studies are derived again. */
+int pm_apply_fork(pm_store *store, MDB_txn *txn, const uint8_t origin[PM_ID_BYTES]);
+
 /* Whether the member view allows an event by its member at pos (see above). */
 int pm_apply_author_valid(const Pm__MemberView *member, const pm_position *pos);
 

@@ -89,7 +89,9 @@ static int record_fork(MDB_txn *txn, pm_store *s, const pm_event *ev)
     int rc = mdb_put(txn, s->forks, &k, &v, MDB_NOOVERWRITE);
     if (rc == MDB_KEYEXIST)
         return PM_OK;
-    return pm_store_mdb_error(rc, "record fork");
+    if (rc)
+        return pm_store_mdb_error(rc, "record fork");
+    return pm_apply_fork(s, txn, ev->body->origin.data);
 }
 
 /* Checks ev against its feed and, if it extends it, stores and applies it. */
