@@ -242,9 +242,11 @@ static void handle_hello(pm_gossip *g, const pm_channel *ch, const Pm__Hello *h)
         return;
     unsigned max_batch = g->cfg->gossip_max_batch ? g->cfg->gossip_max_batch : 256;
     batch b = {calloc(max_batch, sizeof(ProtobufCBinaryData)), 0, max_batch, 0};
-    /* One batch per answer: the receiver asks again when it has stored a full one, so
-     * catch-up streams without ever sending the same events twice. */
-    size_t budget = 1;
+    /* Up to PM_GOSSIP_BATCHES_PER_ANSWER batches per answer; if more remains, the answer
+     * ends with our own sync hello, after which (the connection keeps order) the
+     * receiver, having stored the batches, asks again from its new heads. Catch-up
+     * thus streams without sending anything twice. */
+    size_t budget = PM_GOSSIP_BATCHES_PER_ANSWER;
     for (size_t i = 0; i < n && b.items && budget; i++) {
         uint64_t have = their_seq(h, heads[i].origin);
         while (have < heads[i].seq && budget) {
@@ -260,6 +262,7 @@ static void handle_hello(pm_gossip *g, const pm_channel *ch, const Pm__Hello *h)
                 break; /* nothing fitted: move on */
         }
     }
+    int more = budget == 0;
     if (b.items)
         batch_send_and_clear(g, ch, NULL, &b);
     free(b.items);
@@ -276,7 +279,7 @@ static void handle_hello(pm_gossip *g, const pm_channel *ch, const Pm__Hello *h)
         lacking = e->seq > mine;
     }
     free(heads);
-    if (lacking)
+    if (lacking || more)
         send_hello(g, ch, NULL, 1);
 }
 
@@ -413,9 +416,9 @@ static void handle_events(pm_gossip *g, const pm_channel *ch, const Pm__Events *
         pm_debug("gossip", "%zu new events from %s", n_fresh, peer_name(ch->id, who));
         relay(g, ch->id, fresh, n_fresh);
     }
-    /* A full batch means more is waiting; a gap means we missed something: ask again. */
-    unsigned max_batch = g->cfg->gossip_max_batch ? g->cfg->gossip_max_batch : 256;
-    if (gaps || (n_fresh && n >= max_batch / 2))
+    /* A gap means we missed something: ask again. (More of a long catch-up is asked
+     * for when the sender's closing hello arrives; see handle_hello.) */
+    if (gaps)
         send_hello(g, ch, NULL, 1);
 done:
     free(bytes);

@@ -5,9 +5,9 @@
  *   directly still converge quickly.
  * - Anti-entropy: every interval a node sends its version vector (highest seq held per
  *   origin) to `fanout` random peers; each side sends the other what it lacks, oldest
- *   first, in batches of at most max_batch events and PM_GOSSIP_BATCH_BYTES bytes.
- *   A receiver that got a full batch asks again, so catch-up streams without waiting
- *   for the next interval.
+ *   first, in batches of at most max_batch events and PM_GOSSIP_BATCH_BYTES bytes, a
+ *   few batches per answer; an answer that leaves more ends with a sync hello so the
+ *   receiver asks again at once: catch-up streams without waiting for the interval.
  * - Heartbeats: a small hello to every peer each second; a peer is up while messages
  *   from it keep arriving.
  * - Forks: an event that conflicts with one held is kept as proof and the pair is sent
@@ -20,6 +20,7 @@
 #include "node/transport.h"
 
 #define PM_GOSSIP_BATCH_BYTES (4u << 20)
+#define PM_GOSSIP_BATCHES_PER_ANSWER 8
 
 typedef struct pm_gossip pm_gossip;
 
