@@ -70,6 +70,12 @@ typedef struct {
     int (*for_each_study)(void *ctx, const char *study_uid, const char *patient_id,
                           int (*fn)(void *fctx, const Pm__StudyView *study), void *fctx);
 
+    /* Optional (NULL: the edge walks every study): calls fn for each study whose
+     * StudyDate lies within [from, to] (YYYYMMDD, inclusive; "" leaves that end open),
+     * using the provider's date index. The edge still applies all matching rules. */
+    int (*for_each_study_dated)(void *ctx, const char *from, const char *to,
+                                int (*fn)(void *fctx, const Pm__StudyView *study), void *fctx);
+
     /* Before a C-GET or C-MOVE of instances of study_uid: makes their bytes local, fetching
      * lazily from peers what is not cached, and records the access. PM_OK or a negative
      * code (then the edge fails those sub-operations). */

@@ -499,12 +499,47 @@ static int emit_patients(walk *w)
     return rc;
 }
 
+/* A StudyDate key that narrows the walk: "D", "D1-D2", "D1-" or "-D2" with 8-digit
+ * dates. Returns 0 (and leaves from/to alone) for anything else, e.g. universal. */
+static int date_bounds(const char *v, char from[9], char to[9])
+{
+    if (!v || !*v)
+        return 0;
+    const char *dash = strchr(v, '-');
+    size_t a = dash ? (size_t)(dash - v) : strlen(v), b = dash ? strlen(dash + 1) : 0;
+    if ((a != 0 && a != 8) || (dash && b != 0 && b != 8) || (!dash && a != 8) || (dash && !a && !b))
+        return 0;
+    for (size_t i = 0; i < a; i++)
+        if (v[i] < '0' || v[i] > '9')
+            return 0;
+    for (size_t i = 0; i < b; i++)
+        if (dash[1 + i] < '0' || dash[1 + i] > '9')
+            return 0;
+    memcpy(from, v, a);
+    from[a] = 0;
+    if (dash) {
+        memcpy(to, dash + 1, b);
+        to[b] = 0;
+    } else {
+        memcpy(to, v, 8);
+        to[8] = 0;
+    }
+    return 1;
+}
+
 static int run(walk *w, const pm_dicom_provider *p)
 {
     const pm_dicom_query *q = w->q;
     const char *study = single_value(q->value[PM_DK_STUDY_UID]);
     const char *patient = single_value(q->value[PM_DK_PATIENT_ID]);
-    int rc = p->for_each_study(p->ctx, study, patient, walk_study, w);
+    char from[9], to[9];
+    int rc;
+    /* The narrowest index the query allows: study UID, patient, date range, else all. */
+    if (!study && !patient && p->for_each_study_dated &&
+        date_bounds(q->value[PM_DK_STUDY_DATE], from, to))
+        rc = p->for_each_study_dated(p->ctx, from, to, walk_study, w);
+    else
+        rc = p->for_each_study(p->ctx, study, patient, walk_study, w);
     if (rc == 0 && w->oom)
         rc = PM_E_NOMEM;
     if (rc == 0 && w->emit_level == PM_DICOM_LEVEL_PATIENT)

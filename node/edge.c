@@ -84,6 +84,14 @@ static int edge_for_each_study(void *ctx, const char *study_uid, const char *pat
     return pm_views_studies(e->ingest.store, study_uid, patient_id, fn, fctx);
 }
 
+static int edge_for_each_study_dated(void *ctx, const char *from, const char *to,
+                                     int (*fn)(void *fctx, const Pm__StudyView *study), void *fctx)
+{
+    pm_edge *e = ctx;
+    __atomic_add_fetch(&e->finds, 1, __ATOMIC_RELAXED);
+    return pm_views_studies_dated(e->ingest.store, from, to, fn, fctx);
+}
+
 static int edge_prepare_study(void *ctx, const char *calling_ae, const char *study_uid)
 {
     pm_edge *e = ctx;
@@ -113,6 +121,7 @@ void pm_edge_provider(pm_edge *e, pm_dicom_provider *p)
     p->store = edge_store;
     p->association_end = edge_association_end;
     p->for_each_study = edge_for_each_study;
+    p->for_each_study_dated = edge_for_each_study_dated;
     p->prepare_study = edge_prepare_study;
     p->blob_path = edge_blob_path;
 }

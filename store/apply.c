@@ -878,19 +878,19 @@ static void study_fold_free(study_fold *f)
     free(f->latest_origin);
 }
 
-static int put_patient_index(MDB_txn *txn, pm_store *s, const char *patient_id, const char *uid,
-                             int add)
+/* Secondary indexes of the study views (not part of the digest): value NUL uid. */
+static int put_index(MDB_txn *txn, MDB_dbi dbi, const char *value, const char *uid, int add)
 {
-    size_t plen = strlen(patient_id), ulen = strlen(uid);
-    uint8_t key[128 + 2];
-    if (plen + ulen + 1 > 128)
+    size_t vlen = strlen(value), ulen = strlen(uid);
+    uint8_t key[511]; /* LMDB's key limit; DICOM's LO (64) + NUL + UI (64) fit easily */
+    if (vlen + ulen + 1 > sizeof key)
         return PM_OK;
-    memcpy(key, patient_id, plen);
-    key[plen] = 0;
-    memcpy(key + plen + 1, uid, ulen);
-    MDB_val k = {plen + 1 + ulen, key}, v = {0, ""};
-    int rc = add ? mdb_put(txn, s->bypatient, &k, &v, 0) : mdb_del(txn, s->bypatient, &k, NULL);
-    return rc == MDB_NOTFOUND ? PM_OK : pm_store_mdb_error(rc, "patient index");
+    memcpy(key, value, vlen);
+    key[vlen] = 0;
+    memcpy(key + vlen + 1, uid, ulen);
+    MDB_val k = {vlen + 1 + ulen, key}, v = {0, ""};
+    int rc = add ? mdb_put(txn, dbi, &k, &v, 0) : mdb_del(txn, dbi, &k, NULL);
+    return rc == MDB_NOTFOUND ? PM_OK : pm_store_mdb_error(rc, "study index");
 }
 
 static int derive_study(MDB_txn *txn, pm_store *s, const char *uid)
@@ -915,8 +915,11 @@ static int derive_study(MDB_txn *txn, pm_store *s, const char *uid)
     MDB_val k = {strlen(uid), (void *)uid}, old;
     if (mdb_get(txn, s->studies, &k, &old) == 0) {
         Pm__StudyView *prev = pm__study_view__unpack(NULL, old.mv_size, old.mv_data);
-        if (prev && prev->study)
-            rc = put_patient_index(txn, s, prev->study->patient_id, uid, 0);
+        if (prev && prev->study) {
+            rc = put_index(txn, s->bypatient, prev->study->patient_id, uid, 0);
+            if (!rc)
+                rc = put_index(txn, s->bydate, prev->study->study_date, uid, 0);
+        }
         if (prev)
             pm__study_view__free_unpacked(prev, NULL);
     }
@@ -944,7 +947,9 @@ static int derive_study(MDB_txn *txn, pm_store *s, const char *uid)
     pm__study_view__pack(&f.sv, buf);
     rc = pm_view_write(txn, s, s->studies, 's', uid, strlen(uid), buf, len);
     if (!rc)
-        rc = put_patient_index(txn, s, f.sv.study->patient_id, uid, 1);
+        rc = put_index(txn, s->bypatient, f.sv.study->patient_id, uid, 1);
+    if (!rc)
+        rc = put_index(txn, s->bydate, f.sv.study->study_date, uid, 1);
 done:
     free(buf);
     study_fold_free(&f);

@@ -171,7 +171,7 @@ int pm_store_open(const char *dir, uint64_t map_size, pm_store **out)
     int rc = pm_store_mdb_error(mdb_env_create(&self->env), "create environment");
     if (rc)
         goto fail;
-    mdb_env_set_maxdbs(self->env, 16);
+    mdb_env_set_maxdbs(self->env, 24);
     mdb_env_set_maxreaders(self->env, 256);
     mdb_env_set_mapsize(self->env, map_size ? map_size : PM_STORE_DEFAULT_MAP);
     /* MDB_NOTLS: read transactions are not tied to a thread, so the DICOM edge's
@@ -189,6 +189,7 @@ int pm_store_open(const char *dir, uint64_t map_size, pm_store **out)
         (rc = open_dbi(txn, "members", &self->members)) ||
         (rc = open_dbi(txn, "studies", &self->studies)) ||
         (rc = open_dbi(txn, "bypatient", &self->bypatient)) ||
+        (rc = open_dbi(txn, "bydate", &self->bydate)) ||
         (rc = open_dbi(txn, "blobs", &self->blobs)) ||
         (rc = open_dbi(txn, "local", &self->local)))
         goto fail;

@@ -18,6 +18,7 @@ struct pm_store {
     MDB_dbi members;   /* node id(32) -> MemberView */
     MDB_dbi studies;   /* study uid -> StudyView */
     MDB_dbi bypatient; /* patient id NUL study uid -> "" */
+    MDB_dbi bydate;    /* study date (8 chars, "" if none) NUL study uid -> "" */
     MDB_dbi blobs;     /* content hash(32) -> blob record (local, not in the digest) */
     MDB_dbi local;     /* node-local state, not in the digest */
 };

@@ -112,6 +112,51 @@ int pm_views_studies(pm_store *s, const char *study_uid, const char *patient_id,
     return rc;
 }
 
+/* Walks the date index from key start while dates are at most to (8 digits; "" no
+ * bound); stop_at_dated ends the walk at the first dated key. */
+static int walk_dates(MDB_txn *txn, pm_store *s, const char *start, const char *to,
+                      int stop_at_dated, pm_study_fn fn, void *ctx)
+{
+    MDB_cursor *cur;
+    int rc = pm_store_mdb_error(mdb_cursor_open(txn, s->bydate, &cur), "open cursor");
+    if (rc)
+        return rc;
+    MDB_val k = {strlen(start), (void *)start}, v;
+    int r = mdb_cursor_get(cur, &k, &v, k.mv_size ? MDB_SET_RANGE : MDB_FIRST);
+    while (!rc && r == 0) {
+        const char *key = k.mv_data, *nul = memchr(key, 0, k.mv_size);
+        if (!nul)
+            break;
+        size_t dlen = (size_t)(nul - key);
+        if ((dlen && stop_at_dated) || (dlen && *to && memcmp(key, to, dlen < 8 ? dlen : 8) > 0))
+            break; /* keys sort by date: past the bound, the walk is over */
+        MDB_val sk = {k.mv_size - dlen - 1, (char *)nul + 1}, sv;
+        if (mdb_get(txn, s->studies, &sk, &sv) == 0)
+            rc = call_study(&sv, fn, ctx);
+        r = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+int pm_views_studies_dated(pm_store *s, const char *from, const char *to, pm_study_fn fn,
+                           void *ctx)
+{
+    MDB_txn *txn;
+    int rc = pm_store_txn_begin(s, 0, &txn);
+    if (rc)
+        return rc;
+    /* Studies without a date come first in the index; whether they match a date key is
+     * the matcher's call, so they are walked too. */
+    rc = walk_dates(txn, s, "", "", 1, fn, ctx);
+    if (!rc && from && *from)
+        rc = walk_dates(txn, s, from, to ? to : "", 0, fn, ctx);
+    else if (!rc)
+        rc = walk_dates(txn, s, "0", to ? to : "", 0, fn, ctx); /* dated keys start with a digit */
+    mdb_txn_abort(txn);
+    return rc;
+}
+
 int pm_views_study(pm_store *s, const char *study_uid, Pm__StudyView **out)
 {
     MDB_txn *txn;

@@ -20,6 +20,11 @@ int pm_views_member(pm_store *store, const uint8_t id[PM_ID_BYTES], Pm__MemberVi
 int pm_views_studies(pm_store *store, const char *study_uid, const char *patient_id,
                      pm_study_fn fn, void *ctx);
 
+/* Studies whose StudyDate lies within [from, to] (YYYYMMDD, inclusive; "" or NULL
+ * leaves that end open), by the date index, in date order. */
+int pm_views_studies_dated(pm_store *store, const char *from, const char *to, pm_study_fn fn,
+                           void *ctx);
+
 /* One study; *out is the caller's (pm__study_view__free_unpacked). PM_E_NOTFOUND. */
 int pm_views_study(pm_store *store, const char *study_uid, Pm__StudyView **out);
 
