@@ -5,6 +5,8 @@
 #include "cli.h"
 #include "commands.h"
 #include "items.h"
+#include "ingest.h"
+#include "node/dicom_sr.h"
 #include "crypto/hash.h"
 #include "proto/error.h"
 #include "store/blobs.h"
@@ -200,6 +202,39 @@ static char *read_report(const char *path, char *why, size_t whylen)
     return text;
 }
 
+/* The report also becomes a DICOM Basic Text SR instance of the study, held by this
+ * node and announced with it, so any viewer or PACS that retrieves the study sees the
+ * report. sop_uid (65 bytes) receives its SOP Instance UID, "" if it could not be made
+ * (the report itself is never held back for that). */
+static void add_report_sr(pm_node *node, const Pm__StudyView *sv, const char *reporter,
+                          const char *text, char *sop_uid)
+{
+    sop_uid[0] = 0;
+    char *blob_dir = pm_node_path(node->dir, "blobs"), tmp[4096], study[PM_DICOM_UID_MAX + 1];
+    char err[256] = "";
+    pm_blobs *blobs = NULL;
+    const Pm__StudyAnnounced *st = sv->study;
+    int rc = blob_dir ? pm_blobs_open(node->store, blob_dir, &blobs) : PM_E_NOMEM;
+    if (!rc) {
+        pm_blobs_temp_path(blobs, tmp, sizeof tmp);
+        rc = pm_dicom_write_report_sr(tmp, st->study_instance_uid, st->patient_id,
+                                      st->patient_name, st->patient_birth_date, st->patient_sex,
+                                      st->accession_number, st->study_date, st->study_time,
+                                      st->study_id, st->referring_physician, reporter, text,
+                                      pm_now_ms(), sop_uid, err, sizeof err);
+    }
+    pm_ingest_ctx ingest = {node->store, blobs, node->id, node->cfg};
+    if (!rc)
+        rc = pm_ingest_file(&ingest, tmp, 1, study, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "pacsmesh: warning: the report is recorded, but its DICOM SR could not "
+                        "be added to the study: %s\n", *err ? err : pm_strerror(rc));
+        sop_uid[0] = 0;
+    }
+    pm_blobs_close(&blobs);
+    free(blob_dir);
+}
+
 static int report_item(pm_node *node, const char *uid, const char *reporter,
                        const Pm__StudyView *sv, const char *file)
 {
@@ -211,16 +246,30 @@ static int report_item(pm_node *node, const char *uid, const char *reporter,
     if (strcmp(state, "claimed") == 0 && strcmp(sv->claim->reporter, reporter) != 0)
         fprintf(stderr, "pacsmesh: note: %s holds the claim; your report is kept beside theirs "
                         "and the item is flagged as a conflict\n", sv->claim->reporter);
+    char sr_uid[65];
+    add_report_sr(node, sv, reporter, text, sr_uid);
     Pm__ReportSubmitted r = PM__REPORT_SUBMITTED__INIT;
     r.study_instance_uid = (char *)uid;
     r.reporter = (char *)reporter;
     r.text = text;
+    r.sr_sop_instance_uid = sr_uid;
     Pm__EventBody body = PM__EVENT_BODY__INIT;
     body.payload_case = PM__EVENT_BODY__PAYLOAD_REPORT_SUBMITTED;
     body.report_submitted = &r;
-    int rc = append_and_kick(node, &body);
-    if (rc == PM_EXIT_OK)
-        printf("report by %s recorded for %s\n", reporter, uid);
+    int rc = pm_feed_append(node->store, node->id, &body, NULL);
+    if (rc) {
+        free(text);
+        return pm_cli_fail("cannot write the event: %s", pm_strerror(rc));
+    }
+    /* The study, now with the SR this node holds, is announced again. */
+    pm_ingest_ctx ingest = {node->store, NULL, node->id, node->cfg};
+    unsigned announced = 0;
+    if (*sr_uid && pm_ingest_announce(&ingest, &announced) != PM_OK)
+        fprintf(stderr, "pacsmesh: warning: the report SR will be announced when the node "
+                        "next starts\n");
+    pm_admin_kick(node);
+    printf("report by %s recorded for %s%s%s\n", reporter, uid, *sr_uid ? "; DICOM SR " : "",
+           sr_uid);
     free(text);
     return rc;
 }
