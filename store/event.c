@@ -98,6 +98,11 @@ static int parse(const uint8_t *bytes, size_t len, int verify, pm_event **out)
         rc = PM_E_PARSE;
         goto fail;
     }
+    /* Every event but the genesis names its mesh (the genesis' hash is the mesh id). */
+    if (body->payload_case != PM__EVENT_BODY__PAYLOAD_GENESIS && body->mesh.len != PM_HASH_BYTES) {
+        rc = PM_E_PARSE;
+        goto fail;
+    }
     if (body->seq == 0 || body->seq > (UINT64_MAX >> 1)) {
         rc = PM_E_SEQ;
         goto fail;

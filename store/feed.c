@@ -55,6 +55,8 @@ static int check_mesh(MDB_txn *txn, pm_store *s, const pm_event *ev)
         return rc;
     if (ev->body->payload_case == PM__EVENT_BODY__PAYLOAD_GENESIS)
         return memcmp(ev->hash, mesh, PM_HASH_BYTES) == 0 ? PM_OK : PM_E_MESH;
+    if (ev->body->mesh.len != PM_HASH_BYTES)
+        return PM_E_MESH;
     return memcmp(ev->body->mesh.data, mesh, PM_HASH_BYTES) == 0 ? PM_OK : PM_E_MESH;
 }
 
@@ -88,9 +90,13 @@ static int record_fork(MDB_txn *txn, pm_store *s, const pm_event *ev)
     MDB_val k = {sizeof key, key}, v = {ev->raw_len, ev->raw};
     int rc = mdb_put(txn, s->forks, &k, &v, MDB_NOOVERWRITE);
     if (rc == MDB_KEYEXIST)
-        return PM_OK;
+        return PM_ALREADY_HELD; /* known proof: nothing new to gossip */
     if (rc)
         return pm_store_mdb_error(rc, "record fork");
+    char hex[17];
+    pm_hex_encode(ev->body->origin.data, 8, hex);
+    pm_warn("feed", "fork: origin %s signed two different events with seq %llu", hex,
+            (unsigned long long)ev->body->seq);
     return pm_apply_fork(s, txn, ev->body->origin.data);
 }
 
@@ -99,9 +105,7 @@ static int insert_event(MDB_txn *txn, pm_store *s, const pm_event *ev)
 {
     const uint8_t *origin = ev->body->origin.data;
     uint64_t seq = ev->body->seq;
-    int rc = check_mesh(txn, s, ev);
-    if (rc)
-        return rc;
+    int rc;
     pm_head head;
     rc = read_head(txn, s, origin, &head);
     if (rc == PM_E_NOTFOUND) {
@@ -118,16 +122,14 @@ static int insert_event(MDB_txn *txn, pm_store *s, const pm_event *ev)
             return pm_store_mdb_error(rc, "read event");
         if (v.mv_size == ev->raw_len && memcmp(v.mv_data, ev->raw, ev->raw_len) == 0)
             return PM_ALREADY_HELD; /* identical bytes to a verified event */
-        if ((rc = pm_event_verify(ev)))
-            return rc; /* only a validly signed conflicting event is fork evidence */
-        char hex[17];
-        pm_hex_encode(origin, 8, hex);
-        pm_warn("feed", "fork: origin %s signed two different events with seq %llu", hex,
-                (unsigned long long)seq);
-        return (rc = record_fork(txn, s, ev)) ? rc : PM_E_FORK;
     }
-    if ((rc = pm_event_verify(ev)))
+    /* Nothing the event says is trusted before its signature is checked. */
+    if ((rc = pm_event_verify(ev)) || (rc = check_mesh(txn, s, ev)))
         return rc;
+    if (seq <= head.seq) { /* a different, validly signed event at a held seq */
+        rc = record_fork(txn, s, ev);
+        return rc == PM_OK ? PM_E_FORK : rc;
+    }
     if (seq > head.seq + 1)
         return PM_E_GAP;
     static const uint8_t zeros[PM_HASH_BYTES];
@@ -135,6 +137,13 @@ static int insert_event(MDB_txn *txn, pm_store *s, const pm_event *ev)
         return PM_E_CHAIN;
     if ((rc = check_revoked(txn, s, ev)))
         return rc;
+    /* Lamport clocks rise along a feed, by a bounded step: a decision that depends only
+     * on the feed itself (so every node makes it alike), and that keeps one event from
+     * pushing every clock to its limit, which would stop all nodes from writing. */
+    uint64_t base = seq == 1 ? 0 : head.lamport;
+    if ((seq > 1 && ev->body->lamport <= head.lamport) ||
+        ev->body->lamport > base + PM_LAMPORT_STEP_MAX)
+        return PM_E_TIME;
 
     uint8_t key[FEED_KEY_LEN];
     feed_key(key, origin, seq);
@@ -165,7 +174,7 @@ static uint64_t now_ms(void)
 
 int pm_feed_append(pm_store *s, const pm_identity *id, Pm__EventBody *body, pm_event **out)
 {
-    MDB_txn *txn;
+    MDB_txn *txn = NULL;
     pm_event *ev = NULL;
     int is_genesis = body->payload_case == PM__EVENT_BODY__PAYLOAD_GENESIS;
     int rc = pm_store_txn_begin(s, 1, &txn);
@@ -196,7 +205,10 @@ int pm_feed_append(pm_store *s, const pm_identity *id, Pm__EventBody *body, pm_e
     body->seq = head.seq + 1;
     body->prev.data = head.hash; /* zeros when the feed is empty */
     body->prev.len = PM_HASH_BYTES;
+    /* Above everything held, but within the step a feed may rise by (see insert_event). */
     body->lamport = lamport + 1;
+    if (head.seq && body->lamport > head.lamport + PM_LAMPORT_STEP_MAX)
+        body->lamport = head.lamport + PM_LAMPORT_STEP_MAX;
     body->wall_ms = now_ms();
     body->mesh.data = is_genesis ? NULL : mesh;
     body->mesh.len = is_genesis ? 0 : PM_HASH_BYTES;
@@ -235,7 +247,7 @@ int pm_feed_ingest_batch(pm_store *s, const uint8_t *const *bytes, const size_t 
         return PM_E_NOMEM;
     for (size_t i = 0; i < n; i++)
         results[i] = pm_event_parse_stored(bytes[i], lens[i], &evs[i]);
-    MDB_txn *txn;
+    MDB_txn *txn = NULL;
     int rc = pm_store_txn_begin(s, 1, &txn);
     for (size_t i = 0; !rc && i < n; i++) {
         if (results[i] != PM_OK)
@@ -246,13 +258,14 @@ int pm_feed_ingest_batch(pm_store *s, const uint8_t *const *bytes, const size_t 
          * purpose. */
         int r = insert_event(txn, s, evs[i]);
         if (r != PM_OK && r != PM_ALREADY_HELD && r != PM_E_MESH && r != PM_E_GAP &&
-            r != PM_E_CHAIN && r != PM_E_FORK && r != PM_E_REVOKED && r != PM_E_SIG)
+            r != PM_E_CHAIN && r != PM_E_FORK && r != PM_E_REVOKED && r != PM_E_SIG &&
+            r != PM_E_TIME)
             rc = r; /* failed after writing: abort the batch, store nothing */
         results[i] = r;
     }
-    if (rc)
+    if (rc && txn)
         mdb_txn_abort(txn);
-    else
+    else if (!rc)
         rc = pm_store_txn_commit(txn);
     for (size_t i = 0; i < n; i++)
         pm_event_destroy(&evs[i]);

@@ -404,6 +404,45 @@ static int on_fork(void *ctx, const uint8_t origin[PM_ID_BYTES], uint64_t seq, c
     return 0;
 }
 
+/* Found in review: an event without a mesh crashed check_mesh (NULL memcmp), and one
+ * event with a huge Lamport clock made every later append fail. */
+static void test_untrusted_fields(const pm_identity *f, const pm_identity *x)
+{
+    pm_store *a = open_store("fields-a");
+    pm_event *g = genesis(a, f, 1);
+    uint8_t mesh[PM_HASH_BYTES];
+    CHECK_RC(pm_store_mesh_id(a, mesh));
+    /* No mesh on a non-genesis event: refused as malformed, before any store logic. */
+    pm_event *nomesh = crafted(x, 1, (const uint8_t[PM_HASH_BYTES]){0}, 5, mesh, "1.9.1");
+    Pm__EventBody *b = nomesh->body;
+    b->mesh.len = 0;
+    b->mesh.data = NULL;
+    pm_event *rebuilt = NULL;
+    CHECK_CODE(pm_event_build(x, b, &rebuilt), PM_E_PARSE);
+    /* A clock that does not rise along the feed, or jumps by more than the step. */
+    pm_head head;
+    CHECK_RC(pm_feed_head(a, pm_identity_public(f), &head));
+    pm_event *flat = crafted(f, head.seq + 1, head.hash, head.lamport, mesh, "1.9.1");
+    pm_event *jump = crafted(f, head.seq + 1, head.hash, head.lamport + PM_LAMPORT_STEP_MAX + 1,
+                             mesh, "1.9.1");
+    CHECK_CODE(ingest(a, flat), PM_E_TIME);
+    CHECK_CODE(ingest(a, jump), PM_E_TIME);
+    /* A non-member's first event at the step's limit is held, and appends go on. */
+    pm_event *high = crafted(x, 1, (const uint8_t[PM_HASH_BYTES]){0}, PM_LAMPORT_STEP_MAX, mesh,
+                             "1.9.2");
+    CHECK_RC(ingest(a, high));
+    pm_event *next = study(a, f, "1.9.3");
+    CHECK(next != NULL);
+    CHECK(next->body->lamport <= head.lamport + PM_LAMPORT_STEP_MAX);
+    pm_event_destroy(&next);
+    pm_event_destroy(&high);
+    pm_event_destroy(&flat);
+    pm_event_destroy(&jump);
+    pm_event_destroy(&nomesh);
+    pm_event_destroy(&g);
+    pm_store_close(&a);
+}
+
 static void test_fork(const pm_identity *f)
 {
     pm_store *a = open_store("fork-a"), *c = open_store("fork-c");
@@ -424,7 +463,7 @@ static void test_fork(const pm_identity *f)
     CHECK_EQ_INT(seen.n, 0);
     snapshot before = snap(a);
     CHECK_CODE(ingest(a, y), PM_E_FORK);
-    CHECK_CODE(ingest(a, y), PM_E_FORK); /* kept once */
+    CHECK_CODE(ingest(a, y), PM_ALREADY_HELD); /* kept once; a known proof is not news */
     snapshot after = snap(a);
     CHECK_EQ_INT(after.events, before.events); /* the feed is untouched ... */
     CHECK(strcmp(after.digest, before.digest) != 0); /* ... but seq 3 on no longer counts */
@@ -505,7 +544,8 @@ static void test_membership_k1(const pm_identity *f, const pm_identity *m)
     /* One m signs claiming to come before the revocation (a smaller Lamport clock,
      * which the author chooses freely) is refused too: what stands is what the
      * approvers held (its sequence numbers), so a revoked node cannot backdate. */
-    pm_event *early = crafted(m, mh.seq + 1, mh.hash, rev->body->lamport - 1, mesh, "1.5.2");
+    CHECK(mh.lamport + 1 <= rev->body->lamport); /* so this one sorts before the revocation */
+    pm_event *early = crafted(m, mh.seq + 1, mh.hash, mh.lamport + 1, mesh, "1.5.2");
     CHECK_CODE(ingest(sf, early), PM_E_REVOKED);
     CHECK_EQ_INT(count(sf), after.events);
     pm_event *late2 = crafted(m, mh.seq + 2, early->hash, rev->body->lamport + 2, mesh, "1.5.1");
@@ -634,6 +674,7 @@ int main(void)
     CHECK_RC(pm_identity_generate(&c));
     test_genesis_and_chain(f);
     test_fork(f);
+    test_untrusted_fields(f, m);
     test_membership_k1(f, m);
     test_membership_k2(f, m, c);
     test_format_version(f);
