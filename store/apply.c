@@ -392,37 +392,6 @@ static int reset_head(MDB_txn *txn, pm_store *s, const uint8_t *author, const pm
     return pm_store_mdb_error(mdb_put(txn, s->heads, &hk, &v, 0), "write head");
 }
 
-/* Re-derives every study view the author's events touch (its validity changed). */
-static int rederive_author(MDB_txn *txn, pm_store *s, const uint8_t *author)
-{
-    event_list feed = {0};
-    MDB_cursor *cur;
-    int rc = pm_store_mdb_error(mdb_cursor_open(txn, s->events, &cur), "open cursor");
-    if (rc)
-        return rc;
-    uint8_t key[PM_ID_BYTES + 8];
-    memcpy(key, author, PM_ID_BYTES);
-    pm_put_be64(key + PM_ID_BYTES, 1);
-    MDB_val k = {sizeof key, key}, v;
-    int r = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    while (r == 0 && !rc && k.mv_size == sizeof key && memcmp(k.mv_data, author, PM_ID_BYTES) == 0) {
-        pm_event *ev;
-        if (!(rc = pm_event_parse_stored(v.mv_data, v.mv_size, &ev)) &&
-            (rc = event_list_push(&feed, ev)))
-            pm_event_destroy(&ev);
-        r = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-    }
-    mdb_cursor_close(cur);
-    /* The cursor is closed before deriving: derive_study writes to the same txn. */
-    for (size_t i = 0; !rc && i < feed.n; i++) {
-        const char *uid = pm_event_study_uid(feed.items[i]->body);
-        if (uid && *uid)
-            rc = derive_study(txn, s, uid);
-    }
-    event_list_free(&feed);
-    return rc;
-}
-
 typedef struct {
     char **uids;
     size_t n;
@@ -448,6 +417,42 @@ static void uid_list_free(uid_list *l)
     for (size_t i = 0; i < l->n; i++)
         free(l->uids[i]);
     free(l->uids);
+}
+
+/* Re-derives every study view the author's events touch (its validity changed). */
+static int rederive_author(MDB_txn *txn, pm_store *s, const uint8_t *author)
+{
+    event_list feed = {0};
+    MDB_cursor *cur;
+    int rc = pm_store_mdb_error(mdb_cursor_open(txn, s->events, &cur), "open cursor");
+    if (rc)
+        return rc;
+    uint8_t key[PM_ID_BYTES + 8];
+    memcpy(key, author, PM_ID_BYTES);
+    pm_put_be64(key + PM_ID_BYTES, 1);
+    MDB_val k = {sizeof key, key}, v;
+    int r = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (r == 0 && !rc && k.mv_size == sizeof key && memcmp(k.mv_data, author, PM_ID_BYTES) == 0) {
+        pm_event *ev;
+        if (!(rc = pm_event_parse_stored(v.mv_data, v.mv_size, &ev)) &&
+            (rc = event_list_push(&feed, ev)))
+            pm_event_destroy(&ev);
+        r = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    /* The cursor is closed before deriving: derive_study writes to the same txn. Each
+     * study once, however many of the author's events touch it. */
+    uid_list uids = {0};
+    for (size_t i = 0; !rc && i < feed.n; i++) {
+        const char *uid = pm_event_study_uid(feed.items[i]->body);
+        if (uid && *uid)
+            rc = uid_list_add(&uids, uid);
+    }
+    for (size_t i = 0; !rc && i < uids.n; i++)
+        rc = derive_study(txn, s, uids.uids[i]);
+    uid_list_free(&uids);
+    event_list_free(&feed);
+    return rc;
 }
 
 /* Removes a revoked member's events after its cut (the feed's tail) from the store,
@@ -535,6 +540,34 @@ static int fold_all_membership(MDB_txn *txn, pm_store *s, event_list *evs, membe
     return PM_E_STORE; /* cannot happen: each round removes events */
 }
 
+static int drop_unfolded_members(MDB_txn *txn, pm_store *s, membership *ms)
+{
+    MDB_cursor *cur;
+    int rc = pm_store_mdb_error(mdb_cursor_open(txn, s->members, &cur), "open cursor");
+    if (rc)
+        return rc;
+    uint8_t (*gone)[PM_ID_BYTES] = NULL;
+    size_t n_gone = 0;
+    MDB_val k, v;
+    for (int op = MDB_FIRST; !rc && mdb_cursor_get(cur, &k, &v, op) == 0; op = MDB_NEXT) {
+        if (k.mv_size != PM_ID_BYTES || member_find(ms, k.mv_data, 0))
+            continue;
+        uint8_t(*grown)[PM_ID_BYTES] = realloc(gone, (n_gone + 1) * PM_ID_BYTES);
+        if (!grown) {
+            rc = PM_E_NOMEM;
+            break;
+        }
+        gone = grown;
+        memcpy(gone[n_gone++], k.mv_data, PM_ID_BYTES);
+    }
+    mdb_cursor_close(cur); /* closed before writing to the same table */
+    for (size_t i = 0; !rc && i < n_gone; i++)
+        if (!(rc = pm_view_write(txn, s, s->members, 'm', gone[i], PM_ID_BYTES, NULL, 0)))
+            rc = rederive_author(txn, s, gone[i]);
+    free(gone);
+    return rc;
+}
+
 static int derive_membership(MDB_txn *txn, pm_store *s)
 {
     event_list evs = {0};
@@ -551,6 +584,10 @@ static int derive_membership(MDB_txn *txn, pm_store *s)
         if (validity_changed)
             memcpy(changed[n_changed++], ms.m[i].id, PM_ID_BYTES);
     }
+    /* A member record the fold no longer produces (its only admission was cut with a
+     * revoked approver's feed) goes, and what its author wrote is derived again. */
+    if (!rc)
+        rc = drop_unfolded_members(txn, s, &ms);
     for (size_t i = 0; !rc && i < n_changed; i++)
         rc = rederive_author(txn, s, changed[i]);
     /* Studies touched by events the cut removed. */
