@@ -220,6 +220,28 @@ json_t *pm_gossip_known_heads(pm_gossip *g)
     return o;
 }
 
+typedef struct {
+    pm_gossip *g;
+    const pm_channel *ch;
+} fork_answer;
+
+static int send_fork_proof(void *ctx, const uint8_t origin[PM_ID_BYTES], uint64_t seq,
+                           const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    (void)origin, (void)seq;
+    fork_answer *fa = ctx;
+    Pm__ForkProof f = PM__FORK_PROOF__INIT;
+    f.a.data = (uint8_t *)a;
+    f.a.len = alen;
+    f.b.data = (uint8_t *)b;
+    f.b.len = blen;
+    Pm__WireMessage msg = PM__WIRE_MESSAGE__INIT;
+    msg.kind_case = PM__WIRE_MESSAGE__KIND_FORK;
+    msg.fork = &f;
+    send_message(fa->g, fa->ch, NULL, &msg);
+    return 0;
+}
+
 /* Answers a sync hello: sends what the peer lacks (oldest first, one batch worth per
  * origin per round) and asks for what we lack. */
 static void handle_hello(pm_gossip *g, const pm_channel *ch, const Pm__Hello *h)
@@ -265,6 +287,10 @@ static void handle_hello(pm_gossip *g, const pm_channel *ch, const Pm__Hello *h)
     int more = budget == 0;
     if (b.items)
         batch_send_and_clear(g, ch, NULL, &b);
+    /* Fork proofs are part of what converges: a node that was away when one was
+     * broadcast gets it here (a proof it holds is not news to it and goes no further). */
+    fork_answer fa = {g, ch};
+    pm_feed_forks(g->store, send_fork_proof, &fa);
     free(b.items);
     /* Do they hold anything we lack? Then ask for it. */
     int lacking = 0;
@@ -429,18 +455,17 @@ done:
 
 static void handle_fork(pm_gossip *g, const pm_channel *ch, const Pm__ForkProof *f)
 {
-    const uint8_t *bytes[2] = {f->a.data, f->b.data};
-    size_t lens[2] = {f->a.len, f->b.len};
-    int results[2];
-    uint64_t before = g->stats.forks;
-    if (pm_feed_ingest_batch(g->store, bytes, lens, 2, results) != PM_OK)
-        return;
-    for (int i = 0; i < 2; i++)
-        if (results[i] == PM_E_FORK)
-            g->stats.forks++;
     char who[9];
-    if (g->stats.forks > before)
+    int rc = pm_feed_record_fork_proof(g->store, f->a.data, f->a.len, f->b.data, f->b.len);
+    if (rc == PM_OK) {
+        g->stats.forks++;
         pm_warn("gossip", "fork evidence received from %s", peer_name(ch->id, who));
+        broadcast_fork(g, f->a.data, f->a.len, f->b.data, f->b.len);
+    } else if (rc != PM_ALREADY_HELD) {
+        g->stats.refused++;
+        pm_warn("gossip", "refused a fork proof from %s: %s", peer_name(ch->id, who),
+                pm_strerror(rc));
+    }
 }
 
 void pm_gossip_handle(pm_gossip *g, const pm_channel *ch, const uint8_t *data, size_t len)

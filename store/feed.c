@@ -280,6 +280,42 @@ int pm_feed_ingest(pm_store *s, const uint8_t *bytes, size_t len)
     return rc ? rc : result;
 }
 
+int pm_feed_record_fork_proof(pm_store *s, const uint8_t *a, size_t alen, const uint8_t *b,
+                              size_t blen)
+{
+    pm_event *ea = NULL, *eb = NULL;
+    MDB_txn *txn = NULL;
+    int rc = pm_event_parse(a, alen, &ea);
+    if (!rc)
+        rc = pm_event_parse(b, blen, &eb);
+    if (!rc && (memcmp(ea->body->origin.data, eb->body->origin.data, PM_ID_BYTES) != 0 ||
+                ea->body->seq != eb->body->seq || memcmp(ea->hash, eb->hash, PM_HASH_BYTES) == 0))
+        rc = PM_E_INVAL; /* not a proof: different slots, or the same event twice */
+    if (!rc)
+        rc = pm_store_txn_begin(s, 1, &txn);
+    if (!rc)
+        rc = check_mesh(txn, s, ea);
+    if (!rc)
+        rc = check_mesh(txn, s, eb);
+    int fresh = 0;
+    for (int i = 0; !rc && i < 2; i++) {
+        rc = record_fork(txn, s, i ? eb : ea);
+        if (rc == PM_OK)
+            fresh = 1;
+        if (rc == PM_ALREADY_HELD)
+            rc = PM_OK;
+    }
+    if (txn) {
+        if (rc)
+            mdb_txn_abort(txn);
+        else
+            rc = pm_store_txn_commit(txn);
+    }
+    pm_event_destroy(&ea);
+    pm_event_destroy(&eb);
+    return rc ? rc : fresh ? PM_OK : PM_ALREADY_HELD;
+}
+
 int pm_feed_head(pm_store *s, const uint8_t origin[PM_ID_BYTES], pm_head *out)
 {
     MDB_txn *txn;
@@ -385,17 +421,27 @@ int pm_feed_forks(pm_store *s, pm_fork_fn fn, void *ctx)
     if (rc)
         return rc;
     mdb_cursor_open(txn, s->forks, &cur);
-    MDB_val k, v;
+    MDB_val k, v, prev_k = {0, NULL}, prev_v = {0, NULL};
     int op = MDB_FIRST;
     while (!rc && mdb_cursor_get(cur, &k, &v, op) == 0) {
         op = MDB_NEXT;
         if (k.mv_size != FEED_KEY_LEN + PM_HASH_BYTES)
             continue;
+        const uint8_t *key = k.mv_data;
+        uint64_t seq = pm_get_be64(key + PM_ID_BYTES);
         MDB_val ek = {FEED_KEY_LEN, k.mv_data}, ev;
-        if (mdb_get(txn, s->events, &ek, &ev) != 0)
-            continue;
-        rc = fn(ctx, k.mv_data, pm_get_be64((uint8_t *)k.mv_data + PM_ID_BYTES), ev.mv_data,
-                ev.mv_size, v.mv_data, v.mv_size);
+        if (mdb_get(txn, s->events, &ek, &ev) == 0) {
+            /* The feed holds one side: pair every other recorded side with it. */
+            uint8_t h[PM_HASH_BYTES];
+            pm_hash(ev.mv_data, ev.mv_size, h);
+            if (memcmp(h, key + FEED_KEY_LEN, PM_HASH_BYTES) != 0)
+                rc = fn(ctx, key, seq, ev.mv_data, ev.mv_size, v.mv_data, v.mv_size);
+        } else if (prev_k.mv_data && memcmp(prev_k.mv_data, key, FEED_KEY_LEN) == 0) {
+            /* A proof recorded ahead of the feed: both sides are in the fork table. */
+            rc = fn(ctx, key, seq, prev_v.mv_data, prev_v.mv_size, v.mv_data, v.mv_size);
+        }
+        prev_k = k;
+        prev_v = v;
     }
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);

@@ -32,6 +32,13 @@ int pm_feed_ingest_batch(pm_store *store, const uint8_t *const *bytes, const siz
 /* Single-event convenience form: returns the per-event result (or the store error). */
 int pm_feed_ingest(pm_store *store, const uint8_t *bytes, size_t len);
 
+/* Records a fork proof (two different, validly signed events of one origin with one
+ * sequence number) whatever this node holds of that feed, so a node that is behind
+ * keeps it too. PM_OK if it was new, PM_ALREADY_HELD, PM_E_INVAL if a and b are not a
+ * proof, or the codes of pm_event_parse and PM_E_MESH. */
+int pm_feed_record_fork_proof(pm_store *store, const uint8_t *a, size_t alen, const uint8_t *b,
+                              size_t blen);
+
 /* The head of origin's feed; PM_E_NOTFOUND if none is held. */
 int pm_feed_head(pm_store *store, const uint8_t origin[PM_ID_BYTES], pm_head *out);
 
