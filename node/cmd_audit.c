@@ -94,7 +94,6 @@ static int audit_verify(const pm_cli_args *a)
     char scratch[] = "/tmp/pacsmesh-verify-XXXXXX";
     if (!mkdtemp(scratch))
         return pm_cli_fail("cannot make a scratch directory");
-    rmdir(scratch); /* the verifier creates it itself */
     pm_verifier *v;
     int r = pm_verifier_new(scratch, print_problem, NULL, &v);
     if (r)
@@ -313,7 +312,6 @@ static int audit_replay(const pm_cli_args *a, const char *until)
     char scratch[] = "/tmp/pacsmesh-replay-XXXXXX";
     if (!mkdtemp(scratch))
         return pm_cli_fail("cannot make a scratch directory");
-    rmdir(scratch);
     replay_ctx c = {NULL, at, NULL, 0};
     int r = pm_verifier_new(scratch, ignore_problem, NULL, &c.v);
     if (r)

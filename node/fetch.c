@@ -66,6 +66,7 @@ struct pm_fetcher {
     size_t n_jobs;
     in_flight flight[PM_FETCH_WINDOW];
     size_t n_flight;
+    uint64_t last_reply_ms; /* last chunk reply of any holder */
     uint64_t next_job, next_request;
     pm_fetch_stats stats;
 };
@@ -390,10 +391,13 @@ static int request_chunk(pm_fetcher *f, fetch_job *j, size_t idx, uint64_t now)
 
 int pm_fetch_tick(pm_fetcher *f, uint64_t now)
 {
-    /* Requests that took too long: that holder is treated as failing the instance. */
+    /* Requests that took too long: that holder is treated as failing the instance.
+     * Measured from the later of the request and the holder's last answer, so a whole
+     * window queued behind a slow but working link is not counted against it. */
     for (size_t i = 0; i < f->n_flight;) {
         in_flight *fl = &f->flight[i];
-        if (now - fl->sent_ms > PM_FETCH_TIMEOUT_MS) {
+        uint64_t since = fl->sent_ms > f->last_reply_ms ? fl->sent_ms : f->last_reply_ms;
+        if (now - since > PM_FETCH_TIMEOUT_MS) {
             fetch_job *j = fl->job;
             next_holder(f, j, fl->inst, "no answer in time");
             check_job(f, j);
@@ -461,6 +465,7 @@ void pm_fetch_handle_reply(pm_fetcher *f, const pm_channel *ch, const Pm__ChunkR
         return; /* late, duplicate or unsolicited: ignore */
     in_flight fl = f->flight[i];
     f->flight[i] = f->flight[--f->n_flight];
+    f->last_reply_ms = pm_now_ms();
     fetch_job *j = fl.job;
     fetch_instance *in = &j->inst[fl.inst];
     if (rep->absent) {

@@ -850,6 +850,14 @@ static void fold_report(study_fold *f, const pm_event *ev)
         sv->state = "reported";
 }
 
+static int verifier_is_second_reader(const Pm__StudyView *sv, const char *verifier)
+{
+    for (size_t i = 0; i < sv->n_reports; i++)
+        if (strcmp(sv->reports[i]->reporter, verifier) != 0)
+            return 1;
+    return 0;
+}
+
 static void fold_study_event(study_fold *f, const pm_event *ev)
 {
     const Pm__EventBody *b = ev->body;
@@ -879,7 +887,9 @@ static void fold_study_event(study_fold *f, const pm_event *ev)
         fold_report(f, ev);
         break;
     case PM__EVENT_BODY__PAYLOAD_REPORT_VERIFIED:
-        if (strcmp(sv->state, "reported") == 0) {
+        /* A second reader verifies: someone other than the author of a report. */
+        if (strcmp(sv->state, "reported") == 0 &&
+            verifier_is_second_reader(sv, b->report_verified->reporter)) {
             sv->state = "verified";
             sv->verified_by = b->report_verified->reporter;
             sv->verified_ms = b->wall_ms;

@@ -4,6 +4,7 @@
 #include "proto/log.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -19,6 +20,10 @@ enum { REC_LEN = 17 };
 struct pm_blobs {
     pm_store *store;
     char *dir;
+    /* Adoption and eviction of one blob must not interleave (an adopt that found the
+     * file must not have it unlinked under its new index entry): they take this lock.
+     * Other processes (CLI import) only adopt, and adopt renames unconditionally. */
+    pthread_mutex_t lock;
 };
 
 int pm_blobs_open(pm_store *store, const char *dir, pm_blobs **out)
@@ -33,6 +38,7 @@ int pm_blobs_open(pm_store *store, const char *dir, pm_blobs **out)
         return PM_E_NOMEM;
     }
     b->store = store;
+    pthread_mutex_init(&b->lock, NULL);
     *out = b;
     return PM_OK;
 }
@@ -41,6 +47,7 @@ void pm_blobs_close(pm_blobs **self_p)
 {
     if (!self_p || !*self_p)
         return;
+    pthread_mutex_destroy(&(*self_p)->lock);
     free((*self_p)->dir);
     free(*self_p);
     *self_p = NULL;
@@ -127,27 +134,34 @@ static int adopt(pm_blobs *b, const char *tmp_path, int pinned, const uint8_t *e
     char dir[4096], path[4096];
     blob_file(b, hash, dir, sizeof dir, 1);
     blob_file(b, hash, path, sizeof path, 0);
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+    if (mkdir(dir, 0700) == 0) {
+        if (fsync_dir(b->dir) != PM_OK) { /* the new subdirectory itself must survive */
+            unlink(tmp_path);
+            return PM_E_IO;
+        }
+    } else if (errno != EEXIST) {
         unlink(tmp_path);
         return PM_E_IO;
     }
-    if (access(path, F_OK) == 0) {
-        unlink(tmp_path); /* same content already held */
-    } else {
-        int fd = open(tmp_path, O_RDONLY);
-        if (fd < 0 || fsync(fd) != 0) {
-            if (fd >= 0)
-                close(fd);
-            unlink(tmp_path);
-            return PM_E_IO;
-        }
-        close(fd);
-        if (rename(tmp_path, path) != 0 || fsync_dir(dir) != PM_OK) {
-            unlink(tmp_path);
-            return PM_E_IO;
-        }
+    /* Always rename, even over an existing copy (same content): a copy found here could
+     * be evicted before the index entry below commits. */
+    int fd = open(tmp_path, O_RDONLY);
+    if (fd < 0 || fsync(fd) != 0) {
+        if (fd >= 0)
+            close(fd);
+        unlink(tmp_path);
+        return PM_E_IO;
     }
-    if ((rc = write_index(b, hash, size, pinned)))
+    close(fd);
+    pthread_mutex_lock(&b->lock);
+    if (rename(tmp_path, path) != 0 || fsync_dir(dir) != PM_OK) {
+        pthread_mutex_unlock(&b->lock);
+        unlink(tmp_path);
+        return PM_E_IO;
+    }
+    rc = write_index(b, hash, size, pinned);
+    pthread_mutex_unlock(&b->lock);
+    if (rc)
         return rc;
     if (hash_out)
         memcpy(hash_out, hash, PM_HASH_BYTES);
@@ -223,9 +237,19 @@ static int by_last_access(const void *a, const void *b)
     return x->last < y->last ? -1 : x->last > y->last;
 }
 
+static int evict_locked(pm_blobs *b, uint64_t max_bytes, uint64_t *evicted);
+
 int pm_blobs_evict(pm_blobs *b, uint64_t max_bytes, uint64_t *evicted)
 {
     *evicted = 0;
+    pthread_mutex_lock(&b->lock);
+    int rc = evict_locked(b, max_bytes, evicted);
+    pthread_mutex_unlock(&b->lock);
+    return rc;
+}
+
+static int evict_locked(pm_blobs *b, uint64_t max_bytes, uint64_t *evicted)
+{
     MDB_txn *txn;
     int rc = pm_store_txn_begin(b->store, 1, &txn);
     if (rc)
@@ -257,25 +281,31 @@ int pm_blobs_evict(pm_blobs *b, uint64_t max_bytes, uint64_t *evicted)
         n++;
     }
     mdb_cursor_close(cur);
-    qsort(list, n, sizeof *list, by_last_access);
+    if (n > 1)
+        qsort(list, n, sizeof *list, by_last_access);
+    size_t victims = 0;
     for (size_t i = 0; !rc && i < n && total > max_bytes; i++) {
         MDB_val dk = {PM_HASH_BYTES, list[i].hash};
-        char path[4096];
-        blob_file(b, list[i].hash, path, sizeof path, 0);
-        /* Index first: a crash between the two leaves an orphan file, never an index
-         * entry without its file. */
         if (mdb_del(txn, b->store->blobs, &dk, NULL) == 0) {
-            unlink(path);
             total -= list[i].size;
-            (*evicted)++;
+            list[victims++] = list[i];
         }
     }
-    free(list);
+    /* Files go only after the index no longer names them: a crash in between leaves
+     * orphan files, never an index entry without its file. */
     if (rc) {
         mdb_txn_abort(txn);
-        return rc;
+    } else if (!(rc = pm_store_txn_commit(txn))) {
+        for (size_t i = 0; i < victims; i++) {
+            char path[4096];
+            blob_file(b, list[i].hash, path, sizeof path, 0);
+            if (!pm_blobs_has(b, list[i].hash)) /* re-adopted meanwhile: keep it */
+                unlink(path);
+        }
+        *evicted = victims;
     }
-    return pm_store_txn_commit(txn);
+    free(list);
+    return rc;
 }
 
 int pm_blobs_usage(pm_blobs *b, uint64_t *total_bytes, uint64_t *cache_bytes, uint64_t *count)

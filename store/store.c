@@ -167,7 +167,7 @@ int pm_store_open(const char *dir, uint64_t map_size, pm_store **out)
     pm_store *self = calloc(1, sizeof *self);
     if (!self)
         return PM_E_NOMEM;
-    MDB_txn *txn = NULL;
+    MDB_txn *txn = NULL; /* set only once begun: the failure path aborts it if so */
     int rc = pm_store_mdb_error(mdb_env_create(&self->env), "create environment");
     if (rc)
         goto fail;
