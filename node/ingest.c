@@ -7,6 +7,8 @@
 #include "store/views.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <sodium.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,10 +186,14 @@ int pm_ingest_file(const pm_ingest_ctx *c, const char *path, int take, char *stu
                 "both kept (flagged)", meta.sop_uid, meta.study_uid);
     }
     int n = snprintf(akey, sizeof akey, "%s%s", DIRTY_PREFIX, meta.study_uid);
+    /* The mark carries a fresh value each time: an announcer clears it only if it is
+     * still the value it saw before collecting the instances (see announce_study). */
+    uint8_t generation[8];
+    randombytes_buf(generation, sizeof generation);
     const char *keys[2] = {ikey, akey};
     size_t klens[2] = {ilen, (size_t)n};
-    const void *vals[2] = {rec, ""};
-    size_t vlens[2] = {rec_len, 0};
+    const void *vals[2] = {rec, generation};
+    size_t vlens[2] = {rec_len, sizeof generation};
     rc = pm_store_local_write(c->store, keys, klens, vals, vlens, 2);
     free(rec);
     if (rc) {
@@ -235,6 +241,14 @@ static int by_instance_number(const void *a, const void *b)
 /* Builds and appends the announcement of one study from its local records. */
 static int announce_study(const pm_ingest_ctx *c, const char *uid)
 {
+    /* The mark's value before the records are read: an instance ingested after this
+     * point changes it, so the mark survives and the study is announced again. */
+    char akey[2 + PM_DICOM_UID_MAX + 1];
+    int alen = snprintf(akey, sizeof akey, "%s%s", DIRTY_PREFIX, uid);
+    void *mark = NULL;
+    size_t mark_len = 0;
+    if (pm_store_local_get(c->store, akey, &mark, &mark_len) != PM_OK)
+        return PM_OK; /* announced meanwhile by another announcer */
     char prefix[2 + PM_DICOM_UID_MAX + 2];
     size_t plen = (size_t)snprintf(prefix, sizeof prefix, "%s%s", INSTANCE_PREFIX, uid) + 1;
     study_records recs = {0};
@@ -325,16 +339,12 @@ static int announce_study(const pm_ingest_ctx *c, const char *uid)
     body.payload_case = PM__EVENT_BODY__PAYLOAD_STUDY_ANNOUNCED;
     body.study_announced = &st;
     if ((rc = pm_feed_append(c->store, c->id, &body, NULL)) == PM_OK) {
-        char akey[2 + PM_DICOM_UID_MAX + 1];
-        int n = snprintf(akey, sizeof akey, "%s%s", DIRTY_PREFIX, uid);
-        const char *keys[1] = {akey};
-        size_t klens[1] = {(size_t)n}, vlens[1] = {0};
-        const void *vals[1] = {NULL};
-        rc = pm_store_local_write(c->store, keys, klens, vals, vlens, 1);
+        rc = pm_store_local_delete_if(c->store, akey, (size_t)alen, mark, mark_len);
         pm_info("ingest", "announced study %s: %zu series, %zu instances, priority %s", uid,
                 n_series, recs.n, priority);
     }
 done:
+    free(mark);
     for (size_t i = 0; i < recs.n; i++)
         pm__study_announced__free_unpacked(recs.records[i], NULL);
     free(recs.records);
@@ -365,10 +375,15 @@ static int collect_dirty(void *ctx, const void *key, size_t klen, const void *va
     return 0;
 }
 
+/* One announcer at a time in this process (DICOM threads ending associations, the
+ * main loop's quiet-period check): no study is announced twice at once. */
+static pthread_mutex_t announce_lock = PTHREAD_MUTEX_INITIALIZER;
+
 int pm_ingest_announce(const pm_ingest_ctx *c, unsigned *announced)
 {
     dirty_list d = {0};
     *announced = 0;
+    pthread_mutex_lock(&announce_lock);
     int rc = pm_store_local_each(c->store, DIRTY_PREFIX, 2, collect_dirty, &d);
     for (size_t i = 0; !rc && i < d.n; i++) {
         int r = announce_study(c, d.uids[i]);
@@ -380,6 +395,7 @@ int pm_ingest_announce(const pm_ingest_ctx *c, unsigned *announced)
             rc = r;
         }
     }
+    pthread_mutex_unlock(&announce_lock);
     free(d.uids);
     return rc;
 }

@@ -364,3 +364,20 @@ int pm_store_local_each(pm_store *self, const void *prefix, size_t plen, pm_loca
     mdb_txn_abort(txn);
     return rc;
 }
+
+int pm_store_local_delete_if(pm_store *self, const void *key, size_t klen, const void *expect,
+                             size_t elen)
+{
+    MDB_txn *txn;
+    int rc = pm_store_txn_begin(self, 1, &txn);
+    if (rc)
+        return rc;
+    MDB_val k = {klen, (void *)key}, v;
+    if (mdb_get(txn, self->local, &k, &v) == 0 && v.mv_size == elen &&
+        memcmp(v.mv_data, expect, elen) == 0 &&
+        (rc = pm_store_mdb_error(mdb_del(txn, self->local, &k, NULL), "delete local"))) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    return pm_store_txn_commit(txn);
+}

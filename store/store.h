@@ -46,6 +46,11 @@ int pm_store_local_get(pm_store *self, const char *key, void **val, size_t *len)
 int pm_store_local_write(pm_store *self, const char *const *keys, const size_t *klens,
                          const void *const *vals, const size_t *vlens, size_t n);
 
+/* Deletes the local key only if its value is still expect (elen bytes), in one
+ * transaction. PM_OK whether or not it was deleted. */
+int pm_store_local_delete_if(pm_store *self, const void *key, size_t klen, const void *expect,
+                             size_t elen);
+
 /* Calls fn for each local key starting with prefix (plen bytes), in key order. The
  * bytes are borrowed for the call. */
 typedef int (*pm_local_fn)(void *ctx, const void *key, size_t klen, const void *val, size_t vlen);
