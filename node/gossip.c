@@ -444,8 +444,12 @@ static void handle_events(pm_gossip *g, const pm_channel *ch, const Pm__Events *
     }
     /* A gap means we missed something: ask again. (More of a long catch-up is asked
      * for when the sender's closing hello arrives; see handle_hello.) */
-    if (gaps)
+    uint64_t now = pm_now_ms();
+    if (gaps && (!ch->peer || now - ch->peer->gap_sync_ms >= g->cfg->gossip_interval_ms)) {
+        if (ch->peer) /* at most once per interval per peer: pushes keep coming meanwhile */
+            ch->peer->gap_sync_ms = now;
         send_hello(g, ch, NULL, 1);
+    }
 done:
     free(bytes);
     free(lens);

@@ -31,8 +31,10 @@ static void set_common(void *sock)
     int64_t max = 2 * (int64_t)PM_WIRE_MAX_BYTES;
     zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &max, sizeof max);
     set_int(sock, ZMQ_LINGER, 0);
-    set_int(sock, ZMQ_SNDHWM, 1000);
-    set_int(sock, ZMQ_RCVHWM, 1000);
+    /* Few messages queue per connection (a batch is at most a few MiB): memory stays
+     * bounded, and what cannot be sent now is sent again by anti-entropy. */
+    set_int(sock, ZMQ_SNDHWM, 32);
+    set_int(sock, ZMQ_RCVHWM, 32);
     /* Heartbeats on the ZMTP level find dead TCP connections. */
     set_int(sock, ZMQ_HEARTBEAT_IVL, 1000);
     set_int(sock, ZMQ_HEARTBEAT_TIMEOUT, 3000);

@@ -31,6 +31,7 @@ typedef struct {
     uint64_t last_seen_ms; /* last message received from this peer, either direction */
     uint64_t connected_ms; /* when the DEALER was (re)made */
     uint64_t dealer_heard_ms; /* last message received on our DEALER (our link works) */
+    uint64_t gap_sync_ms;     /* last sync hello sent because its events had a gap */
     int in_view;           /* seen in the latest refresh */
 } pm_peer;
 
