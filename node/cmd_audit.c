@@ -169,7 +169,11 @@ static int log_record(void *vctx, char kind, const uint8_t *raw, size_t len)
                                             ? &b->member_admitted->node_id
                                             : &b->member_revoked->node_id;
         pm_hex_encode(id->data, PM_ID_BYTES, target);
-        snprintf(detail, sizeof detail, "node %s", target);
+        if (b->payload_case == PM__EVENT_BODY__PAYLOAD_MEMBER_REVOKED)
+            snprintf(detail, sizeof detail, "node %s; its events up to seq %llu stand", target,
+                     (unsigned long long)b->member_revoked->last_seq);
+        else
+            snprintf(detail, sizeof detail, "node %s", target);
     } else if (b->payload_case == PM__EVENT_BODY__PAYLOAD_GENESIS) {
         snprintf(detail, sizeof detail, "mesh '%s' quorum %u", b->genesis->mesh_name,
                  b->genesis->quorum);

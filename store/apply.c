@@ -1013,7 +1013,9 @@ int pm_apply_fork(pm_store *s, MDB_txn *txn, const uint8_t origin[PM_ID_BYTES])
     return rc ? rc : rederive_author(txn, s, origin);
 }
 
-int pm_apply_event(pm_store *s, MDB_txn *txn, const pm_event *ev)
+int pm_apply_membership(pm_store *s, MDB_txn *txn) { return derive_membership(txn, s); }
+
+int pm_apply_event(pm_store *s, MDB_txn *txn, const pm_event *ev, int *membership_pending)
 {
     uint8_t okey[POS_LEN];
     pm_position pos = pm_event_position(ev);
@@ -1028,6 +1030,10 @@ int pm_apply_event(pm_store *s, MDB_txn *txn, const pm_event *ev)
     case PM__EVENT_BODY__PAYLOAD_MEMBER_REVOKED:
         if ((rc = index_event(txn, s, KIND_MEMBERSHIP, "", ev)))
             return rc;
+        if (membership_pending) {
+            *membership_pending = 1;
+            return PM_OK;
+        }
         return derive_membership(txn, s);
     default: {
         const char *uid = pm_event_study_uid(ev->body);

@@ -14,8 +14,14 @@
 
 #include "store.h"
 
-/* Indexes ev and re-derives the views it affects, inside the caller's write txn. */
-int pm_apply_event(pm_store *store, MDB_txn *txn, const pm_event *ev);
+/* Indexes ev and re-derives the views it affects, inside the caller's write txn. For a
+ * membership event, if membership_pending is not NULL, the (costly) re-derivation of
+ * membership is left to one pm_apply_membership call at the end of a batch and
+ * *membership_pending is set; the views are final only after that call. */
+int pm_apply_event(pm_store *store, MDB_txn *txn, const pm_event *ev, int *membership_pending);
+
+/* Re-derives membership and everything that depends on it. */
+int pm_apply_membership(pm_store *store, MDB_txn *txn);
 
 /* A fork of origin was just recorded: its events from the forked sequence on stop
  * counting (every node that holds the proof derives the same views, whichever branch

@@ -101,7 +101,7 @@ static int record_fork(MDB_txn *txn, pm_store *s, const pm_event *ev)
 }
 
 /* Checks ev against its feed and, if it extends it, stores and applies it. */
-static int insert_event(MDB_txn *txn, pm_store *s, const pm_event *ev)
+static int insert_event(MDB_txn *txn, pm_store *s, const pm_event *ev, int *membership_pending)
 {
     const uint8_t *origin = ev->body->origin.data;
     uint64_t seq = ev->body->seq;
@@ -162,7 +162,7 @@ static int insert_event(MDB_txn *txn, pm_store *s, const pm_event *ev)
         return rc;
     if (ev->body->lamport > lamport && (rc = pm_meta_put_u64(txn, s, "lamport", ev->body->lamport)))
         return rc;
-    return pm_apply_event(s, txn, ev);
+    return pm_apply_event(s, txn, ev, membership_pending);
 }
 
 static uint64_t now_ms(void)
@@ -219,7 +219,7 @@ int pm_feed_append(pm_store *s, const pm_identity *id, Pm__EventBody *body, pm_e
         if ((rc = pm_store_mdb_error(mdb_put(txn, s->meta, &k, &v, 0), "record mesh id")))
             goto fail;
     }
-    if ((rc = insert_event(txn, s, ev)))
+    if ((rc = insert_event(txn, s, ev, NULL)))
         goto fail;
     if ((rc = pm_store_txn_commit(txn))) {
         pm_event_destroy(&ev);
@@ -248,6 +248,7 @@ int pm_feed_ingest_batch(pm_store *s, const uint8_t *const *bytes, const size_t 
     for (size_t i = 0; i < n; i++)
         results[i] = pm_event_parse_stored(bytes[i], lens[i], &evs[i]);
     MDB_txn *txn = NULL;
+    int membership_pending = 0; /* membership is derived once per batch, at the end */
     int rc = pm_store_txn_begin(s, 1, &txn);
     for (size_t i = 0; !rc && i < n; i++) {
         if (results[i] != PM_OK)
@@ -256,13 +257,15 @@ int pm_feed_ingest_batch(pm_store *s, const uint8_t *const *bytes, const size_t 
          * leaves no trace without a nested transaction; only a store failure (which
          * aborts the whole batch) can stop it half way. Fork evidence is written on
          * purpose. */
-        int r = insert_event(txn, s, evs[i]);
+        int r = insert_event(txn, s, evs[i], &membership_pending);
         if (r != PM_OK && r != PM_ALREADY_HELD && r != PM_E_MESH && r != PM_E_GAP &&
             r != PM_E_CHAIN && r != PM_E_FORK && r != PM_E_REVOKED && r != PM_E_SIG &&
             r != PM_E_TIME)
             rc = r; /* failed after writing: abort the batch, store nothing */
         results[i] = r;
     }
+    if (!rc && membership_pending)
+        rc = pm_apply_membership(s, txn);
     if (rc && txn)
         mdb_txn_abort(txn);
     else if (!rc)

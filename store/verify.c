@@ -80,6 +80,20 @@ static int revoked_after_cut(pm_verifier *v, const uint8_t *raw, size_t len)
     return after;
 }
 
+/* Whether an event the batch stored is gone again: membership is derived at the end of
+ * a batch, and a revocation there cuts the revoked feed's later events. */
+static int cut_by_revocation(pm_verifier *v, const uint8_t *raw, size_t len)
+{
+    pm_event *ev;
+    if (pm_event_parse_stored(raw, len, &ev) != PM_OK)
+        return 0;
+    pm_head head;
+    int cut = pm_feed_head(v->store, ev->body->origin.data, &head) != PM_OK ||
+              head.seq < ev->body->seq;
+    pm_event_destroy(&ev);
+    return cut;
+}
+
 static int flush(pm_verifier *v)
 {
     if (!v->n)
@@ -88,8 +102,12 @@ static int flush(pm_verifier *v)
     int rc = pm_feed_ingest_batch(v->store, (const uint8_t *const *)v->batch, v->lens, v->n,
                                   results);
     for (size_t i = 0; !rc && i < v->n; i++) {
-        if (results[i] == PM_OK)
+        if (results[i] == PM_OK && !cut_by_revocation(v, v->batch[i], v->lens[i]))
             continue;
+        if (results[i] == PM_OK) { /* stored, then cut by a revocation in the same batch */
+            report_raw(v, v->batch[i], v->lens[i], "author was revoked before this event");
+            continue;
+        }
         char what[128];
         snprintf(what, sizeof what, "%s",
                  results[i] == PM_ALREADY_HELD ? "event appears twice"
