@@ -364,22 +364,38 @@ typedef struct {
 
 static int blob_is_local(void *ctx, const uint8_t *hash) { return ctx && pm_blobs_has(ctx, hash); }
 
+/* Filters on the view itself, so only matching items pay for viewability and JSON. */
+static int item_matches(const worklist_query *q, const Pm__StudyView *s)
+{
+    const Pm__WorklistTerms *t = s->study ? s->study->terms : NULL;
+    const char *state = pm_views_item_state(s, q->now);
+    if (q->state && strcmp(q->state, state) != 0)
+        return 0;
+    if (q->subspecialty && strcasecmp(q->subspecialty, t ? t->subspecialty : "") != 0)
+        return 0;
+    if (q->priority && strcmp(q->priority, t ? t->priority : "routine") != 0)
+        return 0;
+    if (q->overdue) {
+        int open = strcmp(state, "unreported") == 0 || strcmp(state, "claimed") == 0;
+        if (!open || !t || !t->due_ms || t->due_ms >= q->now)
+            return 0;
+    }
+    if (q->site) {
+        char site[PM_ID_HEX];
+        pm_hex_encode(s->site.data, PM_ID_BYTES, site);
+        if (strncasecmp(site, q->site, strlen(q->site)) != 0)
+            return 0;
+    }
+    return 1;
+}
+
 static int collect_item(void *ctx, const Pm__StudyView *s)
 {
     worklist_query *q = ctx;
-    int viewable = pm_items_viewable(s, q->self, q->liveness, blob_is_local, q->blobs);
-    json_t *o = pm_items_worklist_json(s, q->now, viewable);
-    const char *site = json_string_value(json_object_get(o, "site"));
-    if ((q->state && strcmp(q->state, json_string_value(json_object_get(o, "state"))) != 0) ||
-        (q->site && strncasecmp(site, q->site, strlen(q->site)) != 0) ||
-        (q->subspecialty &&
-         strcasecmp(q->subspecialty, json_string_value(json_object_get(o, "subspecialty"))) != 0) ||
-        (q->priority && strcmp(q->priority, json_string_value(json_object_get(o, "priority"))) != 0) ||
-        (q->overdue && !json_is_true(json_object_get(o, "overdue")))) {
-        json_decref(o);
+    if (!s->study || !item_matches(q, s))
         return 0;
-    }
-    json_array_append_new(q->list, o);
+    int viewable = pm_items_viewable(s, q->self, q->liveness, blob_is_local, q->blobs);
+    json_array_append_new(q->list, pm_items_worklist_json(s, q->now, viewable));
     return 0;
 }
 
