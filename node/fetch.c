@@ -133,7 +133,8 @@ static void order_holders(fetch_job *j, const Pm__StudyView *sv, const uint8_t *
     j->holders = calloc(sv->n_holders + 1, PM_ID_BYTES);
     if (!j->holders)
         return;
-    for (int pass = 0; pass < 2; pass++)
+    size_t n_up = 0;
+    for (int pass = 0; pass < 2; pass++) { /* pass 0: peers that are up; pass 1: the rest */
         for (size_t i = 0; i < sv->n_holders; i++) {
             const uint8_t *h = sv->holders[i].data;
             if (memcmp(h, self, PM_ID_BYTES) == 0)
@@ -145,8 +146,11 @@ static void order_holders(fetch_job *j, const Pm__StudyView *sv, const uint8_t *
                 continue;
             memcpy(j->holders[j->n_holders++], h, PM_ID_BYTES);
         }
+        if (pass == 0)
+            n_up = j->n_holders;
+    }
     /* Within the first (up) group, move the site to the front: it holds everything. */
-    for (size_t i = 1; i < j->n_holders; i++)
+    for (size_t i = 1; i < n_up; i++)
         if (memcmp(j->holders[i], sv->site.data, PM_ID_BYTES) == 0) {
             uint8_t tmp[PM_ID_BYTES];
             memcpy(tmp, j->holders[0], PM_ID_BYTES);
@@ -226,13 +230,18 @@ int pm_fetch_start(pm_fetcher *f, const char *study_uid, const char *reader, jso
     snprintf(j->study, sizeof j->study, "%s", study_uid);
     snprintf(j->reader, sizeof j->reader, "%s", reader ? reader : "");
     j->inst = calloc(sv->instance_count + 1, sizeof *j->inst);
+    uint8_t(*held)[PM_HASH_BYTES] = calloc(sv->instance_count + 1, PM_HASH_BYTES);
+    size_t n_held = 0;
     j->served_by = calloc(sv->n_holders + 1, PM_ID_BYTES);
     for (size_t s = 0; j->inst && sv->study && s < sv->study->n_series; s++)
         for (size_t i = 0; i < sv->study->series[s]->n_instances; i++) {
             const Pm__Instance *in = sv->study->series[s]->instances[i];
             j->total += in->size;
-            if (pm_blobs_has(f->blobs, in->hash.data))
+            if (pm_blobs_has(f->blobs, in->hash.data)) {
+                if (held)
+                    memcpy(held[n_held++], in->hash.data, PM_HASH_BYTES);
                 continue;
+            }
             fetch_instance *fi = &j->inst[j->n_inst++];
             memcpy(fi->hash, in->hash.data, PM_HASH_BYTES);
             fi->size = in->size;
@@ -259,6 +268,10 @@ int pm_fetch_start(pm_fetcher *f, const char *study_uid, const char *reader, jso
                 }
             }
         }
+    /* A read is a use: the cache's LRU times of what is held, in one transaction. */
+    if (held && n_held)
+        pm_blobs_touch(f->blobs, held, n_held);
+    free(held);
     order_holders(j, sv, pm_identity_public(f->id), live);
     j->remote = memcmp(sv->site.data, pm_identity_public(f->id), PM_ID_BYTES) != 0;
     pm__study_view__free_unpacked(sv, NULL);

@@ -207,23 +207,33 @@ int pm_blobs_path(pm_blobs *b, const uint8_t hash[PM_HASH_BYTES], char *path, si
     blob_file(b, hash, path, pathlen, 0);
     if (access(path, R_OK) != 0)
         return PM_E_NOTFOUND;
-    /* LRU bookkeeping: a failed update only makes eviction slightly less exact. */
-    MDB_txn *txn;
-    if (pm_store_txn_begin(b->store, 1, &txn) == PM_OK) {
-        MDB_val k = {PM_HASH_BYTES, (void *)hash}, v;
-        if (mdb_get(txn, b->store->blobs, &k, &v) == 0 && v.mv_size == REC_LEN &&
-            !((uint8_t *)v.mv_data)[8]) {
-            uint8_t rec[REC_LEN];
-            memcpy(rec, v.mv_data, REC_LEN);
-            pm_put_be64(rec + 9, now_ms());
-            MDB_val nv = {REC_LEN, rec};
-            mdb_put(txn, b->store->blobs, &k, &nv, 0);
-            pm_store_txn_commit(txn);
-        } else {
-            mdb_txn_abort(txn);
-        }
-    }
     return PM_OK;
+}
+
+int pm_blobs_touch(pm_blobs *b, const uint8_t (*hashes)[PM_HASH_BYTES], size_t n)
+{
+    MDB_txn *txn;
+    int rc = pm_store_txn_begin(b->store, 1, &txn);
+    if (rc)
+        return rc;
+    uint64_t now = now_ms();
+    for (size_t i = 0; i < n; i++) {
+        MDB_val k = {PM_HASH_BYTES, (void *)hashes[i]}, v;
+        if (mdb_get(txn, b->store->blobs, &k, &v) != 0 || v.mv_size != REC_LEN ||
+            ((uint8_t *)v.mv_data)[8]) /* pinned blobs are never evicted: no LRU time */
+            continue;
+        uint8_t rec[REC_LEN];
+        memcpy(rec, v.mv_data, REC_LEN);
+        pm_put_be64(rec + 9, now);
+        MDB_val nv = {REC_LEN, rec};
+        if ((rc = pm_store_mdb_error(mdb_put(txn, b->store->blobs, &k, &nv, 0), "touch blob")))
+            break;
+    }
+    if (rc) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    return pm_store_txn_commit(txn);
 }
 
 typedef struct {

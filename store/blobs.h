@@ -33,8 +33,12 @@ int pm_blobs_adopt_chunked(pm_blobs *self, const char *tmp_path, int pinned, uin
                            uint8_t (**chunks)[PM_HASH_BYTES], size_t *n_chunks);
 
 /* Writes the path of the blob into path (pathlen bytes). PM_E_NOTFOUND if not held
- * (or its file has gone missing). Marks the blob as used now (for LRU). */
+ * (or its file has gone missing). Does not write: see pm_blobs_touch. */
 int pm_blobs_path(pm_blobs *self, const uint8_t hash[PM_HASH_BYTES], char *path, size_t pathlen);
+
+/* Marks the n blobs as used now (for LRU eviction), in one transaction: a study's
+ * read costs one commit, not one per instance. */
+int pm_blobs_touch(pm_blobs *self, const uint8_t (*hashes)[PM_HASH_BYTES], size_t n);
 
 /* Whether the blob is held, without touching its LRU time. */
 int pm_blobs_has(pm_blobs *self, const uint8_t hash[PM_HASH_BYTES]);
