@@ -140,6 +140,16 @@ int pm_node_open(const char *dir, int what, pm_node *out)
         if (r)
             rc = pm_cli_fail("cannot open the store %s: %s", path, pm_strerror(r));
         free(path);
+        path = NULL;
+        if (rc)
+            goto fail;
+    }
+    if ((what & PM_NODE_BLOBS) == PM_NODE_BLOBS) {
+        path = pm_node_path(dir, "blobs");
+        int r = path ? pm_blobs_open(out->store, path, &out->blobs) : PM_E_NOMEM;
+        if (r)
+            rc = pm_cli_fail("cannot open the blob store %s: %s", path, pm_strerror(r));
+        free(path);
         if (rc)
             goto fail;
     }
@@ -151,6 +161,7 @@ fail:
 
 void pm_node_close(pm_node *node)
 {
+    pm_blobs_close(&node->blobs);
     pm_store_close(&node->store);
     pm_identity_destroy(&node->id);
     pm_config_destroy(&node->cfg);

@@ -9,6 +9,7 @@
 
 #include "crypto/identity.h"
 #include "node/config.h"
+#include "store/blobs.h"
 #include "store/store.h"
 
 /* Exit codes (SPEC.md). */
@@ -46,9 +47,13 @@ typedef struct {
     pm_config *cfg;
     pm_identity *id;
     pm_store *store;
+    pm_blobs *blobs; /* DIR/blobs, with PM_NODE_BLOBS */
 } pm_node;
 
-enum { PM_NODE_CONFIG = 1, PM_NODE_IDENTITY = 2, PM_NODE_STORE = 4, PM_NODE_ALL = 7 };
+/* PM_NODE_ALL is config, identity and store; PM_NODE_BLOBS (which needs the store)
+ * adds the blob store. */
+enum { PM_NODE_CONFIG = 1, PM_NODE_IDENTITY = 2, PM_NODE_STORE = 4, PM_NODE_ALL = 7,
+       PM_NODE_BLOBS = 8 | PM_NODE_STORE };
 
 /* Opens what `what` asks for; on failure prints the reason and returns PM_EXIT_FAIL. */
 int pm_node_open(const char *dir, int what, pm_node *out);

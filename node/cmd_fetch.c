@@ -102,19 +102,16 @@ int pm_cmd_fetch(int argc, char **argv)
     if (!rc && a.npos != 1)
         rc = pm_cli_usage(usage, "give exactly one STUDY_UID");
     pm_node node;
-    if (rc || (rc = pm_node_open(a.dir, PM_NODE_ALL, &node))) {
+    if (rc || (rc = pm_node_open(a.dir, PM_NODE_ALL | PM_NODE_BLOBS, &node))) {
         free(a.pos);
         return rc;
     }
     Pm__StudyView *sv = NULL;
-    pm_blobs *blobs = NULL;
-    char *blob_dir = pm_node_path(a.dir, "blobs");
     json_t *st = NULL;
     if (pm_views_study(node.store, a.pos[0], &sv) != PM_OK || !sv->study) {
         rc = pm_cli_fail("unknown study %s: no node of the mesh has announced it", a.pos[0]);
         goto done;
     }
-    pm_blobs_open(node.store, blob_dir, &blobs);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     /* The reader goes on the record (study-accessed): the reporter if given. */
@@ -152,14 +149,12 @@ int pm_cmd_fetch(int argc, char **argv)
            bytes, (long long)json_integer_value(json_object_get(st, "instances")), secs,
            secs > 0 ? bytes / 1e6 / secs : 0.0, a.pos[0]);
     unsigned written = 0;
-    if (out && (rc = write_out(blobs, sv, out, &written)) == PM_EXIT_OK)
+    if (out && (rc = write_out(node.blobs, sv, out, &written)) == PM_EXIT_OK)
         printf("wrote %u instances to %s\n", written, out);
 done:
     json_decref(st);
     if (sv)
         pm__study_view__free_unpacked(sv, NULL);
-    pm_blobs_close(&blobs);
-    free(blob_dir);
     pm_node_close(&node);
     free(a.pos);
     return rc;

@@ -72,23 +72,15 @@ int pm_cmd_import(int argc, char **argv)
         return pm_cli_usage(usage, "give at least one file or folder");
     }
     pm_node node;
-    pm_blobs *blobs = NULL;
-    char *blob_dir = NULL;
-    if ((rc = pm_node_open(a.dir, PM_NODE_ALL, &node))) {
+    if ((rc = pm_node_open(a.dir, PM_NODE_ALL | PM_NODE_BLOBS, &node))) {
         free(a.pos);
         return rc;
     }
-    blob_dir = pm_node_path(a.dir, "blobs");
-    int r = pm_blobs_open(node.store, blob_dir, &blobs);
-    if (r) {
-        rc = pm_cli_fail("cannot open the blob store %s: %s", blob_dir, pm_strerror(r));
-        goto done;
-    }
-    import_run run = {{node.store, blobs, node.id, node.cfg}, 0, 0};
+    import_run run = {{node.store, node.blobs, node.id, node.cfg}, 0, 0};
     for (int i = 0; i < a.npos; i++)
         import_path(&run, a.pos[i], 0);
     unsigned announced = 0;
-    r = pm_ingest_announce(&run.ctx, &announced);
+    int r = pm_ingest_announce(&run.ctx, &announced);
     if (r == PM_E_MESH)
         rc = pm_cli_fail("imported, but the studies cannot be announced before this node "
                          "belongs to a mesh (genesis or join)");
@@ -99,9 +91,6 @@ int pm_cmd_import(int argc, char **argv)
            announced);
     if (!rc && run.skipped && !run.imported)
         rc = PM_EXIT_FAIL;
-done:
-    pm_blobs_close(&blobs);
-    free(blob_dir);
     pm_node_close(&node);
     free(a.pos);
     return rc;
@@ -171,12 +160,11 @@ int pm_cmd_studies(int argc, char **argv)
         q.since = since;
     }
     pm_node node;
-    if ((rc = pm_node_open(a.dir, PM_NODE_ALL, &node))) {
+    if ((rc = pm_node_open(a.dir, PM_NODE_ALL | PM_NODE_BLOBS, &node))) {
         free(a.pos);
         return rc;
     }
-    char *blob_dir = pm_node_path(a.dir, "blobs");
-    pm_blobs_open(node.store, blob_dir, &q.blobs);
+    q.blobs = node.blobs;
     q.list = json_array();
     q.liveness = pm_admin_liveness(&node, NULL);
     q.self = pm_identity_public(node.id);
@@ -215,8 +203,6 @@ int pm_cmd_studies(int argc, char **argv)
     }
     json_decref(q.list);
     json_decref(q.liveness);
-    pm_blobs_close(&q.blobs);
-    free(blob_dir);
     pm_node_close(&node);
     free(a.pos);
     return rc;

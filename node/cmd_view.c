@@ -134,7 +134,7 @@ int pm_cmd_status(int argc, char **argv)
     pm_cli_args a;
     int rc = pm_cli_parse(argc, argv, NULL, "status [--json]", &a);
     pm_node node;
-    if (rc || (rc = pm_node_open(a.dir, PM_NODE_ALL, &node))) {
+    if (rc || (rc = pm_node_open(a.dir, PM_NODE_ALL | PM_NODE_BLOBS, &node))) {
         free(a.pos);
         return rc;
     }
@@ -161,14 +161,10 @@ int pm_cmd_status(int argc, char **argv)
     pm_views_studies(node.store, NULL, NULL, pm_items_count, &w);
     uint64_t events = 0, blob_bytes = 0, cache_bytes = 0, blob_count = 0;
     pm_store_count_events(node.store, &events);
-    char *blob_dir = pm_node_path(a.dir, "blobs"), *data_file = pm_node_path(a.dir, "store/data.mdb");
-    pm_blobs *blobs = NULL;
-    if (pm_blobs_open(node.store, blob_dir, &blobs) == PM_OK)
-        pm_blobs_usage(blobs, &blob_bytes, &cache_bytes, &blob_count);
-    pm_blobs_close(&blobs);
+    char *data_file = pm_node_path(a.dir, "store/data.mdb");
+    pm_blobs_usage(node.blobs, &blob_bytes, &cache_bytes, &blob_count);
     struct stat st;
     uint64_t store_bytes = data_file && stat(data_file, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
-    free(blob_dir);
     free(data_file);
     char id[PM_ID_HEX], digest[PM_HASH_HEX];
     pm_hex_encode(pm_identity_public(node.id), PM_ID_BYTES, id);

@@ -41,7 +41,7 @@ static int open_item(const pm_cli_args *a, const char *usage, const char *report
     if (reporter && !reporter_ok(reporter))
         return pm_cli_usage(usage, "--reporter: '%s' is not a reporter id (1-64 letters, digits, "
                                    "'.', '_', '-', '@')", reporter);
-    int rc = pm_node_open(a->dir, PM_NODE_ALL, node);
+    int rc = pm_node_open(a->dir, PM_NODE_ALL | PM_NODE_BLOBS, node);
     if (rc)
         return rc;
     int r = pm_views_study(node->store, a->pos[0], sv);
@@ -210,20 +210,15 @@ static void add_report_sr(pm_node *node, const Pm__StudyView *sv, const char *re
                           const char *text, char *sop_uid)
 {
     sop_uid[0] = 0;
-    char *blob_dir = pm_node_path(node->dir, "blobs"), tmp[4096], study[PM_DICOM_UID_MAX + 1];
-    char err[256] = "";
-    pm_blobs *blobs = NULL;
+    char tmp[4096], study[PM_DICOM_UID_MAX + 1], err[256] = "";
     const Pm__StudyAnnounced *st = sv->study;
-    int rc = blob_dir ? pm_blobs_open(node->store, blob_dir, &blobs) : PM_E_NOMEM;
-    if (!rc) {
-        pm_blobs_temp_path(blobs, tmp, sizeof tmp);
-        rc = pm_dicom_write_report_sr(tmp, st->study_instance_uid, st->patient_id,
+    pm_blobs_temp_path(node->blobs, tmp, sizeof tmp);
+    int rc = pm_dicom_write_report_sr(tmp, st->study_instance_uid, st->patient_id,
                                       st->patient_name, st->patient_birth_date, st->patient_sex,
                                       st->accession_number, st->study_date, st->study_time,
                                       st->study_id, st->referring_physician, reporter, text,
                                       pm_now_ms(), sop_uid, err, sizeof err);
-    }
-    pm_ingest_ctx ingest = {node->store, blobs, node->id, node->cfg};
+    pm_ingest_ctx ingest = {node->store, node->blobs, node->id, node->cfg};
     if (!rc)
         rc = pm_ingest_file(&ingest, tmp, 1, study, err, sizeof err);
     if (rc) {
@@ -231,8 +226,6 @@ static void add_report_sr(pm_node *node, const Pm__StudyView *sv, const char *re
                         "be added to the study: %s\n", *err ? err : pm_strerror(rc));
         sop_uid[0] = 0;
     }
-    pm_blobs_close(&blobs);
-    free(blob_dir);
 }
 
 static int report_item(pm_node *node, const char *uid, const char *reporter,
@@ -437,12 +430,11 @@ int pm_cmd_worklist(int argc, char **argv)
                                        : "--priority is one of immediate, urgent, routine");
     }
     pm_node node;
-    if ((rc = pm_node_open(a.dir, PM_NODE_ALL, &node))) {
+    if ((rc = pm_node_open(a.dir, PM_NODE_ALL | PM_NODE_BLOBS, &node))) {
         free(a.pos);
         return rc;
     }
-    char *blob_dir = pm_node_path(a.dir, "blobs");
-    pm_blobs_open(node.store, blob_dir, &q.blobs);
+    q.blobs = node.blobs;
     q.now = pm_now_ms();
     q.list = json_array();
     q.liveness = pm_admin_liveness(&node, NULL);
@@ -493,8 +485,6 @@ int pm_cmd_worklist(int argc, char **argv)
     free(items);
     json_decref(q.list);
     json_decref(q.liveness);
-    pm_blobs_close(&q.blobs);
-    free(blob_dir);
     pm_node_close(&node);
     free(a.pos);
     return rc;

@@ -225,11 +225,10 @@ typedef struct {
     const pm_channel *ch;
 } fork_answer;
 
-static int send_fork_proof(void *ctx, const uint8_t origin[PM_ID_BYTES], uint64_t seq,
-                           const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+/* One fork proof to one channel (ch) or peer. */
+static void send_fork(pm_gossip *g, const pm_channel *ch, pm_peer *peer, const uint8_t *a,
+                      size_t alen, const uint8_t *b, size_t blen)
 {
-    (void)origin, (void)seq;
-    fork_answer *fa = ctx;
     Pm__ForkProof f = PM__FORK_PROOF__INIT;
     f.a.data = (uint8_t *)a;
     f.a.len = alen;
@@ -238,7 +237,15 @@ static int send_fork_proof(void *ctx, const uint8_t origin[PM_ID_BYTES], uint64_
     Pm__WireMessage msg = PM__WIRE_MESSAGE__INIT;
     msg.kind_case = PM__WIRE_MESSAGE__KIND_FORK;
     msg.fork = &f;
-    send_message(fa->g, fa->ch, NULL, &msg);
+    send_message(g, ch, peer, &msg);
+}
+
+static int send_fork_proof(void *ctx, const uint8_t origin[PM_ID_BYTES], uint64_t seq,
+                           const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    (void)origin, (void)seq;
+    fork_answer *fa = ctx;
+    send_fork(fa->g, fa->ch, NULL, a, alen, b, blen);
     return 0;
 }
 
@@ -335,16 +342,8 @@ static void relay(pm_gossip *g, const uint8_t *except, ProtobufCBinaryData *item
 static void broadcast_fork(pm_gossip *g, const uint8_t *a, size_t alen, const uint8_t *b,
                            size_t blen)
 {
-    Pm__ForkProof f = PM__FORK_PROOF__INIT;
-    f.a.data = (uint8_t *)a;
-    f.a.len = alen;
-    f.b.data = (uint8_t *)b;
-    f.b.len = blen;
-    Pm__WireMessage msg = PM__WIRE_MESSAGE__INIT;
-    msg.kind_case = PM__WIRE_MESSAGE__KIND_FORK;
-    msg.fork = &f;
     for (size_t i = 0; i < pm_transport_peer_count(g->t); i++)
-        send_message(g, NULL, pm_transport_peer(g->t, i), &msg);
+        send_fork(g, NULL, pm_transport_peer(g->t, i), a, alen, b, blen);
 }
 
 /* Finds the envelope we hold at the fork's (origin, seq) to pair with the newcomer. */
