@@ -415,10 +415,12 @@ static void test_untrusted_fields(const pm_identity *f, const pm_identity *x)
     /* No mesh on a non-genesis event: refused as malformed, before any store logic. */
     pm_event *nomesh = crafted(x, 1, (const uint8_t[PM_HASH_BYTES]){0}, 5, mesh, "1.9.1");
     Pm__EventBody *b = nomesh->body;
+    ProtobufCBinaryData mesh_field = b->mesh; /* owned by the unpacked body: put back */
     b->mesh.len = 0;
     b->mesh.data = NULL;
     pm_event *rebuilt = NULL;
     CHECK_CODE(pm_event_build(x, b, &rebuilt), PM_E_PARSE);
+    b->mesh = mesh_field;
     /* A clock that does not rise along the feed, or jumps by more than the step. */
     pm_head head;
     CHECK_RC(pm_feed_head(a, pm_identity_public(f), &head));
