@@ -29,6 +29,11 @@ int pm_feed_append(pm_store *store, const pm_identity *id, Pm__EventBody *body, 
 int pm_feed_ingest_batch(pm_store *store, const uint8_t *const *bytes, const size_t *lens,
                          size_t n, int *results);
 
+/* As pm_feed_ingest_batch for envelopes whose signatures the caller has already
+ * checked (pm_event_parse returned PM_OK for each), e.g. on several threads. */
+int pm_feed_ingest_batch_verified(pm_store *store, const uint8_t *const *bytes,
+                                  const size_t *lens, size_t n, int *results);
+
 /* Single-event convenience form: returns the per-event result (or the store error). */
 int pm_feed_ingest(pm_store *store, const uint8_t *bytes, size_t len);
 
