@@ -1,0 +1,51 @@
+/* Shared by the files of the apply function (apply.c: the per-key event index and the
+ * entry points; members.c: the membership fold; studies.c: the study and worklist
+ * fold). Not an API: everything runs inside the caller's LMDB write transaction. */
+#ifndef PM_APPLY_INTERNAL_H
+#define PM_APPLY_INTERNAL_H
+
+#include "apply.h"
+#include "store_internal.h"
+
+enum { POS_LEN = 8 + PM_ID_BYTES + 8 };
+enum { KIND_MEMBERSHIP = 'M', KIND_STUDY = 'S' };
+
+/* Events loaded for a fold, owned. */
+typedef struct {
+    pm_event **items;
+    size_t n, cap;
+} pm_event_list;
+
+void pm_event_list_free(pm_event_list *l);
+int pm_event_list_push(pm_event_list *l, pm_event *ev);
+
+/* A set of study UIDs, owned. */
+typedef struct {
+    char **uids;
+    size_t n;
+} pm_uid_list;
+
+int pm_uid_list_add(pm_uid_list *l, const char *uid);
+void pm_uid_list_free(pm_uid_list *l);
+
+/* The per-key index: key kind(1) name NUL position. */
+size_t pm_apply_key_prefix(uint8_t *buf, char kind, const char *name);
+void pm_apply_encode_position(uint8_t *p, const pm_position *pos);
+/* Every event indexed under (kind, name), in the total order. */
+int pm_apply_load_key_events(MDB_txn *txn, pm_store *s, char kind, const char *name,
+                             pm_event_list *out);
+/* Removes one event from its feed and the indexes (a revoked feed's tail). */
+int pm_apply_delete_event(MDB_txn *txn, pm_store *s, const pm_event *ev);
+/* The lowest forked sequence of origin, or UINT64_MAX: from there on nothing counts. */
+uint64_t pm_apply_fork_floor(MDB_txn *txn, pm_store *s, const uint8_t *origin);
+
+Pm__Position *pm_apply_position_new(const pm_position *p, uint8_t *origin_store);
+pm_position pm_apply_position_of(const Pm__Position *p);
+
+/* The folds. */
+int pm_apply_derive_membership(MDB_txn *txn, pm_store *s);
+int pm_apply_derive_study(MDB_txn *txn, pm_store *s, const char *uid);
+/* Re-derives every study the author's events touch (its validity changed). */
+int pm_apply_rederive_author(MDB_txn *txn, pm_store *s, const uint8_t *author);
+
+#endif

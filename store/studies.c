@@ -1,0 +1,407 @@
+/* The study fold: a study and its worklist item from every valid event about its UID
+ * (announcements merged per origin, claims and leases, releases, reports, verification,
+ * accesses), written with its patient and date indexes. */
+#include "apply_internal.h"
+#include "proto/error.h"
+#include "proto/log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    uint8_t id[PM_ID_BYTES];
+    Pm__MemberView *view;         /* NULL: not a known member */
+    uint64_t pm_apply_fork_floor; /* its events from this seq on do not count */
+} author_cache_entry;
+
+typedef struct {
+    author_cache_entry *e;
+    size_t n;
+} author_cache;
+
+static int author_valid(MDB_txn *txn, pm_store *s, author_cache *c, const pm_event *ev)
+{
+    const uint8_t *id = ev->body->origin.data;
+    author_cache_entry *hit = NULL;
+    for (size_t i = 0; i < c->n && !hit; i++)
+        if (memcmp(c->e[i].id, id, PM_ID_BYTES) == 0)
+            hit = &c->e[i];
+    if (!hit) {
+        author_cache_entry *grown = realloc(c->e, (c->n + 1) * sizeof *grown);
+        if (!grown)
+            return 0;
+        c->e = grown;
+        hit = &c->e[c->n++];
+        memcpy(hit->id, id, PM_ID_BYTES);
+        hit->view = NULL;
+        MDB_val k = {PM_ID_BYTES, (void *)id}, v;
+        if (mdb_get(txn, s->members, &k, &v) == 0)
+            hit->view = pm__member_view__unpack(NULL, v.mv_size, v.mv_data);
+        hit->pm_apply_fork_floor = pm_apply_fork_floor(txn, s, id);
+    }
+    pm_position pos = pm_event_position(ev);
+    return pm_apply_author_valid(hit->view, &pos) && ev->body->seq < hit->pm_apply_fork_floor;
+}
+
+static void author_cache_free(author_cache *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (c->e[i].view)
+            pm__member_view__free_unpacked(c->e[i].view, NULL);
+    free(c->e);
+}
+
+/* Everything a study view points into while it is being built. */
+typedef struct {
+    Pm__StudyView sv;
+    Pm__ClaimView claim;
+    Pm__ClaimView **lost;
+    Pm__ReportView **reports;
+    ProtobufCBinaryData *holders;
+    size_t n_holders;
+    Pm__Position *positions[64];
+    size_t n_positions;
+    uint8_t origins[64][PM_ID_BYTES];
+    /* Each origin's latest announcement, in the order the origins first announced. */
+    const Pm__StudyAnnounced **latest;
+    const uint8_t **latest_origin;
+    size_t n_latest;
+    /* The union of those, when more than one origin announced (owned). */
+    Pm__StudyAnnounced merged;
+    Pm__Series *merged_series;
+    Pm__Series **merged_series_ptrs;
+    size_t n_merged;
+} study_fold;
+
+/* Remembers the origin's latest announcement. */
+static void note_announcement(study_fold *f, const uint8_t *origin, const Pm__StudyAnnounced *a)
+{
+    for (size_t i = 0; i < f->n_latest; i++)
+        if (memcmp(f->latest_origin[i], origin, PM_ID_BYTES) == 0) {
+            f->latest[i] = a;
+            return;
+        }
+    const Pm__StudyAnnounced **l = realloc(f->latest, (f->n_latest + 1) * sizeof *l);
+    if (l)
+        f->latest = l;
+    const uint8_t **o = realloc(f->latest_origin, (f->n_latest + 1) * sizeof *o);
+    if (o)
+        f->latest_origin = o;
+    if (!l || !o)
+        return;
+    f->latest[f->n_latest] = a;
+    f->latest_origin[f->n_latest++] = origin;
+}
+
+static int add_instance(Pm__Series *se, Pm__Instance *in)
+{
+    for (size_t i = 0; i < se->n_instances; i++)
+        if (strcmp(se->instances[i]->sop_instance_uid, in->sop_instance_uid) == 0)
+            return PM_OK;
+    Pm__Instance **grown = realloc(se->instances, (se->n_instances + 1) * sizeof *grown);
+    if (!grown)
+        return PM_E_NOMEM;
+    se->instances = grown;
+    se->instances[se->n_instances++] = in;
+    return PM_OK;
+}
+
+/* The study as the mesh holds it: the acquiring site's latest announcement for the
+ * patient and study fields, and every instance any origin announced (a report SR
+ * added at another trust, instances sent to two trusts), each once. Origins are
+ * taken in the order they first announced, so the result does not depend on
+ * arrival order. */
+static int merge_announcements(study_fold *f)
+{
+    if (f->n_latest <= 1) {
+        f->sv.study = f->n_latest ? (Pm__StudyAnnounced *)f->latest[0] : NULL;
+        return PM_OK;
+    }
+    size_t max_series = 0;
+    for (size_t i = 0; i < f->n_latest; i++)
+        max_series += f->latest[i]->n_series;
+    f->merged_series = calloc(max_series + 1, sizeof *f->merged_series);
+    f->merged_series_ptrs = calloc(max_series + 1, sizeof *f->merged_series_ptrs);
+    if (!f->merged_series || !f->merged_series_ptrs)
+        return PM_E_NOMEM;
+    f->merged = *f->latest[0]; /* the site announced first */
+    for (size_t i = 0; i < f->n_latest; i++)
+        for (size_t s = 0; s < f->latest[i]->n_series; s++) {
+            const Pm__Series *se = f->latest[i]->series[s];
+            size_t k;
+            for (k = 0; k < f->n_merged; k++)
+                if (strcmp(f->merged_series[k].series_instance_uid, se->series_instance_uid) == 0)
+                    break;
+            if (k == f->n_merged) {
+                f->merged_series[k] = *se;
+                f->merged_series[k].instances = NULL;
+                f->merged_series[k].n_instances = 0;
+                f->merged_series_ptrs[k] = &f->merged_series[k];
+                f->n_merged++;
+            }
+            for (size_t j = 0; j < se->n_instances; j++)
+                if (add_instance(&f->merged_series[k], se->instances[j]))
+                    return PM_E_NOMEM;
+        }
+    f->merged.series = f->merged_series_ptrs;
+    f->merged.n_series = f->n_merged;
+    f->sv.study = &f->merged;
+    return PM_OK;
+}
+
+static Pm__Position *fold_position(study_fold *f, const pm_event *ev)
+{
+    if (f->n_positions == 64)
+        return NULL; /* positions beyond 64 claims/reports are left out of the record */
+    pm_position p = pm_event_position(ev);
+    size_t i = f->n_positions;
+    Pm__Position *pos = pm_apply_position_new(&p, f->origins[i]);
+    if (pos)
+        f->positions[f->n_positions++] = pos;
+    return pos;
+}
+
+static int add_holder(study_fold *f, const ProtobufCBinaryData *id)
+{
+    for (size_t i = 0; i < f->n_holders; i++)
+        if (memcmp(f->holders[i].data, id->data, PM_ID_BYTES) == 0)
+            return PM_OK;
+    ProtobufCBinaryData *grown = realloc(f->holders, (f->n_holders + 1) * sizeof *grown);
+    if (!grown)
+        return PM_E_NOMEM;
+    f->holders = grown;
+    f->holders[f->n_holders++] = *id;
+    return PM_OK;
+}
+
+static int holder_cmp(const void *a, const void *b)
+{
+    return memcmp(((const ProtobufCBinaryData *)a)->data, ((const ProtobufCBinaryData *)b)->data,
+                  PM_ID_BYTES);
+}
+
+static int claim_holds(const Pm__StudyView *sv, const Pm__ClaimView *claim, const char *reporter,
+                       uint64_t at_ms)
+{
+    if (strcmp(sv->state, "claimed") != 0)
+        return 0;
+    return strcmp(claim->reporter, reporter) != 0 && claim->lease_until_ms > at_ms;
+}
+
+static void fold_claim(study_fold *f, const pm_event *ev)
+{
+    const Pm__ItemClaimed *c = ev->body->item_claimed;
+    Pm__StudyView *sv = &f->sv;
+    int free_item = strcmp(sv->state, "unreported") == 0;
+    int renewable = strcmp(sv->state, "claimed") == 0 &&
+                    !claim_holds(sv, &f->claim, c->reporter, ev->body->wall_ms);
+    if (free_item || renewable) {
+        pm__claim_view__init(&f->claim);
+        f->claim.reporter = c->reporter;
+        f->claim.node = ev->body->origin;
+        f->claim.time_ms = ev->body->wall_ms;
+        f->claim.lease_until_ms = c->lease_until_ms;
+        f->claim.at = fold_position(f, ev);
+        sv->claim = &f->claim;
+        sv->state = "claimed";
+        return;
+    }
+    /* Lost: someone else holds the item, or it is already reported. Kept so the loser
+     * can be told. */
+    Pm__ClaimView *lost = calloc(1, sizeof *lost);
+    Pm__ClaimView **grown = lost ? realloc(f->lost, (sv->n_lost_claims + 1) * sizeof *grown) : NULL;
+    if (!grown) {
+        free(lost);
+        return;
+    }
+    pm__claim_view__init(lost);
+    lost->reporter = c->reporter;
+    lost->node = ev->body->origin;
+    lost->time_ms = ev->body->wall_ms;
+    lost->lease_until_ms = c->lease_until_ms;
+    lost->at = fold_position(f, ev);
+    f->lost = grown;
+    f->lost[sv->n_lost_claims++] = lost;
+    sv->lost_claims = f->lost;
+}
+
+static void fold_report(study_fold *f, const pm_event *ev)
+{
+    const Pm__ReportSubmitted *r = ev->body->report_submitted;
+    Pm__StudyView *sv = &f->sv;
+    Pm__ReportView *rv = calloc(1, sizeof *rv);
+    Pm__ReportView **grown = rv ? realloc(f->reports, (sv->n_reports + 1) * sizeof *grown) : NULL;
+    if (!grown) {
+        free(rv);
+        return;
+    }
+    pm__report_view__init(rv);
+    rv->reporter = r->reporter;
+    rv->node = ev->body->origin;
+    rv->time_ms = ev->body->wall_ms;
+    rv->text = r->text;
+    rv->sr_sop_instance_uid = r->sr_sop_instance_uid;
+    rv->at = fold_position(f, ev);
+    f->reports = grown;
+    f->reports[sv->n_reports++] = rv;
+    sv->reports = f->reports;
+    if (sv->n_reports == 1)
+        sv->reported_ms = ev->body->wall_ms;
+    /* A report is never lost: a second report by someone else is kept and flagged
+     * until a verification reconciles them. */
+    for (size_t i = 0; i + 1 < sv->n_reports; i++)
+        if (strcmp(sv->reports[i]->reporter, r->reporter) != 0)
+            sv->conflict = 1;
+    if (strcmp(sv->state, "verified") != 0)
+        sv->state = "reported";
+}
+
+static int verifier_is_second_reader(const Pm__StudyView *sv, const char *verifier)
+{
+    for (size_t i = 0; i < sv->n_reports; i++)
+        if (strcmp(sv->reports[i]->reporter, verifier) != 0)
+            return 1;
+    return 0;
+}
+
+static void fold_study_event(study_fold *f, const pm_event *ev)
+{
+    const Pm__EventBody *b = ev->body;
+    Pm__StudyView *sv = &f->sv;
+    switch (b->payload_case) {
+    case PM__EVENT_BODY__PAYLOAD_STUDY_ANNOUNCED:
+        if (!sv->study) {
+            sv->site = b->origin;
+            sv->announced_ms = b->wall_ms;
+        }
+        /* Each origin's latest announcement lists all it holds; merged after the fold. */
+        note_announcement(f, b->origin.data, b->study_announced);
+        sv->study = b->study_announced;
+        add_holder(f, &b->origin);
+        break;
+    case PM__EVENT_BODY__PAYLOAD_ITEM_CLAIMED: fold_claim(f, ev); break;
+    case PM__EVENT_BODY__PAYLOAD_ITEM_RELEASED:
+        if (strcmp(sv->state, "claimed") == 0 &&
+            strcmp(f->claim.reporter, b->item_released->reporter) == 0) {
+            sv->state = "unreported";
+            sv->claim = NULL;
+        }
+        break;
+    case PM__EVENT_BODY__PAYLOAD_REPORT_SUBMITTED: fold_report(f, ev); break;
+    case PM__EVENT_BODY__PAYLOAD_REPORT_VERIFIED:
+        /* A second reader verifies: someone other than the author of a report. */
+        if (strcmp(sv->state, "reported") == 0 &&
+            verifier_is_second_reader(sv, b->report_verified->reporter)) {
+            sv->state = "verified";
+            sv->verified_by = b->report_verified->reporter;
+            sv->verified_ms = b->wall_ms;
+            sv->conflict = 0;
+        }
+        break;
+    case PM__EVENT_BODY__PAYLOAD_STUDY_ACCESSED:
+        /* The reader's node now caches the study and can serve it. */
+        add_holder(f, &b->origin);
+        sv->access_count++;
+        break;
+    default: break;
+    }
+}
+
+static void study_fold_free(study_fold *f)
+{
+    for (size_t i = 0; i < f->sv.n_lost_claims; i++)
+        free(f->lost[i]);
+    for (size_t i = 0; i < f->sv.n_reports; i++)
+        free(f->reports[i]);
+    for (size_t i = 0; i < f->n_positions; i++)
+        free(f->positions[i]);
+    free(f->lost);
+    free(f->reports);
+    free(f->holders);
+    for (size_t i = 0; i < f->n_merged; i++)
+        free(f->merged_series[i].instances);
+    free(f->merged_series);
+    free(f->merged_series_ptrs);
+    free(f->latest);
+    free(f->latest_origin);
+}
+
+/* Secondary indexes of the study views (not part of the digest): value NUL uid. */
+static int put_index(MDB_txn *txn, MDB_dbi dbi, const char *value, const char *uid, int add)
+{
+    size_t vlen = strlen(value), ulen = strlen(uid);
+    uint8_t key[511]; /* LMDB's key limit; DICOM's LO (64) + NUL + UI (64) fit easily */
+    if (vlen + ulen + 1 > sizeof key)
+        return PM_OK;
+    memcpy(key, value, vlen);
+    key[vlen] = 0;
+    memcpy(key + vlen + 1, uid, ulen);
+    MDB_val k = {vlen + 1 + ulen, key}, v = {0, ""};
+    int rc = add ? mdb_put(txn, dbi, &k, &v, 0) : mdb_del(txn, dbi, &k, NULL);
+    return rc == MDB_NOTFOUND ? PM_OK : pm_store_mdb_error(rc, "study index");
+}
+
+int pm_apply_derive_study(MDB_txn *txn, pm_store *s, const char *uid)
+{
+    pm_event_list evs = {0};
+    author_cache authors = {0};
+    study_fold f;
+    memset(&f, 0, sizeof f);
+    pm__study_view__init(&f.sv);
+    f.sv.state = "unreported";
+    uint8_t *buf = NULL;
+    int rc = pm_apply_load_key_events(txn, s, KIND_STUDY, uid, &evs);
+    for (size_t i = 0; !rc && i < evs.n; i++)
+        if (author_valid(txn, s, &authors, evs.items[i]))
+            fold_study_event(&f, evs.items[i]);
+    if (!rc)
+        rc = merge_announcements(&f);
+    if (rc)
+        goto done;
+
+    /* The old record's patient, to keep the patient index in step. */
+    MDB_val k = {strlen(uid), (void *)uid}, old;
+    if (mdb_get(txn, s->studies, &k, &old) == 0) {
+        Pm__StudyView *prev = pm__study_view__unpack(NULL, old.mv_size, old.mv_data);
+        if (prev && prev->study) {
+            rc = put_index(txn, s->bypatient, prev->study->patient_id, uid, 0);
+            if (!rc)
+                rc = put_index(txn, s->bydate, prev->study->study_date, uid, 0);
+        }
+        if (prev)
+            pm__study_view__free_unpacked(prev, NULL);
+    }
+    if (rc)
+        goto done;
+    if (!f.sv.study) { /* nothing valid announces it (yet): no view */
+        rc = pm_view_write(txn, s, s->studies, 's', uid, strlen(uid), NULL, 0);
+        goto done;
+    }
+    if (f.n_holders > 1)
+        qsort(f.holders, f.n_holders, sizeof *f.holders, holder_cmp);
+    f.sv.holders = f.holders;
+    f.sv.n_holders = f.n_holders;
+    for (size_t i = 0; i < f.sv.study->n_series; i++) {
+        const Pm__Series *se = f.sv.study->series[i];
+        f.sv.instance_count += se->n_instances;
+        for (size_t j = 0; j < se->n_instances; j++)
+            f.sv.total_bytes += se->instances[j]->size;
+    }
+    size_t len = pm__study_view__get_packed_size(&f.sv);
+    if (!(buf = malloc(len))) {
+        rc = PM_E_NOMEM;
+        goto done;
+    }
+    pm__study_view__pack(&f.sv, buf);
+    rc = pm_view_write(txn, s, s->studies, 's', uid, strlen(uid), buf, len);
+    if (!rc)
+        rc = put_index(txn, s->bypatient, f.sv.study->patient_id, uid, 1);
+    if (!rc)
+        rc = put_index(txn, s->bydate, f.sv.study->study_date, uid, 1);
+done:
+    free(buf);
+    study_fold_free(&f);
+    author_cache_free(&authors);
+    pm_event_list_free(&evs);
+    return rc;
+}
