@@ -185,29 +185,36 @@ void pm_uid_list_free(pm_uid_list *l)
     free(l->uids);
 }
 
-/* Re-derives every study view the author's events touch (its validity changed). */
-
-int pm_apply_rederive_author(MDB_txn *txn, pm_store *s, const uint8_t *author)
+int pm_apply_load_feed(MDB_txn *txn, pm_store *s, const uint8_t *author, uint64_t from_seq,
+                       pm_event_list *out)
 {
-    pm_event_list feed = {0};
     MDB_cursor *cur;
     int rc = pm_store_mdb_error(mdb_cursor_open(txn, s->events, &cur), "open cursor");
     if (rc)
         return rc;
     uint8_t key[PM_ID_BYTES + 8];
     memcpy(key, author, PM_ID_BYTES);
-    pm_put_be64(key + PM_ID_BYTES, 1);
+    pm_put_be64(key + PM_ID_BYTES, from_seq);
     MDB_val k = {sizeof key, key}, v;
     int r = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     while (r == 0 && !rc && k.mv_size == sizeof key &&
            memcmp(k.mv_data, author, PM_ID_BYTES) == 0) {
         pm_event *ev;
         if (!(rc = pm_event_parse_stored(v.mv_data, v.mv_size, &ev)) &&
-            (rc = pm_event_list_push(&feed, ev)))
+            (rc = pm_event_list_push(out, ev)))
             pm_event_destroy(&ev);
         r = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
-    mdb_cursor_close(cur);
+    mdb_cursor_close(cur); /* closed before the caller writes to the same transaction */
+    return rc;
+}
+
+/* Re-derives every study view the author's events touch (its validity changed). */
+
+int pm_apply_rederive_author(MDB_txn *txn, pm_store *s, const uint8_t *author)
+{
+    pm_event_list feed = {0};
+    int rc = pm_apply_load_feed(txn, s, author, 1, &feed);
     /* The cursor is closed before deriving: pm_apply_derive_study writes to the same txn. Each
      * study once, however many of the author's events touch it. */
     pm_uid_list uids = {0};

@@ -34,6 +34,9 @@ void pm_apply_encode_position(uint8_t *p, const pm_position *pos);
 /* Every event indexed under (kind, name), in the total order. */
 int pm_apply_load_key_events(MDB_txn *txn, pm_store *s, char kind, const char *name,
                              pm_event_list *out);
+/* The author's events from from_seq on, oldest first. */
+int pm_apply_load_feed(MDB_txn *txn, pm_store *s, const uint8_t *author, uint64_t from_seq,
+                       pm_event_list *out);
 /* Removes one event from its feed and the indexes (a revoked feed's tail). */
 int pm_apply_delete_event(MDB_txn *txn, pm_store *s, const pm_event *ev);
 /* The lowest forked sequence of origin, or UINT64_MAX: from there on nothing counts. */

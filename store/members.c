@@ -239,25 +239,10 @@ static int reset_head(MDB_txn *txn, pm_store *s, const uint8_t *author, const pm
 static int truncate_revoked(MDB_txn *txn, pm_store *s, const uint8_t *author, uint64_t cut,
                             pm_uid_list *touched, int *membership_cut)
 {
-    uint8_t key[PM_ID_BYTES + 8];
+    uint8_t key[PM_ID_BYTES + 8]; /* (author, seq): to read the new head below */
     memcpy(key, author, PM_ID_BYTES);
-    pm_put_be64(key + PM_ID_BYTES, cut + 1);
     pm_event_list tail = {0};
-    MDB_cursor *cur;
-    int rc = pm_store_mdb_error(mdb_cursor_open(txn, s->events, &cur), "open cursor");
-    if (rc)
-        return rc;
-    MDB_val k = {sizeof key, key}, v;
-    int r = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    while (r == 0 && !rc && k.mv_size == sizeof key &&
-           memcmp(k.mv_data, author, PM_ID_BYTES) == 0) {
-        pm_event *ev;
-        if (!(rc = pm_event_parse_stored(v.mv_data, v.mv_size, &ev)) &&
-            (rc = pm_event_list_push(&tail, ev)))
-            pm_event_destroy(&ev);
-        r = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-    }
-    mdb_cursor_close(cur);
+    int rc = pm_apply_load_feed(txn, s, author, cut + 1, &tail);
     for (size_t i = 0; !rc && i < tail.n; i++) {
         const char *uid = pm_event_study_uid(tail.items[i]->body);
         if (uid && *uid)
