@@ -439,7 +439,9 @@ int pm_cmd_worklist(int argc, char **argv)
     q.list = json_array();
     q.liveness = pm_admin_liveness(&node, NULL);
     q.self = pm_identity_public(node.id);
-    int r = pm_views_studies(node.store, NULL, NULL, collect_item, &q);
+    /* Overdue items are the open ones due before now: the due index lists just those. */
+    int r = q.overdue ? pm_views_studies_due_before(node.store, q.now, collect_item, &q)
+                      : pm_views_studies(node.store, NULL, NULL, collect_item, &q);
     size_t n = json_array_size(q.list);
     json_t **items = calloc(n + 1, sizeof *items);
     for (size_t i = 0; items && i < n; i++)

@@ -341,6 +341,27 @@ static int put_index(MDB_txn *txn, MDB_dbi dbi, const char *value, const char *u
     return rc == MDB_NOTFOUND ? PM_OK : pm_store_mdb_error(rc, "study index");
 }
 
+/* The open-items index: an item that is unreported or claimed (a lapsed lease still
+ * reads as open) and has a due time is listed by due time, so `worklist --overdue`
+ * walks only what is due before now. A function of the view, like the view itself. */
+static int put_due_index(MDB_txn *txn, pm_store *s, const Pm__StudyView *v, const char *uid,
+                         int add)
+{
+    const Pm__WorklistTerms *t = v->study ? v->study->terms : NULL;
+    if (!t || !t->due_ms ||
+        (strcmp(v->state, "unreported") != 0 && strcmp(v->state, "claimed") != 0))
+        return PM_OK;
+    size_t ulen = strlen(uid);
+    uint8_t key[8 + PM_UID_MAX];
+    if (ulen > PM_UID_MAX)
+        return PM_OK;
+    pm_put_be64(key, t->due_ms);
+    memcpy(key + 8, uid, ulen);
+    MDB_val k = {8 + ulen, key}, v0 = {0, ""};
+    int rc = add ? mdb_put(txn, s->bydue, &k, &v0, 0) : mdb_del(txn, s->bydue, &k, NULL);
+    return rc == MDB_NOTFOUND ? PM_OK : pm_store_mdb_error(rc, "due index");
+}
+
 int pm_apply_derive_study(MDB_txn *txn, pm_store *s, const char *uid)
 {
     pm_event_list evs = {0};
@@ -367,6 +388,8 @@ int pm_apply_derive_study(MDB_txn *txn, pm_store *s, const char *uid)
             rc = put_index(txn, s->bypatient, prev->study->patient_id, uid, 0);
             if (!rc)
                 rc = put_index(txn, s->bydate, prev->study->study_date, uid, 0);
+            if (!rc)
+                rc = put_due_index(txn, s, prev, uid, 0);
         }
         if (prev)
             pm__study_view__free_unpacked(prev, NULL);
@@ -398,6 +421,8 @@ int pm_apply_derive_study(MDB_txn *txn, pm_store *s, const char *uid)
         rc = put_index(txn, s->bypatient, f.sv.study->patient_id, uid, 1);
     if (!rc)
         rc = put_index(txn, s->bydate, f.sv.study->study_date, uid, 1);
+    if (!rc)
+        rc = put_due_index(txn, s, &f.sv, uid, 1);
 done:
     free(buf);
     study_fold_free(&f);

@@ -25,6 +25,10 @@ int pm_views_studies(pm_store *store, const char *study_uid, const char *patient
 int pm_views_studies_dated(pm_store *store, const char *from, const char *to, pm_study_fn fn,
                            void *ctx);
 
+/* Open items (unreported or claimed) due before before_ms, soonest due first, by the
+ * due index: what `worklist --overdue` needs without reading every study. */
+int pm_views_studies_due_before(pm_store *store, uint64_t before_ms, pm_study_fn fn, void *ctx);
+
 /* One study; *out is the caller's (pm__study_view__free_unpacked). PM_E_NOTFOUND. */
 int pm_views_study(pm_store *store, const char *study_uid, Pm__StudyView **out);
 
