@@ -9,6 +9,7 @@
 
 #include "crypto/identity.h"
 #include "node/config.h"
+#include "proto/clock.h"
 #include "store/blobs.h"
 #include "store/store.h"
 
@@ -82,6 +83,5 @@ void pm_table_add(pm_table *t, const char *const *cells);
 void pm_table_print(pm_table *t, FILE *out);
 void pm_table_destroy(pm_table **t);
 
-uint64_t pm_now_ms(void);
 
 #endif

@@ -1,4 +1,5 @@
 #include "edge.h"
+#include "proto/clock.h"
 #include "proto/error.h"
 #include "proto/log.h"
 #include "store/views.h"
@@ -6,15 +7,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <zmq.h>
-
-static uint64_t now_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
-}
 
 /* One request to the main loop, waiting up to timeout_ms for its answer. */
 static int ask_main_loop(pm_edge *e, json_t *req, int timeout_ms, char *err, size_t errlen)
@@ -55,7 +48,7 @@ static int edge_store(void *ctx, const char *calling_ae, const char *tmp_path, c
     pm_edge *e = ctx;
     char study[PM_DICOM_UID_MAX + 1];
     int rc = pm_ingest_file(&e->ingest, tmp_path, 1, study, err, errlen);
-    __atomic_store_n(&e->last_store_ms, now_ms(), __ATOMIC_RELAXED);
+    __atomic_store_n(&e->last_store_ms, pm_now_ms(), __ATOMIC_RELAXED);
     __atomic_add_fetch(&e->stores, 1, __ATOMIC_RELAXED);
     if (rc)
         pm_warn("dicom", "C-STORE from %s refused: %s", calling_ae, err);

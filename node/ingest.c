@@ -1,4 +1,5 @@
 #include "ingest.h"
+#include "proto/clock.h"
 #include "fetch.h"
 #include "crypto/hash.h"
 #include "proto/error.h"
@@ -12,18 +13,10 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #define INSTANCE_PREFIX "i/"
 #define DIRTY_PREFIX "a/"
-
-static uint64_t now_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
-}
 
 static int copy_file(const char *from, const char *to)
 {
@@ -325,7 +318,7 @@ static int announce_study(const pm_ingest_ctx *c, const char *uid)
         double_read = prev->study->terms->double_read;
         terms.due_ms = prev->study->terms->due_ms;
     } else {
-        pm_config_worklist_terms(c->cfg, modalities, body_part, st.study_description, now_ms(),
+        pm_config_worklist_terms(c->cfg, modalities, body_part, st.study_description, pm_now_ms(),
                                  priority, subspecialty, &double_read, &terms.due_ms);
     }
     if (prev)

@@ -1,4 +1,5 @@
 #include "blobs.h"
+#include "proto/clock.h"
 #include "store_internal.h"
 #include "proto/error.h"
 #include "proto/log.h"
@@ -11,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 /* Index record: size(8) pinned(1) last_access_ms(8). */
@@ -64,13 +64,6 @@ static void blob_file(const pm_blobs *b, const uint8_t hash[PM_HASH_BYTES], char
         snprintf(path, len, "%s/%.2s/%s", b->dir, hex, hex);
 }
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static int fsync_dir(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY);
@@ -99,7 +92,7 @@ static int write_index(pm_blobs *b, const uint8_t hash[PM_HASH_BYTES], uint64_t 
         pinned |= ((uint8_t *)old.mv_data)[8];
     pm_put_be64(rec, size);
     rec[8] = (uint8_t)pinned;
-    pm_put_be64(rec + 9, now_ms());
+    pm_put_be64(rec + 9, pm_now_ms());
     MDB_val v = {REC_LEN, rec};
     if ((rc = pm_store_mdb_error(mdb_put(txn, b->store->blobs, &k, &v, 0), "index blob"))) {
         mdb_txn_abort(txn);
@@ -216,7 +209,7 @@ int pm_blobs_touch(pm_blobs *b, const uint8_t (*hashes)[PM_HASH_BYTES], size_t n
     int rc = pm_store_txn_begin(b->store, 1, &txn);
     if (rc)
         return rc;
-    uint64_t now = now_ms();
+    uint64_t now = pm_now_ms();
     for (size_t i = 0; i < n; i++) {
         MDB_val k = {PM_HASH_BYTES, (void *)hashes[i]}, v;
         if (mdb_get(txn, b->store->blobs, &k, &v) != 0 || v.mv_size != REC_LEN ||

@@ -1,4 +1,5 @@
 #include "feed.h"
+#include "proto/clock.h"
 #include "apply.h"
 #include "store_internal.h"
 #include "proto/error.h"
@@ -6,7 +7,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
 enum { HEAD_LEN = 8 + PM_HASH_BYTES + 8, FEED_KEY_LEN = PM_ID_BYTES + 8 };
 
@@ -166,13 +166,6 @@ static int insert_event(MDB_txn *txn, pm_store *s, const pm_event *ev, int *memb
     return pm_apply_event(s, txn, ev, membership_pending);
 }
 
-static uint64_t now_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
-}
-
 int pm_feed_append(pm_store *s, const pm_identity *id, Pm__EventBody *body, pm_event **out)
 {
     MDB_txn *txn = NULL;
@@ -210,7 +203,7 @@ int pm_feed_append(pm_store *s, const pm_identity *id, Pm__EventBody *body, pm_e
     body->lamport = lamport + 1;
     if (head.seq && body->lamport > head.lamport + PM_LAMPORT_STEP_MAX)
         body->lamport = head.lamport + PM_LAMPORT_STEP_MAX;
-    body->wall_ms = now_ms();
+    body->wall_ms = pm_now_ms();
     body->mesh.data = is_genesis ? NULL : mesh;
     body->mesh.len = is_genesis ? 0 : PM_HASH_BYTES;
     if ((rc = pm_event_build(id, body, &ev)))
