@@ -11,6 +11,7 @@
  * The store lives under $TMPDIR (default /tmp): point it at the disk you care about.
  * The workload is realistic for the views: four origins, each study announced once
  * and then claimed and reported, so every study key has a few events. */
+#include "bench/bench_common.h"
 #include "crypto/sign.h"
 #include "proto/error.h"
 #include "proto/log.h"
@@ -28,13 +29,6 @@
 
 enum { ORIGINS = 4, BATCH = 256 };
 
-#define DIE_IF(cond)                                                                     \
-    do {                                                                                 \
-        if (cond) {                                                                      \
-            fprintf(stderr, "bench_log: %s:%d: %s\n", __FILE__, __LINE__, #cond);          \
-            exit(1);                                                                     \
-        }                                                                                \
-    } while (0)
 
 static double now(void)
 {
@@ -126,48 +120,9 @@ static void study_event(workload *w, author *a, size_t i, int kind)
 {
     char uid[64];
     snprintf(uid, sizeof uid, "1.2.826.0.1.3680043.10.%zu", i / 3);
-    Pm__EventBody b = PM__EVENT_BODY__INIT;
-    Pm__StudyAnnounced sa = PM__STUDY_ANNOUNCED__INIT;
-    Pm__Series se = PM__SERIES__INIT, *sep = &se;
-    Pm__Instance in[4], *inp[4];
-    uint8_t h[PM_HASH_BYTES];
-    Pm__ItemClaimed ic = PM__ITEM_CLAIMED__INIT;
-    Pm__ReportSubmitted rs = PM__REPORT_SUBMITTED__INIT;
-    if (kind == 0) {
-        pm_hash(uid, strlen(uid), h);
-        for (int j = 0; j < 4; j++) {
-            pm__instance__init(&in[j]);
-            in[j].sop_instance_uid = uid;
-            in[j].size = 524288;
-            in[j].hash.data = h;
-            in[j].hash.len = PM_HASH_BYTES;
-            inp[j] = &in[j];
-        }
-        se.series_instance_uid = uid;
-        se.modality = "CT";
-        se.n_instances = 4;
-        se.instances = inp;
-        sa.study_instance_uid = uid;
-        sa.patient_id = "P1234567";
-        sa.patient_name = "BENCH^PATIENT";
-        sa.n_series = 1;
-        sa.series = &sep;
-        b.payload_case = PM__EVENT_BODY__PAYLOAD_STUDY_ANNOUNCED;
-        b.study_announced = &sa;
-    } else if (kind == 1) {
-        ic.study_instance_uid = uid;
-        ic.reporter = "dr.bench";
-        ic.lease_until_ms = 1800000000000ull;
-        b.payload_case = PM__EVENT_BODY__PAYLOAD_ITEM_CLAIMED;
-        b.item_claimed = &ic;
-    } else {
-        rs.study_instance_uid = uid;
-        rs.reporter = "dr.bench";
-        rs.text = "CT head: no acute intracranial abnormality.";
-        b.payload_case = PM__EVENT_BODY__PAYLOAD_REPORT_SUBMITTED;
-        b.report_submitted = &rs;
-    }
-    add(w, a, &b);
+    bench_event e;
+    bench_sample_event(&e, kind, uid, "P1234567");
+    add(w, a, &e.body);
 }
 
 int main(int argc, char **argv)

@@ -9,6 +9,7 @@
  * reporter's site: realistic sizes and a realistic mix for the views. Events are built
  * and written one at a time, so memory stays flat for any N. Prints, last,
  * "raw_verify_per_s R" for bench_verify.sh. */
+#include "bench/bench_common.h"
 #include "crypto/hash.h"
 #include "crypto/identity.h"
 #include "proto/error.h"
@@ -24,13 +25,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DIE_IF(cond)                                                                     \
-    do {                                                                                 \
-        if (cond) {                                                                      \
-            fprintf(stderr, "gen_audit: %s:%d: %s\n", __FILE__, __LINE__, #cond);          \
-            exit(1);                                                                     \
-        }                                                                                \
-    } while (0)
 
 enum { MAX_SITES = 64 };
 
@@ -88,53 +82,12 @@ static void emit(author *a, Pm__EventBody *b)
 
 static void study_event(author *a, size_t study, int kind)
 {
-    char uid[64], sop[4][72], pid[16];
+    char uid[64], pid[16];
     snprintf(uid, sizeof uid, "1.2.826.0.1.3680043.8.498.%zu", study);
     snprintf(pid, sizeof pid, "SYN%07zu", study % 9999999);
-    Pm__EventBody b = PM__EVENT_BODY__INIT;
-    Pm__StudyAnnounced sa = PM__STUDY_ANNOUNCED__INIT;
-    Pm__Series se = PM__SERIES__INIT, *sep = &se;
-    Pm__Instance in[4], *inp[4];
-    uint8_t h[4][PM_HASH_BYTES];
-    Pm__ItemClaimed ic = PM__ITEM_CLAIMED__INIT;
-    Pm__ReportSubmitted rs = PM__REPORT_SUBMITTED__INIT;
-    if (kind == 0) {
-        for (int j = 0; j < 4; j++) {
-            snprintf(sop[j], sizeof sop[j], "%s.1.%d", uid, j + 1);
-            pm_hash(sop[j], strlen(sop[j]), h[j]);
-            pm__instance__init(&in[j]);
-            in[j].sop_instance_uid = sop[j];
-            in[j].size = 524288;
-            in[j].hash.data = h[j];
-            in[j].hash.len = PM_HASH_BYTES;
-            inp[j] = &in[j];
-        }
-        se.series_instance_uid = uid;
-        se.modality = "CT";
-        se.n_instances = 4;
-        se.instances = inp;
-        sa.study_instance_uid = uid;
-        sa.patient_id = pid;
-        sa.patient_name = "SYNTHETIC^BENCH";
-        sa.study_description = "CT HEAD";
-        sa.n_series = 1;
-        sa.series = &sep;
-        b.payload_case = PM__EVENT_BODY__PAYLOAD_STUDY_ANNOUNCED;
-        b.study_announced = &sa;
-    } else if (kind == 1) {
-        ic.study_instance_uid = uid;
-        ic.reporter = "dr.bench";
-        ic.lease_until_ms = 1800000000000ull;
-        b.payload_case = PM__EVENT_BODY__PAYLOAD_ITEM_CLAIMED;
-        b.item_claimed = &ic;
-    } else {
-        rs.study_instance_uid = uid;
-        rs.reporter = "dr.bench";
-        rs.text = "CT head: no acute intracranial abnormality.";
-        b.payload_case = PM__EVENT_BODY__PAYLOAD_REPORT_SUBMITTED;
-        b.report_submitted = &rs;
-    }
-    emit(a, &b);
+    bench_event e;
+    bench_sample_event(&e, kind, uid, pid);
+    emit(a, &e.body);
 }
 
 static double raw_verify_rate(void)

@@ -22,6 +22,7 @@
  * delivered them. A producer thread signs while the main thread ingests.
  *
  * Prints progress and, last, "studies S events E seconds T events_per_s R". */
+#include "bench/bench_common.h"
 #include "crypto/hash.h"
 #include "crypto/identity.h"
 #include "proto/error.h"
@@ -40,13 +41,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DIE_IF(cond)                                                                     \
-    do {                                                                                 \
-        if (cond) {                                                                      \
-            fprintf(stderr, "gen_worklist: %s:%d: %s\n", __FILE__, __LINE__, #cond);     \
-            exit(1);                                                                     \
-        }                                                                                \
-    } while (0)
 
 enum { MAX_SITES = 64, QUEUE_DEPTH = 4 };
 
