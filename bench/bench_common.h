@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "crypto/hash.h"
-#include "event.pb-c.h"
+#include "proto/event.pb-c.h"
 
 /* Benchmarks stop at the first failure, naming the program, file and line. */
 #define DIE_IF(cond)                                                                     \

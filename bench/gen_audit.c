@@ -1,4 +1,4 @@
-/* Writes a valid audit export (store/audit-format.md) of N signed events for the
+/* Writes a valid audit export (docs/audit-format.md) of N signed events for the
  * verify benchmark, and measures the raw single-core Ed25519 verify rate of this
  * machine in the same run:
  *

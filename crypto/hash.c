@@ -1,5 +1,5 @@
-#include "hash.h"
-#include "../proto/error.h"
+#include "crypto/hash.h"
+#include "proto/error.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
-#include "identity.h"
-#include "hash.h"
-#include "../proto/error.h"
-#include "../proto/log.h"
+#include "crypto/identity.h"
+#include "crypto/hash.h"
+#include "proto/error.h"
+#include "proto/log.h"
 
 #include <errno.h>
 #include <fcntl.h>

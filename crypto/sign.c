@@ -1,5 +1,5 @@
-#include "sign.h"
-#include "../proto/error.h"
+#include "crypto/sign.h"
+#include "proto/error.h"
 
 #include <sodium.h>
 #include <stdlib.h>

@@ -7,7 +7,7 @@
 #ifndef PM_SIGN_H
 #define PM_SIGN_H
 
-#include "identity.h"
+#include "crypto/identity.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,4 +1,4 @@
-#include "clock.h"
+#include "proto/clock.h"
 
 #include <time.h>
 

@@ -1,4 +1,4 @@
-#include "error.h"
+#include "proto/error.h"
 
 const char *pm_strerror(int code)
 {

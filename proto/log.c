@@ -1,5 +1,5 @@
-#include "log.h"
-#include "error.h"
+#include "proto/log.h"
+#include "proto/error.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -12,7 +12,7 @@
 
 #include <lmdb.h>
 
-#include "store.h"
+#include "store/store.h"
 
 /* Indexes ev and re-derives the views it affects, inside the caller's write txn. For a
  * membership event, if membership_pending is not NULL, the (costly) re-derivation of

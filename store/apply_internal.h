@@ -4,8 +4,8 @@
 #ifndef PM_APPLY_INTERNAL_H
 #define PM_APPLY_INTERNAL_H
 
-#include "apply.h"
-#include "store_internal.h"
+#include "store/apply.h"
+#include "store/store_internal.h"
 
 enum { POS_LEN = 8 + PM_ID_BYTES + 8 };
 enum { KIND_MEMBERSHIP = 'M', KIND_STUDY = 'S' };

@@ -1,6 +1,6 @@
-#include "auditfile.h"
-#include "event.h"
-#include "feed.h"
+#include "store/auditfile.h"
+#include "store/event.h"
+#include "store/feed.h"
 #include "proto/error.h"
 
 #include <stdlib.h>

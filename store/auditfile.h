@@ -1,4 +1,4 @@
-/* The portable audit export file (format described in store/audit-format.md):
+/* The portable audit export file (format described in docs/audit-format.md):
  *
  *   "PACSMESH-AUDIT\n" "1\n"               magic line and format version line
  *   repeated: 'E' len(4, BE) envelope       every event held, in the total order
@@ -12,7 +12,7 @@
 
 #include <stdio.h>
 
-#include "store.h"
+#include "store/store.h"
 
 /* Writes the store's events and fork evidence to path (atomically: temp + rename).
  * *count receives the number of events written. */

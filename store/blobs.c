@@ -1,6 +1,6 @@
-#include "blobs.h"
+#include "store/blobs.h"
 #include "proto/clock.h"
-#include "store_internal.h"
+#include "store/store_internal.h"
 #include "proto/error.h"
 #include "proto/log.h"
 

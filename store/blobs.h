@@ -11,7 +11,7 @@
 
 #include <stdint.h>
 
-#include "store.h"
+#include "store/store.h"
 
 typedef struct pm_blobs pm_blobs;
 

@@ -1,4 +1,4 @@
-#include "event.h"
+#include "store/event.h"
 #include "crypto/sign.h"
 #include "proto/error.h"
 

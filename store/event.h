@@ -13,7 +13,7 @@
 
 #include "crypto/hash.h"
 #include "crypto/identity.h"
-#include "event.pb-c.h"
+#include "proto/event.pb-c.h"
 
 #define PM_EVENT_FORMAT 1
 #define PM_EVENT_MAX_BYTES (4u << 20) /* a study of ~20,000 instances fits */

@@ -1,7 +1,7 @@
-#include "feed.h"
+#include "store/feed.h"
 #include "proto/clock.h"
-#include "apply.h"
-#include "store_internal.h"
+#include "store/apply.h"
+#include "store/store_internal.h"
 #include "proto/error.h"
 #include "proto/log.h"
 

@@ -4,7 +4,7 @@
 #ifndef PM_FEED_H
 #define PM_FEED_H
 
-#include "store.h"
+#include "store/store.h"
 
 typedef struct {
     uint8_t origin[PM_ID_BYTES];

@@ -1,6 +1,6 @@
 /* The membership fold: genesis, admissions and revocations under the quorum rule, in
  * the total order; a revocation cuts the revoked member's feed by sequence number. */
-#include "apply_internal.h"
+#include "store/apply_internal.h"
 #include "proto/error.h"
 #include "proto/log.h"
 

@@ -1,4 +1,4 @@
-#include "store_internal.h"
+#include "store/store_internal.h"
 #include "proto/error.h"
 #include "proto/log.h"
 

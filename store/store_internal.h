@@ -5,7 +5,7 @@
 
 #include <lmdb.h>
 
-#include "store.h"
+#include "store/store.h"
 
 struct pm_store {
     MDB_env *env;

@@ -1,8 +1,8 @@
-#include "verify.h"
-#include "apply.h"
-#include "event.h"
-#include "feed.h"
-#include "views.h"
+#include "store/verify.h"
+#include "store/apply.h"
+#include "store/event.h"
+#include "store/feed.h"
+#include "store/views.h"
 #include "proto/error.h"
 
 #include <pthread.h>

@@ -6,7 +6,7 @@
 #ifndef PM_VERIFY_H
 #define PM_VERIFY_H
 
-#include "store.h"
+#include "store/store.h"
 
 typedef struct pm_verifier pm_verifier;
 

@@ -1,5 +1,5 @@
-#include "views.h"
-#include "store_internal.h"
+#include "store/views.h"
+#include "store/store_internal.h"
 #include "proto/error.h"
 
 #include <stdlib.h>

@@ -4,7 +4,7 @@
 #ifndef PM_VIEWS_H
 #define PM_VIEWS_H
 
-#include "store.h"
+#include "store/store.h"
 
 typedef int (*pm_member_fn)(void *ctx, const Pm__MemberView *m);
 typedef int (*pm_study_fn)(void *ctx, const Pm__StudyView *s);

@@ -1,18 +1,18 @@
-/* libFuzzer target over the node.conf parser (node/config.c).
+/* libFuzzer target over the node.conf parser (node/config/config.c).
  *
  * `make check` builds this with test/fuzz_replay.c (plain gcc) and replays the seed
  * corpus test/corpus/config/. To fuzz for real, from the source tree after a build in
  * build-config/ (which generates the protobuf-c headers dicom.h includes):
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I. -Ibuild-config/proto \
- *       $(pkg-config --cflags libprotobuf-c) test/fuzz_config.c node/config.c \
+ *       $(pkg-config --cflags libprotobuf-c) test/fuzz_config.c node/config/config.c \
  *       proto/error.c proto/log.c -linih -o /tmp/fuzz_config
  *   mkdir -p /tmp/config-corpus && /tmp/fuzz_config /tmp/config-corpus test/corpus/config
  *
  * Beyond "no crash, no leak, no undefined behaviour" it checks that whatever parses
  * dumps back to a file that parses to the same dump, and that the rule matcher and the
  * duration and size parsers survive the same bytes. */
-#include "node/config.h"
+#include "node/config/config.h"
 #include "proto/error.h"
 
 #include <stdint.h>

@@ -1,4 +1,4 @@
-/* libFuzzer target over pm_dicom_read_meta (node/dicom_meta.cc), the parser that sees
+/* libFuzzer target over pm_dicom_read_meta (node/dicom/meta.cc), the parser that sees
  * DICOM files from imports, peers and DICOM clients.
  *
  * `make check` builds this with test/fuzz_replay.c (plain gcc) and replays the seed
@@ -7,14 +7,14 @@
  *   F="-g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I. -Ibuild-dicom/proto"
  *   for c in test/fuzz_dicom_meta.c proto/error.c proto/log.c; do
  *       clang $F -c $c -o /tmp/$(basename $c .c).o; done
- *   clang++ $F -std=c++17 node/dicom_meta.cc /tmp/fuzz_dicom_meta.o /tmp/error.o /tmp/log.o \
+ *   clang++ $F -std=c++17 node/dicom/meta.cc /tmp/fuzz_dicom_meta.o /tmp/error.o /tmp/log.o \
  *       $(pkg-config --libs dcmtk libprotobuf-c) -o /tmp/fuzz_dicom_meta
  *   mkdir -p /tmp/dicom-corpus && /tmp/fuzz_dicom_meta /tmp/dicom-corpus test/corpus/dicom_meta
  *
  * pm_dicom_read_meta reads a path, so each input goes through one temporary file. Beyond
  * "no crash, no leak, no undefined behaviour" it checks the contract: PM_OK with the
  * UIDs filled in, or PM_E_DICOM with a one-line reason. */
-#include "node/dicom.h"
+#include "node/dicom/dicom.h"
 #include "proto/error.h"
 
 #include <stdint.h>

@@ -29,7 +29,7 @@
  * (TMPDIR on a tmpfs keeps LMDB's fsyncs cheap.) A crash leaves crash-<sha1>; replay
  * it with ./test/fuzz_event_replay crash-<sha1>. test/gen_event_corpus DIR regenerates
  * the seed corpus (deterministic: fixed keys and clocks). */
-#include "check.h"
+#include "test/check.h"
 
 #include "crypto/sign.h"
 #include "proto/log.h"

@@ -9,7 +9,7 @@
 #   KNOWN PRODUCT BUG (registered in XFAIL_TESTS, test/worklist.am): peers that already
 #   hold C's later events never ask for the reused seq again (their version vector is
 #   ahead), and C refuses their next event as a "broken chain" forever, so the fork is
-#   neither detected nor shown and C never converges. Fix: node/gossip.c handle_events,
+#   neither detected nor shown and C never converges. Fix: node/mesh/gossip.c handle_events,
 #   on PM_E_CHAIN for (origin O, seq s) reply to the sender with the held event (O, s-1),
 #   which the sender then ingests as PM_E_FORK and broadcasts as fork proof.
 #   The other side: B's backup restored the same way, but started with `run` while its

@@ -1,7 +1,7 @@
 /* Unit tests of node/config: defaults, every key, every kind of error (file, line and
  * key named), worklist rules, editing in place, and the file `init` writes. Each test
  * runs in its own temporary directory. */
-#include "node/config.h"
+#include "node/config/config.h"
 #include "proto/error.h"
 #include "proto/log.h"
 

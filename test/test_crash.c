@@ -7,7 +7,7 @@
  * heads agree with the feed, and that the whole feed re-parses, verifies and chains.
  *
  * PM_CRASH_SEED=<n> replays one seed; PM_CRASH_ROUNDS=<n> changes the rounds (30). */
-#include "check.h"
+#include "test/check.h"
 
 #include "proto/log.h"
 #include "store/feed.h"

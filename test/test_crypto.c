@@ -1,5 +1,5 @@
 /* crypto/: identity files, signatures, CURVE key derivation, hashing and hex. */
-#include "check.h"
+#include "test/check.h"
 
 #include "crypto/hash.h"
 #include "crypto/identity.h"

@@ -1,4 +1,4 @@
-/* Integration test of the DICOM edge (node/dicom.h): pm_dicom_server on 127.0.0.1 with an
+/* Integration test of the DICOM edge (node/dicom/dicom.h): pm_dicom_server on 127.0.0.1 with an
  * in-memory provider, driven by dcmtk's own command-line clients (echoscu, storescu,
  * findscu, getscu, movescu; storescp run in inetd mode as the C-MOVE destination, so that
  * it too listens on loopback only). Also pm_dicom_read_meta on pydicom's broken files.
@@ -18,7 +18,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
-#include "node/dicom.h"
+#include "node/dicom/dicom.h"
 #include "test/check.h"
 
 #define PYDICOM "/usr/lib/python3/dist-packages/pydicom/data/test_files"

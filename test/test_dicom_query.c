@@ -1,6 +1,6 @@
-/* Unit tests of the DICOM edge's query matching (node/dicom_query.c): PS3.4 C.2.2.2
+/* Unit tests of the DICOM edge's query matching (node/dicom/query.c): PS3.4 C.2.2.2
  * matching rules, and C-FIND/C-GET walks over a few StudyView fixtures. */
-#include "node/dicom_query.h"
+#include "node/dicom/query.h"
 
 #include <string.h>
 

@@ -1,4 +1,4 @@
-/* Unit test of node/dicom_sr.h: the report as a DICOM Basic Text SR.
+/* Unit test of node/dicom/sr.h: the report as a DICOM Basic Text SR.
  *
  * Writes SR files and reads them back three ways: with pm_dicom_read_meta (what the
  * ingest path will see: study UID, SOP class, patient), with dcmtk's dsrdump (which
@@ -8,8 +8,8 @@
  * call makes a new series and a new instance. */
 #include <stdint.h>
 
-#include "node/dicom.h"
-#include "node/dicom_sr.h"
+#include "node/dicom/dicom.h"
+#include "node/dicom/sr.h"
 #include "test/check.h"
 
 #define STUDY "1.2.826.0.1.3680043.99.7.1"

@@ -1,6 +1,6 @@
 /* store/event: build and parse round trips for every payload type, and refusal of
  * malformed or forged envelopes, each with its own code. */
-#include "check.h"
+#include "test/check.h"
 
 #include "crypto/sign.h"
 #include "proto/log.h"

@@ -7,7 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 
 grep -qa pacsmesh_events_held "$PACSMESH" ||
-    skip "this pacsmesh does not serve metrics yet (node/metrics.c is not wired into 'run')"
+    skip "this pacsmesh does not serve metrics yet (node/daemon/metrics_http.c is not wired into 'run')"
 command -v storescu >/dev/null && command -v findscu >/dev/null || skip "dcmtk tools are missing"
 DATA=/usr/lib/python3/dist-packages/pydicom/data/test_files/CT_small.dcm
 [ -r "$DATA" ] || skip "python3-pydicom's test data ($DATA) is missing"

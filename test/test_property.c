@@ -10,7 +10,7 @@
  *
  * PM_PROPERTY_SEED=<n> replays one seed; PM_PROPERTY_ORDERS=<n> changes the number
  * of orders (default 24). */
-#include "check.h"
+#include "test/check.h"
 
 #include "proto/log.h"
 #include "store/feed.h"

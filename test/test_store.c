@@ -2,7 +2,7 @@
  * fork evidence, membership with quorum, revocation, held events, and the store
  * format check. White-box where the public API has no reader yet: member and study
  * records are read straight from LMDB through store_internal.h. */
-#include "check.h"
+#include "test/check.h"
 
 #include "proto/log.h"
 #include "store/feed.h"

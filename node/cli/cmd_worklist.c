@@ -1,0 +1,493 @@
+/* The network worklist: worklist, claim, release, report, verify, reports, tat
+ * (SPEC.md). Every change is an event appended to this node's feed; the running
+ * node, if any, is told to push it at once. */
+#include "node/cli/admin_client.h"
+#include "node/cli/cli.h"
+#include "node/cli/commands.h"
+#include "node/worklist/present.h"
+#include "node/studies/ingest.h"
+#include "node/dicom/sr.h"
+#include "crypto/hash.h"
+#include "proto/error.h"
+#include "store/blobs.h"
+#include "store/feed.h"
+#include "store/views.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define REPORTER_MAX 64
+
+/* A reporter id: 1-64 characters of letters, digits and . _ - @ (a login or a
+ * professional registration number), so it prints and matches unambiguously. */
+static int reporter_ok(const char *r)
+{
+    size_t n = r ? strlen(r) : 0;
+    if (n == 0 || n > REPORTER_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)r[i]) && !strchr("._-@", r[i]))
+            return 0;
+    return 1;
+}
+
+/* Opens the node and reads the study's view; prints the failure itself. */
+static int open_item(const pm_cli_args *a, const char *usage, const char *reporter,
+                     pm_node *node, Pm__StudyView **sv)
+{
+    if (a->npos != 1)
+        return pm_cli_usage(usage, "give exactly one STUDY_UID");
+    if (reporter && !reporter_ok(reporter))
+        return pm_cli_usage(usage, "--reporter: '%s' is not a reporter id (1-64 letters, digits, "
+                                   "'.', '_', '-', '@')", reporter);
+    int rc = pm_node_open(a->dir, PM_NODE_ALL | PM_NODE_BLOBS, node);
+    if (rc)
+        return rc;
+    int r = pm_views_study(node->store, a->pos[0], sv);
+    if (r == PM_E_NOTFOUND || (r == PM_OK && !(*sv)->study)) {
+        pm_node_close(node);
+        return pm_cli_fail("unknown study %s: no node of the mesh has announced it", a->pos[0]);
+    }
+    if (r) {
+        pm_node_close(node);
+        return pm_cli_fail("cannot read study %s: %s", a->pos[0], pm_strerror(r));
+    }
+    return PM_EXIT_OK;
+}
+
+static int append_and_kick(pm_node *node, Pm__EventBody *body)
+{
+    int r = pm_feed_append(node->store, node->id, body, NULL);
+    if (r == PM_E_MESH)
+        return pm_cli_fail("this node does not belong to a mesh yet");
+    if (r)
+        return pm_cli_fail("cannot write the event: %s", pm_strerror(r));
+    pm_admin_kick(node);
+    return PM_EXIT_OK;
+}
+
+/* What claim, release, report and verify share: parse STUDY_UID --reporter ID (and
+ * one more option where the command has one), open the node and the item, run act,
+ * clean up. act prints its own result and returns an exit status. */
+typedef int (*item_action)(pm_node *node, const char *uid, const char *reporter,
+                           const Pm__StudyView *sv, const char *extra);
+
+static int run_item_command(int argc, char **argv, const char *usage, const char *extra_name,
+                            item_action act)
+{
+    const char *reporter = NULL, *extra = NULL;
+    pm_cli_opt opts[] = {{"reporter", &reporter, NULL},
+                         {extra_name, &extra, NULL},
+                         {NULL, NULL, NULL}};
+    if (!extra_name)
+        opts[1] = opts[2];
+    pm_cli_args a;
+    int rc = pm_cli_parse(argc, argv, opts, usage, &a);
+    if (!rc && (!reporter || (extra_name && !extra)))
+        rc = pm_cli_usage(usage, extra_name ? "--reporter and --%s are required"
+                                            : "--reporter is required%s",
+                          extra_name ? extra_name : "");
+    pm_node node;
+    Pm__StudyView *sv = NULL;
+    if (rc || (rc = open_item(&a, usage, reporter, &node, &sv))) {
+        free(a.pos);
+        return rc;
+    }
+    rc = act(&node, a.pos[0], reporter, sv, extra);
+    pm__study_view__free_unpacked(sv, NULL);
+    pm_node_close(&node);
+    free(a.pos);
+    return rc;
+}
+
+static int claim_item(pm_node *node, const char *uid, const char *reporter,
+                      const Pm__StudyView *sv, const char *extra)
+{
+    (void)extra;
+    uint64_t now = pm_now_ms();
+    const char *state = pm_views_item_state(sv, now);
+    char until[32];
+    if (strcmp(state, "reported") == 0 || strcmp(state, "verified") == 0)
+        return pm_cli_fail("study %s is already %s; nothing to claim", uid, state);
+    if (strcmp(state, "claimed") == 0 && strcmp(sv->claim->reporter, reporter) != 0)
+        return pm_cli_fail("study %s is claimed by %s until %s", uid, sv->claim->reporter,
+                           pm_cli_time(sv->claim->lease_until_ms, until));
+    Pm__ItemClaimed c = PM__ITEM_CLAIMED__INIT;
+    c.study_instance_uid = (char *)uid;
+    c.reporter = (char *)reporter;
+    c.lease_until_ms = now + node->cfg->lease_ms;
+    Pm__EventBody body = PM__EVENT_BODY__INIT;
+    body.payload_case = PM__EVENT_BODY__PAYLOAD_ITEM_CLAIMED;
+    body.item_claimed = &c;
+    int rc = append_and_kick(node, &body);
+    if (rc == PM_EXIT_OK)
+        printf("claimed %s for %s until %s\n", uid, reporter,
+               pm_cli_time(c.lease_until_ms, until));
+    return rc;
+}
+
+int pm_cmd_claim(int argc, char **argv)
+{
+    return run_item_command(argc, argv, "claim STUDY_UID --reporter ID", NULL, claim_item);
+}
+
+static int release_item(pm_node *node, const char *uid, const char *reporter,
+                        const Pm__StudyView *sv, const char *extra)
+{
+    (void)extra;
+    const char *state = pm_views_item_state(sv, pm_now_ms());
+    int claimed = strcmp(state, "claimed") == 0;
+    if (!claimed || strcmp(sv->claim->reporter, reporter) != 0)
+        return pm_cli_fail("study %s is not claimed by %s (it is %s%s%s)", uid, reporter, state,
+                           claimed ? " by " : "", claimed ? sv->claim->reporter : "");
+    Pm__ItemReleased r = PM__ITEM_RELEASED__INIT;
+    r.study_instance_uid = (char *)uid;
+    r.reporter = (char *)reporter;
+    Pm__EventBody body = PM__EVENT_BODY__INIT;
+    body.payload_case = PM__EVENT_BODY__PAYLOAD_ITEM_RELEASED;
+    body.item_released = &r;
+    int rc = append_and_kick(node, &body);
+    if (rc == PM_EXIT_OK)
+        printf("released %s\n", uid);
+    return rc;
+}
+
+int pm_cmd_release(int argc, char **argv)
+{
+    return run_item_command(argc, argv, "release STUDY_UID --reporter ID", NULL, release_item);
+}
+
+/* Reads the report text: non-empty, valid UTF-8, at most 1 MiB. */
+static char *read_report(const char *path, char *why, size_t whylen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(why, whylen, "cannot read %s", path);
+        return NULL;
+    }
+    size_t cap = (1u << 20) + 1, len;
+    char *text = malloc(cap + 1);
+    len = text ? fread(text, 1, cap, f) : 0;
+    fclose(f);
+    if (!text)
+        return NULL;
+    text[len] = 0;
+    const char *reason = NULL;
+    if (len == cap)
+        reason = "is larger than 1 MiB";
+    else if (len == 0 || strspn(text, " \t\r\n") == len)
+        reason = "is empty";
+    else if (strlen(text) != len)
+        reason = "contains NUL bytes";
+    else {
+        /* UTF-8 validation: a report that is not text must not enter the signed log. */
+        const unsigned char *p = (const unsigned char *)text;
+        while (*p && !reason) {
+            int n = *p < 0x80 ? 0 : (*p & 0xE0) == 0xC0 ? 1 : (*p & 0xF0) == 0xE0 ? 2
+                                  : (*p & 0xF8) == 0xF0 ? 3 : -1;
+            if (n < 0 || (n == 1 && *p < 0xC2))
+                reason = "is not UTF-8 text";
+            for (int i = 1; !reason && i <= n; i++)
+                if ((p[i] & 0xC0) != 0x80)
+                    reason = "is not UTF-8 text";
+            p += n + 1;
+        }
+    }
+    if (reason) {
+        snprintf(why, whylen, "the report file %s %s", path, reason);
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
+/* The report also becomes a DICOM Basic Text SR instance of the study, held by this
+ * node and announced with it, so any viewer or PACS that retrieves the study sees the
+ * report. sop_uid (65 bytes) receives its SOP Instance UID, "" if it could not be made
+ * (the report itself is never held back for that). */
+static void add_report_sr(pm_node *node, const Pm__StudyView *sv, const char *reporter,
+                          const char *text, char *sop_uid)
+{
+    sop_uid[0] = 0;
+    char tmp[4096], study[PM_DICOM_UID_MAX + 1], err[256] = "";
+    const Pm__StudyAnnounced *st = sv->study;
+    pm_blobs_temp_path(node->blobs, tmp, sizeof tmp);
+    int rc = pm_dicom_write_report_sr(tmp, st->study_instance_uid, st->patient_id,
+                                      st->patient_name, st->patient_birth_date, st->patient_sex,
+                                      st->accession_number, st->study_date, st->study_time,
+                                      st->study_id, st->referring_physician, reporter, text,
+                                      pm_now_ms(), sop_uid, err, sizeof err);
+    pm_ingest_ctx ingest = {node->store, node->blobs, node->id, node->cfg};
+    if (!rc)
+        rc = pm_ingest_file(&ingest, tmp, 1, study, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "pacsmesh: warning: the report is recorded, but its DICOM SR could not "
+                        "be added to the study: %s\n", *err ? err : pm_strerror(rc));
+        sop_uid[0] = 0;
+    }
+}
+
+static int report_item(pm_node *node, const char *uid, const char *reporter,
+                       const Pm__StudyView *sv, const char *file)
+{
+    char why[512];
+    char *text = read_report(file, why, sizeof why);
+    if (!text)
+        return pm_cli_fail("%s", why);
+    const char *state = pm_views_item_state(sv, pm_now_ms());
+    if (strcmp(state, "claimed") == 0 && strcmp(sv->claim->reporter, reporter) != 0)
+        fprintf(stderr, "pacsmesh: note: %s holds the claim; your report is kept beside theirs "
+                        "and the item is flagged as a conflict\n", sv->claim->reporter);
+    char sr_uid[65];
+    add_report_sr(node, sv, reporter, text, sr_uid);
+    Pm__ReportSubmitted r = PM__REPORT_SUBMITTED__INIT;
+    r.study_instance_uid = (char *)uid;
+    r.reporter = (char *)reporter;
+    r.text = text;
+    r.sr_sop_instance_uid = sr_uid;
+    Pm__EventBody body = PM__EVENT_BODY__INIT;
+    body.payload_case = PM__EVENT_BODY__PAYLOAD_REPORT_SUBMITTED;
+    body.report_submitted = &r;
+    int rc = pm_feed_append(node->store, node->id, &body, NULL);
+    if (rc) {
+        free(text);
+        return pm_cli_fail("cannot write the event: %s", pm_strerror(rc));
+    }
+    /* The study, now with the SR this node holds, is announced again. */
+    pm_ingest_ctx ingest = {node->store, NULL, node->id, node->cfg};
+    unsigned announced = 0;
+    if (*sr_uid && pm_ingest_announce(&ingest, &announced) != PM_OK)
+        fprintf(stderr, "pacsmesh: warning: the report SR will be announced when the node "
+                        "next starts\n");
+    pm_admin_kick(node);
+    printf("report by %s recorded for %s%s%s\n", reporter, uid, *sr_uid ? "; DICOM SR " : "",
+           sr_uid);
+    free(text);
+    return rc;
+}
+
+int pm_cmd_report(int argc, char **argv)
+{
+    return run_item_command(argc, argv, "report STUDY_UID --reporter ID --file F", "file",
+                            report_item);
+}
+
+static int verify_item(pm_node *node, const char *uid, const char *reporter,
+                       const Pm__StudyView *sv, const char *extra)
+{
+    (void)extra;
+    const char *state = pm_views_item_state(sv, pm_now_ms());
+    int own = 0;
+    for (size_t i = 0; i < sv->n_reports; i++)
+        own |= strcmp(sv->reports[i]->reporter, reporter) == 0;
+    if (strcmp(state, "reported") != 0)
+        return pm_cli_fail("study %s is %s: only a reported study can be verified", uid, state);
+    if (own && sv->n_reports == 1)
+        return pm_cli_fail("%s wrote the report: a second reader must verify it", reporter);
+    Pm__ReportVerified v = PM__REPORT_VERIFIED__INIT;
+    v.study_instance_uid = (char *)uid;
+    v.reporter = (char *)reporter;
+    Pm__EventBody body = PM__EVENT_BODY__INIT;
+    body.payload_case = PM__EVENT_BODY__PAYLOAD_REPORT_VERIFIED;
+    body.report_verified = &v;
+    int rc = append_and_kick(node, &body);
+    if (rc == PM_EXIT_OK)
+        printf("verified %s by %s\n", uid, reporter);
+    return rc;
+}
+
+int pm_cmd_verify(int argc, char **argv)
+{
+    return run_item_command(argc, argv, "verify STUDY_UID --reporter ID", NULL, verify_item);
+}
+
+int pm_cmd_reports(int argc, char **argv)
+{
+    static const char usage[] = "reports STUDY_UID [--json]";
+    pm_cli_args a;
+    int rc = pm_cli_parse(argc, argv, NULL, usage, &a);
+    pm_node node;
+    Pm__StudyView *sv = NULL;
+    if (rc || (rc = open_item(&a, usage, NULL, &node, &sv))) {
+        free(a.pos);
+        return rc;
+    }
+    json_t *list = json_array();
+    for (size_t i = 0; i < sv->n_reports; i++) {
+        const Pm__ReportView *r = sv->reports[i];
+        char node_id[PM_ID_HEX], when[32];
+        pm_hex_encode(r->node.data, PM_ID_BYTES, node_id);
+        json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s, s:b}", "reporter", r->reporter,
+                                              "node", node_id, "time", pm_cli_time(r->time_ms, when),
+                                              "text", r->text, "conflict", sv->conflict));
+    }
+    if (a.json) {
+        pm_cli_print_json(list);
+    } else {
+        size_t i;
+        json_t *o;
+        if (!json_array_size(list))
+            printf("no reports for %s yet\n", a.pos[0]);
+        json_array_foreach(list, i, o)
+        {
+            printf("--- report %zu of %zu by %s at %s from node %.8s%s\n%s\n", i + 1,
+                   json_array_size(list), json_string_value(json_object_get(o, "reporter")),
+                   json_string_value(json_object_get(o, "time")),
+                   json_string_value(json_object_get(o, "node")),
+                   sv->conflict ? " (CONFLICT: reconcile)" : "",
+                   json_string_value(json_object_get(o, "text")));
+        }
+        json_decref(list);
+    }
+    pm__study_view__free_unpacked(sv, NULL);
+    pm_node_close(&node);
+    free(a.pos);
+    return rc;
+}
+
+typedef struct {
+    const char *state, *site, *subspecialty, *priority;
+    int overdue;
+    uint64_t now;
+    json_t *list, *liveness;
+    const uint8_t *self;
+    pm_blobs *blobs;
+} worklist_query;
+
+static int blob_is_local(void *ctx, const uint8_t *hash) { return ctx && pm_blobs_has(ctx, hash); }
+
+/* Filters on the view itself, so only matching items pay for viewability and JSON. */
+static int item_matches(const worklist_query *q, const Pm__StudyView *s)
+{
+    const Pm__WorklistTerms *t = s->study ? s->study->terms : NULL;
+    const char *state = pm_views_item_state(s, q->now);
+    if (q->state && strcmp(q->state, state) != 0)
+        return 0;
+    if (q->subspecialty && strcasecmp(q->subspecialty, t ? t->subspecialty : "") != 0)
+        return 0;
+    if (q->priority && strcmp(q->priority, t ? t->priority : "routine") != 0)
+        return 0;
+    if (q->overdue) {
+        int open = strcmp(state, "unreported") == 0 || strcmp(state, "claimed") == 0;
+        if (!open || !t || !t->due_ms || t->due_ms >= q->now)
+            return 0;
+    }
+    if (q->site) {
+        char site[PM_ID_HEX];
+        pm_hex_encode(s->site.data, PM_ID_BYTES, site);
+        if (strncasecmp(site, q->site, strlen(q->site)) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+static int collect_item(void *ctx, const Pm__StudyView *s)
+{
+    worklist_query *q = ctx;
+    if (!s->study || !item_matches(q, s))
+        return 0;
+    int viewable = pm_items_viewable(s, q->self, q->liveness, blob_is_local, q->blobs);
+    json_array_append_new(q->list, pm_items_worklist_json(s, q->now, viewable));
+    return 0;
+}
+
+static int by_due(const void *a, const void *b)
+{
+    json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+    int c = strcmp(json_string_value(json_object_get(x, "due")),
+                   json_string_value(json_object_get(y, "due")));
+    return c ? c : strcmp(json_string_value(json_object_get(x, "study_uid")),
+                          json_string_value(json_object_get(y, "study_uid")));
+}
+
+int pm_cmd_worklist(int argc, char **argv)
+{
+    static const char usage[] = "worklist [--state S] [--site NODE] [--subspecialty X] "
+                                "[--priority P] [--overdue] [--json]";
+    worklist_query q;
+    memset(&q, 0, sizeof q);
+    pm_cli_opt opts[] = {{"state", &q.state, NULL},
+                         {"site", &q.site, NULL},
+                         {"subspecialty", &q.subspecialty, NULL},
+                         {"priority", &q.priority, NULL},
+                         {"overdue", NULL, &q.overdue},
+                         {NULL, NULL, NULL}};
+    pm_cli_args a;
+    int rc = pm_cli_parse(argc, argv, opts, usage, &a);
+    if (rc)
+        return rc;
+    static const char *const states[] = {"unreported", "claimed", "reported", "verified", NULL};
+    static const char *const priorities[] = {"immediate", "urgent", "routine", NULL};
+    int ok = !q.state, pok = !q.priority;
+    for (int i = 0; states[i]; i++)
+        ok |= q.state && strcmp(q.state, states[i]) == 0;
+    for (int i = 0; priorities[i]; i++)
+        pok |= q.priority && strcmp(q.priority, priorities[i]) == 0;
+    if (!ok || !pok) {
+        free(a.pos);
+        return pm_cli_usage(usage, !ok ? "--state is one of unreported, claimed, reported, verified"
+                                       : "--priority is one of immediate, urgent, routine");
+    }
+    pm_node node;
+    if ((rc = pm_node_open(a.dir, PM_NODE_ALL | PM_NODE_BLOBS, &node))) {
+        free(a.pos);
+        return rc;
+    }
+    q.blobs = node.blobs;
+    q.now = pm_now_ms();
+    q.list = json_array();
+    q.liveness = pm_admin_liveness(&node, NULL);
+    q.self = pm_identity_public(node.id);
+    /* Overdue items are the open ones due before now: the due index lists just those. */
+    int r = q.overdue ? pm_views_studies_due_before(node.store, q.now, collect_item, &q)
+                      : pm_views_studies(node.store, NULL, NULL, collect_item, &q);
+    size_t n = json_array_size(q.list);
+    json_t **items = calloc(n + 1, sizeof *items);
+    for (size_t i = 0; items && i < n; i++)
+        items[i] = json_incref(json_array_get(q.list, i));
+    if (items)
+        qsort(items, n, sizeof *items, by_due);
+    if (r) {
+        rc = pm_cli_fail("cannot read the worklist: %s", pm_strerror(r));
+    } else if (a.json) {
+        json_t *sorted = json_array();
+        for (size_t i = 0; items && i < n; i++)
+            json_array_append(sorted, items[i]);
+        pm_cli_print_json(sorted);
+    } else {
+        static const char *const head[] = {"DUE", "PRIORITY", "STATE", "CLAIMED BY", "SUBSPEC",
+                                           "MOD", "SITE", "STUDY UID", "FLAGS"};
+        pm_table *t = pm_table_new(9, head);
+        for (size_t i = 0; items && i < n; i++) {
+            json_t *o = items[i];
+            char flags[64], site[9];
+            snprintf(flags, sizeof flags, "%s%s%s",
+                     json_is_true(json_object_get(o, "overdue")) ? "OVERDUE " : "",
+                     json_is_true(json_object_get(o, "conflict")) ? "CONFLICT " : "",
+                     json_is_true(json_object_get(o, "viewable")) ? "" : "not-viewable");
+            snprintf(site, sizeof site, "%.8s", json_string_value(json_object_get(o, "site")));
+            const char *claimed = json_string_value(json_object_get(o, "claimed_by"));
+            const char *row[] = {json_string_value(json_object_get(o, "due")),
+                                 json_string_value(json_object_get(o, "priority")),
+                                 json_string_value(json_object_get(o, "state")),
+                                 claimed ? claimed : "",
+                                 json_string_value(json_object_get(o, "subspecialty")),
+                                 json_string_value(json_object_get(o, "modality")),
+                                 site,
+                                 json_string_value(json_object_get(o, "study_uid")),
+                                 flags};
+            pm_table_add(t, row);
+        }
+        pm_table_print(t, stdout);
+        pm_table_destroy(&t);
+    }
+    for (size_t i = 0; items && i < n; i++)
+        json_decref(items[i]);
+    free(items);
+    json_decref(q.list);
+    json_decref(q.liveness);
+    pm_node_close(&node);
+    free(a.pos);
+    return rc;
+}

@@ -1,0 +1,171 @@
+/* node.conf: the node's configuration, read by every command.
+ *
+ * One table in config.c lists every key (section, name, type, default, bounds, help);
+ * it drives parsing, validation, defaults, pm_config_dump and the commented file that
+ * `pacsmesh init` writes, so a key exists in exactly one place.
+ *
+ * Format: INI (parsed by libinih). `# ` or `; ` start a comment line; indentation is
+ * ignored; a line may be at most PM_CONFIG_LINE_MAX characters (list keys may be
+ * repeated to add more items). Unknown sections and keys, bad values and keys set twice
+ * are errors; the message names the file, the line and the key, for example
+ *   node.conf:12: [gossip] interval_ms: "fast" is not a number of milliseconds (10..60000)
+ *
+ * Messages go into the caller's err buffer (one line, no trailing newline); nothing
+ * here prints or logs. Every function accepts err == NULL or errlen == 0. */
+#ifndef PM_CONFIG_H
+#define PM_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "node/dicom/dicom.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Longest line accepted, not counting the newline (libinih's line buffer). */
+#define PM_CONFIG_LINE_MAX 198
+/* Largest node.conf accepted. */
+#define PM_CONFIG_FILE_MAX (1024 * 1024)
+#define PM_CONFIG_PRIORITY_MAX 16
+#define PM_CONFIG_SUBSPECIALTY_MAX 64
+
+/* One `rule = CONDITIONS : SETTINGS` line of [worklist]. Patterns are NULL when the
+ * rule puts no condition on that field; they match case-insensitively with `*` and `?`. */
+typedef struct {
+    char *conditions_text; /* everything after "rule =", as written, for display */
+    int line;              /* line of node.conf it came from */
+    char *modality;        /* pattern; matches if any element of the study's list does */
+    char *body_part;       /* pattern */
+    char *description;     /* pattern */
+    char priority[PM_CONFIG_PRIORITY_MAX];         /* "" = the default priority */
+    char subspecialty[PM_CONFIG_SUBSPECIALTY_MAX]; /* "" = none */
+    int double_read;                               /* 1 = second read required */
+    uint64_t due_ms;                               /* 0 = use the priority's default */
+} pm_worklist_rule;
+
+/* The effective configuration: every field holds its value or its default. All of it
+ * is owned by the pm_config and freed by pm_config_destroy. */
+typedef struct pm_config {
+    char *path; /* file it was read from */
+
+    /* [node] */
+    char *name, *listen, *advertise, *admin;
+    int log_level; /* pm_log_level */
+
+    /* [mesh] */
+    char *mesh_id; /* 64 lowercase hex digits, or "" before genesis / join */
+    unsigned quorum;
+    char **peers; /* NULL-terminated */
+    size_t n_peers;
+
+    /* [dicom] and [dicom.destinations] */
+    char *ae_title;
+    int dicom_port;
+    char *dicom_bind;
+    char **allowed_aes; /* NULL-terminated; empty: any calling AE */
+    size_t n_allowed_aes;
+    unsigned max_pdu;
+    pm_dicom_destination *destinations;
+    size_t n_destinations;
+
+    /* [gossip] */
+    unsigned gossip_interval_ms, gossip_fanout, gossip_max_batch;
+
+    /* [cache] */
+    uint64_t cache_max_bytes;
+
+    /* [metrics] */
+    char *metrics_listen; /* "host:port" on loopback, or "" = off */
+
+    /* [worklist] */
+    uint64_t due_immediate_ms, due_urgent_ms, due_routine_ms, lease_ms;
+    char default_priority[PM_CONFIG_PRIORITY_MAX];
+    pm_worklist_rule *rules; /* in file order; the first that matches wins */
+    size_t n_rules;
+} pm_config;
+
+/* Reads and validates the file at path. node_dir is the node directory (used for the
+ * default admin endpoint ipc://<node_dir>/admin.sock); NULL means the directory that
+ * holds path. On success *out is a new pm_config the caller frees with
+ * pm_config_destroy.
+ * Returns PM_OK; PM_E_IO if the file cannot be read (err says why); PM_E_CONFIG if it
+ * is not a valid node.conf (err: "FILE:LINE: [section] key: reason"); PM_E_NOMEM.
+ * *out is left NULL on failure. */
+int pm_config_load(const char *path, const char *node_dir, pm_config **out, char *err,
+                   size_t errlen);
+
+/* Same as pm_config_load over len bytes of data already in memory (need not be
+ * NUL-terminated); name is used as the file name in messages and as cfg->path.
+ * This is the entry point of the fuzz target. */
+int pm_config_parse(const char *name, const char *data, size_t len, const char *node_dir,
+                    pm_config **out, char *err, size_t errlen);
+
+/* Frees the configuration. Accepts NULL and *self_p == NULL; clears the pointer. */
+void pm_config_destroy(pm_config **self_p);
+
+/* Writes a new commented node.conf at path documenting every key, with the given
+ * overrides (NULL, or dicom_port <= 0, = default; name is required). Keys not given are
+ * written commented out with their defaults. The file is created with mode 0644 and
+ * fsync'ed.
+ * Returns PM_OK; PM_E_EXISTS if path exists (it is never overwritten); PM_E_CONFIG if
+ * an override is not a valid value (err names the key); PM_E_INVAL if name is NULL;
+ * PM_E_IO. */
+int pm_config_write_default(const char *path, const char *name, const char *listen,
+                            const char *advertise, int dicom_port, const char *ae_title,
+                            const char *admin, char *err, size_t errlen);
+
+/* Sets section.key = value in the file at path: replaces the key's line (and drops any
+ * further lines of the same key), else adds it to the section, after the commented-out
+ * `# key = ...` template line if there is one, else after the section's last key; it
+ * creates the section at the end of the file if missing. Other lines, comments included,
+ * are kept. List keys (peers, allowed_aes) get one line per item of value. The value is
+ * validated as pm_config_load would. The file is replaced atomically (temp file in the
+ * same directory, fsync, rename, fsync of the directory) with its mode kept.
+ * Returns PM_OK; PM_E_CONFIG if section/key is unknown or value invalid; PM_E_IO
+ * (including path missing); PM_E_NOMEM. */
+int pm_config_set(const char *path, const char *section, const char *key, const char *value,
+                  char *err, size_t errlen);
+
+/* Applies the [worklist] rules to a study: the first matching rule wins, fields it does
+ * not set (and every field when none matches) take the defaults: default_priority, no
+ * subspecialty, no double read, due after the priority's due_* duration. modality may
+ * be a backslash-separated list ("CT\\SR"); NULL strings count as empty. now_ms is the
+ * announcement time (ms since the epoch); *due_ms receives now_ms + the duration. */
+void pm_config_worklist_terms(const pm_config *cfg, const char *modality, const char *body_part,
+                              const char *description, uint64_t now_ms,
+                              char priority[PM_CONFIG_PRIORITY_MAX],
+                              char subspecialty[PM_CONFIG_SUBSPECIALTY_MAX], int *double_read,
+                              uint64_t *due_ms);
+
+/* The default due duration of a priority ("immediate", "urgent", "routine"); that of
+ * the default priority for any other string. */
+uint64_t pm_config_due_for(const pm_config *cfg, const char *priority);
+
+/* Parses a duration: one or more <number><unit> with unit ms, s, m, h, d or w, e.g.
+ * "500ms", "90s", "15m", "1h30m", "28d"; a bare "0" is zero. PM_OK or PM_E_INVAL (also on
+ * overflow). */
+int pm_config_parse_duration(const char *text, uint64_t *ms_out);
+
+/* Parses a size in bytes: a number with an optional unit B, KB/MB/GB/TB (powers of
+ * 1000) or KiB/MiB/GiB/TiB (powers of 1024), case-insensitive, e.g. "1024", "10MiB",
+ * "5GB". PM_OK or PM_E_INVAL (also on overflow). */
+int pm_config_parse_bytes(const char *text, uint64_t *bytes_out);
+
+/* Formats a duration or a size the way the parsers accept ("28d", "10GiB"). Returns out. */
+char *pm_config_format_duration(uint64_t ms, char *out, size_t outlen);
+char *pm_config_format_bytes(uint64_t bytes, char *out, size_t outlen);
+
+/* Case-insensitive match of text against pattern with `*` (any run) and `?` (any one
+ * character). Never recursive; at worst O(len(pattern) * len(text)). NULL text is "". */
+int pm_config_wildcard_match(const char *pattern, const char *text);
+
+/* Prints the effective configuration as a valid node.conf (defaults included). */
+void pm_config_dump(const pm_config *cfg, FILE *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,54 @@
+/* The running node's state, shared by the daemon's own files (cmd_run.c: start-up,
+ * the event loop and shutdown; daemon_metrics.c: what a metrics scrape shows). Not an
+ * API: everything here lives in the main loop's thread. */
+#ifndef PM_DAEMON_H
+#define PM_DAEMON_H
+
+#include <zmq.h>
+
+#include "node/cli/cli.h"
+#include "node/daemon/edge_provider.h"
+#include "node/mesh/fetch.h"
+#include "node/mesh/gossip.h"
+#include "node/worklist/present.h"
+#include "node/daemon/metrics_http.h"
+#include "store/blobs.h"
+
+/* A DICOM thread waiting for a fetch job: answered when the job ends. */
+typedef struct {
+    uint64_t job;
+    zmq_msg_t routing;
+} fetch_waiter;
+
+enum { QUIET_PERIOD_MS = 1000, MAX_WAITERS = 64 };
+
+/* Worklist counts for metrics. Walking every study is O(studies), so a scrape reuses
+ * counts younger than WORKLIST_COUNT_MS instead of stalling the loop on each one. */
+enum { WORKLIST_COUNT_MS = 30000 };
+
+typedef struct daemon_state {
+    pm_node node;
+    void *zctx;
+    void *admin;
+    void *edge_socket; /* ROUTER: requests from the DICOM edge's threads */
+    pm_transport *transport;
+    pm_gossip *gossip;
+    pm_blobs *blobs;
+    pm_fetcher *fetcher;
+    pm_edge edge;
+    pm_dicom_server *dicom;
+    char *spool_dir;
+    fetch_waiter waiters[MAX_WAITERS];
+    size_t n_waiters;
+    uint64_t announced_store_ms; /* last_store_ms already covered by an announcement */
+    uint64_t started_ms;
+    int writing;                 /* the DICOM edge runs: this node creates events */
+    pm_metrics *metrics;         /* NULL when [metrics] listen is empty */
+    pm_worklist_counts wl;       /* cached for metrics */
+    uint64_t wl_counted_ms;
+} daemon_state;
+
+/* Writes the node's metrics (pm_metrics_collect_fn; ctx is the daemon_state). */
+void pm_daemon_collect_metrics(void *ctx, pm_metrics_writer *w);
+
+#endif

@@ -1,0 +1,133 @@
+#include "node/daemon/edge_provider.h"
+#include "proto/clock.h"
+#include "proto/error.h"
+#include "proto/log.h"
+#include "store/views.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+/* One request to the main loop, waiting up to timeout_ms for its answer. */
+static int ask_main_loop(pm_edge *e, json_t *req, int timeout_ms, char *err, size_t errlen)
+{
+    void *sock = zmq_socket(e->zctx, ZMQ_REQ);
+    if (!sock)
+        return PM_E_NET;
+    int linger = 0;
+    zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(sock, ZMQ_RCVTIMEO, &timeout_ms, sizeof timeout_ms);
+    char *text = json_dumps(req, JSON_COMPACT);
+    int rc = PM_E_NET;
+    if (text && zmq_connect(sock, PM_EDGE_ENDPOINT) == 0 &&
+        zmq_send(sock, text, strlen(text), 0) >= 0) {
+        zmq_msg_t msg;
+        zmq_msg_init(&msg);
+        if (zmq_msg_recv(&msg, sock, 0) < 0) {
+            rc = PM_E_TIMEOUT;
+        } else {
+            json_error_t jerr;
+            json_t *reply = json_loadb(zmq_msg_data(&msg), zmq_msg_size(&msg), 0, &jerr);
+            const char *error = json_string_value(json_object_get(reply, "error"));
+            rc = reply && !error ? PM_OK : PM_E_NOTFOUND;
+            if (error && err)
+                snprintf(err, errlen, "%s", error);
+            json_decref(reply);
+        }
+        zmq_msg_close(&msg);
+    }
+    free(text);
+    zmq_close(sock);
+    return rc;
+}
+
+static int edge_store(void *ctx, const char *calling_ae, const char *tmp_path, char *err,
+                      size_t errlen)
+{
+    pm_edge *e = ctx;
+    char study[PM_DICOM_UID_MAX + 1];
+    int rc = pm_ingest_file(&e->ingest, tmp_path, 1, study, err, errlen);
+    __atomic_store_n(&e->last_store_ms, pm_now_ms(), __ATOMIC_RELAXED);
+    __atomic_add_fetch(&e->stores, 1, __ATOMIC_RELAXED);
+    if (rc)
+        pm_warn("dicom", "C-STORE from %s refused: %s", calling_ae, err);
+    return rc;
+}
+
+static void edge_association_end(void *ctx, const char *calling_ae, unsigned stored)
+{
+    pm_edge *e = ctx;
+    if (!stored)
+        return;
+    unsigned announced = 0;
+    int rc = pm_ingest_announce(&e->ingest, &announced);
+    if (rc)
+        pm_error("dicom", "cannot announce what %s stored: %s", calling_ae, pm_strerror(rc));
+    json_t *req = json_pack("{s:s}", "cmd", "kick");
+    ask_main_loop(e, req, 5000, NULL, 0);
+    json_decref(req);
+}
+
+static int edge_for_each_study(void *ctx, const char *study_uid, const char *patient_id,
+                               int (*fn)(void *fctx, const Pm__StudyView *study), void *fctx)
+{
+    pm_edge *e = ctx;
+    __atomic_add_fetch(&e->finds, 1, __ATOMIC_RELAXED);
+    return pm_views_studies(e->ingest.store, study_uid, patient_id, fn, fctx);
+}
+
+static int edge_for_each_study_dated(void *ctx, const char *from, const char *to,
+                                     int (*fn)(void *fctx, const Pm__StudyView *study), void *fctx)
+{
+    pm_edge *e = ctx;
+    __atomic_add_fetch(&e->finds, 1, __ATOMIC_RELAXED);
+    return pm_views_studies_dated(e->ingest.store, from, to, fn, fctx);
+}
+
+static int edge_prepare_study(void *ctx, const char *calling_ae, const char *study_uid)
+{
+    pm_edge *e = ctx;
+    __atomic_add_fetch(&e->retrieves, 1, __ATOMIC_RELAXED);
+    json_t *req = json_pack("{s:s, s:s, s:s}", "cmd", "prepare", "study", study_uid, "reader",
+                            calling_ae);
+    char err[256] = "";
+    /* A large study from a slow peer may take minutes; the viewer waits meanwhile. */
+    int rc = ask_main_loop(e, req, 600000, err, sizeof err);
+    json_decref(req);
+    if (rc)
+        pm_warn("dicom", "cannot make study %s available for %s: %s", study_uid, calling_ae,
+                *err ? err : pm_strerror(rc));
+    return rc;
+}
+
+static int edge_blob_path(void *ctx, const uint8_t hash[32], char *path, size_t pathlen)
+{
+    pm_edge *e = ctx;
+    return pm_blobs_path(e->ingest.blobs, hash, path, pathlen);
+}
+
+void pm_edge_provider(pm_edge *e, pm_dicom_provider *p)
+{
+    memset(p, 0, sizeof *p);
+    p->ctx = e;
+    p->store = edge_store;
+    p->association_end = edge_association_end;
+    p->for_each_study = edge_for_each_study;
+    p->for_each_study_dated = edge_for_each_study_dated;
+    p->prepare_study = edge_prepare_study;
+    p->blob_path = edge_blob_path;
+}
+
+void pm_edge_settings(const pm_config *cfg, const char *spool_dir, pm_dicom_settings *out)
+{
+    memset(out, 0, sizeof *out);
+    snprintf(out->ae_title, sizeof out->ae_title, "%s", cfg->ae_title);
+    snprintf(out->bind_address, sizeof out->bind_address, "%s", cfg->dicom_bind);
+    out->port = cfg->dicom_port;
+    out->allowed_aes = (const char *const *)cfg->allowed_aes;
+    out->destinations = cfg->destinations;
+    out->n_destinations = cfg->n_destinations;
+    out->spool_dir = spool_dir;
+    out->max_pdu = cfg->max_pdu;
+}

@@ -1,0 +1,27 @@
+/* The DICOM edge's provider (node/dicom/dicom.h) over this node: C-STORE goes through the
+ * ingest path, C-FIND reads the views, C-GET/C-MOVE ask the main loop to make the
+ * study local (lazy fetch) over the inproc socket PM_EDGE_ENDPOINT, and the main loop
+ * answers when the fetch is done. Called from the edge's threads: everything here is
+ * thread-safe (LMDB transactions per call, one ZeroMQ socket per call). */
+#ifndef PM_EDGE_H
+#define PM_EDGE_H
+
+#include "node/dicom/dicom.h"
+#include "node/studies/ingest.h"
+
+#define PM_EDGE_ENDPOINT "inproc://pacsmesh-edge"
+
+typedef struct {
+    pm_ingest_ctx ingest;
+    void *zctx;
+    uint64_t last_store_ms; /* atomically updated: the main loop's quiet-period check */
+    uint64_t stores, finds, retrieves; /* counters, atomically updated */
+} pm_edge;
+
+/* Fills provider with callbacks whose ctx is edge. */
+void pm_edge_provider(pm_edge *edge, pm_dicom_provider *provider);
+
+/* The edge's settings from the node's config; destinations and allowed AEs borrowed. */
+void pm_edge_settings(const pm_config *cfg, const char *spool_dir, pm_dicom_settings *out);
+
+#endif

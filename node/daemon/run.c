@@ -1,0 +1,448 @@
+/* pacsmesh run: the node in the foreground. main reads top to bottom: config, log,
+ * identity and store, run lock, sockets (ZAP, mesh, admin), the event loop, then
+ * shutdown in reverse order. */
+#include "node/daemon/daemon.h"
+#include "node/cli/admin_client.h"
+#include "node/cli/cli.h"
+#include "node/cli/commands.h"
+#include "node/daemon/edge_provider.h"
+#include "node/mesh/fetch.h"
+#include "node/mesh/gossip.h"
+#include "node/studies/ingest.h"
+#include "node/worklist/present.h"
+#include "node/daemon/metrics_http.h"
+#include "crypto/hash.h"
+#include "node/mesh/transport.h"
+#include "store/feed.h"
+#include "store/views.h"
+#include "proto/error.h"
+#include "proto/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zmq.h>
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+enum { SELF_SYNC_WAIT_MS = 5000 };
+
+static void reply_edge(daemon_state *d, zmq_msg_t *routing, json_t *reply)
+{
+    char *text = json_dumps(reply, JSON_COMPACT);
+    zmq_msg_t rid;
+    zmq_msg_init(&rid);
+    zmq_msg_copy(&rid, routing);
+    /* REQ peers expect an empty delimiter frame between routing id and body. */
+    if (text && zmq_msg_send(&rid, d->edge_socket, ZMQ_SNDMORE) >= 0) {
+        zmq_send(d->edge_socket, "", 0, ZMQ_SNDMORE);
+        zmq_send(d->edge_socket, text, strlen(text), 0);
+    } else {
+        zmq_msg_close(&rid);
+    }
+    free(text);
+    json_decref(reply);
+}
+
+/* The fetcher finished a job: answer the DICOM threads waiting for it. */
+static void on_fetch_done(void *ctx, uint64_t job, int rc)
+{
+    daemon_state *d = ctx;
+    size_t kept = 0;
+    for (size_t i = 0; i < d->n_waiters; i++) {
+        fetch_waiter *w = &d->waiters[i];
+        if (w->job != job) {
+            d->waiters[kept++] = *w;
+            continue;
+        }
+        reply_edge(d, &w->routing, rc ? json_pack("{s:s}", "error", pm_strerror(rc))
+                                       : json_pack("{s:b}", "ok", 1));
+        zmq_msg_close(&w->routing);
+    }
+    d->n_waiters = kept;
+    pm_gossip_push_local(d->gossip); /* the study-accessed event */
+}
+
+static void answer_edge(daemon_state *d)
+{
+    zmq_msg_t rid, empty, body;
+    zmq_msg_init(&rid);
+    zmq_msg_init(&empty);
+    zmq_msg_init(&body);
+    if (zmq_msg_recv(&rid, d->edge_socket, ZMQ_DONTWAIT) < 0 ||
+        zmq_msg_recv(&empty, d->edge_socket, ZMQ_DONTWAIT) < 0 ||
+        zmq_msg_recv(&body, d->edge_socket, ZMQ_DONTWAIT) < 0)
+        goto done;
+    json_error_t jerr;
+    json_t *req = json_loadb(zmq_msg_data(&body), zmq_msg_size(&body), 0, &jerr);
+    const char *cmd = json_string_value(json_object_get(req, "cmd"));
+    if (cmd && strcmp(cmd, "kick") == 0) {
+        d->announced_store_ms = __atomic_load_n(&d->edge.last_store_ms, __ATOMIC_RELAXED);
+        pm_gossip_push_local(d->gossip);
+        reply_edge(d, &rid, json_pack("{s:b}", "ok", 1));
+    } else if (cmd && strcmp(cmd, "prepare") == 0 && d->n_waiters < MAX_WAITERS) {
+        json_t *live = pm_gossip_liveness(d->gossip, pm_now_ms());
+        uint64_t job = 0;
+        int rc = pm_fetch_start(d->fetcher, json_string_value(json_object_get(req, "study")),
+                                json_string_value(json_object_get(req, "reader")), live, &job);
+        json_decref(live);
+        if (rc) {
+            reply_edge(d, &rid, json_pack("{s:s}", "error", pm_strerror(rc)));
+        } else { /* answered by on_fetch_done */
+            fetch_waiter *w = &d->waiters[d->n_waiters++];
+            w->job = job;
+            zmq_msg_init(&w->routing);
+            zmq_msg_copy(&w->routing, &rid);
+        }
+    } else {
+        reply_edge(d, &rid, json_pack("{s:s}", "error", cmd ? "busy or unknown request"
+                                                            : "malformed request"));
+    }
+    json_decref(req);
+done:
+    zmq_msg_close(&rid);
+    zmq_msg_close(&empty);
+    zmq_msg_close(&body);
+}
+
+/* Holds DIR/run.lock for the life of the process: one node per directory, and the
+ * CLI's way to know a node is running. Returns the fd or -1. */
+static int take_run_lock(const char *dir)
+{
+    char *path = pm_node_path(dir, "run.lock");
+    int fd = path ? open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600) : -1;
+    free(path);
+    if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void answer_admin(daemon_state *d)
+{
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    if (zmq_msg_recv(&msg, d->admin, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&msg);
+        return;
+    }
+    json_error_t jerr;
+    json_t *req = json_loadb(zmq_msg_data(&msg), zmq_msg_size(&msg), 0, &jerr);
+    zmq_msg_close(&msg);
+    const char *cmd = req ? json_string_value(json_object_get(req, "cmd")) : NULL;
+    json_t *reply;
+    if (!cmd) {
+        reply = json_pack("{s:s}", "error", "malformed admin request");
+    } else if (strcmp(cmd, "kick") == 0) {
+        pm_gossip_push_local(d->gossip);
+        reply = json_pack("{s:b}", "ok", 1);
+    } else if (strcmp(cmd, "fetch") == 0) {
+        const char *study = json_string_value(json_object_get(req, "study"));
+        const char *reader = json_string_value(json_object_get(req, "reader"));
+        json_t *live = pm_gossip_liveness(d->gossip, pm_now_ms());
+        uint64_t job = 0;
+        int rc = study ? pm_fetch_start(d->fetcher, study, reader ? reader : "cli", live, &job)
+                       : PM_E_INVAL;
+        json_decref(live);
+        reply = rc ? json_pack("{s:s}", "error", rc == PM_E_NOTFOUND ? "unknown study" : pm_strerror(rc))
+                   : json_pack("{s:I}", "job", (json_int_t)job);
+    } else if (strcmp(cmd, "fetch-status") == 0) {
+        json_t *st = pm_fetch_status(d->fetcher,
+                                     (uint64_t)json_integer_value(json_object_get(req, "job")));
+        reply = st ? st : json_pack("{s:s}", "error", "no such fetch job");
+    } else if (strcmp(cmd, "peers") == 0) {
+        reply = json_pack("{s:o, s:o}", "peers", pm_gossip_liveness(d->gossip, pm_now_ms()),
+                          "known_heads", pm_gossip_known_heads(d->gossip));
+    } else {
+        reply = json_pack("{s:s}", "error", "unknown admin command");
+    }
+    char *text = json_dumps(reply, JSON_COMPACT);
+    if (text)
+        zmq_send(d->admin, text, strlen(text), 0);
+    free(text);
+    json_decref(reply);
+    json_decref(req);
+}
+
+/* Receives one message from the ROUTER: [routing id][payload]; the sender's node id
+ * is the User-Id the ZAP handler gave its connection. */
+static void receive_router(daemon_state *d)
+{
+    void *router = pm_transport_router(d->transport);
+    zmq_msg_t rid, body;
+    zmq_msg_init(&rid);
+    zmq_msg_init(&body);
+    if (zmq_msg_recv(&rid, router, ZMQ_DONTWAIT) < 0 || !zmq_msg_more(&rid) ||
+        zmq_msg_recv(&body, router, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&rid);
+        zmq_msg_close(&body);
+        return;
+    }
+    while (zmq_msg_more(&body)) { /* a peer must send single frames: drop the rest */
+        zmq_msg_t extra;
+        zmq_msg_init(&extra);
+        int more = zmq_msg_recv(&extra, router, ZMQ_DONTWAIT) >= 0 && zmq_msg_more(&extra);
+        zmq_msg_close(&extra);
+        if (!more)
+            break;
+    }
+    pm_channel ch = {NULL, {0}, &rid};
+    const char *user = zmq_msg_gets(&body, "User-Id");
+    if (user && pm_hex_decode(user, ch.id, PM_ID_BYTES) == PM_OK) {
+        ch.peer = pm_transport_find(d->transport, ch.id);
+        /* ZAP checked membership at the handshake; a member revoked since then keeps
+         * its connection but is heard no more. */
+        if (ch.peer || pm_views_is_member(d->node.store, ch.id))
+            pm_gossip_handle(d->gossip, &ch, zmq_msg_data(&body), zmq_msg_size(&body));
+        else
+            pm_debug("node", "dropped a message from %.8s, no longer a member", user);
+    }
+    zmq_msg_close(&rid);
+    zmq_msg_close(&body);
+}
+
+static void receive_dealer(daemon_state *d, pm_peer *peer)
+{
+    zmq_msg_t body;
+    zmq_msg_init(&body);
+    if (zmq_msg_recv(&body, peer->dealer, ZMQ_DONTWAIT) >= 0) {
+        pm_channel ch = {peer, {0}, NULL};
+        memcpy(ch.id, peer->id, PM_ID_BYTES);
+        pm_gossip_handle(d->gossip, &ch, zmq_msg_data(&body), zmq_msg_size(&body));
+    }
+    zmq_msg_close(&body);
+}
+
+/* Senders that keep an association open still get their study announced once they
+ * have been quiet for a moment. */
+static void announce_quiet_studies(daemon_state *d, uint64_t now)
+{
+    uint64_t last = __atomic_load_n(&d->edge.last_store_ms, __ATOMIC_RELAXED);
+    if (last <= d->announced_store_ms || now - last < QUIET_PERIOD_MS)
+        return;
+    d->announced_store_ms = last;
+    unsigned announced = 0;
+    if (pm_ingest_announce(&d->edge.ingest, &announced) == PM_OK && announced)
+        pm_gossip_push_local(d->gossip);
+}
+
+static int start_writing(daemon_state *d);
+
+static int event_loop(daemon_state *d)
+{
+    enum { FIXED = 5, MAX_PEERS = 1024 };
+    zmq_pollitem_t items[FIXED + MAX_PEERS];
+    pm_peer *owners[MAX_PEERS];
+    int timeout = 0;
+    while (!stop_requested) {
+        items[0] = (zmq_pollitem_t){pm_transport_router(d->transport), 0, ZMQ_POLLIN, 0};
+        items[1] = (zmq_pollitem_t){pm_transport_zap(d->transport), 0, ZMQ_POLLIN, 0};
+        items[2] = (zmq_pollitem_t){d->admin, 0, ZMQ_POLLIN, 0};
+        items[3] = (zmq_pollitem_t){d->edge_socket, 0, ZMQ_POLLIN, 0};
+        /* The metrics socket is a plain fd; when metrics are off (-1) it asks for nothing. */
+        items[4] = (zmq_pollitem_t){NULL, pm_metrics_fd(d->metrics), d->metrics ? ZMQ_POLLIN : 0, 0};
+        int n = FIXED;
+        for (size_t i = 0; i < pm_transport_peer_count(d->transport) && n < FIXED + MAX_PEERS; i++) {
+            pm_peer *p = pm_transport_peer(d->transport, i);
+            if (!p->dealer)
+                continue;
+            owners[n - FIXED] = p;
+            items[n++] = (zmq_pollitem_t){p->dealer, 0, ZMQ_POLLIN, 0};
+        }
+        int rc = zmq_poll(items, n, timeout);
+        if (rc < 0 && errno != EINTR) {
+            pm_error("node", "poll failed: %s", zmq_strerror(errno));
+            return PM_E_NET;
+        }
+        if (rc > 0) {
+            /* Bounded work per socket per turn, so no peer starves the others. */
+            if (items[1].revents & ZMQ_POLLIN)
+                pm_transport_handle_zap(d->transport);
+            if (items[2].revents & ZMQ_POLLIN)
+                answer_admin(d);
+            if (items[3].revents & ZMQ_POLLIN)
+                answer_edge(d);
+            if (items[4].revents & ZMQ_POLLIN)
+                pm_metrics_handle(d->metrics, pm_daemon_collect_metrics, d);
+            for (int k = 0; k < 64 && (items[0].revents & ZMQ_POLLIN); k++) {
+                int events = 0;
+                size_t sz = sizeof events;
+                receive_router(d);
+                zmq_getsockopt(pm_transport_router(d->transport), ZMQ_EVENTS, &events, &sz);
+                if (!(events & ZMQ_POLLIN))
+                    break;
+            }
+            /* Dealers may be replaced by the tick below; handle them before it runs. */
+            for (int i = FIXED; i < n; i++)
+                if (items[i].revents & ZMQ_POLLIN)
+                    receive_dealer(d, owners[i - FIXED]);
+        }
+        uint64_t now = pm_now_ms();
+        timeout = pm_gossip_tick(d->gossip, now);
+        int fetch_wait = pm_fetch_tick(d->fetcher, now);
+        if (fetch_wait >= 0 && fetch_wait < timeout)
+            timeout = fetch_wait;
+        if (!d->writing && (pm_gossip_self_synced(d->gossip) ||
+                            now - d->started_ms > SELF_SYNC_WAIT_MS)) {
+            if (!pm_gossip_self_synced(d->gossip))
+                pm_warn("node", "no peer answered within %d s: writing without knowing whether "
+                                "a peer holds later events of this node", SELF_SYNC_WAIT_MS / 1000);
+            int rc = start_writing(d);
+            if (rc)
+                return rc;
+            d->writing = 1;
+        }
+        if (d->writing)
+            announce_quiet_studies(d, now);
+    }
+    return PM_OK;
+}
+
+static int bind_admin(daemon_state *d)
+{
+    const char *ep = d->node.cfg->admin;
+    if (strncmp(ep, "ipc://", 6) == 0)
+        unlink(ep + 6); /* a stale socket file from a crash; the run lock says we own it */
+    d->admin = zmq_socket(d->zctx, ZMQ_REP);
+    int linger = 0;
+    zmq_setsockopt(d->admin, ZMQ_LINGER, &linger, sizeof linger);
+    if (zmq_bind(d->admin, ep) != 0) {
+        pm_error("node", "cannot bind the admin socket %s: %s", ep, zmq_strerror(errno));
+        return PM_E_NET;
+    }
+    return PM_OK;
+}
+
+/* Blob store, fetcher and the edge's inproc socket. */
+static int start_edge(daemon_state *d, const char *dir)
+{
+    char *blob_dir = pm_node_path(dir, "blobs");
+    int rc = pm_blobs_open(d->node.store, blob_dir, &d->blobs);
+    free(blob_dir);
+    if (rc)
+        return rc;
+    d->spool_dir = pm_node_path(dir, "blobs/spool");
+    if (!d->spool_dir || (mkdir(d->spool_dir, 0700) != 0 && errno != EEXIST))
+        return PM_E_IO;
+    if ((rc = pm_fetcher_new(d->transport, d->node.store, d->blobs, d->node.id, d->node.cfg,
+                             on_fetch_done, d, &d->fetcher)))
+        return rc;
+    pm_gossip_set_fetcher(d->gossip, d->fetcher);
+    d->edge_socket = zmq_socket(d->zctx, ZMQ_ROUTER);
+    if (!d->edge_socket || zmq_bind(d->edge_socket, PM_EDGE_ENDPOINT) != 0)
+        return PM_E_NET;
+    return PM_OK;
+}
+
+/* Once this node knows it cannot fork its own feed (pm_gossip_self_synced): announce
+ * what arrived before a crash, and open the DICOM edge. */
+static int start_writing(daemon_state *d)
+{
+    int rc;
+    pm_head head;
+    if (pm_feed_head(d->node.store, pm_identity_public(d->node.id), &head) == PM_OK)
+        pm_info("node", "own feed at seq %llu; accepting new work", (unsigned long long)head.seq);
+    d->edge.ingest = (pm_ingest_ctx){d->node.store, d->blobs, d->node.id, d->node.cfg};
+    d->edge.zctx = d->zctx;
+    unsigned announced = 0;
+    if (pm_ingest_announce(&d->edge.ingest, &announced) == PM_OK && announced)
+        pm_info("node", "announced %u studies received before a restart", announced);
+    pm_dicom_settings settings;
+    pm_dicom_provider provider;
+    pm_edge_settings(d->node.cfg, d->spool_dir, &settings);
+    pm_edge_provider(&d->edge, &provider);
+    if ((rc = pm_dicom_server_start(&settings, &provider, &d->dicom))) {
+        pm_error("node", "cannot start the DICOM edge on port %d: %s", d->node.cfg->dicom_port,
+                 pm_strerror(rc));
+        return rc;
+    }
+    pm_info("node", "DICOM edge: AE %s on %s:%d", d->node.cfg->ae_title, d->node.cfg->dicom_bind,
+            d->node.cfg->dicom_port);
+    return PM_OK;
+}
+
+int pm_cmd_run(int argc, char **argv)
+{
+    pm_cli_args a;
+    int rc = pm_cli_parse(argc, argv, NULL, "run", &a);
+    if (rc)
+        return rc;
+    daemon_state d;
+    memset(&d, 0, sizeof d);
+    if ((rc = pm_node_open(a.dir, PM_NODE_ALL, &d.node))) {
+        free(a.pos);
+        return rc;
+    }
+    if (!getenv("PACSMESH_LOG")) /* the environment overrides node.conf, as documented */
+        pm_log_set_level((pm_log_level)d.node.cfg->log_level);
+    int lock = take_run_lock(a.dir);
+    if (lock < 0) {
+        pm_node_close(&d.node);
+        free(a.pos);
+        return pm_cli_fail("a node is already running on %s", a.dir);
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    char id[PM_ID_HEX];
+    pm_hex_encode(pm_identity_public(d.node.id), PM_ID_BYTES, id);
+    pm_info("node", "starting %s (%s) in %s", d.node.cfg->name, id, a.dir);
+    d.started_ms = pm_now_ms();
+    d.zctx = zmq_ctx_new();
+    int r = d.zctx ? PM_OK : PM_E_NET;
+    if (!r)
+        r = pm_transport_new(d.zctx, d.node.id, d.node.store, d.node.cfg, &d.transport);
+    if (!r)
+        r = pm_gossip_new(d.transport, d.node.store, d.node.id, d.node.cfg, &d.gossip);
+    if (!r)
+        r = bind_admin(&d);
+    if (!r) /* a taken or refused metrics address stops start-up, like any bad config */
+        r = pm_metrics_new(d.node.cfg->metrics_listen, &d.metrics);
+    if (!r)
+        r = start_edge(&d, a.dir);
+    if (!r) {
+        pm_info("node", "running; mesh %s", *d.node.cfg->mesh_id ? d.node.cfg->mesh_id : "(none)");
+        r = event_loop(&d);
+        pm_info("node", "shutting down");
+    }
+    pm_metrics_destroy(&d.metrics);
+    pm_dicom_server_stop(&d.dicom);
+    for (size_t i = 0; i < d.n_waiters; i++)
+        zmq_msg_close(&d.waiters[i].routing);
+    if (d.edge_socket)
+        zmq_close(d.edge_socket);
+    pm_fetcher_destroy(&d.fetcher);
+    pm_gossip_destroy(&d.gossip);
+    pm_transport_destroy(&d.transport);
+    pm_blobs_close(&d.blobs);
+    free(d.spool_dir);
+    if (d.admin)
+        zmq_close(d.admin);
+    if (d.zctx)
+        zmq_ctx_term(d.zctx);
+    if (strncmp(d.node.cfg->admin, "ipc://", 6) == 0)
+        unlink(d.node.cfg->admin + 6);
+    pm_node_close(&d.node);
+    close(lock);
+    free(a.pos);
+    if (r)
+        return pm_cli_fail("the node stopped: %s", pm_strerror(r));
+    pm_info("node", "stopped cleanly");
+    return PM_EXIT_OK;
+}

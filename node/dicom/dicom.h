@@ -1,0 +1,120 @@
+/* The DICOM edge: a DICOM SCP (C-ECHO, C-STORE, C-FIND, C-GET, C-MOVE; Study Root and
+ * Patient Root; all four levels) implemented over dcmtk in a C++ shim that catches
+ * every exception at this C boundary. Everything the edge needs from the rest of the
+ * node comes through pm_dicom_provider; the edge itself holds no study data.
+ *
+ * Threads: pm_dicom_server_start spawns the edge's own thread(s). Provider callbacks
+ * are called from those threads; the provider must be thread-safe for that. */
+#ifndef PM_DICOM_H
+#define PM_DICOM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/view.pb-c.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PM_DICOM_UID_MAX 64
+#define PM_DICOM_AE_MAX 16
+
+/* Metadata the node needs from one instance (read by pm_dicom_read_meta). Strings are
+ * NUL-terminated, trimmed of DICOM padding, empty when absent. */
+typedef struct {
+    char study_uid[PM_DICOM_UID_MAX + 1];
+    char series_uid[PM_DICOM_UID_MAX + 1];
+    char sop_uid[PM_DICOM_UID_MAX + 1];
+    char sop_class_uid[PM_DICOM_UID_MAX + 1];
+    char transfer_syntax_uid[PM_DICOM_UID_MAX + 1];
+    char patient_id[65];
+    char patient_name[325];
+    char patient_birth_date[9];
+    char patient_sex[17];
+    char study_date[9];
+    char study_time[17];
+    char accession_number[17];
+    char study_description[65];
+    char referring_physician[325];
+    char study_id[17];
+    char modality[17];
+    char series_description[65];
+    char body_part[17];
+    int series_number;
+    int instance_number;
+} pm_dicom_meta;
+
+/* Reads a DICOM Part-10 file (or a raw data set without meta header) and fills out.
+ * Returns PM_OK, or PM_E_DICOM with a one-line reason in err (e.g. "not a DICOM file",
+ * "missing SOPInstanceUID", "truncated"). Never throws, never aborts on bad input. */
+int pm_dicom_read_meta(const char *path, pm_dicom_meta *out, char *err, size_t errlen);
+
+typedef struct {
+    void *ctx;
+
+    /* C-STORE: the instance received is in the Part-10 file at tmp_path, exactly as the
+     * sender encoded it. The provider makes it durable (blob + signed event) and returns
+     * PM_OK, or a negative PM_E_* code and a reason in err; the edge then answers with a
+     * failure status. The provider takes the file over (moves or removes it). */
+    int (*store)(void *ctx, const char *calling_ae, const char *tmp_path, char *err,
+                 size_t errlen);
+
+    /* The association that delivered stored instances ended (released or aborted). */
+    void (*association_end)(void *ctx, const char *calling_ae, unsigned stored);
+
+    /* Calls fn for each study of the mesh's views; only the study with study_uid, or only
+     * studies of patient_id, when those are non-NULL (the provider may use an index). The
+     * StudyView is borrowed for the duration of the call to fn. Stops early and returns
+     * fn's value when fn returns non-zero; else PM_OK. */
+    int (*for_each_study)(void *ctx, const char *study_uid, const char *patient_id,
+                          int (*fn)(void *fctx, const Pm__StudyView *study), void *fctx);
+
+    /* Optional (NULL: the edge walks every study): calls fn for each study whose
+     * StudyDate lies within [from, to] (YYYYMMDD, inclusive; "" leaves that end open),
+     * using the provider's date index. The edge still applies all matching rules. */
+    int (*for_each_study_dated)(void *ctx, const char *from, const char *to,
+                                int (*fn)(void *fctx, const Pm__StudyView *study), void *fctx);
+
+    /* Before a C-GET or C-MOVE of instances of study_uid: makes their bytes local, fetching
+     * lazily from peers what is not cached, and records the access. PM_OK or a negative
+     * code (then the edge fails those sub-operations). */
+    int (*prepare_study)(void *ctx, const char *calling_ae, const char *study_uid);
+
+    /* Path of the local file holding the blob with this content hash (after
+     * prepare_study). Writes at most pathlen bytes; PM_E_NOTFOUND if not local. */
+    int (*blob_path)(void *ctx, const uint8_t hash[32], char *path, size_t pathlen);
+} pm_dicom_provider;
+
+typedef struct {
+    char destination_ae[PM_DICOM_AE_MAX + 1];
+    char host[256];
+    int port;
+} pm_dicom_destination;
+
+typedef struct {
+    char ae_title[PM_DICOM_AE_MAX + 1];
+    char bind_address[64];      /* "127.0.0.1", or "0.0.0.0" for all */
+    int port;
+    const char *const *allowed_aes; /* NULL-terminated; NULL or empty: any calling AE */
+    const pm_dicom_destination *destinations; /* C-MOVE targets */
+    size_t n_destinations;
+    const char *spool_dir;      /* where incoming instances are written before store() */
+    unsigned max_pdu;           /* bytes; 0 means 131072 */
+} pm_dicom_settings;
+
+typedef struct pm_dicom_server pm_dicom_server;
+
+/* Binds the port and starts serving on the edge's own thread(s). The settings and
+ * provider are copied (strings included). PM_E_NET if the port cannot be bound. */
+int pm_dicom_server_start(const pm_dicom_settings *settings, const pm_dicom_provider *provider,
+                          pm_dicom_server **out);
+
+/* Stops accepting, lets running associations finish or aborts them within about a
+ * second, joins the threads and frees. Accepts NULL; clears the pointer. */
+void pm_dicom_server_stop(pm_dicom_server **self_p);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,204 @@
+/* C-FIND for the DICOM edge, and the translation between query identifiers and the plain
+ * C matcher of dicom_query.c (which C-GET and C-MOVE use too). */
+#include "node/dicom/shim_internal.h"
+
+#include <cstring>
+
+extern "C" {
+#include "proto/error.h"
+#include "proto/log.h"
+}
+
+#define LOG_MOD "dicom"
+
+static bool is_patient_root(const char *sop_class)
+{
+    return strcmp(sop_class, UID_FINDPatientRootQueryRetrieveInformationModel) == 0 ||
+           strcmp(sop_class, UID_GETPatientRootQueryRetrieveInformationModel) == 0 ||
+           strcmp(sop_class, UID_MOVEPatientRootQueryRetrieveInformationModel) == 0;
+}
+
+int pm_dicom_edge_parse_query(DcmDataset *ids, const char *sop_class, pm_dicom_query *q,
+                              std::vector<std::string> &strings, std::string &reason)
+{
+    memset(q, 0, sizeof *q);
+    if (!ids) {
+        reason = "no identifier";
+        return PM_E_INVAL;
+    }
+    OFString level;
+    if (ids->findAndGetOFString(DCM_QueryRetrieveLevel, level).bad() ||
+        pm_dicom_query_parse_level(level.c_str(), &q->level) != PM_OK) {
+        reason = "missing or unknown QueryRetrieveLevel";
+        return PM_E_INVAL;
+    }
+    if (q->level == PM_DICOM_LEVEL_PATIENT && !is_patient_root(sop_class)) {
+        reason = "PATIENT level needs the Patient Root model";
+        return PM_E_INVAL;
+    }
+    /* Keep the values alive in strings; q points into it once it stops growing. */
+    strings.clear();
+    strings.reserve(PM_DK_COUNT);
+    int idx[PM_DK_COUNT];
+    for (int k = 0; k < PM_DK_COUNT; k++) {
+        idx[k] = -1;
+        const pm_dicom_key_info *ki = pm_dicom_query_key_info((pm_dicom_key)k);
+        DcmElement *el = nullptr;
+        if (ids->findAndGetElement(DcmTagKey(ki->group, ki->element), el).bad() || !el)
+            continue;
+        OFString v;
+        if (el->getLength() > 0 && el->getOFStringArray(v).bad())
+            v.clear();
+        strings.push_back(v.c_str());
+        idx[k] = (int)strings.size() - 1;
+    }
+    for (int k = 0; k < PM_DK_COUNT; k++)
+        q->value[k] = idx[k] >= 0 ? strings[idx[k]].c_str() : nullptr;
+    return PM_OK;
+}
+
+/* ---- responses ---- */
+
+static const char *const level_names[] = {"PATIENT", "STUDY", "SERIES", "IMAGE"};
+
+static bool non_ascii(const char *s)
+{
+    for (; s && *s; s++)
+        if ((unsigned char)*s >= 0x80)
+            return true;
+    return false;
+}
+
+/* One response identifier: every key of the request, with our value or empty, plus the
+ * unique keys of the row's level and those above it. */
+static DcmDataset *make_response(DcmDataset *req, const pm_dicom_row *row, const char *ae)
+{
+    DcmDataset *rsp = new DcmDataset;
+    bool utf8 = false;
+    for (unsigned long i = 0; i < req->card(); i++) {
+        DcmElement *el = req->getElement(i);
+        if (!el)
+            continue;
+        DcmTagKey tag = el->getTag();
+        if (tag == DCM_SpecificCharacterSet || tag == DCM_QueryRetrieveLevel)
+            continue;
+        int k = pm_dicom_query_key_by_tag(tag.getGroup(), tag.getElement());
+        if (k >= 0 && row->value[k]) {
+            rsp->putAndInsertString(tag, row->value[k]);
+            utf8 = utf8 || non_ascii(row->value[k]);
+        } else if (tag == DCM_RetrieveAETitle) {
+            rsp->putAndInsertString(tag, ae);
+        } else {
+            rsp->insertEmptyElement(tag);
+        }
+    }
+    static const pm_dicom_key unique[] = {PM_DK_PATIENT_ID, PM_DK_STUDY_UID, PM_DK_SERIES_UID,
+                                          PM_DK_SOP_UID};
+    for (int l = 0; l <= (int)row->level; l++) {
+        const pm_dicom_key_info *ki = pm_dicom_query_key_info(unique[l]);
+        DcmTagKey tag(ki->group, ki->element);
+        /* PatientID is unique only at PATIENT level; above it in Study Root it is not
+         * required, but returning it does no harm and helps clients group studies. */
+        if (!rsp->tagExists(tag) && row->value[unique[l]])
+            rsp->putAndInsertString(tag, row->value[unique[l]]);
+    }
+    rsp->putAndInsertString(DCM_QueryRetrieveLevel, level_names[row->level]);
+    /* The views hold the bytes the sender used; non-ASCII ones are declared as UTF-8,
+     * the character set the node stores text in. */
+    if (utf8)
+        rsp->putAndInsertString(DCM_SpecificCharacterSet, "ISO_IR 192");
+    return rsp;
+}
+
+struct find_ctx {
+    pm_dicom_assoc *a;
+    bool started = false;
+    std::vector<DcmDataset *> results;
+    size_t next = 0;
+    Uint16 final_status = STATUS_FIND_Success;
+    std::string error;
+    DcmDataset *req_ids = nullptr;
+
+    /* Identifiers handed to dcmtk are its to delete (DIMSE_findProvider deletes both the
+     * response identifiers and the status detail after sending); the rest are ours. */
+    ~find_ctx()
+    {
+        for (size_t i = next; i < results.size(); i++)
+            delete results[i];
+    }
+};
+
+static int collect_row(void *ctx, const pm_dicom_row *row)
+{
+    find_ctx *f = static_cast<find_ctx *>(ctx);
+    try {
+        f->results.push_back(make_response(f->req_ids, row, f->a->srv->ae_title.c_str()));
+    } catch (...) {
+        return PM_E_NOMEM;
+    }
+    return 0;
+}
+
+static void run_query(find_ctx *f, T_DIMSE_C_FindRQ *req, DcmDataset *ids)
+{
+    pm_dicom_query q;
+    std::vector<std::string> strings;
+    std::string reason;
+    if (pm_dicom_edge_parse_query(ids, req->AffectedSOPClassUID, &q, strings, reason) != PM_OK) {
+        f->final_status = STATUS_FIND_Error_DataSetDoesNotMatchSOPClass;
+        f->error = reason;
+        return;
+    }
+    f->req_ids = ids;
+    int rc = pm_dicom_query_find(&q, &f->a->srv->provider, collect_row, f);
+    if (rc != PM_OK) {
+        f->final_status = rc == PM_E_NOMEM ? STATUS_FIND_Refused_OutOfResources
+                                           : STATUS_FIND_Failed_UnableToProcess;
+        f->error = pm_strerror(rc);
+        pm_warn(LOG_MOD, "C-FIND from %s: %s", f->a->calling_ae.c_str(), f->error.c_str());
+        for (DcmDataset *d : f->results)
+            delete d;
+        f->results.clear();
+    }
+}
+
+static void find_callback(void *data, OFBool cancelled, T_DIMSE_C_FindRQ *req, DcmDataset *ids,
+                          int, T_DIMSE_C_FindRSP *rsp, DcmDataset **rsp_ids,
+                          DcmDataset **status_detail)
+{
+    find_ctx *f = static_cast<find_ctx *>(data);
+    *rsp_ids = nullptr;
+    *status_detail = nullptr;
+    try {
+        if (!f->started) {
+            f->started = true;
+            run_query(f, req, ids);
+        }
+        if (cancelled) {
+            rsp->DimseStatus = STATUS_FIND_Cancel_MatchingTerminatedDueToCancelRequest;
+            return;
+        }
+        if (f->final_status == STATUS_FIND_Success && f->next < f->results.size()) {
+            *rsp_ids = f->results[f->next++];
+            rsp->DimseStatus = STATUS_FIND_Pending_MatchesAreContinuing;
+            return;
+        }
+        rsp->DimseStatus = f->final_status;
+        if (!f->error.empty())
+            *status_detail = pm_dicom_edge_error_detail(f->error);
+    } catch (...) {
+        rsp->DimseStatus = STATUS_FIND_Failed_UnableToProcess;
+    }
+}
+
+void pm_dicom_edge_find(pm_dicom_assoc &a, T_ASC_PresentationContextID pcid, T_DIMSE_C_FindRQ *req)
+{
+    find_ctx f;
+    f.a = &a;
+    OFCondition c =
+        DIMSE_findProvider(a.assoc, pcid, req, find_callback, &f, DIMSE_NONBLOCKING, 30);
+    if (c.bad())
+        pm_warn(LOG_MOD, "C-FIND from %s failed: %s", a.calling_ae.c_str(), c.text());
+    else
+        pm_debug(LOG_MOD, "C-FIND from %s: %zu matches", a.calling_ae.c_str(), f.results.size());
+}

@@ -1,0 +1,562 @@
+#include "node/mesh/fetch.h"
+#include "node/cli/cli.h"
+#include "crypto/hash.h"
+#include "proto/error.h"
+#include "proto/log.h"
+#include "store/feed.h"
+#include "store/views.h"
+
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum { INST_PENDING, INST_ACTIVE, INST_DONE, INST_FAILED };
+
+typedef struct {
+    uint8_t hash[PM_HASH_BYTES];
+    uint64_t size;
+    uint32_t chunk;                   /* request size: the signed chunk size, if any */
+    uint8_t (*chunk_hashes)[PM_HASH_BYTES]; /* signed per-chunk hashes, or NULL */
+    size_t n_chunk_hashes;
+    int state;
+    size_t holder;        /* index into the job's holders being tried */
+    char tmp[4096];
+    int fd;
+    uint64_t next_offset; /* next chunk to request */
+    uint64_t received;    /* bytes written */
+} fetch_instance;
+
+typedef struct {
+    uint64_t id;
+    char study[PM_UID_MAX + 1];
+    char reader[65];
+    fetch_instance *inst;
+    size_t n_inst;
+    uint8_t (*holders)[PM_ID_BYTES];
+    size_t n_holders;
+    uint8_t (*served_by)[PM_ID_BYTES];
+    size_t n_served_by;
+    uint64_t bytes, total, started_ms;
+    int state; /* 0 running, 1 done, 2 failed */
+    int error;
+    int remote; /* another trust's study: every read is recorded */
+} fetch_job;
+
+typedef struct {
+    uint64_t request_id;
+    fetch_job *job;
+    size_t inst;
+    uint64_t offset;
+    uint32_t length;
+    uint64_t sent_ms;
+    uint8_t holder[PM_ID_BYTES];
+} in_flight;
+
+struct pm_fetcher {
+    pm_transport *t;
+    pm_store *store;
+    pm_blobs *blobs;
+    const pm_identity *id;
+    const pm_config *cfg;
+    pm_fetch_done_fn done;
+    void *done_ctx;
+    fetch_job **jobs;
+    size_t n_jobs;
+    in_flight flight[PM_FETCH_WINDOW];
+    size_t n_flight;
+    uint64_t last_reply_ms; /* last chunk reply of any holder */
+    uint64_t next_job, next_request;
+    pm_fetch_stats stats;
+};
+
+int pm_fetcher_new(pm_transport *t, pm_store *store, pm_blobs *blobs, const pm_identity *id,
+                   const pm_config *cfg, pm_fetch_done_fn done, void *done_ctx, pm_fetcher **out)
+{
+    pm_fetcher *f = calloc(1, sizeof *f);
+    if (!f)
+        return PM_E_NOMEM;
+    f->t = t;
+    f->store = store;
+    f->blobs = blobs;
+    f->id = id;
+    f->cfg = cfg;
+    f->done = done;
+    f->done_ctx = done_ctx;
+    f->next_job = 1;
+    f->next_request = 1;
+    *out = f;
+    return PM_OK;
+}
+
+static void job_free(fetch_job *j)
+{
+    for (size_t i = 0; i < j->n_inst; i++) {
+        if (j->inst[i].state == INST_ACTIVE) {
+            close(j->inst[i].fd);
+            unlink(j->inst[i].tmp);
+        }
+        free(j->inst[i].chunk_hashes);
+    }
+    free(j->inst);
+    free(j->holders);
+    free(j->served_by);
+    free(j);
+}
+
+void pm_fetcher_destroy(pm_fetcher **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    pm_fetcher *f = *self_p;
+    for (size_t i = 0; i < f->n_jobs; i++)
+        job_free(f->jobs[i]);
+    free(f->jobs);
+    free(f);
+    *self_p = NULL;
+}
+
+pm_fetch_stats pm_fetch_get_stats(pm_fetcher *f) { return f->stats; }
+
+static fetch_job *find_job(pm_fetcher *f, uint64_t id)
+{
+    for (size_t i = 0; i < f->n_jobs; i++)
+        if (f->jobs[i]->id == id)
+            return f->jobs[i];
+    return NULL;
+}
+
+/* Holders to ask, best first: up peers before down ones, the acquiring site first. */
+static void order_holders(fetch_job *j, const Pm__StudyView *sv, const uint8_t *self, json_t *live)
+{
+    j->holders = calloc(sv->n_holders + 1, PM_ID_BYTES);
+    if (!j->holders)
+        return;
+    size_t n_up = 0;
+    for (int pass = 0; pass < 2; pass++) { /* pass 0: peers that are up; pass 1: the rest */
+        for (size_t i = 0; i < sv->n_holders; i++) {
+            const uint8_t *h = sv->holders[i].data;
+            if (memcmp(h, self, PM_ID_BYTES) == 0)
+                continue;
+            char hex[PM_ID_HEX];
+            pm_hex_encode(h, PM_ID_BYTES, hex);
+            int up = json_is_true(json_object_get(json_object_get(live, hex), "up"));
+            if ((pass == 0) != (up != 0))
+                continue;
+            memcpy(j->holders[j->n_holders++], h, PM_ID_BYTES);
+        }
+        if (pass == 0)
+            n_up = j->n_holders;
+    }
+    /* Within the first (up) group, move the site to the front: it holds everything. */
+    for (size_t i = 1; i < n_up; i++)
+        if (memcmp(j->holders[i], sv->site.data, PM_ID_BYTES) == 0) {
+            uint8_t tmp[PM_ID_BYTES];
+            memcpy(tmp, j->holders[0], PM_ID_BYTES);
+            memcpy(j->holders[0], j->holders[i], PM_ID_BYTES);
+            memcpy(j->holders[i], tmp, PM_ID_BYTES);
+            break;
+        }
+}
+
+static void record_access(pm_fetcher *f, fetch_job *j)
+{
+    Pm__StudyAccessed a = PM__STUDY_ACCESSED__INIT;
+    a.study_instance_uid = j->study;
+    a.reporter = j->reader;
+    ProtobufCBinaryData *served = calloc(j->n_served_by + 1, sizeof *served);
+    for (size_t i = 0; served && i < j->n_served_by; i++) {
+        served[i].data = j->served_by[i];
+        served[i].len = PM_ID_BYTES;
+    }
+    a.served_by = served;
+    a.n_served_by = served ? j->n_served_by : 0;
+    a.bytes = j->bytes;
+    Pm__EventBody body = PM__EVENT_BODY__INIT;
+    body.payload_case = PM__EVENT_BODY__PAYLOAD_STUDY_ACCESSED;
+    body.study_accessed = &a;
+    int rc = pm_feed_append(f->store, f->id, &body, NULL);
+    if (rc)
+        pm_error("fetch", "cannot record the access to %s: %s", j->study, pm_strerror(rc));
+    free(served);
+}
+
+static void finish_job(pm_fetcher *f, fetch_job *j, int error)
+{
+    j->state = error ? 2 : 1;
+    j->error = error;
+    uint64_t ms = pm_now_ms() - j->started_ms;
+    f->stats.last_job_ms = ms;
+    if (error) {
+        f->stats.jobs_failed++;
+        pm_warn("fetch", "study %s: %s", j->study, pm_strerror(error));
+    } else {
+        f->stats.jobs_done++;
+        if (j->bytes)
+            pm_info("fetch", "study %s: %llu bytes in %llu ms from %zu node(s)", j->study,
+                    (unsigned long long)j->bytes, (unsigned long long)ms, j->n_served_by);
+        /* Every read of another trust's pixel data is on the record, cached or not. */
+        if (j->remote)
+            record_access(f, j);
+        uint64_t evicted = 0;
+        if (j->bytes)
+            pm_blobs_evict(f->blobs, f->cfg->cache_max_bytes, &evicted);
+    }
+    if (f->done)
+        f->done(f->done_ctx, j->id, error);
+}
+
+int pm_fetch_start(pm_fetcher *f, const char *study_uid, const char *reader, json_t *live,
+                   uint64_t *job_id)
+{
+    Pm__StudyView *sv = NULL;
+    if (!study_uid || !*study_uid)
+        return PM_E_INVAL;
+    int rc = pm_views_study(f->store, study_uid, &sv);
+    if (rc)
+        return rc;
+    fetch_job *j = calloc(1, sizeof *j);
+    fetch_job **grown = j ? realloc(f->jobs, (f->n_jobs + 1) * sizeof *grown) : NULL;
+    if (!grown) {
+        free(j);
+        pm__study_view__free_unpacked(sv, NULL);
+        return PM_E_NOMEM;
+    }
+    f->jobs = grown;
+    f->jobs[f->n_jobs++] = j;
+    j->id = f->next_job++;
+    j->started_ms = pm_now_ms();
+    snprintf(j->study, sizeof j->study, "%s", study_uid);
+    snprintf(j->reader, sizeof j->reader, "%s", reader ? reader : "");
+    j->inst = calloc(sv->instance_count + 1, sizeof *j->inst);
+    uint8_t(*held)[PM_HASH_BYTES] = calloc(sv->instance_count + 1, PM_HASH_BYTES);
+    size_t n_held = 0;
+    j->served_by = calloc(sv->n_holders + 1, PM_ID_BYTES);
+    for (size_t s = 0; j->inst && sv->study && s < sv->study->n_series; s++)
+        for (size_t i = 0; i < sv->study->series[s]->n_instances; i++) {
+            const Pm__Instance *in = sv->study->series[s]->instances[i];
+            j->total += in->size;
+            if (pm_blobs_has(f->blobs, in->hash.data)) {
+                if (held)
+                    memcpy(held[n_held++], in->hash.data, PM_HASH_BYTES);
+                continue;
+            }
+            fetch_instance *fi = &j->inst[j->n_inst++];
+            memcpy(fi->hash, in->hash.data, PM_HASH_BYTES);
+            fi->size = in->size;
+            fi->fd = -1;
+            fi->chunk = PM_FETCH_CHUNK;
+            /* Signed chunk hashes are used only if they cover the instance exactly. */
+            uint64_t cs = in->chunk_size;
+            if (cs >= 4096 && cs <= PM_FETCH_CHUNK && in->n_chunk_hashes &&
+                in->n_chunk_hashes == (in->size + cs - 1) / cs &&
+                (fi->chunk_hashes = malloc(in->n_chunk_hashes * PM_HASH_BYTES))) {
+                int ok = 1;
+                for (size_t c = 0; c < in->n_chunk_hashes; c++) {
+                    ok &= in->chunk_hashes[c].len == PM_HASH_BYTES;
+                    if (ok)
+                        memcpy(fi->chunk_hashes[c], in->chunk_hashes[c].data, PM_HASH_BYTES);
+                }
+                fi->chunk = (uint32_t)cs;
+                fi->n_chunk_hashes = in->n_chunk_hashes;
+                if (!ok) {
+                    free(fi->chunk_hashes);
+                    fi->chunk_hashes = NULL;
+                    fi->n_chunk_hashes = 0;
+                    fi->chunk = PM_FETCH_CHUNK;
+                }
+            }
+        }
+    /* A read is a use: the cache's LRU times of what is held, in one transaction. */
+    if (held && n_held)
+        pm_blobs_touch(f->blobs, held, n_held);
+    free(held);
+    order_holders(j, sv, pm_identity_public(f->id), live);
+    j->remote = memcmp(sv->site.data, pm_identity_public(f->id), PM_ID_BYTES) != 0;
+    pm__study_view__free_unpacked(sv, NULL);
+    *job_id = j->id;
+    if (!j->inst || !j->served_by || !j->holders)
+        j->error = PM_E_NOMEM; /* finished, like every job, by the next pm_fetch_tick */
+    return PM_OK;
+}
+
+json_t *pm_fetch_status(pm_fetcher *f, uint64_t id)
+{
+    fetch_job *j = find_job(f, id);
+    if (!j)
+        return NULL;
+    size_t done = 0;
+    for (size_t i = 0; i < j->n_inst; i++)
+        done += j->inst[i].state == INST_DONE;
+    json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "state",
+                          j->state == 0 ? "running" : j->state == 1 ? "done" : "failed", "bytes",
+                          (json_int_t)j->bytes, "total", (json_int_t)j->total, "instances",
+                          (json_int_t)j->n_inst, "instances_done", (json_int_t)done, "elapsed_ms",
+                          (json_int_t)(pm_now_ms() - j->started_ms));
+    if (j->state == 2)
+        json_object_set_new(o, "error", json_string(pm_strerror(j->error)));
+    return o;
+}
+
+/* ---- requests --------------------------------------------------------------------- */
+
+static void drop_flights_of(pm_fetcher *f, fetch_job *j, size_t inst)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < f->n_flight; i++)
+        if (!(f->flight[i].job == j && f->flight[i].inst == inst))
+            f->flight[kept++] = f->flight[i];
+    f->n_flight = kept;
+}
+
+/* The current holder failed this instance: discard what came and try the next. */
+static void next_holder(pm_fetcher *f, fetch_job *j, size_t idx, const char *why)
+{
+    fetch_instance *in = &j->inst[idx];
+    char who[9] = "?", hash[17];
+    if (in->holder < j->n_holders)
+        pm_hex_encode(j->holders[in->holder], 4, who);
+    pm_hex_encode(in->hash, 8, hash);
+    pm_warn("fetch", "instance %s from peer %s: %s; trying the next holder", hash, who, why);
+    drop_flights_of(f, j, idx);
+    if (in->fd >= 0) {
+        close(in->fd);
+        unlink(in->tmp);
+        in->fd = -1;
+    }
+    in->state = INST_PENDING;
+    in->next_offset = in->received = 0;
+    if (++in->holder >= j->n_holders)
+        in->state = INST_FAILED;
+}
+
+static void check_job(pm_fetcher *f, fetch_job *j)
+{
+    if (j->state == 0 && j->error) {
+        finish_job(f, j, j->error);
+        return;
+    }
+    if (j->state == 0 && j->n_holders == 0 && j->n_inst > 0) {
+        finish_job(f, j, PM_E_NOTFOUND); /* nobody else holds it */
+        return;
+    }
+    int all_done = 1, any_failed = 0;
+    for (size_t i = 0; i < j->n_inst; i++) {
+        all_done &= j->inst[i].state == INST_DONE || j->inst[i].state == INST_FAILED;
+        any_failed |= j->inst[i].state == INST_FAILED;
+    }
+    if (j->state == 0 && all_done)
+        finish_job(f, j, any_failed ? PM_E_NOTFOUND : PM_OK);
+}
+
+/* Sends the next chunk request of instance idx, if it has one. */
+static int request_chunk(pm_fetcher *f, fetch_job *j, size_t idx, uint64_t now)
+{
+    fetch_instance *in = &j->inst[idx];
+    if (in->state == INST_PENDING) {
+        pm_blobs_temp_path(f->blobs, in->tmp, sizeof in->tmp);
+        in->fd = open(in->tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
+        if (in->fd < 0) {
+            in->state = INST_FAILED;
+            return 0;
+        }
+        in->state = INST_ACTIVE;
+    }
+    if (in->state != INST_ACTIVE || (in->next_offset >= in->size && in->size))
+        return 0;
+    if (in->size == 0 && in->next_offset > 0)
+        return 0;
+    pm_peer *peer = pm_transport_find(f->t, j->holders[in->holder]);
+    if (!peer || !peer->dealer) {
+        next_holder(f, j, idx, "not connected");
+        return 0;
+    }
+    uint64_t left = in->size - in->next_offset;
+    uint32_t len = left < in->chunk ? (uint32_t)left : in->chunk;
+    Pm__ChunkRequest req = PM__CHUNK_REQUEST__INIT;
+    req.hash.data = in->hash;
+    req.hash.len = PM_HASH_BYTES;
+    req.offset = in->next_offset;
+    req.length = len;
+    req.request_id = f->next_request++;
+    Pm__WireMessage msg = PM__WIRE_MESSAGE__INIT;
+    msg.version = PM_WIRE_VERSION;
+    msg.kind_case = PM__WIRE_MESSAGE__KIND_CHUNK_REQUEST;
+    msg.chunk_request = &req;
+    uint8_t buf[256];
+    size_t n = pm__wire_message__pack(&msg, buf);
+    if (pm_transport_send(f->t, peer, buf, n) != PM_OK) {
+        next_holder(f, j, idx, "cannot send to it");
+        return 0;
+    }
+    in_flight *fl = &f->flight[f->n_flight++];
+    fl->request_id = req.request_id;
+    fl->job = j;
+    fl->inst = idx;
+    fl->offset = in->next_offset;
+    fl->length = len;
+    fl->sent_ms = now;
+    memcpy(fl->holder, peer->id, PM_ID_BYTES);
+    in->next_offset += len ? len : 1;
+    return 1;
+}
+
+int pm_fetch_tick(pm_fetcher *f, uint64_t now)
+{
+    /* Requests that took too long: that holder is treated as failing the instance.
+     * Measured from the later of the request and the holder's last answer, so a whole
+     * window queued behind a slow but working link is not counted against it. */
+    for (size_t i = 0; i < f->n_flight;) {
+        in_flight *fl = &f->flight[i];
+        uint64_t since = fl->sent_ms > f->last_reply_ms ? fl->sent_ms : f->last_reply_ms;
+        if (now - since > PM_FETCH_TIMEOUT_MS) {
+            fetch_job *j = fl->job;
+            next_holder(f, j, fl->inst, "no answer in time");
+            check_job(f, j);
+            i = 0; /* next_holder compacted the array */
+            continue;
+        }
+        i++;
+    }
+    /* Fill the window, oldest job first. */
+    for (size_t k = 0; k < f->n_jobs && f->n_flight < PM_FETCH_WINDOW; k++) {
+        fetch_job *j = f->jobs[k];
+        if (j->state != 0)
+            continue;
+        int progress = 1;
+        while (progress && f->n_flight < PM_FETCH_WINDOW) {
+            progress = 0;
+            for (size_t i = 0; i < j->n_inst && f->n_flight < PM_FETCH_WINDOW; i++)
+                if (j->inst[i].state == INST_PENDING || j->inst[i].state == INST_ACTIVE)
+                    progress |= request_chunk(f, j, i, now);
+        }
+        check_job(f, j);
+    }
+    /* Forget finished jobs after a minute (their status stays queryable till then). */
+    size_t kept = 0;
+    for (size_t i = 0; i < f->n_jobs; i++) {
+        fetch_job *j = f->jobs[i];
+        if (j->state != 0 && now - j->started_ms > 60000)
+            job_free(j);
+        else
+            f->jobs[kept++] = j;
+    }
+    f->n_jobs = kept;
+    return f->n_flight ? 200 : -1;
+}
+
+static void add_served_by(fetch_job *j, const uint8_t *id)
+{
+    for (size_t i = 0; i < j->n_served_by; i++)
+        if (memcmp(j->served_by[i], id, PM_ID_BYTES) == 0)
+            return;
+    memcpy(j->served_by[j->n_served_by++], id, PM_ID_BYTES);
+}
+
+/* A chunk is checked against the hash its origin signed for it, when there is one. */
+static int chunk_matches(const fetch_instance *in, const Pm__ChunkReply *rep)
+{
+    if (!in->chunk_hashes)
+        return 1;
+    uint64_t index = rep->offset / in->chunk;
+    if (rep->offset % in->chunk || index >= in->n_chunk_hashes)
+        return 0;
+    uint8_t h[PM_HASH_BYTES];
+    pm_hash(rep->data.data, rep->data.len, h);
+    return sodium_memcmp(h, in->chunk_hashes[index], PM_HASH_BYTES) == 0;
+}
+
+void pm_fetch_handle_reply(pm_fetcher *f, const pm_channel *ch, const Pm__ChunkReply *rep)
+{
+    size_t i;
+    for (i = 0; i < f->n_flight; i++)
+        if (f->flight[i].request_id == rep->request_id &&
+            memcmp(f->flight[i].holder, ch->id, PM_ID_BYTES) == 0)
+            break;
+    if (i == f->n_flight)
+        return; /* late, duplicate or unsolicited: ignore */
+    in_flight fl = f->flight[i];
+    f->flight[i] = f->flight[--f->n_flight];
+    f->last_reply_ms = pm_now_ms();
+    fetch_job *j = fl.job;
+    fetch_instance *in = &j->inst[fl.inst];
+    if (rep->absent) {
+        next_holder(f, j, fl.inst, "it does not hold the blob");
+    } else if (rep->offset != fl.offset || rep->data.len != fl.length ||
+               rep->hash.len != PM_HASH_BYTES || memcmp(rep->hash.data, in->hash, PM_HASH_BYTES) ||
+               in->state != INST_ACTIVE) {
+        next_holder(f, j, fl.inst, "it sent a chunk that does not match the request");
+    } else if (!chunk_matches(in, rep)) {
+        f->stats.corrupt++;
+        next_holder(f, j, fl.inst, "a chunk does not match its signed hash (corrupt)");
+    } else if (pwrite(in->fd, rep->data.data, rep->data.len, (off_t)rep->offset) !=
+               (ssize_t)rep->data.len) {
+        next_holder(f, j, fl.inst, "cannot write the chunk locally");
+    } else {
+        in->received += rep->data.len;
+        j->bytes += rep->data.len;
+        f->stats.bytes_fetched += rep->data.len;
+        if (in->received == in->size) {
+            close(in->fd);
+            in->fd = -1;
+            /* The whole instance must hash to what its origin signed. */
+            int rc = pm_blobs_adopt(f->blobs, in->tmp, 0, in->hash, NULL, NULL);
+            if (rc == PM_OK) {
+                in->state = INST_DONE;
+                f->stats.instances_fetched++;
+                add_served_by(j, fl.holder);
+            } else {
+                if (rc == PM_E_HASH)
+                    f->stats.corrupt++;
+                in->fd = -1;
+                next_holder(f, j, fl.inst,
+                            rc == PM_E_HASH ? "its bytes do not match the signed hash (corrupt)"
+                                            : pm_strerror(rc));
+            }
+        }
+    }
+    check_job(f, j);
+    pm_fetch_tick(f, pm_now_ms());
+}
+
+void pm_fetch_handle_request(pm_fetcher *f, const pm_channel *ch, const Pm__ChunkRequest *req)
+{
+    Pm__ChunkReply rep = PM__CHUNK_REPLY__INIT;
+    rep.hash = req->hash;
+    rep.offset = req->offset;
+    rep.request_id = req->request_id;
+    uint8_t *data = NULL;
+    char path[4096];
+    int fd = -1;
+    uint32_t len = req->length > PM_FETCH_CHUNK ? PM_FETCH_CHUNK : req->length;
+    if (req->hash.len != PM_HASH_BYTES || pm_blobs_path(f->blobs, req->hash.data, path, sizeof path) ||
+        (fd = open(path, O_RDONLY)) < 0 || !(data = malloc(len ? len : 1))) {
+        rep.absent = 1;
+    } else {
+        ssize_t n = pread(fd, data, len, (off_t)req->offset);
+        if (n < 0) {
+            rep.absent = 1;
+        } else {
+            rep.data.data = data;
+            rep.data.len = (size_t)n;
+            off_t end = lseek(fd, 0, SEEK_END);
+            rep.total = end > 0 ? (uint64_t)end : 0;
+            f->stats.bytes_served += (uint64_t)n;
+        }
+    }
+    if (fd >= 0)
+        close(fd);
+    Pm__WireMessage msg = PM__WIRE_MESSAGE__INIT;
+    msg.version = PM_WIRE_VERSION;
+    msg.kind_case = PM__WIRE_MESSAGE__KIND_CHUNK_REPLY;
+    msg.chunk_reply = &rep;
+    size_t size = pm__wire_message__get_packed_size(&msg);
+    uint8_t *buf = malloc(size);
+    if (buf) {
+        pm__wire_message__pack(&msg, buf);
+        pm_transport_reply(f->t, ch, buf, size);
+    }
+    free(buf);
+    free(data);
+}

@@ -1,0 +1,55 @@
+/* Lazy pixel data (DESIGN.md): bringing another trust's instances into the local
+ * cache from whichever peer holds them, and serving ours (and cached ones) to peers.
+ *
+ * A fetch job asks holders for PM_FETCH_CHUNK-byte chunks, keeping at most
+ * PM_FETCH_WINDOW requests in flight (each reply returns one credit, so a slow peer
+ * cannot be flooded and memory stays bounded). A finished instance is hashed and
+ * adopted only if it matches the hash its origin signed; otherwise, and when a holder
+ * says it lacks the blob or does not answer in time, the instance starts again from
+ * the next holder. When the study is complete, a study-accessed event records who
+ * read it and which nodes served it. Runs in the main loop's thread. */
+#ifndef PM_FETCH_H
+#define PM_FETCH_H
+
+#include <jansson.h>
+
+#include "node/mesh/transport.h"
+#include "store/blobs.h"
+#include "proto/wire.pb-c.h"
+
+#define PM_FETCH_CHUNK (1u << 20)
+#define PM_FETCH_WINDOW 16
+#define PM_FETCH_TIMEOUT_MS 5000
+
+typedef struct pm_fetcher pm_fetcher;
+
+/* Called once when a job finishes: rc PM_OK, or why it failed. */
+typedef void (*pm_fetch_done_fn)(void *ctx, uint64_t job, int rc);
+
+int pm_fetcher_new(pm_transport *t, pm_store *store, pm_blobs *blobs, const pm_identity *id,
+                   const pm_config *cfg, pm_fetch_done_fn done, void *done_ctx, pm_fetcher **out);
+void pm_fetcher_destroy(pm_fetcher **self_p);
+
+/* Starts fetching what is not local of study_uid on behalf of reader (a reporter or
+ * calling AE). *job receives its id. The done callback never runs inside this call:
+ * jobs finish (even those with nothing to fetch) in pm_fetch_tick, so the caller can
+ * register interest in the id first. PM_E_NOTFOUND for an unknown study. */
+int pm_fetch_start(pm_fetcher *self, const char *study_uid, const char *reader, json_t *liveness,
+                   uint64_t *job);
+
+/* {"state": "running"|"done"|"failed", "bytes", "total", "instances", "error"?} or NULL. */
+json_t *pm_fetch_status(pm_fetcher *self, uint64_t job);
+
+void pm_fetch_handle_request(pm_fetcher *self, const pm_channel *ch, const Pm__ChunkRequest *req);
+void pm_fetch_handle_reply(pm_fetcher *self, const pm_channel *ch, const Pm__ChunkReply *rep);
+
+/* Timeouts and new requests; returns ms until it wants to run again (or -1). */
+int pm_fetch_tick(pm_fetcher *self, uint64_t now_ms);
+
+typedef struct {
+    uint64_t bytes_fetched, bytes_served, instances_fetched, corrupt, jobs_done, jobs_failed;
+    uint64_t last_job_ms;
+} pm_fetch_stats;
+pm_fetch_stats pm_fetch_get_stats(pm_fetcher *self);
+
+#endif

@@ -1,0 +1,580 @@
+#include "node/mesh/gossip.h"
+#include "node/mesh/fetch.h"
+#include "crypto/hash.h"
+#include "node/cli/cli.h"
+#include "proto/error.h"
+#include "proto/log.h"
+#include "store/feed.h"
+#include "proto/wire.pb-c.h"
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct pm_gossip {
+    pm_transport *t;
+    pm_store *store;
+    const pm_identity *id;
+    const pm_config *cfg;
+    uint64_t pushed_seq;     /* own events up to here were pushed */
+    uint64_t next_sync_ms, next_heartbeat_ms;
+    pm_gossip_stats stats;
+    pm_fetcher *fetcher;
+    pm_head *known;         /* highest seq per origin that peers reported (seq only) */
+    size_t n_known;
+    int heard_sync;         /* a peer's sync hello arrived */
+    uint64_t self_seq_seen; /* the highest seq of our own feed any peer holds */
+};
+
+int pm_gossip_self_synced(pm_gossip *g)
+{
+    if (pm_transport_peer_count(g->t) == 0)
+        return 1;
+    pm_head head;
+    uint64_t mine = pm_feed_head(g->store, pm_identity_public(g->id), &head) == PM_OK ? head.seq : 0;
+    return g->heard_sync && mine >= g->self_seq_seen;
+}
+
+void pm_gossip_set_fetcher(pm_gossip *g, pm_fetcher *fetcher) { g->fetcher = fetcher; }
+
+static uint64_t up_window_ms(const pm_gossip *g)
+{
+    uint64_t w = 3ull * g->cfg->gossip_interval_ms;
+    return w < 3000 ? 3000 : w;
+}
+
+int pm_gossip_new(pm_transport *t, pm_store *store, const pm_identity *id, const pm_config *cfg,
+                  pm_gossip **out)
+{
+    pm_gossip *g = calloc(1, sizeof *g);
+    if (!g)
+        return PM_E_NOMEM;
+    g->t = t;
+    g->store = store;
+    g->id = id;
+    g->cfg = cfg;
+    pm_head head;
+    if (pm_feed_head(store, pm_identity_public(id), &head) == PM_OK)
+        g->pushed_seq = head.seq; /* older events reach peers by anti-entropy */
+    *out = g;
+    return PM_OK;
+}
+
+void pm_gossip_destroy(pm_gossip **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    free((*self_p)->known);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+pm_gossip_stats pm_gossip_get_stats(pm_gossip *g) { return g->stats; }
+
+static const char *peer_name(const uint8_t *id, char buf[9])
+{
+    pm_hex_encode(id, 4, buf);
+    return buf;
+}
+
+/* Packs and sends msg on ch (reply) or to peer (when ch is NULL). */
+static void send_message(pm_gossip *g, const pm_channel *ch, pm_peer *peer, Pm__WireMessage *msg)
+{
+    msg->version = PM_WIRE_VERSION;
+    size_t len = pm__wire_message__get_packed_size(msg);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf)
+        return;
+    pm__wire_message__pack(msg, buf);
+    int rc = ch ? pm_transport_reply(g->t, ch, buf, len) : pm_transport_send(g->t, peer, buf, len);
+    if (rc == PM_OK)
+        g->stats.sent++;
+    free(buf);
+}
+
+static void send_hello(pm_gossip *g, const pm_channel *ch, pm_peer *peer, int sync)
+{
+    Pm__Hello hello = PM__HELLO__INIT;
+    Pm__VersionEntry *entries = NULL, **ptrs = NULL;
+    pm_head *heads = NULL;
+    size_t n = 0;
+    uint8_t mesh[PM_HASH_BYTES];
+    if (sync && pm_feed_heads(g->store, &heads, &n) == PM_OK && n) {
+        entries = calloc(n, sizeof *entries);
+        ptrs = calloc(n, sizeof *ptrs);
+        if (!entries || !ptrs)
+            n = 0;
+        for (size_t i = 0; i < n; i++) {
+            pm__version_entry__init(&entries[i]);
+            entries[i].origin.data = heads[i].origin;
+            entries[i].origin.len = PM_ID_BYTES;
+            entries[i].seq = heads[i].seq;
+            ptrs[i] = &entries[i];
+        }
+        hello.heads = ptrs;
+        hello.n_heads = n;
+    }
+    hello.node_id.data = (uint8_t *)pm_identity_public(g->id);
+    hello.node_id.len = PM_ID_BYTES;
+    if (pm_store_mesh_id(g->store, mesh) == PM_OK) {
+        hello.mesh.data = mesh;
+        hello.mesh.len = PM_HASH_BYTES;
+    }
+    hello.sync = sync;
+    Pm__WireMessage msg = PM__WIRE_MESSAGE__INIT;
+    msg.kind_case = PM__WIRE_MESSAGE__KIND_HELLO;
+    msg.hello = &hello;
+    send_message(g, ch, peer, &msg);
+    free(entries);
+    free(ptrs);
+    free(heads);
+}
+
+/* Collects envelopes into an Events message, within the batch bounds. */
+typedef struct {
+    ProtobufCBinaryData *items;
+    size_t n, cap, bytes;
+} batch;
+
+static int batch_add(void *ctx, const uint8_t *raw, size_t len)
+{
+    batch *b = ctx;
+    if (b->n == b->cap || b->bytes + len > PM_GOSSIP_BATCH_BYTES)
+        return 1;
+    uint8_t *copy = malloc(len);
+    if (!copy)
+        return 1;
+    memcpy(copy, raw, len);
+    b->items[b->n].data = copy;
+    b->items[b->n].len = len;
+    b->n++;
+    b->bytes += len;
+    return 0;
+}
+
+static void batch_clear(batch *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        free(b->items[i].data);
+    b->n = 0;
+    b->bytes = 0;
+}
+
+static void batch_send_and_clear(pm_gossip *g, const pm_channel *ch, pm_peer *peer, batch *b)
+{
+    if (b->n) {
+        Pm__Events ev = PM__EVENTS__INIT;
+        ev.envelopes = b->items;
+        ev.n_envelopes = b->n;
+        Pm__WireMessage msg = PM__WIRE_MESSAGE__INIT;
+        msg.kind_case = PM__WIRE_MESSAGE__KIND_EVENTS;
+        msg.events = &ev;
+        send_message(g, ch, peer, &msg);
+    }
+    batch_clear(b);
+}
+
+static uint64_t their_seq(const Pm__Hello *h, const uint8_t *origin)
+{
+    for (size_t i = 0; i < h->n_heads; i++)
+        if (h->heads[i]->origin.len == PM_ID_BYTES &&
+            memcmp(h->heads[i]->origin.data, origin, PM_ID_BYTES) == 0)
+            return h->heads[i]->seq;
+    return 0;
+}
+
+static void note_known_heads(pm_gossip *g, const Pm__Hello *h)
+{
+    for (size_t i = 0; i < h->n_heads; i++) {
+        const Pm__VersionEntry *e = h->heads[i];
+        if (e->origin.len != PM_ID_BYTES)
+            continue;
+        size_t k;
+        for (k = 0; k < g->n_known; k++)
+            if (memcmp(g->known[k].origin, e->origin.data, PM_ID_BYTES) == 0)
+                break;
+        if (k == g->n_known) {
+            if (g->n_known >= 4096) /* bounded: far more origins than any mesh has */
+                continue;
+            pm_head *grown = realloc(g->known, (g->n_known + 1) * sizeof *grown);
+            if (!grown)
+                continue;
+            g->known = grown;
+            memset(&g->known[k], 0, sizeof g->known[k]);
+            memcpy(g->known[k].origin, e->origin.data, PM_ID_BYTES);
+            g->n_known++;
+        }
+        if (e->seq > g->known[k].seq)
+            g->known[k].seq = e->seq;
+    }
+}
+
+json_t *pm_gossip_known_heads(pm_gossip *g)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < g->n_known; i++) {
+        char hex[PM_ID_HEX];
+        pm_hex_encode(g->known[i].origin, PM_ID_BYTES, hex);
+        json_object_set_new(o, hex, json_integer((json_int_t)g->known[i].seq));
+    }
+    return o;
+}
+
+typedef struct {
+    pm_gossip *g;
+    const pm_channel *ch;
+} fork_answer;
+
+/* One fork proof to one channel (ch) or peer. */
+static void send_fork(pm_gossip *g, const pm_channel *ch, pm_peer *peer, const uint8_t *a,
+                      size_t alen, const uint8_t *b, size_t blen)
+{
+    Pm__ForkProof f = PM__FORK_PROOF__INIT;
+    f.a.data = (uint8_t *)a;
+    f.a.len = alen;
+    f.b.data = (uint8_t *)b;
+    f.b.len = blen;
+    Pm__WireMessage msg = PM__WIRE_MESSAGE__INIT;
+    msg.kind_case = PM__WIRE_MESSAGE__KIND_FORK;
+    msg.fork = &f;
+    send_message(g, ch, peer, &msg);
+}
+
+static int send_fork_proof(void *ctx, const uint8_t origin[PM_ID_BYTES], uint64_t seq,
+                           const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    (void)origin, (void)seq;
+    fork_answer *fa = ctx;
+    send_fork(fa->g, fa->ch, NULL, a, alen, b, blen);
+    return 0;
+}
+
+/* Answers a sync hello: sends what the peer lacks (oldest first, one batch worth per
+ * origin per round) and asks for what we lack. */
+static void handle_hello(pm_gossip *g, const pm_channel *ch, const Pm__Hello *h)
+{
+    if (!h->sync) {
+        /* A heartbeat on our ROUTER is answered, so the sender learns that its link to
+         * us works; answers (arriving on a DEALER) are not, or they would ping-pong. */
+        if (ch->routing)
+            send_hello(g, ch, NULL, 0);
+        return;
+    }
+    note_known_heads(g, h);
+    uint64_t theirs_of_me = their_seq(h, pm_identity_public(g->id));
+    if (theirs_of_me > g->self_seq_seen)
+        g->self_seq_seen = theirs_of_me;
+    g->heard_sync = 1;
+    pm_head *heads = NULL;
+    size_t n = 0;
+    if (pm_feed_heads(g->store, &heads, &n) != PM_OK)
+        return;
+    unsigned max_batch = g->cfg->gossip_max_batch ? g->cfg->gossip_max_batch : 256;
+    batch b = {calloc(max_batch, sizeof(ProtobufCBinaryData)), 0, max_batch, 0};
+    /* Up to PM_GOSSIP_BATCHES_PER_ANSWER batches per answer; if more remains, the answer
+     * ends with our own sync hello, after which (the connection keeps order) the
+     * receiver, having stored the batches, asks again from its new heads. Catch-up
+     * thus streams without sending anything twice. */
+    size_t budget = PM_GOSSIP_BATCHES_PER_ANSWER;
+    for (size_t i = 0; i < n && b.items && budget; i++) {
+        uint64_t have = their_seq(h, heads[i].origin);
+        while (have < heads[i].seq && budget) {
+            size_t before = b.n;
+            pm_feed_read(g->store, heads[i].origin, have + 1, max_batch - b.n,
+                         PM_GOSSIP_BATCH_BYTES, batch_add, &b);
+            have += b.n - before;
+            if (b.n == before || b.n == b.cap || b.bytes >= PM_GOSSIP_BATCH_BYTES / 2) {
+                batch_send_and_clear(g, ch, NULL, &b);
+                budget--;
+            }
+            if (b.n == before && have < heads[i].seq)
+                break; /* nothing fitted: move on */
+        }
+    }
+    int more = budget == 0;
+    if (b.items)
+        batch_send_and_clear(g, ch, NULL, &b);
+    /* Fork proofs are part of what converges: a node that was away when one was
+     * broadcast gets it here (a proof it holds is not news to it and goes no further). */
+    fork_answer fa = {g, ch};
+    pm_feed_forks(g->store, send_fork_proof, &fa);
+    free(b.items);
+    /* Do they hold anything we lack? Then ask for it. */
+    int lacking = 0;
+    for (size_t i = 0; i < h->n_heads && !lacking; i++) {
+        const Pm__VersionEntry *e = h->heads[i];
+        if (e->origin.len != PM_ID_BYTES)
+            continue;
+        uint64_t mine = 0;
+        for (size_t j = 0; j < n; j++)
+            if (memcmp(heads[j].origin, e->origin.data, PM_ID_BYTES) == 0)
+                mine = heads[j].seq;
+        lacking = e->seq > mine;
+    }
+    free(heads);
+    if (lacking || more)
+        send_hello(g, ch, NULL, 1);
+}
+
+static void relay(pm_gossip *g, const uint8_t *except, ProtobufCBinaryData *items, size_t n)
+{
+    size_t peers = pm_transport_peer_count(g->t);
+    if (!peers || !n)
+        return;
+    batch b = {items, n, n, 0};
+    Pm__Events ev = PM__EVENTS__INIT;
+    ev.envelopes = b.items;
+    ev.n_envelopes = b.n;
+    Pm__WireMessage msg = PM__WIRE_MESSAGE__INIT;
+    msg.kind_case = PM__WIRE_MESSAGE__KIND_EVENTS;
+    msg.events = &ev;
+    /* A random start and `fanout` consecutive peers: a random subset, cheaply. */
+    size_t start = randombytes_uniform((uint32_t)peers), sent = 0;
+    for (size_t k = 0; k < peers && sent < g->cfg->gossip_fanout; k++) {
+        pm_peer *p = pm_transport_peer(g->t, (start + k) % peers);
+        if (except && memcmp(p->id, except, PM_ID_BYTES) == 0)
+            continue;
+        send_message(g, NULL, p, &msg);
+        sent++;
+    }
+}
+
+static void broadcast_fork(pm_gossip *g, const uint8_t *a, size_t alen, const uint8_t *b,
+                           size_t blen)
+{
+    for (size_t i = 0; i < pm_transport_peer_count(g->t); i++)
+        send_fork(g, NULL, pm_transport_peer(g->t, i), a, alen, b, blen);
+}
+
+/* Finds the envelope we hold at the fork's (origin, seq) to pair with the newcomer. */
+typedef struct {
+    const uint8_t *raw;
+    size_t len;
+    uint8_t *held;
+    size_t held_len;
+} fork_pair;
+
+static int take_held(void *ctx, const uint8_t *raw, size_t len)
+{
+    fork_pair *f = ctx;
+    if ((f->held = malloc(len))) {
+        memcpy(f->held, raw, len);
+        f->held_len = len;
+    }
+    return 1;
+}
+
+static void show_predecessor(pm_gossip *g, const pm_channel *ch, const uint8_t *raw, size_t len)
+{
+    Pm__Envelope *env = pm__envelope__unpack(NULL, len, raw);
+    Pm__EventBody *b = env ? pm__event_body__unpack(NULL, env->body.len, env->body.data) : NULL;
+    if (b && b->origin.len == PM_ID_BYTES && b->seq > 1) {
+        unsigned max_batch = 1;
+        batch out = {calloc(max_batch, sizeof(ProtobufCBinaryData)), 0, max_batch, 0};
+        if (out.items) {
+            pm_feed_read(g->store, b->origin.data, b->seq - 1, 1, PM_GOSSIP_BATCH_BYTES, batch_add,
+                         &out);
+            batch_send_and_clear(g, ch, NULL, &out);
+            free(out.items);
+        }
+    }
+    if (b)
+        pm__event_body__free_unpacked(b, NULL);
+    if (env)
+        pm__envelope__free_unpacked(env, NULL);
+}
+
+static void handle_events(pm_gossip *g, const pm_channel *ch, const Pm__Events *ev)
+{
+    size_t n = ev->n_envelopes;
+    if (!n)
+        return;
+    const uint8_t **bytes = calloc(n, sizeof *bytes);
+    size_t *lens = calloc(n, sizeof *lens);
+    int *results = calloc(n, sizeof *results);
+    ProtobufCBinaryData *fresh = calloc(n, sizeof *fresh);
+    if (!bytes || !lens || !results || !fresh)
+        goto done;
+    for (size_t i = 0; i < n; i++) {
+        bytes[i] = ev->envelopes[i].data;
+        lens[i] = ev->envelopes[i].len;
+    }
+    char who[9];
+    int rc = pm_feed_ingest_batch(g->store, bytes, lens, n, results);
+    if (rc) {
+        pm_error("gossip", "cannot store events from %s: %s", peer_name(ch->id, who), pm_strerror(rc));
+        goto done;
+    }
+    size_t n_fresh = 0, gaps = 0;
+    for (size_t i = 0; i < n; i++) {
+        int r = results[i];
+        if (r == PM_OK) {
+            fresh[n_fresh++] = ev->envelopes[i];
+        } else if (r == PM_E_GAP) {
+            gaps++;
+        } else if (r == PM_E_CHAIN) {
+            /* Its predecessor differs from ours: one of us holds a forked event. Show the
+             * sender ours, so whoever holds both keeps the proof and gossips it. */
+            show_predecessor(g, ch, bytes[i], lens[i]);
+        } else if (r == PM_E_FORK) {
+            g->stats.forks++;
+            Pm__Envelope *env = pm__envelope__unpack(NULL, lens[i], bytes[i]);
+            Pm__EventBody *b = env ? pm__event_body__unpack(NULL, env->body.len, env->body.data) : NULL;
+            fork_pair f = {bytes[i], lens[i], NULL, 0};
+            if (b)
+                pm_feed_read(g->store, b->origin.data, b->seq, 1, 1, take_held, &f);
+            if (f.held)
+                broadcast_fork(g, f.held, f.held_len, bytes[i], lens[i]);
+            free(f.held);
+            if (b)
+                pm__event_body__free_unpacked(b, NULL);
+            if (env)
+                pm__envelope__free_unpacked(env, NULL);
+        } else if (r != PM_ALREADY_HELD && r != PM_E_FORK) {
+            g->stats.refused++;
+            pm_warn("gossip", "refused an event from peer %s: %s", peer_name(ch->id, who),
+                    pm_strerror(r));
+        }
+    }
+    g->stats.ingested += n_fresh;
+    if (n_fresh) {
+        pm_debug("gossip", "%zu new events from %s", n_fresh, peer_name(ch->id, who));
+        relay(g, ch->id, fresh, n_fresh);
+    }
+    /* A gap means we missed something: ask again. (More of a long catch-up is asked
+     * for when the sender's closing hello arrives; see handle_hello.) */
+    uint64_t now = pm_now_ms();
+    if (gaps && (!ch->peer || now - ch->peer->gap_sync_ms >= g->cfg->gossip_interval_ms)) {
+        if (ch->peer) /* at most once per interval per peer: pushes keep coming meanwhile */
+            ch->peer->gap_sync_ms = now;
+        send_hello(g, ch, NULL, 1);
+    }
+done:
+    free(bytes);
+    free(lens);
+    free(results);
+    free(fresh);
+}
+
+static void handle_fork(pm_gossip *g, const pm_channel *ch, const Pm__ForkProof *f)
+{
+    char who[9];
+    int rc = pm_feed_record_fork_proof(g->store, f->a.data, f->a.len, f->b.data, f->b.len);
+    if (rc == PM_OK) {
+        g->stats.forks++;
+        pm_warn("gossip", "fork evidence received from %s", peer_name(ch->id, who));
+        broadcast_fork(g, f->a.data, f->a.len, f->b.data, f->b.len);
+    } else if (rc != PM_ALREADY_HELD) {
+        g->stats.refused++;
+        pm_warn("gossip", "refused a fork proof from %s: %s", peer_name(ch->id, who),
+                pm_strerror(rc));
+    }
+}
+
+void pm_gossip_handle(pm_gossip *g, const pm_channel *ch, const uint8_t *data, size_t len)
+{
+    char who[9];
+    g->stats.received++;
+    if (ch->peer) {
+        ch->peer->last_seen_ms = pm_now_ms();
+        if (!ch->routing)
+            ch->peer->dealer_heard_ms = ch->peer->last_seen_ms;
+    }
+    if (len > PM_WIRE_MAX_BYTES) {
+        g->stats.malformed++;
+        pm_warn("gossip", "dropped an oversized message (%zu bytes) from %s", len,
+                peer_name(ch->id, who));
+        return;
+    }
+    Pm__WireMessage *msg = pm__wire_message__unpack(NULL, len, data);
+    if (!msg) {
+        g->stats.malformed++;
+        pm_warn("gossip", "dropped a malformed message (%zu bytes) from %s", len,
+                peer_name(ch->id, who));
+        return;
+    }
+    if (msg->version != PM_WIRE_VERSION) {
+        g->stats.malformed++;
+        pm_warn("gossip", "dropped a message of wire version %u from %s (this node speaks %d)",
+                msg->version, peer_name(ch->id, who), PM_WIRE_VERSION);
+    } else {
+        switch (msg->kind_case) {
+        case PM__WIRE_MESSAGE__KIND_HELLO: handle_hello(g, ch, msg->hello); break;
+        case PM__WIRE_MESSAGE__KIND_EVENTS: handle_events(g, ch, msg->events); break;
+        case PM__WIRE_MESSAGE__KIND_FORK: handle_fork(g, ch, msg->fork); break;
+        case PM__WIRE_MESSAGE__KIND_CHUNK_REQUEST:
+            if (g->fetcher)
+                pm_fetch_handle_request(g->fetcher, ch, msg->chunk_request);
+            break;
+        case PM__WIRE_MESSAGE__KIND_CHUNK_REPLY:
+            if (g->fetcher)
+                pm_fetch_handle_reply(g->fetcher, ch, msg->chunk_reply);
+            break;
+        default:
+            g->stats.malformed++;
+            pm_warn("gossip", "dropped a message of unknown kind from %s", peer_name(ch->id, who));
+        }
+    }
+    pm__wire_message__free_unpacked(msg, NULL);
+}
+
+void pm_gossip_push_local(pm_gossip *g)
+{
+    pm_head head;
+    if (pm_feed_head(g->store, pm_identity_public(g->id), &head) != PM_OK ||
+        head.seq <= g->pushed_seq)
+        return;
+    unsigned max_batch = g->cfg->gossip_max_batch ? g->cfg->gossip_max_batch : 256;
+    batch b = {calloc(max_batch, sizeof(ProtobufCBinaryData)), 0, max_batch, 0};
+    if (!b.items)
+        return;
+    pm_feed_read(g->store, head.origin, g->pushed_seq + 1, max_batch, PM_GOSSIP_BATCH_BYTES,
+                 batch_add, &b);
+    Pm__Events ev = PM__EVENTS__INIT;
+    ev.envelopes = b.items;
+    ev.n_envelopes = b.n;
+    Pm__WireMessage msg = PM__WIRE_MESSAGE__INIT;
+    msg.kind_case = PM__WIRE_MESSAGE__KIND_EVENTS;
+    msg.events = &ev;
+    for (size_t i = 0; i < pm_transport_peer_count(g->t); i++)
+        send_message(g, NULL, pm_transport_peer(g->t, i), &msg);
+    g->pushed_seq += b.n;
+    batch_clear(&b);
+    free(b.items);
+}
+
+int pm_gossip_tick(pm_gossip *g, uint64_t now)
+{
+    if (now >= g->next_sync_ms) {
+        pm_transport_refresh(g->t, now, up_window_ms(g));
+        size_t peers = pm_transport_peer_count(g->t);
+        if (peers) {
+            size_t start = randombytes_uniform((uint32_t)peers);
+            for (size_t k = 0; k < peers && k < g->cfg->gossip_fanout; k++)
+                send_hello(g, NULL, pm_transport_peer(g->t, (start + k) % peers), 1);
+        }
+        g->next_sync_ms = now + g->cfg->gossip_interval_ms;
+    }
+    if (now >= g->next_heartbeat_ms) {
+        for (size_t i = 0; i < pm_transport_peer_count(g->t); i++)
+            send_hello(g, NULL, pm_transport_peer(g->t, i), 0);
+        g->next_heartbeat_ms = now + 1000;
+    }
+    pm_gossip_push_local(g);
+    uint64_t next = g->next_sync_ms < g->next_heartbeat_ms ? g->next_sync_ms : g->next_heartbeat_ms;
+    return next > now ? (int)(next - now) : 0;
+}
+
+json_t *pm_gossip_liveness(pm_gossip *g, uint64_t now)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < pm_transport_peer_count(g->t); i++) {
+        pm_peer *p = pm_transport_peer(g->t, i);
+        char hex[PM_ID_HEX];
+        pm_hex_encode(p->id, PM_ID_BYTES, hex);
+        int up = p->last_seen_ms && now - p->last_seen_ms < up_window_ms(g);
+        json_object_set_new(o, hex, json_pack("{s:b, s:I}", "up", up, "last_seen",
+                                              (json_int_t)p->last_seen_ms));
+    }
+    return o;
+}

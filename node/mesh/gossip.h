@@ -1,0 +1,64 @@
+/* Gossip: how events spread (DESIGN.md, Replication).
+ *
+ * - Push: new local events go to every connected peer at once; events newly learned
+ *   from a peer are relayed to a few random others (fanout), so nodes that never talk
+ *   directly still converge quickly.
+ * - Anti-entropy: every interval a node sends its version vector (highest seq held per
+ *   origin) to `fanout` random peers; each side sends the other what it lacks, oldest
+ *   first, in batches of at most max_batch events and PM_GOSSIP_BATCH_BYTES bytes, a
+ *   few batches per answer; an answer that leaves more ends with a sync hello so the
+ *   receiver asks again at once: catch-up streams without waiting for the interval.
+ * - Heartbeats: a small hello to every peer each second; a peer is up while messages
+ *   from it keep arriving.
+ * - Forks: an event that conflicts with one held is kept as proof and the pair is sent
+ *   to every peer. */
+#ifndef PM_GOSSIP_H
+#define PM_GOSSIP_H
+
+#include <jansson.h>
+
+#include "node/mesh/transport.h"
+
+#define PM_GOSSIP_BATCH_BYTES (4u << 20)
+#define PM_GOSSIP_BATCHES_PER_ANSWER 8
+
+typedef struct pm_gossip pm_gossip;
+
+int pm_gossip_new(pm_transport *transport, pm_store *store, const pm_identity *id,
+                  const pm_config *cfg, pm_gossip **out);
+void pm_gossip_destroy(pm_gossip **self_p);
+
+/* Chunk requests and replies are handed to the fetcher (node/mesh/fetch.h). */
+struct pm_fetcher;
+void pm_gossip_set_fetcher(pm_gossip *self, struct pm_fetcher *fetcher);
+
+/* One frame received on ch. Malformed frames are logged with the peer and dropped. */
+void pm_gossip_handle(pm_gossip *self, const pm_channel *ch, const uint8_t *data, size_t len);
+
+/* Periodic work: peer refresh, anti-entropy, heartbeats, pushing local events. Returns
+ * the milliseconds until it wants to run again. */
+int pm_gossip_tick(pm_gossip *self, uint64_t now_ms);
+
+/* Pushes this node's events not yet pushed to every connected peer. */
+void pm_gossip_push_local(pm_gossip *self);
+
+/* Whether this node may write new events without forking its own feed: a peer has
+ * told us (in a sync hello) how far our own feed goes, and we hold at least that much.
+ * A node restored from an old backup thus first recovers its own later events from
+ * its peers. Also true when there are no peers to ask. */
+int pm_gossip_self_synced(pm_gossip *self);
+
+/* {"<id hex>": {"up": bool, "last_seen": ms}} for every peer. */
+json_t *pm_gossip_liveness(pm_gossip *self, uint64_t now_ms);
+
+/* {"<origin hex>": seq}: the highest sequence of each origin that any peer has said
+ * it holds (from their version vectors): how far behind this node is. */
+json_t *pm_gossip_known_heads(pm_gossip *self);
+
+/* Counters for metrics. */
+typedef struct {
+    uint64_t received, sent, ingested, refused, malformed, forks;
+} pm_gossip_stats;
+pm_gossip_stats pm_gossip_get_stats(pm_gossip *self);
+
+#endif

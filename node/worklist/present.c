@@ -1,0 +1,109 @@
+#include "node/worklist/present.h"
+#include "node/cli/cli.h"
+#include "crypto/hash.h"
+#include "store/views.h"
+
+#include <string.h>
+
+/* The study's distinct modalities, backslash-separated as DICOM lists them. */
+static void modality_list(const Pm__StudyAnnounced *st, char *out, size_t len)
+{
+    out[0] = 0;
+    for (size_t i = 0; i < st->n_series; i++) {
+        const char *m = st->series[i]->modality;
+        if (m[0] && !strstr(out, m) && strlen(out) + strlen(m) + 2 < len) {
+            if (out[0])
+                strcat(out, "\\");
+            strcat(out, m);
+        }
+    }
+}
+
+int pm_items_viewable(const Pm__StudyView *s, const uint8_t *self, json_t *liveness,
+                      int (*is_local)(void *ctx, const uint8_t *hash), void *ctx)
+{
+    int all_local = is_local != NULL;
+    for (size_t i = 0; all_local && s->study && i < s->study->n_series; i++)
+        for (size_t j = 0; all_local && j < s->study->series[i]->n_instances; j++)
+            all_local = is_local(ctx, s->study->series[i]->instances[j]->hash.data);
+    if (all_local)
+        return 1;
+    if (!liveness)
+        return 0;
+    for (size_t i = 0; i < s->n_holders; i++) {
+        if (memcmp(s->holders[i].data, self, PM_ID_BYTES) == 0)
+            continue;
+        char hex[PM_ID_HEX];
+        pm_hex_encode(s->holders[i].data, PM_ID_BYTES, hex);
+        if (json_is_true(json_object_get(json_object_get(liveness, hex), "up")))
+            return 1;
+    }
+    return 0;
+}
+
+json_t *pm_items_worklist_json(const Pm__StudyView *s, uint64_t now, int viewable)
+{
+    const Pm__StudyAnnounced *st = s->study;
+    const Pm__WorklistTerms *t = st->terms;
+    const char *state = pm_views_item_state(s, now);
+    int open = strcmp(state, "unreported") == 0 || strcmp(state, "claimed") == 0;
+    uint64_t due = t ? t->due_ms : 0;
+    char site[PM_ID_HEX], due_text[32], announced[32];
+    pm_hex_encode(s->site.data, PM_ID_BYTES, site);
+    char modality[64];
+    modality_list(st, modality, sizeof modality);
+    int claimed = strcmp(state, "claimed") == 0 && s->claim;
+    json_t *o = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:s, s:b, s:b, s:b, s:b, s:s, s:i, s:i}",
+        "study_uid", st->study_instance_uid, "site", site, "patient_id", st->patient_id,
+        "modality", modality, "description", st->study_description, "priority",
+        t ? t->priority : "routine", "subspecialty", t ? t->subspecialty : "", "state", state,
+        "claimed_by", claimed ? s->claim->reporter : NULL, "due", pm_cli_time(due, due_text),
+        "overdue", open && due && due < now, "conflict", s->conflict, "viewable", viewable,
+        "double_read", t ? t->double_read : 0, "announced", pm_cli_time(s->announced_ms, announced),
+        "reports", (int)s->n_reports, "instances", (int)s->instance_count);
+    if (!claimed)
+        json_object_set_new(o, "claimed_by", json_null());
+    return o;
+}
+
+json_t *pm_items_study_json(const Pm__StudyView *s, int viewable, int cached)
+{
+    const Pm__StudyAnnounced *st = s->study;
+    char site[PM_ID_HEX], announced[32];
+    pm_hex_encode(s->site.data, PM_ID_BYTES, site);
+    json_t *holders = json_array();
+    for (size_t i = 0; i < s->n_holders; i++) {
+        char hex[PM_ID_HEX];
+        pm_hex_encode(s->holders[i].data, PM_ID_BYTES, hex);
+        json_array_append_new(holders, json_string(hex));
+    }
+    char modality[64];
+    modality_list(st, modality, sizeof modality);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:b, s:b, s:s, s:o}",
+                     "study_uid", st->study_instance_uid, "site", site, "patient_id",
+                     st->patient_id, "patient_name", st->patient_name, "study_date",
+                     st->study_date, "accession", st->accession_number, "modality", modality,
+                     "description", st->study_description, "series", (json_int_t)st->n_series,
+                     "instances", (json_int_t)s->instance_count, "bytes",
+                     (json_int_t)s->total_bytes, "viewable", viewable, "cached", cached,
+                     "announced", pm_cli_time(s->announced_ms, announced), "holders", holders);
+}
+
+int pm_items_count(void *ctx, const Pm__StudyView *s)
+{
+    pm_worklist_counts *w = ctx;
+    const char *state = pm_views_item_state(s, w->now);
+    int unreported = strcmp(state, "unreported") == 0, claimed = strcmp(state, "claimed") == 0;
+    w->studies++;
+    w->unreported += unreported;
+    w->claimed += claimed;
+    w->reported += strcmp(state, "reported") == 0;
+    w->verified += strcmp(state, "verified") == 0;
+    uint64_t due = s->study && s->study->terms ? s->study->terms->due_ms : 0;
+    if ((unreported || claimed) && due && due < w->now) {
+        w->overdue++;
+        w->orphans += unreported;
+    }
+    return 0;
+}

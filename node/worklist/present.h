@@ -1,0 +1,33 @@
+/* Shaping studies and worklist items for output: the SPEC's JSON field names, used by
+ * `studies`, `worklist` and `audit replay` alike. */
+#ifndef PM_ITEMS_H
+#define PM_ITEMS_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "proto/view.pb-c.h"
+
+/* Whether the study's pixel data can be reached now: every instance cached here, or a
+ * holder other than this node is up. liveness: pm_gossip_liveness's object, or NULL
+ * when the node is not running. */
+int pm_items_viewable(const Pm__StudyView *s, const uint8_t *self, json_t *liveness,
+                      int (*is_local)(void *ctx, const uint8_t *hash), void *ctx);
+
+/* The worklist item of a study as a JSON object (SPEC.md field names). */
+json_t *pm_items_worklist_json(const Pm__StudyView *s, uint64_t now_ms, int viewable);
+
+/* The study as a JSON object for `studies`. */
+json_t *pm_items_study_json(const Pm__StudyView *s, int viewable, int cached);
+
+/* Worklist counts at a moment (status, metrics): fill now, zero the rest, then pass
+ * pm_items_count to pm_views_studies with the struct as ctx. Orphans are unclaimed
+ * items past due. */
+typedef struct {
+    uint64_t now;
+    uint64_t studies, unreported, claimed, reported, verified, overdue, orphans;
+} pm_worklist_counts;
+
+int pm_items_count(void *ctx, const Pm__StudyView *s);
+
+#endif
