@@ -12,13 +12,13 @@
 #include "proto/event.pb-c.h"
 
 /* Benchmarks stop at the first failure, naming the program, file and line. */
-#define DIE_IF(cond)                                                                     \
-    do {                                                                                 \
-        if (cond) {                                                                      \
-            fprintf(stderr, "%s: %s:%d: %s\n", program_invocation_short_name, __FILE__,  \
-                    __LINE__, #cond);                                                    \
-            exit(1);                                                                     \
-        }                                                                                \
+#define DIE_IF(cond)                                                                               \
+    do {                                                                                           \
+        if (cond) {                                                                                \
+            fprintf(stderr, "%s: %s:%d: %s\n", program_invocation_short_name, __FILE__, __LINE__,  \
+                    #cond);                                                                        \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 /* A sample event and everything its body points into; lives as long as the body is used. */

@@ -29,7 +29,6 @@
 
 enum { ORIGINS = 4, BATCH = 256 };
 
-
 static double now(void)
 {
     struct timespec ts;
@@ -62,7 +61,7 @@ static void bench_raw(size_t n, double *verify_rate)
     crypto_sign_keypair(pk, sk);
     uint8_t msg[200];
     randombytes_buf(msg, sizeof msg);
-    uint8_t (*sigs)[crypto_sign_BYTES] = malloc(n * crypto_sign_BYTES);
+    uint8_t(*sigs)[crypto_sign_BYTES] = malloc(n * crypto_sign_BYTES);
     DIE_IF(!sigs);
     double t0 = now();
     for (size_t i = 0; i < n; i++) {
@@ -236,8 +235,7 @@ int main(int argc, char **argv)
     t1 = now();
     double ingest_rate = done / (t1 - t0);
     printf("pm_feed_ingest_batch (batches of %d, one durable transaction per batch)\n", BATCH);
-    printf("  ingest               %10.0f events/s  (%zu in %.2f s)\n", ingest_rate, done,
-           t1 - t0);
+    printf("  ingest               %10.0f events/s  (%zu in %.2f s)\n", ingest_rate, done, t1 - t0);
     printf("  batches              %10.1f /s\n", batches / (t1 - t0));
     printf("ratio ingest / raw verify: %.2f (target >= 0.50)\n", ingest_rate / raw_verify);
     printf("ratio parse  / raw verify: %.2f\n", parse_rate / raw_verify);

@@ -25,7 +25,6 @@
 #include <time.h>
 #include <unistd.h>
 
-
 enum { MAX_SITES = 64 };
 
 typedef struct {

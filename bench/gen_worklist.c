@@ -41,7 +41,6 @@
 #include <time.h>
 #include <unistd.h>
 
-
 enum { MAX_SITES = 64, QUEUE_DEPTH = 4 };
 
 #define MIN_MS 60000ull
@@ -100,9 +99,15 @@ static uint64_t rnd(void) /* xorshift64*: deterministic for a given seed */
     return g.rng * 2685821657736338717ull;
 }
 
-static double unif(void) { return (double)(rnd() >> 11) / 9007199254740992.0; }
+static double unif(void)
+{
+    return (double)(rnd() >> 11) / 9007199254740992.0;
+}
 
-static uint64_t between(uint64_t lo, uint64_t hi) { return lo + (uint64_t)(unif() * (double)(hi - lo)); }
+static uint64_t between(uint64_t lo, uint64_t hi)
+{
+    return lo + (uint64_t)(unif() * (double)(hi - lo));
+}
 
 /* ---- the producer -------------------------------------------------------------- */
 
@@ -233,9 +238,9 @@ static void study(size_t i)
         return;
 
     /* Turnaround to the first report for this priority; 8% are never picked up. */
-    uint64_t tat = pr < 8 ? between(10 * MIN_MS, 3 * HOUR_MS)
-                 : pr < 33 ? between(HOUR_MS, 36 * HOUR_MS)
-                           : between(2 * HOUR_MS, 12 * DAY_MS);
+    uint64_t tat = pr < 8    ? between(10 * MIN_MS, 3 * HOUR_MS)
+                   : pr < 33 ? between(HOUR_MS, 36 * HOUR_MS)
+                             : between(2 * HOUR_MS, 12 * DAY_MS);
     int abandoned = rnd() % 100 < 8;
     int rsite = (int)(rnd() % (size_t)g.sites);
     snprintf(reporter, sizeof reporter, "dr.s%02d.%02u", rsite, (unsigned)(rnd() % 40));
@@ -358,8 +363,10 @@ int main(int argc, char **argv)
         b.member_admitted = &ma;
         DIE_IF(pm_feed_append(store, node_id, &b, NULL) != PM_OK);
         if (!pm_views_is_member(store, pm_identity_public(g.a[i].id))) {
-            fprintf(stderr, "gen_worklist: site %d is not a member after one approval: the "
-                            "mesh quorum must be 1\n", i);
+            fprintf(stderr,
+                    "gen_worklist: site %d is not a member after one approval: the "
+                    "mesh quorum must be 1\n",
+                    i);
             return 1;
         }
     }

@@ -10,7 +10,10 @@ void pm_hash(const void *data, size_t len, uint8_t out[PM_HASH_BYTES])
     crypto_generichash(out, PM_HASH_BYTES, data, len, NULL, 0);
 }
 
-void pm_hasher_init(pm_hasher *h) { crypto_generichash_init(&h->state, NULL, 0, PM_HASH_BYTES); }
+void pm_hasher_init(pm_hasher *h)
+{
+    crypto_generichash_init(&h->state, NULL, 0, PM_HASH_BYTES);
+}
 
 void pm_hasher_update(pm_hasher *h, const void *data, size_t len)
 {

@@ -2,9 +2,9 @@
 #ifndef PM_HASH_H
 #define PM_HASH_H
 
+#include <sodium.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sodium.h>
 
 #define PM_HASH_BYTES 32
 #define PM_HASH_HEX (PM_HASH_BYTES * 2 + 1) /* hex digits plus NUL */

@@ -83,8 +83,8 @@ int pm_identity_load(const char *path, pm_identity **out)
     }
     struct stat st;
     if (fstat(fd, &st) != 0 || (st.st_mode & 077) != 0) {
-        pm_error("identity", "key file %s is readable by others (mode %03o); chmod 600 it",
-                 path, (unsigned)(st.st_mode & 0777));
+        pm_error("identity", "key file %s is readable by others (mode %03o); chmod 600 it", path,
+                 (unsigned)(st.st_mode & 0777));
         goto fail;
     }
     hex = sodium_malloc(2 * crypto_sign_SEEDBYTES + 2);
@@ -122,7 +122,10 @@ void pm_identity_destroy(pm_identity **self_p)
     *self_p = NULL;
 }
 
-const uint8_t *pm_identity_public(const pm_identity *self) { return self->public_key; }
+const uint8_t *pm_identity_public(const pm_identity *self)
+{
+    return self->public_key;
+}
 
 void pm_identity_sign(const pm_identity *self, const uint8_t *msg, size_t len,
                       uint8_t sig[PM_SIG_BYTES])

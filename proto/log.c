@@ -10,7 +10,10 @@
 
 static int current_level = -1; /* -1: not yet read from the environment */
 
-void pm_log_set_level(pm_log_level level) { current_level = (int)level; }
+void pm_log_set_level(pm_log_level level)
+{
+    current_level = (int)level;
+}
 
 int pm_log_parse_level(const char *name, pm_log_level *out)
 {
@@ -45,9 +48,10 @@ void pm_log(pm_log_level level, const char *module, const char *fmt, ...)
     struct tm tm;
     gmtime_r(&tv.tv_sec, &tm);
     char line[2048];
-    int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s: ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, (long)(tv.tv_usec / 1000), tags[level], module);
+    int n = snprintf(line, sizeof line,
+                     "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s: ", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     (long)(tv.tv_usec / 1000), tags[level], module);
     if (n < 0 || (size_t)n >= sizeof line)
         n = 0;
     va_list ap;

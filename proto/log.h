@@ -8,7 +8,8 @@
 typedef enum { PM_LOG_DEBUG = 0, PM_LOG_INFO, PM_LOG_WARN, PM_LOG_ERROR, PM_LOG_OFF } pm_log_level;
 
 /* Sets the lowest level printed (default PM_LOG_INFO; PACSMESH_LOG=debug|info|warn|error|off
- * in the environment overrides it at the first log call). Thread-safe to call before threads start. */
+ * in the environment overrides it at the first log call). Thread-safe to call before threads start.
+ */
 void pm_log_set_level(pm_log_level level);
 
 /* Parses "debug", "info", "warn", "error", "off"; returns PM_E_INVAL otherwise. */

@@ -1,9 +1,9 @@
 /* The apply function's entry points and what its folds share: the per-key event
  * index (events per study and for membership, in the total order), deleting events,
  * fork floors, and re-deriving an author's studies. */
-#include "store/apply_internal.h"
 #include "proto/error.h"
 #include "proto/log.h"
+#include "store/apply_internal.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 #include "store/auditfile.h"
+#include "proto/error.h"
 #include "store/event.h"
 #include "store/feed.h"
-#include "proto/error.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -39,8 +39,8 @@ static int write_event(void *ctx, const uint8_t *raw, size_t len)
     return 0;
 }
 
-static int write_fork(void *ctx, const uint8_t origin[PM_ID_BYTES], uint64_t seq,
-                      const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+static int write_fork(void *ctx, const uint8_t origin[PM_ID_BYTES], uint64_t seq, const uint8_t *a,
+                      size_t alen, const uint8_t *b, size_t blen)
 {
     (void)origin, (void)seq, (void)a, (void)alen;
     put_record(ctx, 'F', b, blen);

@@ -1,12 +1,12 @@
 #include "store/blobs.h"
 #include "proto/clock.h"
-#include "store/store_internal.h"
 #include "proto/error.h"
 #include "proto/log.h"
+#include "store/store_internal.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,8 +53,8 @@ void pm_blobs_close(pm_blobs **self_p)
     *self_p = NULL;
 }
 
-static void blob_file(const pm_blobs *b, const uint8_t hash[PM_HASH_BYTES], char *path,
-                      size_t len, int dir_only)
+static void blob_file(const pm_blobs *b, const uint8_t hash[PM_HASH_BYTES], char *path, size_t len,
+                      int dir_only)
 {
     char hex[PM_HASH_HEX];
     pm_hex_encode(hash, PM_HASH_BYTES, hex);

@@ -113,8 +113,8 @@ static int parse(const uint8_t *bytes, size_t len, int verify, pm_event **out)
     }
     if ((rc = check_payload(body)) != PM_OK)
         goto fail;
-    if (verify && (rc = pm_verify_event(body->origin.data, env->format, env->body.data, env->body.len,
-                              env->sig.data)) != PM_OK)
+    if (verify && (rc = pm_verify_event(body->origin.data, env->format, env->body.data,
+                                        env->body.len, env->sig.data)) != PM_OK)
         goto fail;
     ev = calloc(1, sizeof *ev);
     if (!ev || !(ev->raw = malloc(len))) {

@@ -16,9 +16,9 @@
 #include "proto/event.pb-c.h"
 
 #define PM_EVENT_FORMAT 1
-#define PM_EVENT_MAX_BYTES (4u << 20) /* a study of ~20,000 instances fits */
-#define PM_UID_MAX 64                 /* DICOM UI value length limit */
-#define PM_TEXT_MAX (1u << 20)        /* report text */
+#define PM_EVENT_MAX_BYTES (4u << 20)    /* a study of ~20,000 instances fits */
+#define PM_UID_MAX 64                    /* DICOM UI value length limit */
+#define PM_TEXT_MAX (1u << 20)           /* report text */
 #define PM_LAMPORT_STEP_MAX (1ull << 32) /* largest rise of the Lamport clock along a feed */
 
 /* A parsed, verified event. body and raw are owned; free with pm_event_destroy. */

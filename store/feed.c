@@ -1,9 +1,9 @@
 #include "store/feed.h"
 #include "proto/clock.h"
-#include "store/apply.h"
-#include "store/store_internal.h"
 #include "proto/error.h"
 #include "proto/log.h"
+#include "store/apply.h"
+#include "store/store_internal.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -8,8 +8,8 @@
 
 typedef struct {
     uint8_t origin[PM_ID_BYTES];
-    uint64_t seq;                 /* highest contiguous sequence held */
-    uint8_t hash[PM_HASH_BYTES];  /* hash of that event's envelope */
+    uint64_t seq;                /* highest contiguous sequence held */
+    uint8_t hash[PM_HASH_BYTES]; /* hash of that event's envelope */
     uint64_t lamport;
 } pm_head;
 
@@ -26,13 +26,13 @@ int pm_feed_append(pm_store *store, const pm_identity *id, Pm__EventBody *body, 
  * PM_E_CHAIN, PM_E_FORK (the event is kept as fork evidence, not in the feed) or
  * PM_E_REVOKED. Nothing refused is stored (fork evidence aside). Returns PM_OK if the
  * transaction committed, else the store error (and nothing was stored). */
-int pm_feed_ingest_batch(pm_store *store, const uint8_t *const *bytes, const size_t *lens,
-                         size_t n, int *results);
+int pm_feed_ingest_batch(pm_store *store, const uint8_t *const *bytes, const size_t *lens, size_t n,
+                         int *results);
 
 /* As pm_feed_ingest_batch for envelopes whose signatures the caller has already
  * checked (pm_event_parse returned PM_OK for each), e.g. on several threads. */
-int pm_feed_ingest_batch_verified(pm_store *store, const uint8_t *const *bytes,
-                                  const size_t *lens, size_t n, int *results);
+int pm_feed_ingest_batch_verified(pm_store *store, const uint8_t *const *bytes, const size_t *lens,
+                                  size_t n, int *results);
 
 /* Single-event convenience form: returns the per-event result (or the store error). */
 int pm_feed_ingest(pm_store *store, const uint8_t *bytes, size_t len);

@@ -1,8 +1,8 @@
 /* The membership fold: genesis, admissions and revocations under the quorum rule, in
  * the total order; a revocation cuts the revoked member's feed by sequence number. */
-#include "store/apply_internal.h"
 #include "proto/error.h"
 #include "proto/log.h"
+#include "store/apply_internal.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,6 @@
-#include "store/store_internal.h"
 #include "proto/error.h"
 #include "proto/log.h"
+#include "store/store_internal.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -191,8 +191,7 @@ int pm_store_open(const char *dir, uint64_t map_size, pm_store **out)
         (rc = open_dbi(txn, "bypatient", &self->bypatient)) ||
         (rc = open_dbi(txn, "bydate", &self->bydate)) ||
         (rc = open_dbi(txn, "bydue", &self->bydue)) ||
-        (rc = open_dbi(txn, "blobs", &self->blobs)) ||
-        (rc = open_dbi(txn, "local", &self->local)))
+        (rc = open_dbi(txn, "blobs", &self->blobs)) || (rc = open_dbi(txn, "local", &self->local)))
         goto fail;
     rc = pm_store_txn_commit(txn);
     txn = NULL;
@@ -218,7 +217,10 @@ void pm_store_close(pm_store **self_p)
     *self_p = NULL;
 }
 
-void pm_store_set_nosync(pm_store *self) { mdb_env_set_flags(self->env, MDB_NOSYNC, 1); }
+void pm_store_set_nosync(pm_store *self)
+{
+    mdb_env_set_flags(self->env, MDB_NOSYNC, 1);
+}
 
 int pm_store_mesh_id(pm_store *self, uint8_t out[PM_HASH_BYTES])
 {

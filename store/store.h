@@ -16,8 +16,8 @@
 
 #include "crypto/hash.h"
 #include "crypto/identity.h"
-#include "store/event.h"
 #include "proto/view.pb-c.h"
+#include "store/event.h"
 
 #define PM_STORE_FORMAT 1
 #define PM_STORE_DEFAULT_MAP (64ull << 30) /* address space, not disk: LMDB maps sparsely */

@@ -1,9 +1,9 @@
 /* The study fold: a study and its worklist item from every valid event about its UID
  * (announcements merged per origin, claims and leases, releases, reports, verification,
  * accesses), written with its patient and date indexes. */
-#include "store/apply_internal.h"
 #include "proto/error.h"
 #include "proto/log.h"
+#include "store/apply_internal.h"
 
 #include <stdlib.h>
 #include <string.h>

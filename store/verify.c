@@ -1,9 +1,9 @@
 #include "store/verify.h"
+#include "proto/error.h"
 #include "store/apply.h"
 #include "store/event.h"
 #include "store/feed.h"
 #include "store/views.h"
-#include "proto/error.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -89,8 +89,8 @@ static int cut_by_revocation(pm_verifier *v, const uint8_t *raw, size_t len)
     if (pm_event_parse_stored(raw, len, &ev) != PM_OK)
         return 0;
     pm_head head;
-    int cut = pm_feed_head(v->store, ev->body->origin.data, &head) != PM_OK ||
-              head.seq < ev->body->seq;
+    int cut =
+        pm_feed_head(v->store, ev->body->origin.data, &head) != PM_OK || head.seq < ev->body->seq;
     pm_event_destroy(&ev);
     return cut;
 }
@@ -238,7 +238,10 @@ int pm_verifier_finish(pm_verifier *v, uint64_t *events, uint64_t *problems)
     return rc;
 }
 
-pm_store *pm_verifier_store(pm_verifier *v) { return v->store; }
+pm_store *pm_verifier_store(pm_verifier *v)
+{
+    return v->store;
+}
 
 void pm_verifier_destroy(pm_verifier **self_p)
 {

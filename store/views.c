@@ -1,6 +1,6 @@
 #include "store/views.h"
-#include "store/store_internal.h"
 #include "proto/error.h"
+#include "store/store_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -139,8 +139,7 @@ static int walk_dates(MDB_txn *txn, pm_store *s, const char *start, const char *
     return rc;
 }
 
-int pm_views_studies_dated(pm_store *s, const char *from, const char *to, pm_study_fn fn,
-                           void *ctx)
+int pm_views_studies_dated(pm_store *s, const char *from, const char *to, pm_study_fn fn, void *ctx)
 {
     MDB_txn *txn;
     int rc = pm_store_txn_begin(s, 0, &txn);

@@ -17,8 +17,8 @@ int pm_views_member(pm_store *store, const uint8_t id[PM_ID_BYTES], Pm__MemberVi
 
 /* Studies: just study_uid if non-NULL, else just patient_id's if non-NULL (indexed),
  * else all, in study UID order. */
-int pm_views_studies(pm_store *store, const char *study_uid, const char *patient_id,
-                     pm_study_fn fn, void *ctx);
+int pm_views_studies(pm_store *store, const char *study_uid, const char *patient_id, pm_study_fn fn,
+                     void *ctx);
 
 /* Studies whose StudyDate lies within [from, to] (YYYYMMDD, inclusive; "" or NULL
  * leaves that end open), by the date index, in date order. */

@@ -19,34 +19,34 @@
 
 #include "proto/error.h"
 
-#define CHECK(cond)                                                                      \
-    do {                                                                                 \
-        if (!(cond)) {                                                                   \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);      \
-            exit(1);                                                                     \
-        }                                                                                \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_EQ_INT(a, b)                                                               \
-    do {                                                                                 \
-        long long check_a_ = (long long)(a), check_b_ = (long long)(b);                  \
-        if (check_a_ != check_b_) {                                                      \
-            fprintf(stderr, "%s:%d: CHECK_EQ_INT failed: %s == %lld, %s == %lld\n",      \
-                    __FILE__, __LINE__, #a, check_a_, #b, check_b_);                     \
-            exit(1);                                                                     \
-        }                                                                                \
+#define CHECK_EQ_INT(a, b)                                                                         \
+    do {                                                                                           \
+        long long check_a_ = (long long)(a), check_b_ = (long long)(b);                            \
+        if (check_a_ != check_b_) {                                                                \
+            fprintf(stderr, "%s:%d: CHECK_EQ_INT failed: %s == %lld, %s == %lld\n", __FILE__,      \
+                    __LINE__, #a, check_a_, #b, check_b_);                                         \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 /* Expects a pm_* return code equal to want; prints both codes' pm_strerror texts. */
-#define CHECK_CODE(expr, want)                                                           \
-    do {                                                                                 \
-        int check_rc_ = (expr), check_want_ = (want);                                    \
-        if (check_rc_ != check_want_) {                                                  \
-            fprintf(stderr, "%s:%d: %s returned %d (%s), expected %d (%s)\n", __FILE__,  \
-                    __LINE__, #expr, check_rc_, pm_strerror(check_rc_), check_want_,     \
-                    pm_strerror(check_want_));                                           \
-            exit(1);                                                                     \
-        }                                                                                \
+#define CHECK_CODE(expr, want)                                                                     \
+    do {                                                                                           \
+        int check_rc_ = (expr), check_want_ = (want);                                              \
+        if (check_rc_ != check_want_) {                                                            \
+            fprintf(stderr, "%s:%d: %s returned %d (%s), expected %d (%s)\n", __FILE__, __LINE__,  \
+                    #expr, check_rc_, pm_strerror(check_rc_), check_want_,                         \
+                    pm_strerror(check_want_));                                                     \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 /* Expects PM_OK. */

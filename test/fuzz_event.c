@@ -312,8 +312,8 @@ static void bodies(int who, const uint8_t **recs, const size_t *lens, size_t n)
         pm_event *ev = NULL;
         if (pm_event_build(ids[who], b, &ev) == PM_OK) {
             int r = pm_feed_ingest(store, ev->raw, ev->raw_len);
-            CHECK(r <= PM_ALREADY_HELD && r != PM_E_STORE && r != PM_E_NOMEM &&
-                  r != PM_E_SIG && r != PM_E_CHAIN && r != PM_E_GAP);
+            CHECK(r <= PM_ALREADY_HELD && r != PM_E_STORE && r != PM_E_NOMEM && r != PM_E_SIG &&
+                  r != PM_E_CHAIN && r != PM_E_GAP);
             pm_event_destroy(&ev);
         }
         b->origin = origin;

@@ -65,13 +65,11 @@ static void test_identity_files(const char *dir)
     write_file(bad, "0123456789abcdef\n", 0600);
     CHECK_CODE(pm_identity_load(bad, &loaded), PM_E_KEY);
     unlink(bad);
-    write_file(bad,
-               "zz23456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n", 0600);
+    write_file(bad, "zz23456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n", 0600);
     CHECK_CODE(pm_identity_load(bad, &loaded), PM_E_KEY);
     unlink(bad);
     /* Without the trailing newline it is still a valid key. */
-    write_file(bad, "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
-               0600);
+    write_file(bad, "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", 0600);
     CHECK_RC(pm_identity_load(bad, &loaded));
     pm_identity_destroy(&loaded);
 
@@ -180,7 +178,7 @@ static void test_hex(void)
     CHECK_CODE(pm_hex_decode("00ab7ff", out, 4), PM_E_INVAL);   /* odd length, short */
     CHECK_CODE(pm_hex_decode("00ab7fff0", out, 4), PM_E_INVAL); /* too long */
     CHECK_CODE(pm_hex_decode("00ab7fff00", out, 4), PM_E_INVAL);
-    CHECK_CODE(pm_hex_decode("00ab7fgf", out, 4), PM_E_INVAL);  /* not a digit */
+    CHECK_CODE(pm_hex_decode("00ab7fgf", out, 4), PM_E_INVAL); /* not a digit */
     CHECK_CODE(pm_hex_decode("00ab 7ff", out, 4), PM_E_INVAL);
     CHECK_CODE(pm_hex_decode("0xab7fff", out, 4), PM_E_INVAL);
     CHECK_CODE(pm_hex_decode("", out, 4), PM_E_INVAL);

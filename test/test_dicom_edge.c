@@ -272,7 +272,8 @@ static long dataset_offset(const unsigned char *b, long n)
         int long_vr = !memcmp(vr, "OB", 2) || !memcmp(vr, "OW", 2) || !memcmp(vr, "SQ", 2) ||
                       !memcmp(vr, "UN", 2) || !memcmp(vr, "UT", 2);
         if (long_vr)
-            o += 12 + (long)(b[o + 8] | b[o + 9] << 8 | b[o + 10] << 16 | (unsigned long)b[o + 11] << 24);
+            o += 12 + (long)(b[o + 8] | b[o + 9] << 8 | b[o + 10] << 16 |
+                             (unsigned long)b[o + 11] << 24);
         else
             o += 8 + (long)(b[o + 6] | b[o + 7] << 8);
     }
@@ -395,8 +396,9 @@ static void test_read_meta(void)
     CHECK_RC(pm_dicom_read_meta(PYDICOM "/ExplVR_LitEndNoMeta.dcm", &m, err, sizeof err));
     CHECK(m.transfer_syntax_uid[0] != '\0');
 
-    static const char *bad[] = {"MR_truncated.dcm", "badVR.dcm", "rtplan_truncated.dcm",
-                                "no_meta.dcm", "meta_missing_tsyntax.dcm", "README.txt"};
+    static const char *bad[] = {"MR_truncated.dcm",         "badVR.dcm",
+                                "rtplan_truncated.dcm",     "no_meta.dcm",
+                                "meta_missing_tsyntax.dcm", "README.txt"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char *p = check_path(PYDICOM, bad[i]);
         int rc = pm_dicom_read_meta(p, &m, err, sizeof err);
@@ -457,7 +459,8 @@ static void test_echo(void)
     /* A calling AE title not in allowed_aes is refused at association time. */
     char *bad[] = {"echoscu", SCU_ARGS("INTRUDER"), NULL};
     CHECK(run_tool("echo-refused.log", tmp, bad) != 0);
-    CHECK(log_contains("echo-refused.log", "Rejected") || log_contains("echo-refused.log", "rejected"));
+    CHECK(log_contains("echo-refused.log", "Rejected") ||
+          log_contains("echo-refused.log", "rejected"));
 
     /* Round trip: 1000 echoes on one association against 1, so process start-up cancels
      * out. With Nagle's delayed-ACK stall each would take ~40 ms. */
@@ -513,8 +516,10 @@ static void test_store(void)
     char *copy = check_path(tmp, "refuse.dcm");
     char *cp[] = {"cp", CT_FILE, copy, NULL};
     CHECK_EQ_INT(run_tool("cp.log", tmp, cp), 0);
-    char *mod[] = {"dcmodify", "-nb", "-m", "PatientID=REFUSE", "-m",
-                   "SOPInstanceUID=1.2.826.0.1.3680043.99.7", copy, NULL};
+    char *mod[] = {"dcmodify", "-nb",
+                   "-m",       "PatientID=REFUSE",
+                   "-m",       "SOPInstanceUID=1.2.826.0.1.3680043.99.7",
+                   copy,       NULL};
     CHECK_EQ_INT(run_tool("dcmodify.log", tmp, mod), 0);
     char *st2[] = {"storescu", "-v", SCU_ARGS("TESTSCU"), copy, NULL};
     run_tool("store-refused.log", tmp, st2);
@@ -567,9 +572,14 @@ static void dump_rsp(const char *name, const char *file, const char *log)
 static void test_find(void)
 {
     /* STUDY level (Study Root): case-insensitive name wildcard and a date range. */
-    char *k1[] = {"QueryRetrieveLevel=STUDY", "PatientName=compressedsamples^c*",
-                  "StudyDate=20040101-20041231", "StudyInstanceUID", "ModalitiesInStudy",
-                  "NumberOfStudyRelatedInstances", "0009,0010", NULL};
+    char *k1[] = {"QueryRetrieveLevel=STUDY",
+                  "PatientName=compressedsamples^c*",
+                  "StudyDate=20040101-20041231",
+                  "StudyInstanceUID",
+                  "ModalitiesInStudy",
+                  "NumberOfStudyRelatedInstances",
+                  "0009,0010",
+                  NULL};
     CHECK_EQ_INT(find("find-study", "-S", k1), 1);
     dump_rsp("find-study", "rsp0001.dcm", "find-study-dump.log");
     CHECK(log_contains("find-study-dump.log", CT_STUDY));
@@ -599,8 +609,8 @@ static void test_find(void)
     /* PATIENT level is not part of Study Root: a failure, no matches. */
     char *dir = check_path(tmp, "find-badlevel");
     CHECK(mkdir(dir, 0700) == 0);
-    char *bad[] = {"findscu", "-S", "-X", "-k", "QueryRetrieveLevel=PATIENT", SCU_ARGS("TESTSCU"),
-                   NULL};
+    char *bad[] = {"findscu",           "-S", "-X", "-k", "QueryRetrieveLevel=PATIENT",
+                   SCU_ARGS("TESTSCU"), NULL};
     run_tool("find-badlevel.log", dir, bad);
     CHECK_EQ_INT(count_files(dir, "rsp"), 0);
     free(dir);
@@ -609,8 +619,9 @@ static void test_find(void)
     char *k7[] = {"QueryRetrieveLevel=SERIES", "StudyInstanceUID=" MR_STUDY, "SeriesInstanceUID",
                   "Modality=MR", NULL};
     CHECK_EQ_INT(find("find-series", "-S", k7), 1);
-    char *k8[] = {"QueryRetrieveLevel=IMAGE", "StudyInstanceUID=" CT_STUDY, "SOPInstanceUID",
-                  "SOPClassUID", "InstanceNumber", NULL};
+    char *k8[] = {"QueryRetrieveLevel=IMAGE", "StudyInstanceUID=" CT_STUDY,
+                  "SOPInstanceUID",           "SOPClassUID",
+                  "InstanceNumber",           NULL};
     CHECK_EQ_INT(find("find-image", "-P", k8), 1);
     dump_rsp("find-image", "rsp0001.dcm", "find-image-dump.log");
     CHECK(log_contains("find-image-dump.log", CT_SOP));
@@ -624,8 +635,17 @@ static void test_get(void)
     char *out = check_path(tmp, "get");
     CHECK(mkdir(out, 0700) == 0);
     int before = n_prepared;
-    char *argv[] = {"getscu", "-S", "+B", "-od", out, "-k", "QueryRetrieveLevel=STUDY",
-                    "-k", "StudyInstanceUID=" CT_STUDY, SCU_ARGS("TESTSCU"), NULL};
+    char *argv[] = {"getscu",
+                    "-S",
+                    "+B",
+                    "-od",
+                    out,
+                    "-k",
+                    "QueryRetrieveLevel=STUDY",
+                    "-k",
+                    "StudyInstanceUID=" CT_STUDY,
+                    SCU_ARGS("TESTSCU"),
+                    NULL};
     CHECK_EQ_INT(run_tool("get.log", tmp, argv), 0);
     CHECK_EQ_INT(count_files(out, ""), 1);
     CHECK(n_prepared == before + 1);
@@ -637,8 +657,16 @@ static void test_get(void)
     /* The metadata-only study: its instance is not held, the sub-operation fails. */
     char *out2 = check_path(tmp, "get-missing");
     CHECK(mkdir(out2, 0700) == 0);
-    char *a2[] = {"getscu", "-S", "-od", out2, "-k", "QueryRetrieveLevel=STUDY",
-                  "-k", "StudyInstanceUID=" FIX_STUDY, SCU_ARGS("TESTSCU"), NULL};
+    char *a2[] = {"getscu",
+                  "-S",
+                  "-od",
+                  out2,
+                  "-k",
+                  "QueryRetrieveLevel=STUDY",
+                  "-k",
+                  "StudyInstanceUID=" FIX_STUDY,
+                  SCU_ARGS("TESTSCU"),
+                  NULL};
     run_tool("get-missing.log", tmp, a2);
     CHECK_EQ_INT(count_files(out2, ""), 0);
     CHECK(log_contains("get-missing.log", "Failed") || log_contains("get-missing.log", "0xa702") ||
@@ -653,7 +681,7 @@ typedef struct {
     int listen_fd;
     char dir[512];
     int served;
-    _Atomic int done; /* set by main once movescu has returned */
+    _Atomic int done;           /* set by main once movescu has returned */
     unsigned long proposed_pdu; /* the edge's maximum PDU, from its A-ASSOCIATE-RQ */
 } storescp_ctx;
 
@@ -728,8 +756,17 @@ static void test_move(int dest_listen_fd)
     CHECK(mkdir(s.dir, 0700) == 0);
     pthread_t th;
     CHECK(pthread_create(&th, NULL, storescp_main, &s) == 0);
-    char *argv[] = {"movescu", "-S", "-aem", "STORESCP", "-k", "QueryRetrieveLevel=SERIES",
-                    "-k", "StudyInstanceUID=" MR_STUDY, "-k", "SeriesInstanceUID", SCU_ARGS("MOVESCU"),
+    char *argv[] = {"movescu",
+                    "-S",
+                    "-aem",
+                    "STORESCP",
+                    "-k",
+                    "QueryRetrieveLevel=SERIES",
+                    "-k",
+                    "StudyInstanceUID=" MR_STUDY,
+                    "-k",
+                    "SeriesInstanceUID",
+                    SCU_ARGS("MOVESCU"),
                     NULL};
     CHECK_EQ_INT(run_tool("move.log", tmp, argv), 0);
     s.done = 1;
@@ -744,8 +781,16 @@ static void test_move(int dest_listen_fd)
     free(got);
 
     /* An unknown destination is refused with 0xA801. */
-    char *bad[] = {"movescu", "-S", "-aem", "NOWHERE", "-k", "QueryRetrieveLevel=STUDY",
-                   "-k", "StudyInstanceUID=" MR_STUDY, SCU_ARGS("MOVESCU"), NULL};
+    char *bad[] = {"movescu",
+                   "-S",
+                   "-aem",
+                   "NOWHERE",
+                   "-k",
+                   "QueryRetrieveLevel=STUDY",
+                   "-k",
+                   "StudyInstanceUID=" MR_STUDY,
+                   SCU_ARGS("MOVESCU"),
+                   NULL};
     run_tool("move-unknown.log", tmp, bad);
     CHECK(log_contains("move-unknown.log", "0xa801") ||
           log_contains("move-unknown.log", "Move Destination unknown") ||
@@ -758,7 +803,8 @@ static void test_stop(pm_dicom_server **srv)
 {
     /* A client connected but silent must not hold stop up. */
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     CHECK(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
     double t = now_s();
@@ -787,15 +833,20 @@ int main(void)
     socklen_t len = sizeof sa;
     CHECK(bind(dest_fd, (struct sockaddr *)&sa, sizeof sa) == 0 && listen(dest_fd, 4) == 0);
     CHECK(getsockname(dest_fd, (struct sockaddr *)&sa, &len) == 0);
-    pm_dicom_destination dest = {.destination_ae = "STORESCP", .host = "127.0.0.1",
-                                 .port = ntohs(sa.sin_port)};
+    pm_dicom_destination dest = {
+        .destination_ae = "STORESCP", .host = "127.0.0.1", .port = ntohs(sa.sin_port)};
 
     static const char *const allowed[] = {"TESTSCU", "MOVESCU", NULL};
-    pm_dicom_settings st = {.ae_title = "PACSMESH", .bind_address = "127.0.0.1",
-                            .allowed_aes = allowed, .destinations = &dest, .n_destinations = 1,
+    pm_dicom_settings st = {.ae_title = "PACSMESH",
+                            .bind_address = "127.0.0.1",
+                            .allowed_aes = allowed,
+                            .destinations = &dest,
+                            .n_destinations = 1,
                             .spool_dir = spool};
-    pm_dicom_provider prov = {.store = prov_store, .association_end = prov_assoc_end,
-                              .for_each_study = prov_for_each, .prepare_study = prov_prepare,
+    pm_dicom_provider prov = {.store = prov_store,
+                              .association_end = prov_assoc_end,
+                              .for_each_study = prov_for_each,
+                              .prepare_study = prov_prepare,
                               .blob_path = prov_blob_path};
     pm_dicom_server *srv = NULL;
     for (int attempt = 0; attempt < 5 && !srv; attempt++) {

@@ -183,7 +183,8 @@ static int collect(void *ctx, const pm_dicom_row *row)
     rows *r = ctx;
     CHECK(r->n < MAX_ROWS);
     for (int k = 0; k < PM_DK_COUNT; k++)
-        snprintf(r->v[r->n][k], sizeof r->v[r->n][k], "%s", row->value[k] ? row->value[k] : "<null>");
+        snprintf(r->v[r->n][k], sizeof r->v[r->n][k], "%s",
+                 row->value[k] ? row->value[k] : "<null>");
     r->n++;
     return 0;
 }

@@ -14,8 +14,9 @@
 
 #define STUDY "1.2.826.0.1.3680043.99.7.1"
 /* Multi-line UTF-8 with non-ASCII letters, as `report` accepts it. */
-#define TEXT "CT head: no acute intracranial abnormality.\nPatient Zo\xc3\xab Bj\xc3\xb8rk, " \
-             "\xc2\xb5-calcification 2 mm."
+#define TEXT                                                                                       \
+    "CT head: no acute intracranial abnormality.\nPatient Zo\xc3\xab Bj\xc3\xb8rk, "               \
+    "\xc2\xb5-calcification 2 mm."
 
 static char *tmp;
 
@@ -58,8 +59,8 @@ static void attr(const char *path, const char *name, char *value, size_t len)
     free(out);
 }
 
-static int write_one(const char *path, const char *study, const char *text, char sop[65],
-                     char *err, size_t errlen)
+static int write_one(const char *path, const char *study, const char *text, char sop[65], char *err,
+                     size_t errlen)
 {
     return pm_dicom_write_report_sr(path, study, "PID-7", "Bjork^Zoe", "19700101", "F", "ACC7",
                                     "20240102", "101500", "S7", "Referrer^Rita", "dr.jones", text,

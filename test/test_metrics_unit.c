@@ -2,8 +2,8 @@
  * port, talks HTTP to it with a plain socket from this same thread (the request waits
  * in the socket buffer until pm_metrics_handle accepts it, as in the daemon's loop),
  * and checks the exposition format and the bounds. */
-#include "test/check.h"
 #include "node/daemon/metrics_http.h"
+#include "test/check.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

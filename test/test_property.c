@@ -34,15 +34,18 @@ static uint64_t rnd(void)
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     return z ^ (z >> 31);
 }
-static unsigned below(unsigned n) { return (unsigned)(rnd() % n); }
+static unsigned below(unsigned n)
+{
+    return (unsigned)(rnd() % n);
+}
 
-#define PCHECK(cond)                                                                     \
-    do {                                                                                 \
-        if (!(cond)) {                                                                   \
-            fprintf(stderr, "test_property: seed %llu (PM_PROPERTY_SEED=%llu replays)\n", \
-                    (unsigned long long)seed, (unsigned long long)seed);                 \
-            CHECK(cond);                                                                 \
-        }                                                                                \
+#define PCHECK(cond)                                                                               \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "test_property: seed %llu (PM_PROPERTY_SEED=%llu replays)\n",          \
+                    (unsigned long long)seed, (unsigned long long)seed);                           \
+            CHECK(cond);                                                                           \
+        }                                                                                          \
     } while (0)
 
 typedef struct {
@@ -129,8 +132,8 @@ static void sync_from(pm_store *dst, pm_store *src)
     }
     CHECK_RC(pm_feed_ingest_batch(dst, raws, lens, l.n, results));
     for (size_t i = 0; i < l.n; i++)
-        PCHECK(results[i] == PM_OK || results[i] == PM_ALREADY_HELD ||
-               results[i] == PM_E_REVOKED || results[i] == PM_E_GAP);
+        PCHECK(results[i] == PM_OK || results[i] == PM_ALREADY_HELD || results[i] == PM_E_REVOKED ||
+               results[i] == PM_E_GAP);
     free(raws);
     free(lens);
     free(results);

@@ -131,8 +131,8 @@ static pm_event *claim(pm_store *s, const pm_identity *id, const char *uid, cons
 
 /* A claim by id with every header field chosen by the caller: what a broken or
  * hostile peer could send, correctly signed. */
-static pm_event *crafted(const pm_identity *id, uint64_t seq, const uint8_t *prev,
-                         uint64_t lamport, const uint8_t *mesh, const char *uid)
+static pm_event *crafted(const pm_identity *id, uint64_t seq, const uint8_t *prev, uint64_t lamport,
+                         const uint8_t *mesh, const char *uid)
 {
     Pm__ItemClaimed c;
     Pm__EventBody b = claim_body(&c, uid, "dr.crafted");
@@ -150,7 +150,10 @@ static pm_event *crafted(const pm_identity *id, uint64_t seq, const uint8_t *pre
     return ev;
 }
 
-static int ingest(pm_store *s, const pm_event *ev) { return pm_feed_ingest(s, ev->raw, ev->raw_len); }
+static int ingest(pm_store *s, const pm_event *ev)
+{
+    return pm_feed_ingest(s, ev->raw, ev->raw_len);
+}
 
 /* ---- copying whole stores ------------------------------------------------------- */
 
@@ -425,13 +428,13 @@ static void test_untrusted_fields(const pm_identity *f, const pm_identity *x)
     pm_head head;
     CHECK_RC(pm_feed_head(a, pm_identity_public(f), &head));
     pm_event *flat = crafted(f, head.seq + 1, head.hash, head.lamport, mesh, "1.9.1");
-    pm_event *jump = crafted(f, head.seq + 1, head.hash, head.lamport + PM_LAMPORT_STEP_MAX + 1,
-                             mesh, "1.9.1");
+    pm_event *jump =
+        crafted(f, head.seq + 1, head.hash, head.lamport + PM_LAMPORT_STEP_MAX + 1, mesh, "1.9.1");
     CHECK_CODE(ingest(a, flat), PM_E_TIME);
     CHECK_CODE(ingest(a, jump), PM_E_TIME);
     /* A non-member's first event at the step's limit is held, and appends go on. */
-    pm_event *high = crafted(x, 1, (const uint8_t[PM_HASH_BYTES]){0}, PM_LAMPORT_STEP_MAX, mesh,
-                             "1.9.2");
+    pm_event *high =
+        crafted(x, 1, (const uint8_t[PM_HASH_BYTES]){0}, PM_LAMPORT_STEP_MAX, mesh, "1.9.2");
     CHECK_RC(ingest(a, high));
     pm_event *next = study(a, f, "1.9.3");
     CHECK(next != NULL);
@@ -467,7 +470,7 @@ static void test_fork(const pm_identity *f)
     CHECK_CODE(ingest(a, y), PM_E_FORK);
     CHECK_CODE(ingest(a, y), PM_ALREADY_HELD); /* kept once; a known proof is not news */
     snapshot after = snap(a);
-    CHECK_EQ_INT(after.events, before.events); /* the feed is untouched ... */
+    CHECK_EQ_INT(after.events, before.events);       /* the feed is untouched ... */
     CHECK(strcmp(after.digest, before.digest) != 0); /* ... but seq 3 on no longer counts */
     CHECK_RC(pm_feed_forks(a, on_fork, &seen));
     CHECK_EQ_INT(seen.n, 1);

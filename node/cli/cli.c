@@ -35,8 +35,7 @@ int pm_cli_usage(const char *usage, const char *fmt, ...)
     return PM_EXIT_USAGE;
 }
 
-int pm_cli_parse(int argc, char **argv, const pm_cli_opt *opts, const char *usage,
-                 pm_cli_args *out)
+int pm_cli_parse(int argc, char **argv, const pm_cli_opt *opts, const char *usage, pm_cli_args *out)
 {
     memset(out, 0, sizeof *out);
     out->pos = calloc((size_t)argc + 1, sizeof *out->pos);
@@ -188,7 +187,8 @@ int pm_cli_resolve_id(pm_store *store, const char *text, uint8_t out[PM_ID_BYTES
         return PM_EXIT_OK;
     if (len < 8 || len > 2 * PM_ID_BYTES || strspn(text, "0123456789abcdefABCDEF") != len)
         return pm_cli_fail("'%s' is not a node id (64 hex digits, or a unique prefix of at "
-                           "least 8)", text);
+                           "least 8)",
+                           text);
     id_search s = {text, len, {0}, 0};
     int rc = pm_views_members(store, match_member, &s);
     if (rc)

@@ -25,10 +25,10 @@ typedef struct {
 
 /* Options every subcommand takes, and the positional arguments left over. */
 typedef struct {
-    const char *dir;   /* --dir, else $PACSMESH_DIR, else /var/lib/pacsmesh */
-    int json;          /* --json */
-    int help;          /* --help */
-    char **pos;        /* positional arguments (borrowed from argv) */
+    const char *dir; /* --dir, else $PACSMESH_DIR, else /var/lib/pacsmesh */
+    int json;        /* --json */
+    int help;        /* --help */
+    char **pos;      /* positional arguments (borrowed from argv) */
     int npos;
 } pm_cli_args;
 
@@ -53,8 +53,13 @@ typedef struct {
 
 /* PM_NODE_ALL is config, identity and store; PM_NODE_BLOBS (which needs the store)
  * adds the blob store. */
-enum { PM_NODE_CONFIG = 1, PM_NODE_IDENTITY = 2, PM_NODE_STORE = 4, PM_NODE_ALL = 7,
-       PM_NODE_BLOBS = 8 | PM_NODE_STORE };
+enum {
+    PM_NODE_CONFIG = 1,
+    PM_NODE_IDENTITY = 2,
+    PM_NODE_STORE = 4,
+    PM_NODE_ALL = 7,
+    PM_NODE_BLOBS = 8 | PM_NODE_STORE
+};
 
 /* Opens what `what` asks for; on failure prints the reason and returns PM_EXIT_FAIL. */
 int pm_node_open(const char *dir, int what, pm_node *out);
@@ -82,6 +87,5 @@ pm_table *pm_table_new(int ncols, const char *const *headers);
 void pm_table_add(pm_table *t, const char *const *cells);
 void pm_table_print(pm_table *t, FILE *out);
 void pm_table_destroy(pm_table **t);
-
 
 #endif

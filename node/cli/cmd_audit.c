@@ -1,15 +1,15 @@
 /* audit export | verify | log: the signed event log, read by auditors without
  * trusting any node (SPEC.md, Audit). */
+#include "crypto/hash.h"
 #include "node/cli/cli.h"
 #include "node/cli/commands.h"
-#include "crypto/hash.h"
+#include "node/worklist/present.h"
 #include "proto/error.h"
 #include "store/auditfile.h"
 #include "store/event.h"
 #include "store/feed.h"
 #include "store/verify.h"
 #include "store/views.h"
-#include "node/worklist/present.h"
 
 #include <time.h>
 
@@ -17,10 +17,9 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char usage[] =
-    "audit export --out FILE | audit verify [FILE] | "
-    "audit log [FILE] [--origin NODE] [--study UID] [--json] | "
-    "audit replay [FILE] --until TIME [--json]";
+static const char usage[] = "audit export --out FILE | audit verify [FILE] | "
+                            "audit log [FILE] [--origin NODE] [--study UID] [--json] | "
+                            "audit replay [FILE] --until TIME [--json]";
 
 /* A source of records: an export file, or the node's own store. */
 typedef struct {
@@ -34,8 +33,8 @@ static int store_event(void *ctx, const uint8_t *raw, size_t len)
     return s->fn(s->ctx, 'E', raw, len);
 }
 
-static int store_fork(void *ctx, const uint8_t origin[PM_ID_BYTES], uint64_t seq,
-                      const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+static int store_fork(void *ctx, const uint8_t origin[PM_ID_BYTES], uint64_t seq, const uint8_t *a,
+                      size_t alen, const uint8_t *b, size_t blen)
 {
     (void)origin, (void)seq, (void)a, (void)alen;
     record_sink *s = ctx;
@@ -57,7 +56,8 @@ static int read_records(const char *file, const char *dir, pm_auditfile_fn fn, v
                                (unsigned long long)where);
         if (r == PM_E_HASH)
             return pm_cli_fail("%s: the file's trailing hash does not match its contents "
-                               "(the file was changed after export)", file);
+                               "(the file was changed after export)",
+                               file);
         return r ? pm_cli_fail("%s: %s", file, pm_strerror(r)) : PM_EXIT_OK;
     }
     pm_node node;
@@ -180,9 +180,9 @@ static int log_record(void *vctx, char kind, const uint8_t *raw, size_t len)
     }
     pm_cli_time(b->wall_ms, when);
     if (c->json) {
-        json_t *o = json_pack("{s:s, s:I, s:I, s:s, s:s}", "origin", origin, "seq",
-                              (json_int_t)b->seq, "lamport", (json_int_t)b->lamport, "time", when,
-                              "type", type);
+        json_t *o =
+            json_pack("{s:s, s:I, s:I, s:s, s:s}", "origin", origin, "seq", (json_int_t)b->seq,
+                      "lamport", (json_int_t)b->lamport, "time", when, "type", type);
         if (study)
             json_object_set_new(o, "study_uid", json_string(study));
         if (reporter)
@@ -194,8 +194,14 @@ static int log_record(void *vctx, char kind, const uint8_t *raw, size_t len)
         char seq[24], lamport[24], shortid[9];
         snprintf(seq, sizeof seq, "%llu", (unsigned long long)b->seq);
         snprintf(lamport, sizeof lamport, "%llu", (unsigned long long)b->lamport);
-        const char *row[] = {when, pm_cli_short_id(b->origin.data, shortid), seq, lamport, type,
-                             study ? study : "", reporter ? reporter : "", detail};
+        const char *row[] = {when,
+                             pm_cli_short_id(b->origin.data, shortid),
+                             seq,
+                             lamport,
+                             type,
+                             study ? study : "",
+                             reporter ? reporter : "",
+                             detail};
         pm_table_add(c->table, row);
     }
     pm_event_destroy(&ev);
@@ -206,8 +212,8 @@ static int audit_log(const pm_cli_args *a, const char *origin, const char *study
 {
     if (a->npos > 2)
         return pm_cli_usage(usage, "audit log takes at most one FILE");
-    static const char *const head[] = {"TIME", "ORIGIN", "SEQ", "LAMPORT", "TYPE", "STUDY",
-                                       "REPORTER", "DETAIL"};
+    static const char *const head[] = {"TIME", "ORIGIN", "SEQ",      "LAMPORT",
+                                       "TYPE", "STUDY",  "REPORTER", "DETAIL"};
     log_ctx c = {origin, study, a->json ? json_array() : NULL,
                  a->json ? NULL : pm_table_new(8, head)};
     int rc = read_records(a->npos == 2 ? a->pos[1] : NULL, a->dir, log_record, &c);
@@ -346,7 +352,8 @@ static int audit_replay(const pm_cli_args *a, const char *until)
         json_array_foreach(views.worklist, i, o)
         {
             const char *by = json_string_value(json_object_get(o, "claimed_by"));
-            printf("%-10s %-9s %-12s due %s  %s%s\n", json_string_value(json_object_get(o, "state")),
+            printf("%-10s %-9s %-12s due %s  %s%s\n",
+                   json_string_value(json_object_get(o, "state")),
                    json_string_value(json_object_get(o, "priority")), by ? by : "-",
                    json_string_value(json_object_get(o, "due")),
                    json_string_value(json_object_get(o, "study_uid")),

@@ -117,8 +117,8 @@ int pm_cmd_fetch(int argc, char **argv)
     /* The reader goes on the record (study-accessed): the reporter if given. */
     if (!reporter)
         reporter = getenv("USER") ? getenv("USER") : "cli";
-    json_t *req = json_pack("{s:s, s:s, s:s}", "cmd", "fetch", "study", a.pos[0], "reader",
-                            reporter),
+    json_t *req =
+               json_pack("{s:s, s:s, s:s}", "cmd", "fetch", "study", a.pos[0], "reader", reporter),
            *reply = NULL;
     int r = pm_admin_request(&node, req, 5000, &reply);
     json_decref(req);
@@ -128,8 +128,8 @@ int pm_cmd_fetch(int argc, char **argv)
         goto done;
     }
     if (r || json_object_get(reply, "error")) {
-        rc = pm_cli_fail("fetch refused: %s", r ? pm_strerror(r)
-                                                : json_string_value(json_object_get(reply, "error")));
+        rc = pm_cli_fail("fetch refused: %s",
+                         r ? pm_strerror(r) : json_string_value(json_object_get(reply, "error")));
         json_decref(reply);
         goto done;
     }
@@ -141,12 +141,13 @@ int pm_cmd_fetch(int argc, char **argv)
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     if (strcmp(json_string_value(json_object_get(st, "state")), "done") != 0) {
         rc = pm_cli_fail("fetch of %s failed: %s (no holder that is up could serve every "
-                         "instance)", a.pos[0], json_string_value(json_object_get(st, "error")));
+                         "instance)",
+                         a.pos[0], json_string_value(json_object_get(st, "error")));
         goto done;
     }
     double bytes = (double)json_integer_value(json_object_get(st, "bytes"));
-    printf("fetched %.0f bytes (%lld instances) in %.3f s (%.1f MB/s); study %s is cached\n",
-           bytes, (long long)json_integer_value(json_object_get(st, "instances")), secs,
+    printf("fetched %.0f bytes (%lld instances) in %.3f s (%.1f MB/s); study %s is cached\n", bytes,
+           (long long)json_integer_value(json_object_get(st, "instances")), secs,
            secs > 0 ? bytes / 1e6 / secs : 0.0, a.pos[0]);
     unsigned written = 0;
     if (out && (rc = write_out(node.blobs, sv, out, &written)) == PM_EXIT_OK)

@@ -1,12 +1,12 @@
 /* Setting a node up: init, id, genesis, admit, join, revoke (SPEC.md). */
+#include "crypto/hash.h"
 #include "node/cli/admin_client.h"
 #include "node/cli/cli.h"
 #include "node/cli/commands.h"
-#include "crypto/hash.h"
 #include "proto/error.h"
+#include "proto/wire.pb-c.h"
 #include "store/feed.h"
 #include "store/views.h"
-#include "proto/wire.pb-c.h"
 
 #include <errno.h>
 #include <sodium.h>
@@ -41,10 +41,10 @@ int pm_cmd_init(int argc, char **argv)
         "init --name NAME [--listen EP] [--advertise EP] [--dicom-port N] [--ae AE] [--admin EP]";
     const char *name = NULL, *listen = NULL, *advertise = NULL, *port = NULL, *ae = NULL,
                *admin = NULL;
-    pm_cli_opt opts[] = {{"name", &name, NULL},          {"listen", &listen, NULL},
-                         {"advertise", &advertise, NULL}, {"dicom-port", &port, NULL},
-                         {"ae", &ae, NULL},              {"admin", &admin, NULL},
-                         {NULL, NULL, NULL}};
+    pm_cli_opt opts[] = {
+        {"name", &name, NULL},       {"listen", &listen, NULL}, {"advertise", &advertise, NULL},
+        {"dicom-port", &port, NULL}, {"ae", &ae, NULL},         {"admin", &admin, NULL},
+        {NULL, NULL, NULL}};
     pm_cli_args a;
     int rc = pm_cli_parse(argc, argv, opts, usage, &a);
     if (rc)
@@ -285,8 +285,8 @@ int pm_cmd_admit(int argc, char **argv)
         } else {
             Pm__MemberView *mv = NULL;
             if (pm_views_member(node.store, new_id, &mv) == PM_OK) {
-                printf("approved %s (%s): %zu of the approvals needed; state %s\n", name,
-                       a.pos[0], mv->n_admit_approvals, mv->state);
+                printf("approved %s (%s): %zu of the approvals needed; state %s\n", name, a.pos[0],
+                       mv->n_admit_approvals, mv->state);
                 pm__member_view__free_unpacked(mv, NULL);
             }
             puts(token);
@@ -316,8 +316,9 @@ int pm_cmd_join(int argc, char **argv)
     pm_event *genesis = NULL;
     pm_node node;
     int opened = 0;
-    if (!bin || sodium_base642bin(bin, cap, b64, strlen(b64), NULL, &len, NULL,
-                                  sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+    if (!bin ||
+        sodium_base642bin(bin, cap, b64, strlen(b64), NULL, &len, NULL,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
         !(t = pm__join_token__unpack(NULL, len, bin)) || t->mesh_id.len != PM_HASH_BYTES ||
         t->node_id.len != PM_ID_BYTES || t->admitter.len != PM_ID_BYTES) {
         rc = pm_cli_usage(usage, "the token is damaged (copy it whole)");

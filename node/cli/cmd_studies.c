@@ -2,9 +2,9 @@
 #include "node/cli/admin_client.h"
 #include "node/cli/cli.h"
 #include "node/cli/commands.h"
-#include "node/worklist/present.h"
-#include "node/studies/ingest.h"
 #include "node/config/config.h"
+#include "node/studies/ingest.h"
+#include "node/worklist/present.h"
 #include "proto/error.h"
 #include "store/blobs.h"
 #include "store/views.h"
@@ -103,7 +103,10 @@ typedef struct {
     pm_blobs *blobs;
 } studies_query;
 
-static int blob_is_local(void *ctx, const uint8_t *hash) { return pm_blobs_has(ctx, hash); }
+static int blob_is_local(void *ctx, const uint8_t *hash)
+{
+    return pm_blobs_has(ctx, hash);
+}
 
 static int modality_matches(const Pm__StudyAnnounced *st, const char *pattern)
 {
@@ -138,9 +141,12 @@ int pm_cmd_studies(int argc, char **argv)
                                 "[--modality M] [--site NODE] [--since DATE] [--json]";
     studies_query q;
     memset(&q, 0, sizeof q);
-    pm_cli_opt opts[] = {{"patient-id", &q.patient_id, NULL}, {"name", &q.name, NULL},
-                         {"accession", &q.accession, NULL},   {"modality", &q.modality, NULL},
-                         {"site", &q.site, NULL},             {"since", &q.since, NULL},
+    pm_cli_opt opts[] = {{"patient-id", &q.patient_id, NULL},
+                         {"name", &q.name, NULL},
+                         {"accession", &q.accession, NULL},
+                         {"modality", &q.modality, NULL},
+                         {"site", &q.site, NULL},
+                         {"since", &q.since, NULL},
                          {NULL, NULL, NULL}};
     pm_cli_args a;
     int rc = pm_cli_parse(argc, argv, opts, usage, &a);
@@ -174,8 +180,8 @@ int pm_cmd_studies(int argc, char **argv)
     } else if (a.json) {
         pm_cli_print_json(json_incref(q.list));
     } else {
-        static const char *const head[] = {"STUDY UID", "PATIENT", "NAME", "DATE", "MOD",
-                                           "DESCRIPTION", "SITE", "INST", "VIEWABLE"};
+        static const char *const head[] = {"STUDY UID",   "PATIENT", "NAME", "DATE",    "MOD",
+                                           "DESCRIPTION", "SITE",    "INST", "VIEWABLE"};
         pm_table *t = pm_table_new(9, head);
         size_t i;
         json_t *o;
@@ -190,7 +196,7 @@ int pm_cmd_studies(int argc, char **argv)
                                  json_string_value(json_object_get(o, "study_date")),
                                  json_string_value(json_object_get(o, "modality")),
                                  json_string_value(json_object_get(o, "description")),
-                                 json_string_value(json_object_get(o, "site")) ,
+                                 json_string_value(json_object_get(o, "site")),
                                  inst,
                                  json_is_true(json_object_get(o, "viewable")) ? "yes" : "no"};
             char site[9];

@@ -1,8 +1,8 @@
 /* tat: turnaround from announcement to first report, per site and priority, from
  * the views (which the event log alone determines). */
+#include "crypto/hash.h"
 #include "node/cli/cli.h"
 #include "node/cli/commands.h"
-#include "crypto/hash.h"
 #include "proto/error.h"
 #include "store/views.h"
 
@@ -80,7 +80,8 @@ static void format_duration(uint64_t ms, char *out, size_t len)
     if (s < 120)
         snprintf(out, len, "%.1fs", (double)ms / 1000.0);
     else if (s < 7200)
-        snprintf(out, len, "%llum%02llus", (unsigned long long)(s / 60), (unsigned long long)(s % 60));
+        snprintf(out, len, "%llum%02llus", (unsigned long long)(s / 60),
+                 (unsigned long long)(s % 60));
     else
         snprintf(out, len, "%lluh%02llum", (unsigned long long)(s / 3600),
                  (unsigned long long)(s % 3600 / 60));
@@ -106,10 +107,11 @@ int pm_cmd_tat(int argc, char **argv)
     for (size_t i = 0; i < c.n; i++) {
         tat_group *g = &c.groups[i];
         qsort(g->ms, g->n, sizeof *g->ms, cmp_u64);
-        json_array_append_new(list, json_pack("{s:s, s:s, s:I, s:I, s:I}", "site", g->site,
-                                              "priority", g->priority, "count", (json_int_t)g->n,
-                                              "median_s", (json_int_t)(percentile(g->ms, g->n, 50) / 1000),
-                                              "p90_s", (json_int_t)(percentile(g->ms, g->n, 90) / 1000)));
+        json_array_append_new(list,
+                              json_pack("{s:s, s:s, s:I, s:I, s:I}", "site", g->site, "priority",
+                                        g->priority, "count", (json_int_t)g->n, "median_s",
+                                        (json_int_t)(percentile(g->ms, g->n, 50) / 1000), "p90_s",
+                                        (json_int_t)(percentile(g->ms, g->n, 90) / 1000)));
         json_object_set_new(json_array_get(list, i), "median_ms",
                             json_integer((json_int_t)percentile(g->ms, g->n, 50)));
         json_object_set_new(json_array_get(list, i), "p90_ms",

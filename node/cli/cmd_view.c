@@ -1,11 +1,11 @@
 /* Looking at a node: members, digest, status. These read the store directly (LMDB
  * allows readers beside the running node) and ask the running node, if any, only for
  * what lives in its memory: which peers are up. */
+#include "crypto/hash.h"
 #include "node/cli/admin_client.h"
 #include "node/cli/cli.h"
 #include "node/cli/commands.h"
 #include "node/worklist/present.h"
-#include "crypto/hash.h"
 #include "proto/error.h"
 #include "store/blobs.h"
 #include "store/feed.h"
@@ -151,7 +151,8 @@ int pm_cmd_status(int argc, char **argv)
         char id[PM_ID_HEX];
         pm_hex_encode(heads[i].origin, PM_ID_BYTES, id);
         json_int_t peers_have = json_integer_value(json_object_get(known, id));
-        json_int_t behind = peers_have > (json_int_t)heads[i].seq ? peers_have - (json_int_t)heads[i].seq : 0;
+        json_int_t behind =
+            peers_have > (json_int_t)heads[i].seq ? peers_have - (json_int_t)heads[i].seq : 0;
         json_t *h = json_pack("{s:s, s:I, s:I}", "origin", id, "seq", (json_int_t)heads[i].seq,
                               "behind", behind);
         json_array_append_new(jheads, h);
@@ -164,7 +165,8 @@ int pm_cmd_status(int argc, char **argv)
     char *data_file = pm_node_path(a.dir, "store/data.mdb");
     pm_blobs_usage(node.blobs, &blob_bytes, &cache_bytes, &blob_count);
     struct stat st;
-    uint64_t store_bytes = data_file && stat(data_file, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
+    uint64_t store_bytes =
+        data_file && stat(data_file, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
     free(data_file);
     char id[PM_ID_HEX], digest[PM_HASH_HEX];
     pm_hex_encode(pm_identity_public(node.id), PM_ID_BYTES, id);
@@ -177,12 +179,11 @@ int pm_cmd_status(int argc, char **argv)
         (json_int_t)w.unreported, "claimed", (json_int_t)w.claimed, "reported",
         (json_int_t)w.reported, "verified", (json_int_t)w.verified, "overdue",
         (json_int_t)w.overdue, "orphans", (json_int_t)w.orphans);
-    json_object_set_new(doc, "storage",
-                        json_pack("{s:I, s:I, s:I, s:I, s:I}", "store_bytes", (json_int_t)store_bytes,
-                                  "blob_bytes", (json_int_t)blob_bytes, "cache_bytes",
-                                  (json_int_t)cache_bytes, "cache_max_bytes",
-                                  (json_int_t)node.cfg->cache_max_bytes, "blobs",
-                                  (json_int_t)blob_count));
+    json_object_set_new(
+        doc, "storage",
+        json_pack("{s:I, s:I, s:I, s:I, s:I}", "store_bytes", (json_int_t)store_bytes, "blob_bytes",
+                  (json_int_t)blob_bytes, "cache_bytes", (json_int_t)cache_bytes, "cache_max_bytes",
+                  (json_int_t)node.cfg->cache_max_bytes, "blobs", (json_int_t)blob_count));
     if (a.json) {
         pm_cli_print_json(doc);
     } else {
@@ -205,9 +206,9 @@ int pm_cmd_status(int argc, char **argv)
             printf("FORKS    %zu (evidence of a compromised or restored node):\n", nf);
             size_t i;
             json_t *f;
-            json_array_foreach(forks, i, f)
-            printf("         origin %s seq %lld\n", json_string_value(json_object_get(f, "origin")),
-                   (long long)json_integer_value(json_object_get(f, "seq")));
+            json_array_foreach(forks, i, f) printf(
+                "         origin %s seq %lld\n", json_string_value(json_object_get(f, "origin")),
+                (long long)json_integer_value(json_object_get(f, "seq")));
         } else {
             printf("forks    none\n");
         }

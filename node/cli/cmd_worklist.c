@@ -1,13 +1,13 @@
 /* The network worklist: worklist, claim, release, report, verify, reports, tat
  * (SPEC.md). Every change is an event appended to this node's feed; the running
  * node, if any, is told to push it at once. */
+#include "crypto/hash.h"
 #include "node/cli/admin_client.h"
 #include "node/cli/cli.h"
 #include "node/cli/commands.h"
-#include "node/worklist/present.h"
-#include "node/studies/ingest.h"
 #include "node/dicom/sr.h"
-#include "crypto/hash.h"
+#include "node/studies/ingest.h"
+#include "node/worklist/present.h"
 #include "proto/error.h"
 #include "store/blobs.h"
 #include "store/feed.h"
@@ -33,14 +33,16 @@ static int reporter_ok(const char *r)
 }
 
 /* Opens the node and reads the study's view; prints the failure itself. */
-static int open_item(const pm_cli_args *a, const char *usage, const char *reporter,
-                     pm_node *node, Pm__StudyView **sv)
+static int open_item(const pm_cli_args *a, const char *usage, const char *reporter, pm_node *node,
+                     Pm__StudyView **sv)
 {
     if (a->npos != 1)
         return pm_cli_usage(usage, "give exactly one STUDY_UID");
     if (reporter && !reporter_ok(reporter))
-        return pm_cli_usage(usage, "--reporter: '%s' is not a reporter id (1-64 letters, digits, "
-                                   "'.', '_', '-', '@')", reporter);
+        return pm_cli_usage(usage,
+                            "--reporter: '%s' is not a reporter id (1-64 letters, digits, "
+                            "'.', '_', '-', '@')",
+                            reporter);
     int rc = pm_node_open(a->dir, PM_NODE_ALL | PM_NODE_BLOBS, node);
     if (rc)
         return rc;
@@ -77,17 +79,16 @@ static int run_item_command(int argc, char **argv, const char *usage, const char
                             item_action act)
 {
     const char *reporter = NULL, *extra = NULL;
-    pm_cli_opt opts[] = {{"reporter", &reporter, NULL},
-                         {extra_name, &extra, NULL},
-                         {NULL, NULL, NULL}};
+    pm_cli_opt opts[] = {
+        {"reporter", &reporter, NULL}, {extra_name, &extra, NULL}, {NULL, NULL, NULL}};
     if (!extra_name)
         opts[1] = opts[2];
     pm_cli_args a;
     int rc = pm_cli_parse(argc, argv, opts, usage, &a);
     if (!rc && (!reporter || (extra_name && !extra)))
-        rc = pm_cli_usage(usage, extra_name ? "--reporter and --%s are required"
-                                            : "--reporter is required%s",
-                          extra_name ? extra_name : "");
+        rc = pm_cli_usage(
+            usage, extra_name ? "--reporter and --%s are required" : "--reporter is required%s",
+            extra_name ? extra_name : "");
     pm_node node;
     Pm__StudyView *sv = NULL;
     if (rc || (rc = open_item(&a, usage, reporter, &node, &sv))) {
@@ -101,8 +102,8 @@ static int run_item_command(int argc, char **argv, const char *usage, const char
     return rc;
 }
 
-static int claim_item(pm_node *node, const char *uid, const char *reporter,
-                      const Pm__StudyView *sv, const char *extra)
+static int claim_item(pm_node *node, const char *uid, const char *reporter, const Pm__StudyView *sv,
+                      const char *extra)
 {
     (void)extra;
     uint64_t now = pm_now_ms();
@@ -122,8 +123,7 @@ static int claim_item(pm_node *node, const char *uid, const char *reporter,
     body.item_claimed = &c;
     int rc = append_and_kick(node, &body);
     if (rc == PM_EXIT_OK)
-        printf("claimed %s for %s until %s\n", uid, reporter,
-               pm_cli_time(c.lease_until_ms, until));
+        printf("claimed %s for %s until %s\n", uid, reporter, pm_cli_time(c.lease_until_ms, until));
     return rc;
 }
 
@@ -184,8 +184,11 @@ static char *read_report(const char *path, char *why, size_t whylen)
         /* UTF-8 validation: a report that is not text must not enter the signed log. */
         const unsigned char *p = (const unsigned char *)text;
         while (*p && !reason) {
-            int n = *p < 0x80 ? 0 : (*p & 0xE0) == 0xC0 ? 1 : (*p & 0xF0) == 0xE0 ? 2
-                                  : (*p & 0xF8) == 0xF0 ? 3 : -1;
+            int n = *p < 0x80             ? 0
+                    : (*p & 0xE0) == 0xC0 ? 1
+                    : (*p & 0xF0) == 0xE0 ? 2
+                    : (*p & 0xF8) == 0xF0 ? 3
+                                          : -1;
             if (n < 0 || (n == 1 && *p < 0xC2))
                 reason = "is not UTF-8 text";
             for (int i = 1; !reason && i <= n; i++)
@@ -213,17 +216,18 @@ static void add_report_sr(pm_node *node, const Pm__StudyView *sv, const char *re
     char tmp[4096], study[PM_DICOM_UID_MAX + 1], err[256] = "";
     const Pm__StudyAnnounced *st = sv->study;
     pm_blobs_temp_path(node->blobs, tmp, sizeof tmp);
-    int rc = pm_dicom_write_report_sr(tmp, st->study_instance_uid, st->patient_id,
-                                      st->patient_name, st->patient_birth_date, st->patient_sex,
-                                      st->accession_number, st->study_date, st->study_time,
-                                      st->study_id, st->referring_physician, reporter, text,
-                                      pm_now_ms(), sop_uid, err, sizeof err);
+    int rc = pm_dicom_write_report_sr(
+        tmp, st->study_instance_uid, st->patient_id, st->patient_name, st->patient_birth_date,
+        st->patient_sex, st->accession_number, st->study_date, st->study_time, st->study_id,
+        st->referring_physician, reporter, text, pm_now_ms(), sop_uid, err, sizeof err);
     pm_ingest_ctx ingest = {node->store, node->blobs, node->id, node->cfg};
     if (!rc)
         rc = pm_ingest_file(&ingest, tmp, 1, study, err, sizeof err);
     if (rc) {
-        fprintf(stderr, "pacsmesh: warning: the report is recorded, but its DICOM SR could not "
-                        "be added to the study: %s\n", *err ? err : pm_strerror(rc));
+        fprintf(stderr,
+                "pacsmesh: warning: the report is recorded, but its DICOM SR could not "
+                "be added to the study: %s\n",
+                *err ? err : pm_strerror(rc));
         sop_uid[0] = 0;
     }
 }
@@ -237,8 +241,10 @@ static int report_item(pm_node *node, const char *uid, const char *reporter,
         return pm_cli_fail("%s", why);
     const char *state = pm_views_item_state(sv, pm_now_ms());
     if (strcmp(state, "claimed") == 0 && strcmp(sv->claim->reporter, reporter) != 0)
-        fprintf(stderr, "pacsmesh: note: %s holds the claim; your report is kept beside theirs "
-                        "and the item is flagged as a conflict\n", sv->claim->reporter);
+        fprintf(stderr,
+                "pacsmesh: note: %s holds the claim; your report is kept beside theirs "
+                "and the item is flagged as a conflict\n",
+                sv->claim->reporter);
     char sr_uid[65];
     add_report_sr(node, sv, reporter, text, sr_uid);
     Pm__ReportSubmitted r = PM__REPORT_SUBMITTED__INIT;
@@ -318,9 +324,10 @@ int pm_cmd_reports(int argc, char **argv)
         const Pm__ReportView *r = sv->reports[i];
         char node_id[PM_ID_HEX], when[32];
         pm_hex_encode(r->node.data, PM_ID_BYTES, node_id);
-        json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s, s:b}", "reporter", r->reporter,
-                                              "node", node_id, "time", pm_cli_time(r->time_ms, when),
-                                              "text", r->text, "conflict", sv->conflict));
+        json_array_append_new(list,
+                              json_pack("{s:s, s:s, s:s, s:s, s:b}", "reporter", r->reporter,
+                                        "node", node_id, "time", pm_cli_time(r->time_ms, when),
+                                        "text", r->text, "conflict", sv->conflict));
     }
     if (a.json) {
         pm_cli_print_json(list);
@@ -355,7 +362,10 @@ typedef struct {
     pm_blobs *blobs;
 } worklist_query;
 
-static int blob_is_local(void *ctx, const uint8_t *hash) { return ctx && pm_blobs_has(ctx, hash); }
+static int blob_is_local(void *ctx, const uint8_t *hash)
+{
+    return ctx && pm_blobs_has(ctx, hash);
+}
 
 /* Filters on the view itself, so only matching items pay for viewability and JSON. */
 static int item_matches(const worklist_query *q, const Pm__StudyView *s)
@@ -397,8 +407,9 @@ static int by_due(const void *a, const void *b)
     json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
     int c = strcmp(json_string_value(json_object_get(x, "due")),
                    json_string_value(json_object_get(y, "due")));
-    return c ? c : strcmp(json_string_value(json_object_get(x, "study_uid")),
-                          json_string_value(json_object_get(y, "study_uid")));
+    return c ? c
+             : strcmp(json_string_value(json_object_get(x, "study_uid")),
+                      json_string_value(json_object_get(y, "study_uid")));
 }
 
 int pm_cmd_worklist(int argc, char **argv)
@@ -456,8 +467,8 @@ int pm_cmd_worklist(int argc, char **argv)
             json_array_append(sorted, items[i]);
         pm_cli_print_json(sorted);
     } else {
-        static const char *const head[] = {"DUE", "PRIORITY", "STATE", "CLAIMED BY", "SUBSPEC",
-                                           "MOD", "SITE", "STUDY UID", "FLAGS"};
+        static const char *const head[] = {"DUE", "PRIORITY", "STATE",     "CLAIMED BY", "SUBSPEC",
+                                           "MOD", "SITE",     "STUDY UID", "FLAGS"};
         pm_table *t = pm_table_new(9, head);
         for (size_t i = 0; items && i < n; i++) {
             json_t *o = items[i];

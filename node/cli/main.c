@@ -1,7 +1,7 @@
 /* pacsmesh: one program, subcommands dispatched from one table that also drives
  * `pacsmesh help`. */
-#include "node/cli/commands.h"
 #include "node/cli/cli.h"
+#include "node/cli/commands.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -48,8 +48,7 @@ static const command commands[] = {
      "submit a report (UTF-8 text)"},
     {"verify", pm_cmd_verify, "verify STUDY_UID --reporter ID",
      "second read / verification of a report"},
-    {"reports", pm_cmd_reports, "reports STUDY_UID [--json]",
-     "every report submitted for a study"},
+    {"reports", pm_cmd_reports, "reports STUDY_UID [--json]", "every report submitted for a study"},
     {"tat", pm_cmd_tat, "tat [--site NODE] [--json]",
      "turnaround (median, 90th percentile, count) per site and priority"},
     {"audit", pm_cmd_audit,

@@ -1366,21 +1366,11 @@ static void format_value(const pm_config *cfg, const key_spec *k, char *buf, siz
     uint64_t v = k->size == sizeof(uint64_t) ? *(const uint64_t *)field : *(const unsigned *)field;
     switch (k->type) {
     case K_PORT:
-    case K_UINT:
-        snprintf(buf, len, "%" PRIu64, v);
-        break;
-    case K_BYTES:
-        pm_config_format_bytes(v, buf, len);
-        break;
-    case K_DURATION:
-        pm_config_format_duration(v, buf, len);
-        break;
-    case K_LEVEL:
-        snprintf(buf, len, "%s", level_names[*(const int *)field & 3]);
-        break;
-    case K_PRIORITY:
-        snprintf(buf, len, "%s", field);
-        break;
+    case K_UINT: snprintf(buf, len, "%" PRIu64, v); break;
+    case K_BYTES: pm_config_format_bytes(v, buf, len); break;
+    case K_DURATION: pm_config_format_duration(v, buf, len); break;
+    case K_LEVEL: snprintf(buf, len, "%s", level_names[*(const int *)field & 3]); break;
+    case K_PRIORITY: snprintf(buf, len, "%s", field); break;
     default: {
         const char *s = *(char *const *)field;
         snprintf(buf, len, "%s", s ? s : "");

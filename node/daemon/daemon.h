@@ -8,10 +8,10 @@
 
 #include "node/cli/cli.h"
 #include "node/daemon/edge_provider.h"
+#include "node/daemon/metrics_http.h"
 #include "node/mesh/fetch.h"
 #include "node/mesh/gossip.h"
 #include "node/worklist/present.h"
-#include "node/daemon/metrics_http.h"
 #include "store/blobs.h"
 
 /* A DICOM thread waiting for a fetch job: answered when the job ends. */
@@ -42,9 +42,9 @@ typedef struct daemon_state {
     size_t n_waiters;
     uint64_t announced_store_ms; /* last_store_ms already covered by an announcement */
     uint64_t started_ms;
-    int writing;                 /* the DICOM edge runs: this node creates events */
-    pm_metrics *metrics;         /* NULL when [metrics] listen is empty */
-    pm_worklist_counts wl;       /* cached for metrics */
+    int writing;           /* the DICOM edge runs: this node creates events */
+    pm_metrics *metrics;   /* NULL when [metrics] listen is empty */
+    pm_worklist_counts wl; /* cached for metrics */
     uint64_t wl_counted_ms;
 } daemon_state;
 

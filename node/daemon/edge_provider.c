@@ -89,8 +89,8 @@ static int edge_prepare_study(void *ctx, const char *calling_ae, const char *stu
 {
     pm_edge *e = ctx;
     __atomic_add_fetch(&e->retrieves, 1, __ATOMIC_RELAXED);
-    json_t *req = json_pack("{s:s, s:s, s:s}", "cmd", "prepare", "study", study_uid, "reader",
-                            calling_ae);
+    json_t *req =
+        json_pack("{s:s, s:s, s:s}", "cmd", "prepare", "study", study_uid, "reader", calling_ae);
     char err[256] = "";
     /* A large study from a slow peer may take minutes; the viewer waits meanwhile. */
     int rc = ask_main_loop(e, req, 600000, err, sizeof err);

@@ -14,7 +14,7 @@
 typedef struct {
     pm_ingest_ctx ingest;
     void *zctx;
-    uint64_t last_store_ms; /* atomically updated: the main loop's quiet-period check */
+    uint64_t last_store_ms;            /* atomically updated: the main loop's quiet-period check */
     uint64_t stores, finds, retrieves; /* counters, atomically updated */
 } pm_edge;
 

@@ -1,13 +1,12 @@
 /* What a scrape of [metrics] listen shows: counters of the gossip, fetch and DICOM
  * parts, the store and cache, members and the worklist (node/daemon/metrics_http.h). */
-#include "node/daemon/daemon.h"
 #include "crypto/hash.h"
+#include "node/daemon/daemon.h"
 #include "proto/error.h"
 #include "store/feed.h"
 #include "store/views.h"
 
 #include <string.h>
-
 
 typedef struct {
     uint64_t pending, member, revoked;
@@ -39,8 +38,8 @@ void pm_daemon_collect_metrics(void *ctx, pm_metrics_writer *w)
     uint64_t now = pm_now_ms();
     char id[PM_ID_HEX];
 
-    pm_metrics_gauge(w, "pacsmesh_start_time_seconds", "When this node process started (Unix time).",
-                     (double)d->started_ms / 1000.0);
+    pm_metrics_gauge(w, "pacsmesh_start_time_seconds",
+                     "When this node process started (Unix time).", (double)d->started_ms / 1000.0);
     pm_metrics_gauge(w, "pacsmesh_accepting_work",
                      "1 once the node has synced its own feed and opened its DICOM edge.",
                      d->writing);
@@ -132,8 +131,8 @@ void pm_daemon_collect_metrics(void *ctx, pm_metrics_writer *w)
                         (double)f.jobs_done);
     pm_metrics_labelled(w, PM_METRICS_COUNTER, "pacsmesh_fetch_jobs_total", jhelp, "result",
                         "failed", (double)f.jobs_failed);
-    pm_metrics_gauge(w, "pacsmesh_fetch_last_duration_seconds", "How long the last study fetch took.",
-                     (double)f.last_job_ms / 1000.0);
+    pm_metrics_gauge(w, "pacsmesh_fetch_last_duration_seconds",
+                     "How long the last study fetch took.", (double)f.last_job_ms / 1000.0);
     pm_metrics_gauge(w, "pacsmesh_fetch_waiting_retrieves",
                      "C-GET/C-MOVE requests waiting for a fetch.", (double)d->n_waiters);
 
@@ -166,7 +165,8 @@ void pm_daemon_collect_metrics(void *ctx, pm_metrics_writer *w)
         }
     }
     const char *whelp = "Worklist items by state.";
-    pm_metrics_gauge(w, "pacsmesh_studies", "Studies known across the mesh.", (double)d->wl.studies);
+    pm_metrics_gauge(w, "pacsmesh_studies", "Studies known across the mesh.",
+                     (double)d->wl.studies);
     pm_metrics_labelled(w, PM_METRICS_GAUGE, "pacsmesh_worklist_items", whelp, "state",
                         "unreported", (double)d->wl.unreported);
     pm_metrics_labelled(w, PM_METRICS_GAUGE, "pacsmesh_worklist_items", whelp, "state", "claimed",
@@ -183,4 +183,3 @@ void pm_daemon_collect_metrics(void *ctx, pm_metrics_writer *w)
                      "When the worklist counts were taken (Unix time).",
                      (double)d->wl_counted_ms / 1000.0);
 }
-

@@ -1,22 +1,22 @@
 /* pacsmesh run: the node in the foreground. main reads top to bottom: config, log,
  * identity and store, run lock, sockets (ZAP, mesh, admin), the event loop, then
  * shutdown in reverse order. */
-#include "node/daemon/daemon.h"
+#include "crypto/hash.h"
 #include "node/cli/admin_client.h"
 #include "node/cli/cli.h"
 #include "node/cli/commands.h"
+#include "node/daemon/daemon.h"
 #include "node/daemon/edge_provider.h"
+#include "node/daemon/metrics_http.h"
 #include "node/mesh/fetch.h"
 #include "node/mesh/gossip.h"
+#include "node/mesh/transport.h"
 #include "node/studies/ingest.h"
 #include "node/worklist/present.h"
-#include "node/daemon/metrics_http.h"
-#include "crypto/hash.h"
-#include "node/mesh/transport.h"
-#include "store/feed.h"
-#include "store/views.h"
 #include "proto/error.h"
 #include "proto/log.h"
+#include "store/feed.h"
+#include "store/views.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -66,8 +66,8 @@ static void on_fetch_done(void *ctx, uint64_t job, int rc)
             d->waiters[kept++] = *w;
             continue;
         }
-        reply_edge(d, &w->routing, rc ? json_pack("{s:s}", "error", pm_strerror(rc))
-                                       : json_pack("{s:b}", "ok", 1));
+        reply_edge(d, &w->routing,
+                   rc ? json_pack("{s:s}", "error", pm_strerror(rc)) : json_pack("{s:b}", "ok", 1));
         zmq_msg_close(&w->routing);
     }
     d->n_waiters = kept;
@@ -106,8 +106,9 @@ static void answer_edge(daemon_state *d)
             zmq_msg_copy(&w->routing, &rid);
         }
     } else {
-        reply_edge(d, &rid, json_pack("{s:s}", "error", cmd ? "busy or unknown request"
-                                                            : "malformed request"));
+        reply_edge(
+            d, &rid,
+            json_pack("{s:s}", "error", cmd ? "busy or unknown request" : "malformed request"));
     }
     json_decref(req);
 done:
@@ -156,11 +157,12 @@ static void answer_admin(daemon_state *d)
         int rc = study ? pm_fetch_start(d->fetcher, study, reader ? reader : "cli", live, &job)
                        : PM_E_INVAL;
         json_decref(live);
-        reply = rc ? json_pack("{s:s}", "error", rc == PM_E_NOTFOUND ? "unknown study" : pm_strerror(rc))
+        reply = rc ? json_pack("{s:s}", "error",
+                               rc == PM_E_NOTFOUND ? "unknown study" : pm_strerror(rc))
                    : json_pack("{s:I}", "job", (json_int_t)job);
     } else if (strcmp(cmd, "fetch-status") == 0) {
-        json_t *st = pm_fetch_status(d->fetcher,
-                                     (uint64_t)json_integer_value(json_object_get(req, "job")));
+        json_t *st =
+            pm_fetch_status(d->fetcher, (uint64_t)json_integer_value(json_object_get(req, "job")));
         reply = st ? st : json_pack("{s:s}", "error", "no such fetch job");
     } else if (strcmp(cmd, "peers") == 0) {
         reply = json_pack("{s:o, s:o}", "peers", pm_gossip_liveness(d->gossip, pm_now_ms()),
@@ -252,9 +254,11 @@ static int event_loop(daemon_state *d)
         items[2] = (zmq_pollitem_t){d->admin, 0, ZMQ_POLLIN, 0};
         items[3] = (zmq_pollitem_t){d->edge_socket, 0, ZMQ_POLLIN, 0};
         /* The metrics socket is a plain fd; when metrics are off (-1) it asks for nothing. */
-        items[4] = (zmq_pollitem_t){NULL, pm_metrics_fd(d->metrics), d->metrics ? ZMQ_POLLIN : 0, 0};
+        items[4] =
+            (zmq_pollitem_t){NULL, pm_metrics_fd(d->metrics), d->metrics ? ZMQ_POLLIN : 0, 0};
         int n = FIXED;
-        for (size_t i = 0; i < pm_transport_peer_count(d->transport) && n < FIXED + MAX_PEERS; i++) {
+        for (size_t i = 0; i < pm_transport_peer_count(d->transport) && n < FIXED + MAX_PEERS;
+             i++) {
             pm_peer *p = pm_transport_peer(d->transport, i);
             if (!p->dealer)
                 continue;
@@ -294,11 +298,13 @@ static int event_loop(daemon_state *d)
         int fetch_wait = pm_fetch_tick(d->fetcher, now);
         if (fetch_wait >= 0 && fetch_wait < timeout)
             timeout = fetch_wait;
-        if (!d->writing && (pm_gossip_self_synced(d->gossip) ||
-                            now - d->started_ms > SELF_SYNC_WAIT_MS)) {
+        if (!d->writing &&
+            (pm_gossip_self_synced(d->gossip) || now - d->started_ms > SELF_SYNC_WAIT_MS)) {
             if (!pm_gossip_self_synced(d->gossip))
-                pm_warn("node", "no peer answered within %d s: writing without knowing whether "
-                                "a peer holds later events of this node", SELF_SYNC_WAIT_MS / 1000);
+                pm_warn("node",
+                        "no peer answered within %d s: writing without knowing whether "
+                        "a peer holds later events of this node",
+                        SELF_SYNC_WAIT_MS / 1000);
             int rc = start_writing(d);
             if (rc)
                 return rc;

@@ -57,8 +57,7 @@ typedef struct {
      * sender encoded it. The provider makes it durable (blob + signed event) and returns
      * PM_OK, or a negative PM_E_* code and a reason in err; the edge then answers with a
      * failure status. The provider takes the file over (moves or removes it). */
-    int (*store)(void *ctx, const char *calling_ae, const char *tmp_path, char *err,
-                 size_t errlen);
+    int (*store)(void *ctx, const char *calling_ae, const char *tmp_path, char *err, size_t errlen);
 
     /* The association that delivered stored instances ended (released or aborted). */
     void (*association_end)(void *ctx, const char *calling_ae, unsigned stored);
@@ -94,13 +93,13 @@ typedef struct {
 
 typedef struct {
     char ae_title[PM_DICOM_AE_MAX + 1];
-    char bind_address[64];      /* "127.0.0.1", or "0.0.0.0" for all */
+    char bind_address[64]; /* "127.0.0.1", or "0.0.0.0" for all */
     int port;
-    const char *const *allowed_aes; /* NULL-terminated; NULL or empty: any calling AE */
+    const char *const *allowed_aes;           /* NULL-terminated; NULL or empty: any calling AE */
     const pm_dicom_destination *destinations; /* C-MOVE targets */
     size_t n_destinations;
-    const char *spool_dir;      /* where incoming instances are written before store() */
-    unsigned max_pdu;           /* bytes; 0 means 131072 */
+    const char *spool_dir; /* where incoming instances are written before store() */
+    unsigned max_pdu;      /* bytes; 0 means 131072 */
 } pm_dicom_settings;
 
 typedef struct pm_dicom_server pm_dicom_server;

@@ -162,9 +162,8 @@ static void run_query(find_ctx *f, T_DIMSE_C_FindRQ *req, DcmDataset *ids)
     }
 }
 
-static void find_callback(void *data, OFBool cancelled, T_DIMSE_C_FindRQ *req, DcmDataset *ids,
-                          int, T_DIMSE_C_FindRSP *rsp, DcmDataset **rsp_ids,
-                          DcmDataset **status_detail)
+static void find_callback(void *data, OFBool cancelled, T_DIMSE_C_FindRQ *req, DcmDataset *ids, int,
+                          T_DIMSE_C_FindRSP *rsp, DcmDataset **rsp_ids, DcmDataset **status_detail)
 {
     find_ctx *f = static_cast<find_ctx *>(data);
     *rsp_ids = nullptr;

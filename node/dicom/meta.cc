@@ -104,7 +104,8 @@ static int read_meta(const char *path, pm_dicom_meta *out, char *err, size_t err
     if (!out->transfer_syntax_uid[0]) {
         DcmXfer x(ds->getOriginalXfer());
         if (x.getXfer() != EXS_Unknown)
-            snprintf(out->transfer_syntax_uid, sizeof out->transfer_syntax_uid, "%s", x.getXferID());
+            snprintf(out->transfer_syntax_uid, sizeof out->transfer_syntax_uid, "%s",
+                     x.getXferID());
     }
     get_str(ds, DCM_PatientID, out->patient_id, sizeof out->patient_id);
     get_str(ds, DCM_PatientName, out->patient_name, sizeof out->patient_name);

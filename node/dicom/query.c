@@ -9,21 +9,26 @@
 #include "proto/error.h"
 
 static const pm_dicom_key_info key_table[PM_DK_COUNT] = {
-    [PM_DK_PATIENT_ID] = {0x0010, 0x0020, PM_DICOM_LEVEL_PATIENT, PM_DICOM_MATCH_STRING, "PatientID"},
-    [PM_DK_PATIENT_NAME] = {0x0010, 0x0010, PM_DICOM_LEVEL_PATIENT, PM_DICOM_MATCH_NAME, "PatientName"},
+    [PM_DK_PATIENT_ID] = {0x0010, 0x0020, PM_DICOM_LEVEL_PATIENT, PM_DICOM_MATCH_STRING,
+                          "PatientID"},
+    [PM_DK_PATIENT_NAME] = {0x0010, 0x0010, PM_DICOM_LEVEL_PATIENT, PM_DICOM_MATCH_NAME,
+                            "PatientName"},
     [PM_DK_PATIENT_BIRTH_DATE] = {0x0010, 0x0030, PM_DICOM_LEVEL_PATIENT, PM_DICOM_MATCH_DATE,
                                   "PatientBirthDate"},
-    [PM_DK_PATIENT_SEX] = {0x0010, 0x0040, PM_DICOM_LEVEL_PATIENT, PM_DICOM_MATCH_STRING, "PatientSex"},
+    [PM_DK_PATIENT_SEX] = {0x0010, 0x0040, PM_DICOM_LEVEL_PATIENT, PM_DICOM_MATCH_STRING,
+                           "PatientSex"},
     [PM_DK_PATIENT_NSTUDIES] = {0x0020, 0x1200, PM_DICOM_LEVEL_PATIENT, PM_DICOM_MATCH_NONE,
                                 "NumberOfPatientRelatedStudies"},
     [PM_DK_PATIENT_NSERIES] = {0x0020, 0x1202, PM_DICOM_LEVEL_PATIENT, PM_DICOM_MATCH_NONE,
                                "NumberOfPatientRelatedSeries"},
     [PM_DK_PATIENT_NINSTANCES] = {0x0020, 0x1204, PM_DICOM_LEVEL_PATIENT, PM_DICOM_MATCH_NONE,
                                   "NumberOfPatientRelatedInstances"},
-    [PM_DK_STUDY_UID] = {0x0020, 0x000D, PM_DICOM_LEVEL_STUDY, PM_DICOM_MATCH_UID, "StudyInstanceUID"},
+    [PM_DK_STUDY_UID] = {0x0020, 0x000D, PM_DICOM_LEVEL_STUDY, PM_DICOM_MATCH_UID,
+                         "StudyInstanceUID"},
     [PM_DK_STUDY_DATE] = {0x0008, 0x0020, PM_DICOM_LEVEL_STUDY, PM_DICOM_MATCH_DATE, "StudyDate"},
     [PM_DK_STUDY_TIME] = {0x0008, 0x0030, PM_DICOM_LEVEL_STUDY, PM_DICOM_MATCH_TIME, "StudyTime"},
-    [PM_DK_ACCESSION] = {0x0008, 0x0050, PM_DICOM_LEVEL_STUDY, PM_DICOM_MATCH_STRING, "AccessionNumber"},
+    [PM_DK_ACCESSION] = {0x0008, 0x0050, PM_DICOM_LEVEL_STUDY, PM_DICOM_MATCH_STRING,
+                         "AccessionNumber"},
     [PM_DK_STUDY_DESCRIPTION] = {0x0008, 0x1030, PM_DICOM_LEVEL_STUDY, PM_DICOM_MATCH_STRING,
                                  "StudyDescription"},
     [PM_DK_REFERRING_PHYSICIAN] = {0x0008, 0x0090, PM_DICOM_LEVEL_STUDY, PM_DICOM_MATCH_NAME,
@@ -35,16 +40,20 @@ static const pm_dicom_key_info key_table[PM_DK_COUNT] = {
                              "NumberOfStudyRelatedSeries"},
     [PM_DK_STUDY_NINSTANCES] = {0x0020, 0x1208, PM_DICOM_LEVEL_STUDY, PM_DICOM_MATCH_NONE,
                                 "NumberOfStudyRelatedInstances"},
-    [PM_DK_SERIES_UID] = {0x0020, 0x000E, PM_DICOM_LEVEL_SERIES, PM_DICOM_MATCH_UID, "SeriesInstanceUID"},
+    [PM_DK_SERIES_UID] = {0x0020, 0x000E, PM_DICOM_LEVEL_SERIES, PM_DICOM_MATCH_UID,
+                          "SeriesInstanceUID"},
     [PM_DK_MODALITY] = {0x0008, 0x0060, PM_DICOM_LEVEL_SERIES, PM_DICOM_MATCH_STRING, "Modality"},
-    [PM_DK_SERIES_NUMBER] = {0x0020, 0x0011, PM_DICOM_LEVEL_SERIES, PM_DICOM_MATCH_NUMBER, "SeriesNumber"},
+    [PM_DK_SERIES_NUMBER] = {0x0020, 0x0011, PM_DICOM_LEVEL_SERIES, PM_DICOM_MATCH_NUMBER,
+                             "SeriesNumber"},
     [PM_DK_SERIES_DESCRIPTION] = {0x0008, 0x103E, PM_DICOM_LEVEL_SERIES, PM_DICOM_MATCH_STRING,
                                   "SeriesDescription"},
-    [PM_DK_BODY_PART] = {0x0018, 0x0015, PM_DICOM_LEVEL_SERIES, PM_DICOM_MATCH_STRING, "BodyPartExamined"},
+    [PM_DK_BODY_PART] = {0x0018, 0x0015, PM_DICOM_LEVEL_SERIES, PM_DICOM_MATCH_STRING,
+                         "BodyPartExamined"},
     [PM_DK_SERIES_NINSTANCES] = {0x0020, 0x1209, PM_DICOM_LEVEL_SERIES, PM_DICOM_MATCH_NONE,
                                  "NumberOfSeriesRelatedInstances"},
     [PM_DK_SOP_UID] = {0x0008, 0x0018, PM_DICOM_LEVEL_IMAGE, PM_DICOM_MATCH_UID, "SOPInstanceUID"},
-    [PM_DK_SOP_CLASS_UID] = {0x0008, 0x0016, PM_DICOM_LEVEL_IMAGE, PM_DICOM_MATCH_UID, "SOPClassUID"},
+    [PM_DK_SOP_CLASS_UID] = {0x0008, 0x0016, PM_DICOM_LEVEL_IMAGE, PM_DICOM_MATCH_UID,
+                             "SOPClassUID"},
     [PM_DK_INSTANCE_NUMBER] = {0x0020, 0x0013, PM_DICOM_LEVEL_IMAGE, PM_DICOM_MATCH_NUMBER,
                                "InstanceNumber"},
 };
@@ -235,8 +244,7 @@ static int match_one(pm_dicom_match_kind kind, slice pat, slice val)
     if (pat.n == 0 || (pat.n == 1 && pat.p[0] == '*'))
         return 1;
     switch (kind) {
-    case PM_DICOM_MATCH_UID:
-        return slice_equal(pat, val, 0);
+    case PM_DICOM_MATCH_UID: return slice_equal(pat, val, 0);
     case PM_DICOM_MATCH_DATE:
     case PM_DICOM_MATCH_TIME:
         if (memchr(pat.p, '-', pat.n))
@@ -250,12 +258,9 @@ static int match_one(pm_dicom_match_kind kind, slice pat, slice val)
             return a == b;
         return glob_match(pat, val, 0);
     }
-    case PM_DICOM_MATCH_NAME:
-        return glob_match(pat, val, 1);
-    case PM_DICOM_MATCH_NONE:
-        return 1;
-    default:
-        return glob_match(pat, val, 0);
+    case PM_DICOM_MATCH_NAME: return glob_match(pat, val, 1);
+    case PM_DICOM_MATCH_NONE: return 1;
+    default: return glob_match(pat, val, 0);
     }
 }
 
@@ -564,7 +569,7 @@ int pm_dicom_query_find(const pm_dicom_query *q, const pm_dicom_provider *p, pm_
 int pm_dicom_query_instances(const pm_dicom_query *q, const pm_dicom_provider *p,
                              pm_dicom_row_fn fn, void *ctx)
 {
-    walk w = {.q = q, .match_level = q->level, .emit_level = PM_DICOM_LEVEL_IMAGE, .fn = fn,
-              .ctx = ctx};
+    walk w = {
+        .q = q, .match_level = q->level, .emit_level = PM_DICOM_LEVEL_IMAGE, .fn = fn, .ctx = ctx};
     return run(&w, p);
 }

@@ -148,8 +148,8 @@ static bool open_sub(retrieve_job *j)
     for (const std::string &cl : classes) {
         if (id > 255)
             break;
-        if (ASC_addPresentationContext(params, (T_ASC_PresentationContextID)id, cl.c_str(), fallback,
-                                       2)
+        if (ASC_addPresentationContext(params, (T_ASC_PresentationContextID)id, cl.c_str(),
+                                       fallback, 2)
                 .good())
             id += 2;
     }
@@ -172,13 +172,14 @@ static bool open_sub(retrieve_job *j)
                    " accepted no presentation context";
         return false;
     }
-    pm_debug(LOG_MOD, "C-MOVE sub-association to %s (%s), max PDU %lu/%lu",
-             j->dest->destination_ae, peer, pm_dicom_edge_max_pdu(srv),
+    pm_debug(LOG_MOD, "C-MOVE sub-association to %s (%s), max PDU %lu/%lu", j->dest->destination_ae,
+             peer, pm_dicom_edge_max_pdu(srv),
              (unsigned long)j->sub->params->theirMaxPDUReceiveSize);
     return true;
 }
 
-static void start_job(retrieve_job *j, const char *sop_class, DcmDataset *ids, const char *move_dest)
+static void start_job(retrieve_job *j, const char *sop_class, DcmDataset *ids,
+                      const char *move_dest)
 {
     pm_dicom_server *srv = j->a->srv;
     pm_dicom_query q;
@@ -211,7 +212,8 @@ static void start_job(retrieve_job *j, const char *sop_class, DcmDataset *ids, c
         studies.insert(it.study);
     for (const std::string &s : studies) {
         rc = srv->provider.prepare_study
-                 ? srv->provider.prepare_study(srv->provider.ctx, j->a->calling_ae.c_str(), s.c_str())
+                 ? srv->provider.prepare_study(srv->provider.ctx, j->a->calling_ae.c_str(),
+                                               s.c_str())
                  : PM_OK;
         if (rc != PM_OK) {
             pm_warn(LOG_MOD, "%s from %s: study not available: %s", j->move ? "C-MOVE" : "C-GET",
@@ -261,7 +263,8 @@ static void send_one(retrieve_job *j, const retrieve_item &it)
         T_DIMSE_C_StoreRQ req;
         memset(&req, 0, sizeof req);
         req.MessageID = target->nextMsgID++;
-        OFStandard::strlcpy(req.AffectedSOPClassUID, it.sop_class.c_str(), sizeof req.AffectedSOPClassUID);
+        OFStandard::strlcpy(req.AffectedSOPClassUID, it.sop_class.c_str(),
+                            sizeof req.AffectedSOPClassUID);
         OFStandard::strlcpy(req.AffectedSOPInstanceUID, it.sop_uid.c_str(),
                             sizeof req.AffectedSOPInstanceUID);
         req.DataSetType = DIMSE_DATASET_PRESENT;
@@ -367,8 +370,8 @@ static void get_callback(void *data, OFBool cancelled, T_DIMSE_C_GetRQ *req, Dcm
     }
 }
 
-static void move_callback(void *data, OFBool cancelled, T_DIMSE_C_MoveRQ *req, DcmDataset *ids,
-                          int, T_DIMSE_C_MoveRSP *rsp, DcmDataset **detail, DcmDataset **rsp_ids)
+static void move_callback(void *data, OFBool cancelled, T_DIMSE_C_MoveRQ *req, DcmDataset *ids, int,
+                          T_DIMSE_C_MoveRSP *rsp, DcmDataset **detail, DcmDataset **rsp_ids)
 {
     retrieve_job *j = static_cast<retrieve_job *>(data);
     try {
@@ -383,8 +386,8 @@ void pm_dicom_edge_get(pm_dicom_assoc &a, T_ASC_PresentationContextID pcid, T_DI
 {
     retrieve_job j;
     j.a = &a;
-    OFCondition c = DIMSE_getProvider(a.assoc, pcid, req, get_callback, &j, DIMSE_NONBLOCKING,
-                                      SUBOP_TIMEOUT);
+    OFCondition c =
+        DIMSE_getProvider(a.assoc, pcid, req, get_callback, &j, DIMSE_NONBLOCKING, SUBOP_TIMEOUT);
     if (c.bad())
         pm_warn(LOG_MOD, "C-GET from %s failed: %s", a.calling_ae.c_str(), c.text());
 }
@@ -395,8 +398,8 @@ void pm_dicom_edge_move(pm_dicom_assoc &a, T_ASC_PresentationContextID pcid, T_D
     j.a = &a;
     j.move = true;
     j.move_msg_id = req->MessageID;
-    OFCondition c = DIMSE_moveProvider(a.assoc, pcid, req, move_callback, &j, DIMSE_NONBLOCKING,
-                                       SUBOP_TIMEOUT);
+    OFCondition c =
+        DIMSE_moveProvider(a.assoc, pcid, req, move_callback, &j, DIMSE_NONBLOCKING, SUBOP_TIMEOUT);
     if (c.bad())
         pm_warn(LOG_MOD, "C-MOVE from %s failed: %s", a.calling_ae.c_str(), c.text());
 }

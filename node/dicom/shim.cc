@@ -198,9 +198,9 @@ static void store_callback(void *data, T_DIMSE_StoreProgress *progress, T_DIMSE_
             const pm_dicom_provider &p = s->a->srv->provider;
             err[0] = '\0';
             s->handed_over = true;
-            int rc = p.store ? p.store(p.ctx, s->a->calling_ae.c_str(), s->path.c_str(), err,
-                                       sizeof err)
-                             : PM_E_INVAL;
+            int rc =
+                p.store ? p.store(p.ctx, s->a->calling_ae.c_str(), s->path.c_str(), err, sizeof err)
+                        : PM_E_INVAL;
             if (rc == PM_OK) {
                 rsp->DimseStatus = STATUS_STORE_Success;
                 s->a->stored++;
@@ -208,8 +208,8 @@ static void store_callback(void *data, T_DIMSE_StoreProgress *progress, T_DIMSE_
                 std::string why = err[0] ? err : pm_strerror(rc);
                 pm_warn(LOG_MOD, "C-STORE from %s refused: %s", s->a->calling_ae.c_str(),
                         why.c_str());
-                bool resources = rc == PM_E_MAPFULL || rc == PM_E_NOMEM || rc == PM_E_IO ||
-                                 rc == PM_E_STORE;
+                bool resources =
+                    rc == PM_E_MAPFULL || rc == PM_E_NOMEM || rc == PM_E_IO || rc == PM_E_STORE;
                 store_fail(s, rsp,
                            resources ? STATUS_STORE_Refused_OutOfResources
                                      : STATUS_STORE_Error_CannotUnderstand,
@@ -290,9 +290,7 @@ static void serve_dimse(pm_dicom_assoc &a)
         case DIMSE_C_ECHO_RQ:
             c = DIMSE_sendEchoResponse(a.assoc, pcid, &msg.msg.CEchoRQ, STATUS_Success, nullptr);
             break;
-        case DIMSE_C_STORE_RQ:
-            c = handle_store(a, pcid, &msg.msg.CStoreRQ);
-            break;
+        case DIMSE_C_STORE_RQ: c = handle_store(a, pcid, &msg.msg.CStoreRQ); break;
         case DIMSE_C_FIND_RQ:
             pm_dicom_edge_find(a, pcid, &msg.msg.CFindRQ);
             c = EC_Normal;
@@ -528,7 +526,8 @@ static int start(const pm_dicom_settings *st, const pm_dicom_provider *prov, pm_
          * network object is then only a holder of timeouts for our receptions. */
         std::lock_guard<std::mutex> g(receive_lock);
         dcmExternalSocketHandle.set(srv->listen_fd);
-        OFCondition c = ASC_initializeNetwork(NET_ACCEPTORREQUESTOR, 0, ASSOCIATE_TIMEOUT, &srv->net);
+        OFCondition c =
+            ASC_initializeNetwork(NET_ACCEPTORREQUESTOR, 0, ASSOCIATE_TIMEOUT, &srv->net);
         dcmExternalSocketHandle.set(DCMNET_INVALID_SOCKET);
         if (c.bad()) {
             pm_error(LOG_MOD, "dcmtk network: %s", c.text());
@@ -543,8 +542,8 @@ static int start(const pm_dicom_settings *st, const pm_dicom_provider *prov, pm_
         destroy(raw);
         return PM_E_NOMEM;
     }
-    pm_info(LOG_MOD, "listening on %s:%d as %s (max PDU %lu)", raw->bind_address.c_str(),
-            raw->port, raw->ae_title.c_str(), pm_dicom_edge_max_pdu(raw));
+    pm_info(LOG_MOD, "listening on %s:%d as %s (max PDU %lu)", raw->bind_address.c_str(), raw->port,
+            raw->ae_title.c_str(), pm_dicom_edge_max_pdu(raw));
     *out = raw;
     return PM_OK;
 }

@@ -76,11 +76,9 @@ int pm_dicom_edge_parse_query(DcmDataset *ids, const char *sop_class, pm_dicom_q
 /* An ErrorComment status detail (owned by the caller), or nullptr. */
 DcmDataset *pm_dicom_edge_error_detail(const std::string &comment);
 
-void pm_dicom_edge_find(pm_dicom_assoc &a, T_ASC_PresentationContextID pcid,
-                        T_DIMSE_C_FindRQ *req);
+void pm_dicom_edge_find(pm_dicom_assoc &a, T_ASC_PresentationContextID pcid, T_DIMSE_C_FindRQ *req);
 void pm_dicom_edge_get(pm_dicom_assoc &a, T_ASC_PresentationContextID pcid, T_DIMSE_C_GetRQ *req);
-void pm_dicom_edge_move(pm_dicom_assoc &a, T_ASC_PresentationContextID pcid,
-                        T_DIMSE_C_MoveRQ *req);
+void pm_dicom_edge_move(pm_dicom_assoc &a, T_ASC_PresentationContextID pcid, T_DIMSE_C_MoveRQ *req);
 
 /* Quietens dcmtk's own logger once: the edge logs what matters through proto/log.h. */
 void pm_dicom_edge_quiet_dcmtk(void);

@@ -19,7 +19,8 @@ extern "C" {
 #include "proto/error.h"
 }
 
-namespace {
+namespace
+{
 
 /* The report's codes: LOINC "Radiology Report" as the document title, as most
  * radiology SR templates do, and DICOM's own codes for the rest (PS3.16). */
@@ -44,7 +45,10 @@ void set_err(char *err, size_t errlen, const std::string &msg)
         snprintf(err, errlen, "%s", msg.c_str());
 }
 
-const char *or_empty(const char *s) { return s ? s : ""; }
+const char *or_empty(const char *s)
+{
+    return s ? s : "";
+}
 
 /* DICOM DA, TM and DT of a UTC instant: the node's clocks are UTC everywhere and the
  * SR says so with Timezone Offset From UTC +0000. */
@@ -139,10 +143,9 @@ int write_sr(const sr_fields &f, char sop_uid_out[65], std::string &why)
             return rc;
         below = false;
     }
-    OFCondition c = below ? tree.addChildContentItem(DSRTypes::RT_contains, DSRTypes::VT_Text,
-                                                     kFindings)
-                          : tree.addContentItem(DSRTypes::RT_contains, DSRTypes::VT_Text,
-                                                kFindings);
+    OFCondition c =
+        below ? tree.addChildContentItem(DSRTypes::RT_contains, DSRTypes::VT_Text, kFindings)
+              : tree.addContentItem(DSRTypes::RT_contains, DSRTypes::VT_Text, kFindings);
     if (!ok(c, "findings", rc, why) ||
         !ok(tree.getCurrentContentItem().setStringValue(f.text, copy), "findings text", rc, why))
         return rc;
@@ -150,9 +153,8 @@ int write_sr(const sr_fields &f, char sop_uid_out[65], std::string &why)
     /* A submitted report is complete; it is verified only once a second reader says so. */
     if (!ok(doc.completeDocument(), "completion flag", rc, why))
         return rc;
-    if (f.verifier &&
-        !ok(doc.verifyDocument(f.verifier, f.organization, vdt.c_str(), copy), "verification",
-            rc, why))
+    if (f.verifier && !ok(doc.verifyDocument(f.verifier, f.organization, vdt.c_str(), copy),
+                          "verification", rc, why))
         return rc;
 
     DcmFileFormat file;
@@ -214,25 +216,35 @@ extern "C" int pm_dicom_write_report_sr(const char *path_out, const char *study_
                                         const char *text, uint64_t time_ms, char sop_uid_out[65],
                                         char *err, size_t errlen)
 {
-    sr_fields f = {path_out,         or_empty(study_uid),  or_empty(patient_id),
-                   or_empty(patient_name), or_empty(patient_birth_date), or_empty(patient_sex),
-                   or_empty(accession),    or_empty(study_date), or_empty(study_time),
-                   or_empty(study_id),     or_empty(referring),  or_empty(reporter),
-                   or_empty(text),         time_ms,              nullptr,
-                   nullptr,                0};
+    sr_fields f = {path_out,
+                   or_empty(study_uid),
+                   or_empty(patient_id),
+                   or_empty(patient_name),
+                   or_empty(patient_birth_date),
+                   or_empty(patient_sex),
+                   or_empty(accession),
+                   or_empty(study_date),
+                   or_empty(study_time),
+                   or_empty(study_id),
+                   or_empty(referring),
+                   or_empty(reporter),
+                   or_empty(text),
+                   time_ms,
+                   nullptr,
+                   nullptr,
+                   0};
     return write_caught(f, sop_uid_out, err, errlen);
 }
 
 extern "C" int pm_dicom_write_verified_sr(const char *path_out, const char *study_uid,
                                           const char *patient_id, const char *patient_name,
-                                          const char *patient_birth_date,
-                                          const char *patient_sex, const char *accession,
-                                          const char *study_date, const char *study_time,
-                                          const char *study_id, const char *referring,
-                                          const char *reporter, const char *text, uint64_t time_ms,
-                                          const char *verifier, const char *organization,
-                                          uint64_t verify_time_ms, char sop_uid_out[65],
-                                          char *err, size_t errlen)
+                                          const char *patient_birth_date, const char *patient_sex,
+                                          const char *accession, const char *study_date,
+                                          const char *study_time, const char *study_id,
+                                          const char *referring, const char *reporter,
+                                          const char *text, uint64_t time_ms, const char *verifier,
+                                          const char *organization, uint64_t verify_time_ms,
+                                          char sop_uid_out[65], char *err, size_t errlen)
 {
     if (!verifier || !*verifier) {
         if (sop_uid_out)
@@ -240,11 +252,22 @@ extern "C" int pm_dicom_write_verified_sr(const char *path_out, const char *stud
         set_err(err, errlen, "a verified report needs the verifier's name");
         return PM_E_INVAL;
     }
-    sr_fields f = {path_out,         or_empty(study_uid),  or_empty(patient_id),
-                   or_empty(patient_name), or_empty(patient_birth_date), or_empty(patient_sex),
-                   or_empty(accession),    or_empty(study_date), or_empty(study_time),
-                   or_empty(study_id),     or_empty(referring),  or_empty(reporter),
-                   or_empty(text),         time_ms,              verifier,
-                   organization && *organization ? organization : "pacsmesh", verify_time_ms};
+    sr_fields f = {path_out,
+                   or_empty(study_uid),
+                   or_empty(patient_id),
+                   or_empty(patient_name),
+                   or_empty(patient_birth_date),
+                   or_empty(patient_sex),
+                   or_empty(accession),
+                   or_empty(study_date),
+                   or_empty(study_time),
+                   or_empty(study_id),
+                   or_empty(referring),
+                   or_empty(reporter),
+                   or_empty(text),
+                   time_ms,
+                   verifier,
+                   organization && *organization ? organization : "pacsmesh",
+                   verify_time_ms};
     return write_caught(f, sop_uid_out, err, errlen);
 }

@@ -47,19 +47,18 @@ extern "C" {
  * holds one line saying why and nothing is left at path_out. Never throws. */
 int pm_dicom_write_report_sr(const char *path_out, const char *study_uid, const char *patient_id,
                              const char *patient_name, const char *patient_birth_date,
-                             const char *patient_sex, const char *accession,
-                             const char *study_date, const char *study_time, const char *study_id,
-                             const char *referring, const char *reporter, const char *text,
-                             uint64_t time_ms, char sop_uid_out[65], char *err, size_t errlen);
+                             const char *patient_sex, const char *accession, const char *study_date,
+                             const char *study_time, const char *study_id, const char *referring,
+                             const char *reporter, const char *text, uint64_t time_ms,
+                             char sop_uid_out[65], char *err, size_t errlen);
 
 /* As pm_dicom_write_report_sr, for a report that a second reader has verified:
  * Verification Flag VERIFIED, with a Verifying Observer Sequence naming verifier
  * (required) of organization (may be NULL: "pacsmesh") at verify_time_ms. */
-int pm_dicom_write_verified_sr(const char *path_out, const char *study_uid,
-                               const char *patient_id, const char *patient_name,
-                               const char *patient_birth_date, const char *patient_sex,
-                               const char *accession, const char *study_date,
-                               const char *study_time, const char *study_id,
+int pm_dicom_write_verified_sr(const char *path_out, const char *study_uid, const char *patient_id,
+                               const char *patient_name, const char *patient_birth_date,
+                               const char *patient_sex, const char *accession,
+                               const char *study_date, const char *study_time, const char *study_id,
                                const char *referring, const char *reporter, const char *text,
                                uint64_t time_ms, const char *verifier, const char *organization,
                                uint64_t verify_time_ms, char sop_uid_out[65], char *err,

@@ -1,6 +1,6 @@
 #include "node/mesh/fetch.h"
-#include "node/cli/cli.h"
 #include "crypto/hash.h"
+#include "node/cli/cli.h"
 #include "proto/error.h"
 #include "proto/log.h"
 #include "store/feed.h"
@@ -17,11 +17,11 @@ enum { INST_PENDING, INST_ACTIVE, INST_DONE, INST_FAILED };
 typedef struct {
     uint8_t hash[PM_HASH_BYTES];
     uint64_t size;
-    uint32_t chunk;                   /* request size: the signed chunk size, if any */
+    uint32_t chunk;                         /* request size: the signed chunk size, if any */
     uint8_t (*chunk_hashes)[PM_HASH_BYTES]; /* signed per-chunk hashes, or NULL */
     size_t n_chunk_hashes;
     int state;
-    size_t holder;        /* index into the job's holders being tried */
+    size_t holder; /* index into the job's holders being tried */
     char tmp[4096];
     int fd;
     uint64_t next_offset; /* next chunk to request */
@@ -117,7 +117,10 @@ void pm_fetcher_destroy(pm_fetcher **self_p)
     *self_p = NULL;
 }
 
-pm_fetch_stats pm_fetch_get_stats(pm_fetcher *f) { return f->stats; }
+pm_fetch_stats pm_fetch_get_stats(pm_fetcher *f)
+{
+    return f->stats;
+}
 
 static fetch_job *find_job(pm_fetcher *f, uint64_t id)
 {
@@ -290,8 +293,10 @@ json_t *pm_fetch_status(pm_fetcher *f, uint64_t id)
     for (size_t i = 0; i < j->n_inst; i++)
         done += j->inst[i].state == INST_DONE;
     json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "state",
-                          j->state == 0 ? "running" : j->state == 1 ? "done" : "failed", "bytes",
-                          (json_int_t)j->bytes, "total", (json_int_t)j->total, "instances",
+                          j->state == 0   ? "running"
+                          : j->state == 1 ? "done"
+                                          : "failed",
+                          "bytes", (json_int_t)j->bytes, "total", (json_int_t)j->total, "instances",
                           (json_int_t)j->n_inst, "instances_done", (json_int_t)done, "elapsed_ms",
                           (json_int_t)(pm_now_ms() - j->started_ms));
     if (j->state == 2)
@@ -530,7 +535,8 @@ void pm_fetch_handle_request(pm_fetcher *f, const pm_channel *ch, const Pm__Chun
     char path[4096];
     int fd = -1;
     uint32_t len = req->length > PM_FETCH_CHUNK ? PM_FETCH_CHUNK : req->length;
-    if (req->hash.len != PM_HASH_BYTES || pm_blobs_path(f->blobs, req->hash.data, path, sizeof path) ||
+    if (req->hash.len != PM_HASH_BYTES ||
+        pm_blobs_path(f->blobs, req->hash.data, path, sizeof path) ||
         (fd = open(path, O_RDONLY)) < 0 || !(data = malloc(len ? len : 1))) {
         rep.absent = 1;
     } else {

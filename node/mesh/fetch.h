@@ -14,8 +14,8 @@
 #include <jansson.h>
 
 #include "node/mesh/transport.h"
-#include "store/blobs.h"
 #include "proto/wire.pb-c.h"
+#include "store/blobs.h"
 
 #define PM_FETCH_CHUNK (1u << 20)
 #define PM_FETCH_WINDOW 16

@@ -1,11 +1,11 @@
 #include "node/mesh/gossip.h"
-#include "node/mesh/fetch.h"
 #include "crypto/hash.h"
 #include "node/cli/cli.h"
+#include "node/mesh/fetch.h"
 #include "proto/error.h"
 #include "proto/log.h"
-#include "store/feed.h"
 #include "proto/wire.pb-c.h"
+#include "store/feed.h"
 
 #include <sodium.h>
 #include <stdlib.h>
@@ -16,11 +16,11 @@ struct pm_gossip {
     pm_store *store;
     const pm_identity *id;
     const pm_config *cfg;
-    uint64_t pushed_seq;     /* own events up to here were pushed */
+    uint64_t pushed_seq; /* own events up to here were pushed */
     uint64_t next_sync_ms, next_heartbeat_ms;
     pm_gossip_stats stats;
     pm_fetcher *fetcher;
-    pm_head *known;         /* highest seq per origin that peers reported (seq only) */
+    pm_head *known; /* highest seq per origin that peers reported (seq only) */
     size_t n_known;
     int heard_sync;         /* a peer's sync hello arrived */
     uint64_t self_seq_seen; /* the highest seq of our own feed any peer holds */
@@ -31,11 +31,15 @@ int pm_gossip_self_synced(pm_gossip *g)
     if (pm_transport_peer_count(g->t) == 0)
         return 1;
     pm_head head;
-    uint64_t mine = pm_feed_head(g->store, pm_identity_public(g->id), &head) == PM_OK ? head.seq : 0;
+    uint64_t mine =
+        pm_feed_head(g->store, pm_identity_public(g->id), &head) == PM_OK ? head.seq : 0;
     return g->heard_sync && mine >= g->self_seq_seen;
 }
 
-void pm_gossip_set_fetcher(pm_gossip *g, pm_fetcher *fetcher) { g->fetcher = fetcher; }
+void pm_gossip_set_fetcher(pm_gossip *g, pm_fetcher *fetcher)
+{
+    g->fetcher = fetcher;
+}
 
 static uint64_t up_window_ms(const pm_gossip *g)
 {
@@ -69,7 +73,10 @@ void pm_gossip_destroy(pm_gossip **self_p)
     *self_p = NULL;
 }
 
-pm_gossip_stats pm_gossip_get_stats(pm_gossip *g) { return g->stats; }
+pm_gossip_stats pm_gossip_get_stats(pm_gossip *g)
+{
+    return g->stats;
+}
 
 static const char *peer_name(const uint8_t *id, char buf[9])
 {
@@ -402,7 +409,8 @@ static void handle_events(pm_gossip *g, const pm_channel *ch, const Pm__Events *
     char who[9];
     int rc = pm_feed_ingest_batch(g->store, bytes, lens, n, results);
     if (rc) {
-        pm_error("gossip", "cannot store events from %s: %s", peer_name(ch->id, who), pm_strerror(rc));
+        pm_error("gossip", "cannot store events from %s: %s", peer_name(ch->id, who),
+                 pm_strerror(rc));
         goto done;
     }
     size_t n_fresh = 0, gaps = 0;
@@ -419,7 +427,8 @@ static void handle_events(pm_gossip *g, const pm_channel *ch, const Pm__Events *
         } else if (r == PM_E_FORK) {
             g->stats.forks++;
             Pm__Envelope *env = pm__envelope__unpack(NULL, lens[i], bytes[i]);
-            Pm__EventBody *b = env ? pm__event_body__unpack(NULL, env->body.len, env->body.data) : NULL;
+            Pm__EventBody *b =
+                env ? pm__event_body__unpack(NULL, env->body.len, env->body.data) : NULL;
             fork_pair f = {bytes[i], lens[i], NULL, 0};
             if (b)
                 pm_feed_read(g->store, b->origin.data, b->seq, 1, 1, take_held, &f);
@@ -573,8 +582,8 @@ json_t *pm_gossip_liveness(pm_gossip *g, uint64_t now)
         char hex[PM_ID_HEX];
         pm_hex_encode(p->id, PM_ID_BYTES, hex);
         int up = p->last_seen_ms && now - p->last_seen_ms < up_window_ms(g);
-        json_object_set_new(o, hex, json_pack("{s:b, s:I}", "up", up, "last_seen",
-                                              (json_int_t)p->last_seen_ms));
+        json_object_set_new(
+            o, hex, json_pack("{s:b, s:I}", "up", up, "last_seen", (json_int_t)p->last_seen_ms));
     }
     return o;
 }

@@ -21,7 +21,10 @@ struct pm_transport {
     size_t n_peers;
 };
 
-static void set_int(void *sock, int opt, int value) { zmq_setsockopt(sock, opt, &value, sizeof value); }
+static void set_int(void *sock, int opt, int value)
+{
+    zmq_setsockopt(sock, opt, &value, sizeof value);
+}
 
 static void set_common(void *sock)
 {
@@ -102,10 +105,22 @@ void pm_transport_destroy(pm_transport **self_p)
     *self_p = NULL;
 }
 
-void *pm_transport_router(pm_transport *t) { return t->router; }
-void *pm_transport_zap(pm_transport *t) { return t->zap; }
-size_t pm_transport_peer_count(pm_transport *t) { return t->n_peers; }
-pm_peer *pm_transport_peer(pm_transport *t, size_t i) { return &t->peers[i]; }
+void *pm_transport_router(pm_transport *t)
+{
+    return t->router;
+}
+void *pm_transport_zap(pm_transport *t)
+{
+    return t->zap;
+}
+size_t pm_transport_peer_count(pm_transport *t)
+{
+    return t->n_peers;
+}
+pm_peer *pm_transport_peer(pm_transport *t, size_t i)
+{
+    return &t->peers[i];
+}
 
 pm_peer *pm_transport_find(pm_transport *t, const uint8_t id[PM_ID_BYTES])
 {
@@ -164,12 +179,12 @@ void pm_transport_handle_zap(pm_transport *t)
     const char *status = "400", *text = "not a member";
     char user[PM_ID_HEX] = "";
     char address[64] = "?";
-    if (n >= 7 && zmq_msg_size(&frames[6]) == PM_CURVE_KEY_BYTES &&
-        zmq_msg_size(&frames[5]) == 5 && memcmp(zmq_msg_data(&frames[5]), "CURVE", 5) == 0) {
+    if (n >= 7 && zmq_msg_size(&frames[6]) == PM_CURVE_KEY_BYTES && zmq_msg_size(&frames[5]) == 5 &&
+        memcmp(zmq_msg_data(&frames[5]), "CURVE", 5) == 0) {
         zap_search z = {zmq_msg_data(&frames[6]), {0}, 0};
         pm_views_members(t->store, match_curve_key, &z);
         size_t alen = zmq_msg_size(&frames[3]) < sizeof address - 1 ? zmq_msg_size(&frames[3])
-                                                                      : sizeof address - 1;
+                                                                    : sizeof address - 1;
         memcpy(address, zmq_msg_data(&frames[3]), alen);
         address[alen] = 0;
         if (z.found) {
@@ -276,8 +291,8 @@ int pm_transport_refresh(pm_transport *t, uint64_t now, uint64_t silent_ms)
         snprintf(key, sizeof key, "peer:%s", t->cfg->peers[i]);
         if (pm_store_local_get(t->store, key, &id, &len) == PM_OK && len == PM_ID_BYTES) {
             Pm__MemberView *m = NULL;
-            int revoked = pm_views_member(t->store, id, &m) == PM_OK &&
-                          strcmp(m->state, "revoked") == 0;
+            int revoked =
+                pm_views_member(t->store, id, &m) == PM_OK && strcmp(m->state, "revoked") == 0;
             if (m)
                 pm__member_view__free_unpacked(m, NULL);
             pm_peer *p = pm_transport_find(t, id);
@@ -302,7 +317,8 @@ int pm_transport_refresh(pm_transport *t, uint64_t now, uint64_t silent_ms)
     t->n_peers = kept;
     for (size_t i = 0; i < t->n_peers; i++) {
         pm_peer *p = &t->peers[i];
-        uint64_t heard = p->dealer_heard_ms > p->connected_ms ? p->dealer_heard_ms : p->connected_ms;
+        uint64_t heard =
+            p->dealer_heard_ms > p->connected_ms ? p->dealer_heard_ms : p->connected_ms;
         if (p->dealer && now - heard > silent_ms) {
             zmq_close(p->dealer); /* remade below: a fresh handshake */
             p->dealer = NULL;

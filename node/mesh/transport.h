@@ -27,12 +27,12 @@
 typedef struct {
     uint8_t id[PM_ID_BYTES];
     char endpoint[256];
-    void *dealer;          /* outbound socket, NULL until connected */
-    uint64_t last_seen_ms; /* last message received from this peer, either direction */
-    uint64_t connected_ms; /* when the DEALER was (re)made */
+    void *dealer;             /* outbound socket, NULL until connected */
+    uint64_t last_seen_ms;    /* last message received from this peer, either direction */
+    uint64_t connected_ms;    /* when the DEALER was (re)made */
     uint64_t dealer_heard_ms; /* last message received on our DEALER (our link works) */
     uint64_t gap_sync_ms;     /* last sync hello sent because its events had a gap */
-    int in_view;           /* seen in the latest refresh */
+    int in_view;              /* seen in the latest refresh */
 } pm_peer;
 
 typedef struct pm_transport pm_transport;
@@ -50,9 +50,9 @@ void pm_transport_handle_zap(pm_transport *self);
 
 /* Re-reads the membership view and the bootstrap peers: connects DEALERs to new
  * members, closes those of revoked ones, and remakes a DEALER that has heard nothing
- * (not even the answer to a heartbeat) for silent_ms. (libzmq does not reconnect after a refused CURVE handshake, and
- * a node refuses peers it does not yet know to be members: without this a link refused
- * once at start-up would stay down for good.) */
+ * (not even the answer to a heartbeat) for silent_ms. (libzmq does not reconnect after a refused
+ * CURVE handshake, and a node refuses peers it does not yet know to be members: without this a link
+ * refused once at start-up would stay down for good.) */
 int pm_transport_refresh(pm_transport *self, uint64_t now_ms, uint64_t silent_ms);
 
 size_t pm_transport_peer_count(pm_transport *self);
@@ -62,9 +62,9 @@ pm_peer *pm_transport_find(pm_transport *self, const uint8_t id[PM_ID_BYTES]);
 /* Where a message came from and how to answer it: the ROUTER with a routing id, or
  * the DEALER of a peer. */
 typedef struct {
-    pm_peer *peer;       /* the sender; NULL if not (or no longer) known */
+    pm_peer *peer; /* the sender; NULL if not (or no longer) known */
     uint8_t id[PM_ID_BYTES];
-    zmq_msg_t *routing;  /* ROUTER replies: the routing id frame; NULL for DEALER */
+    zmq_msg_t *routing; /* ROUTER replies: the routing id frame; NULL for DEALER */
 } pm_channel;
 
 /* Sends len bytes on the channel (non-blocking: dropped if the peer cannot take it). */

@@ -1,16 +1,16 @@
 #include "node/studies/ingest.h"
-#include "proto/clock.h"
-#include "node/mesh/fetch.h"
 #include "crypto/hash.h"
+#include "node/mesh/fetch.h"
+#include "proto/clock.h"
 #include "proto/error.h"
 #include "proto/log.h"
 #include "store/feed.h"
 #include "store/views.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sodium.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -175,8 +175,10 @@ int pm_ingest_file(const pm_ingest_ctx *c, const char *path, int take, char *stu
         ikey[ilen] = 0;
         memcpy(ikey + ilen + 1, hex, 16);
         ilen += 17;
-        pm_warn("ingest", "instance %s of study %s received again with different content: "
-                "both kept (flagged)", meta.sop_uid, meta.study_uid);
+        pm_warn("ingest",
+                "instance %s of study %s received again with different content: "
+                "both kept (flagged)",
+                meta.sop_uid, meta.study_uid);
     }
     int n = snprintf(akey, sizeof akey, "%s%s", DIRTY_PREFIX, meta.study_uid);
     /* The mark carries a fresh value each time: an announcer clears it only if it is
@@ -200,7 +202,7 @@ int pm_ingest_file(const pm_ingest_ctx *c, const char *path, int take, char *stu
 /* ---- announcing ----------------------------------------------------------------- */
 
 typedef struct {
-    Pm__StudyAnnounced *study;   /* the first record, whose study fields are used */
+    Pm__StudyAnnounced *study; /* the first record, whose study fields are used */
     Pm__StudyAnnounced **records;
     size_t n;
     int failed;

@@ -27,8 +27,8 @@ typedef struct {
  * (else it is copied and left alone). study_uid (PM_DICOM_UID_MAX + 1 bytes) receives
  * the instance's study. PM_E_DICOM with a reason in err for files that are not DICOM
  * or lack the UIDs; nothing is stored then. */
-int pm_ingest_file(const pm_ingest_ctx *ctx, const char *path, int take, char *study_uid,
-                   char *err, size_t errlen);
+int pm_ingest_file(const pm_ingest_ctx *ctx, const char *path, int take, char *study_uid, char *err,
+                   size_t errlen);
 
 /* Announces every study holding instances not yet announced, with the full list of
  * what this node holds of it. *announced receives the number of studies. */

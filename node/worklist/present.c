@@ -1,6 +1,6 @@
 #include "node/worklist/present.h"
-#include "node/cli/cli.h"
 #include "crypto/hash.h"
+#include "node/cli/cli.h"
 #include "store/views.h"
 
 #include <string.h>
@@ -55,13 +55,13 @@ json_t *pm_items_worklist_json(const Pm__StudyView *s, uint64_t now, int viewabl
     int claimed = strcmp(state, "claimed") == 0 && s->claim;
     json_t *o = json_pack(
         "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:s, s:b, s:b, s:b, s:b, s:s, s:i, s:i}",
-        "study_uid", st->study_instance_uid, "site", site, "patient_id", st->patient_id,
-        "modality", modality, "description", st->study_description, "priority",
-        t ? t->priority : "routine", "subspecialty", t ? t->subspecialty : "", "state", state,
-        "claimed_by", claimed ? s->claim->reporter : NULL, "due", pm_cli_time(due, due_text),
-        "overdue", open && due && due < now, "conflict", s->conflict, "viewable", viewable,
-        "double_read", t ? t->double_read : 0, "announced", pm_cli_time(s->announced_ms, announced),
-        "reports", (int)s->n_reports, "instances", (int)s->instance_count);
+        "study_uid", st->study_instance_uid, "site", site, "patient_id", st->patient_id, "modality",
+        modality, "description", st->study_description, "priority", t ? t->priority : "routine",
+        "subspecialty", t ? t->subspecialty : "", "state", state, "claimed_by",
+        claimed ? s->claim->reporter : NULL, "due", pm_cli_time(due, due_text), "overdue",
+        open && due && due < now, "conflict", s->conflict, "viewable", viewable, "double_read",
+        t ? t->double_read : 0, "announced", pm_cli_time(s->announced_ms, announced), "reports",
+        (int)s->n_reports, "instances", (int)s->instance_count);
     if (!claimed)
         json_object_set_new(o, "claimed_by", json_null());
     return o;
@@ -82,12 +82,12 @@ json_t *pm_items_study_json(const Pm__StudyView *s, int viewable, int cached)
     modality_list(st, modality, sizeof modality);
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:b, s:b, s:s, s:o}",
                      "study_uid", st->study_instance_uid, "site", site, "patient_id",
-                     st->patient_id, "patient_name", st->patient_name, "study_date",
-                     st->study_date, "accession", st->accession_number, "modality", modality,
-                     "description", st->study_description, "series", (json_int_t)st->n_series,
-                     "instances", (json_int_t)s->instance_count, "bytes",
-                     (json_int_t)s->total_bytes, "viewable", viewable, "cached", cached,
-                     "announced", pm_cli_time(s->announced_ms, announced), "holders", holders);
+                     st->patient_id, "patient_name", st->patient_name, "study_date", st->study_date,
+                     "accession", st->accession_number, "modality", modality, "description",
+                     st->study_description, "series", (json_int_t)st->n_series, "instances",
+                     (json_int_t)s->instance_count, "bytes", (json_int_t)s->total_bytes, "viewable",
+                     viewable, "cached", cached, "announced",
+                     pm_cli_time(s->announced_ms, announced), "holders", holders);
 }
 
 int pm_items_count(void *ctx, const Pm__StudyView *s)
