@@ -1,6 +1,7 @@
 /* The study fold: a study and its worklist item from every valid event about its UID
  * (announcements merged per origin, claims and leases, releases, reports, verification,
  * accesses), written with its patient and date indexes. */
+#include "node/worklist/states.h"
 #include "proto/error.h"
 #include "proto/log.h"
 #include "store/apply_internal.h"
@@ -180,22 +181,11 @@ static int holder_cmp(const void *a, const void *b)
                   PM_ID_BYTES);
 }
 
-static int claim_holds(const Pm__StudyView *sv, const Pm__ClaimView *claim, const char *reporter,
-                       uint64_t at_ms)
-{
-    if (strcmp(sv->state, "claimed") != 0)
-        return 0;
-    return strcmp(claim->reporter, reporter) != 0 && claim->lease_until_ms > at_ms;
-}
-
 static void fold_claim(study_fold *f, const pm_event *ev)
 {
     const Pm__ItemClaimed *c = ev->body->item_claimed;
     Pm__StudyView *sv = &f->sv;
-    int free_item = strcmp(sv->state, "unreported") == 0;
-    int renewable = strcmp(sv->state, "claimed") == 0 &&
-                    !claim_holds(sv, &f->claim, c->reporter, ev->body->wall_ms);
-    if (free_item || renewable) {
+    if (pm_wl_may_claim(sv, sv->state, c->reporter, ev->body->wall_ms) == PM_WL_ALLOWED) {
         pm__claim_view__init(&f->claim);
         f->claim.reporter = c->reporter;
         f->claim.node = ev->body->origin;
@@ -256,14 +246,6 @@ static void fold_report(study_fold *f, const pm_event *ev)
         sv->state = "reported";
 }
 
-static int verifier_is_second_reader(const Pm__StudyView *sv, const char *verifier)
-{
-    for (size_t i = 0; i < sv->n_reports; i++)
-        if (strcmp(sv->reports[i]->reporter, verifier) != 0)
-            return 1;
-    return 0;
-}
-
 static void fold_study_event(study_fold *f, const pm_event *ev)
 {
     const Pm__EventBody *b = ev->body;
@@ -281,17 +263,14 @@ static void fold_study_event(study_fold *f, const pm_event *ev)
         break;
     case PM__EVENT_BODY__PAYLOAD_ITEM_CLAIMED: fold_claim(f, ev); break;
     case PM__EVENT_BODY__PAYLOAD_ITEM_RELEASED:
-        if (strcmp(sv->state, "claimed") == 0 &&
-            strcmp(f->claim.reporter, b->item_released->reporter) == 0) {
+        if (pm_wl_may_release(sv, sv->state, b->item_released->reporter) == PM_WL_ALLOWED) {
             sv->state = "unreported";
             sv->claim = NULL;
         }
         break;
     case PM__EVENT_BODY__PAYLOAD_REPORT_SUBMITTED: fold_report(f, ev); break;
     case PM__EVENT_BODY__PAYLOAD_REPORT_VERIFIED:
-        /* A second reader verifies: someone other than the author of a report. */
-        if (strcmp(sv->state, "reported") == 0 &&
-            verifier_is_second_reader(sv, b->report_verified->reporter)) {
+        if (pm_wl_may_verify(sv, sv->state, b->report_verified->reporter) == PM_WL_ALLOWED) {
             sv->state = "verified";
             sv->verified_by = b->report_verified->reporter;
             sv->verified_ms = b->wall_ms;

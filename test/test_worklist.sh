@@ -20,6 +20,7 @@ mesh_create 3
 conf_add $A worklist 'rule = modality=CT body_part=HEAD : priority=urgent subspecialty=neuro'
 conf_add $A worklist 'rule = description=DOUBLE* : priority=urgent subspecialty=msk double_read=yes'
 conf_add $A worklist 'rule = description=LEASE* : priority=immediate'
+conf_add $A worklist 'rule = modality=CT description=MIXED* : priority=immediate subspecialty=mixed'
 node_set_conf $A worklist due_routine 2s
 node_set_conf $A worklist lease ${LEASE_S}s
 # Trust C's studies for the turnaround scenario get their own group.
@@ -28,12 +29,13 @@ pm $A worklist >/dev/null || fail "node A rejects its node.conf"
 wl_mesh_up
 
 S=$T/studies
-HEAD=$(new_uid) ORPHAN=$(new_uid) LEASE=$(new_uid) DOUBLE=$(new_uid)
+HEAD=$(new_uid) ORPHAN=$(new_uid) LEASE=$(new_uid) DOUBLE=$(new_uid) MIXED=$(new_uid)
 import_study $A "$S" "$HEAD" CT HEAD "CT HEAD NON-CONTRAST"
 t_orphan=$(now_ms)
 import_study $A "$S" "$ORPHAN" CR CHEST "CHEST PA"
 import_study $A "$S" "$LEASE" CT ABDOMEN "LEASE TEST ABDOMEN"
 import_study $A "$S" "$DOUBLE" MR KNEE "DOUBLE READ KNEE"
+import_study $A "$S" "$MIXED" OCT,CT EYE "MIXED OCT AND CT"
 
 log "1. rules at A: the CT head is urgent/neuro on C's worklist"
 wait_until 30 item_is $C "$HEAD" 'w["priority"] == "urgent" and w["subspecialty"] == "neuro"'
@@ -43,6 +45,10 @@ wait_until 30 item_is_all "$HEAD" 'w["state"] == "unreported" and w["claimed_by"
     fail "the chest X-ray should have the defaults: $(item $C "$ORPHAN" w)"
 [ "$(item $C "$HEAD" 'w["due"] < (__import__("datetime").datetime.utcnow() + __import__("datetime").timedelta(hours=24, minutes=1)).strftime("%Y-%m-%dT%H:%M:%S")')" = true ] ||
     fail "an urgent item should be due within 24 h"
+
+log "1b. a study with series OCT then CT lists both and meets the CT rule (modalities compared whole)"
+wait_until 30 item_is $C "$MIXED" 'w["modality"] == "OCT\\CT" and w["priority"] == "immediate" and w["subspecialty"] == "mixed"' ||
+    fail "OCT+CT study at C: $(item $C "$MIXED" w)"
 
 log "2. a claim at B is seen at C; a second claim at C is refused, naming B's reporter"
 pm $B claim "$HEAD" --reporter dr.bell >/dev/null || fail "claim at B failed"
@@ -108,6 +114,12 @@ pm $C report "$DOUBLE" --reporter dr.cole --file "$T/r2.txt" >/dev/null || fail 
 wait_until 20 item_is_all "$DOUBLE" 'w["state"] == "reported"'
 unchanged_by $C expect_exit 1 'dr\.cole.*second reader|second reader' pm $C verify "$DOUBLE" --reporter dr.cole
 unchanged_by $A expect_exit 1 'second reader' pm $A verify "$DOUBLE" --reporter dr.cole
+# A reporter who reported twice is still the only author: refused here, as the fold
+# would ignore the verification.
+printf 'MR knee: addendum, no change.\n' >"$T/r2b.txt"
+pm $C report "$DOUBLE" --reporter dr.cole --file "$T/r2b.txt" >/dev/null || fail "second report failed"
+wait_until 20 item_is_all "$DOUBLE" 'w["reports"] == 2'
+unchanged_by $C expect_exit 1 'second reader' pm $C verify "$DOUBLE" --reporter dr.cole
 pm $B verify "$DOUBLE" --reporter dr.bell >/dev/null || fail "verify by a second reader failed"
 wait_until 20 item_is_all "$DOUBLE" 'w["state"] == "verified"'
 log "   verified on every node"

@@ -37,13 +37,17 @@ tpl, out, uid, modality, body, desc = sys.argv[1:7]
 n = int(sys.argv[7]) if len(sys.argv) > 7 else 1
 d = os.path.join(out, uid)
 os.makedirs(d, exist_ok=True)
-series = generate_uid()
 pid = "SYN" + uid[-8:].replace(".", "0")
-for i in range(n):
+# "OCT,CT": one series per modality, in that order, whichever order the node sorts
+# them in (series and instance UIDs ascend with it).
+mods = modality.split(",")
+plan = list(zip(mods, sorted(generate_uid() for _ in mods)))
+sops = iter(sorted(generate_uid() for _ in range(n * len(mods))))
+for i, (modality, series) in ((i, p) for p in plan for i in range(n)):
     ds = pydicom.dcmread(tpl)
     ds.StudyInstanceUID = uid
     ds.SeriesInstanceUID = series
-    ds.SOPInstanceUID = generate_uid()
+    ds.SOPInstanceUID = next(sops)
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     ds.Modality = modality
     ds.BodyPartExamined = body
@@ -52,10 +56,10 @@ for i in range(n):
     ds.PatientID = pid
     ds.PatientBirthDate = "19700101"
     ds.AccessionNumber = "ACC" + uid[-6:].replace(".", "0")
-    ds.InstanceNumber = i + 1
+    ds.InstanceNumber = i + 1 + n * [p[0] for p in plan].index(modality)
     ds.InstitutionName = "Synthetic"
     ds.ReferringPhysicianName = "SYNTHETIC^REF"
-    ds.save_as(os.path.join(d, "%04d.dcm" % i), write_like_original=True)
+    ds.save_as(os.path.join(d, "%04d.dcm" % (ds.InstanceNumber - 1)), write_like_original=True)
 EOF
 }
 

@@ -8,6 +8,7 @@
 #include "node/dicom/sr.h"
 #include "node/studies/ingest.h"
 #include "node/worklist/present.h"
+#include "node/worklist/states.h"
 #include "proto/error.h"
 #include "store/blobs.h"
 #include "store/feed.h"
@@ -109,9 +110,10 @@ static int claim_item(pm_node *node, const char *uid, const char *reporter, cons
     uint64_t now = pm_now_ms();
     const char *state = pm_views_item_state(sv, now);
     char until[32];
-    if (strcmp(state, "reported") == 0 || strcmp(state, "verified") == 0)
+    pm_wl_verdict v = pm_wl_may_claim(sv, state, reporter, now);
+    if (v == PM_WL_ALREADY_REPORTED)
         return pm_cli_fail("study %s is already %s; nothing to claim", uid, state);
-    if (strcmp(state, "claimed") == 0 && strcmp(sv->claim->reporter, reporter) != 0)
+    if (v == PM_WL_HELD_BY_OTHER)
         return pm_cli_fail("study %s is claimed by %s until %s", uid, sv->claim->reporter,
                            pm_cli_time(sv->claim->lease_until_ms, until));
     Pm__ItemClaimed c = PM__ITEM_CLAIMED__INIT;
@@ -138,7 +140,7 @@ static int release_item(pm_node *node, const char *uid, const char *reporter,
     (void)extra;
     const char *state = pm_views_item_state(sv, pm_now_ms());
     int claimed = strcmp(state, "claimed") == 0;
-    if (!claimed || strcmp(sv->claim->reporter, reporter) != 0)
+    if (pm_wl_may_release(sv, state, reporter) != PM_WL_ALLOWED)
         return pm_cli_fail("study %s is not claimed by %s (it is %s%s%s)", uid, reporter, state,
                            claimed ? " by " : "", claimed ? sv->claim->reporter : "");
     Pm__ItemReleased r = PM__ITEM_RELEASED__INIT;
@@ -284,12 +286,10 @@ static int verify_item(pm_node *node, const char *uid, const char *reporter,
 {
     (void)extra;
     const char *state = pm_views_item_state(sv, pm_now_ms());
-    int own = 0;
-    for (size_t i = 0; i < sv->n_reports; i++)
-        own |= strcmp(sv->reports[i]->reporter, reporter) == 0;
-    if (strcmp(state, "reported") != 0)
+    pm_wl_verdict verdict = pm_wl_may_verify(sv, state, reporter);
+    if (verdict == PM_WL_NOT_REPORTED)
         return pm_cli_fail("study %s is %s: only a reported study can be verified", uid, state);
-    if (own && sv->n_reports == 1)
+    if (verdict == PM_WL_NO_SECOND_READER)
         return pm_cli_fail("%s wrote the report: a second reader must verify it", reporter);
     Pm__ReportVerified v = PM__REPORT_VERIFIED__INIT;
     v.study_instance_uid = (char *)uid;

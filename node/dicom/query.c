@@ -1,5 +1,6 @@
 /* Query matching for the DICOM edge (see dicom_query.h). */
 #include "node/dicom/query.h"
+#include "node/studies/modalities.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -327,29 +328,6 @@ static int keys_match(const walk *w, const pm_dicom_row *row, pm_dicom_level lev
     return 1;
 }
 
-static void modalities_of(const Pm__StudyAnnounced *st, char *out, size_t outlen)
-{
-    size_t o = 0;
-    out[0] = '\0';
-    for (size_t i = 0; i < st->n_series; i++) {
-        const char *m = nz(st->series[i]->modality);
-        size_t mn = strlen(m);
-        if (mn == 0)
-            continue;
-        /* skip duplicates: modalities are short, studies have few series */
-        int dup = 0;
-        for (size_t j = 0; j < i && !dup; j++)
-            dup = strcmp(nz(st->series[j]->modality), m) == 0;
-        if (dup || o + mn + 2 > outlen)
-            continue;
-        if (o > 0)
-            out[o++] = '\\';
-        memcpy(out + o, m, mn);
-        o += mn;
-        out[o] = '\0';
-    }
-}
-
 static char *dup_str(walk *w, const char *s)
 {
     char *d = strdup(nz(s));
@@ -366,7 +344,7 @@ static int walk_study(void *fctx, const Pm__StudyView *view)
         return 0;
     pm_dicom_row row;
     memset(&row, 0, sizeof row);
-    char nbuf[6][24], mods[256];
+    char nbuf[6][24], mods[PM_STUDY_MODALITIES_MAX];
     unsigned long ninst = 0;
     for (size_t i = 0; i < st->n_series; i++)
         ninst += st->series[i]->n_instances;
@@ -399,7 +377,7 @@ static int walk_study(void *fctx, const Pm__StudyView *view)
     }
 
     row.level = PM_DICOM_LEVEL_STUDY;
-    modalities_of(st, mods, sizeof mods);
+    pm_study_modalities(st, mods, sizeof mods);
     snprintf(nbuf[0], sizeof nbuf[0], "%zu", st->n_series);
     snprintf(nbuf[1], sizeof nbuf[1], "%lu", ninst);
     row.value[PM_DK_STUDY_UID] = nz(st->study_instance_uid);

@@ -1,6 +1,7 @@
 #include "node/studies/ingest.h"
 #include "crypto/hash.h"
 #include "node/mesh/fetch.h"
+#include "node/studies/modalities.h"
 #include "proto/clock.h"
 #include "proto/error.h"
 #include "proto/log.h"
@@ -253,7 +254,7 @@ static int announce_study(const pm_ingest_ctx *c, const char *uid)
     Pm__Series *series = NULL, **series_ptrs = NULL;
     Pm__Instance **instances = NULL;
     size_t n_series = 0;
-    char modalities[128] = "";
+    char modalities[PM_STUDY_MODALITIES_MAX] = "";
     const char *body_part = "";
     if (rc)
         goto done;
@@ -278,12 +279,6 @@ static int announce_study(const pm_ingest_ctx *c, const char *uid)
             series[s].instances = NULL;
             series[s].n_instances = 0;
             series_ptrs[n_series++] = &series[s];
-            if (rs->modality[0] && !strstr(modalities, rs->modality) &&
-                strlen(modalities) + strlen(rs->modality) + 2 < sizeof modalities) {
-                if (modalities[0])
-                    strcat(modalities, "\\");
-                strcat(modalities, rs->modality);
-            }
             if (!body_part[0])
                 body_part = rs->body_part;
         }
@@ -306,6 +301,7 @@ static int announce_study(const pm_ingest_ctx *c, const char *uid)
     Pm__StudyAnnounced st = *recs.records[0];
     st.series = series_ptrs;
     st.n_series = n_series;
+    pm_study_modalities(&st, modalities, sizeof modalities);
 
     /* Worklist terms: kept from our earlier announcement so a growing study keeps its
      * due time; else from this node's [worklist] rules. */

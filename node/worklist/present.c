@@ -1,23 +1,10 @@
 #include "node/worklist/present.h"
 #include "crypto/hash.h"
 #include "node/cli/cli.h"
+#include "node/studies/modalities.h"
 #include "store/views.h"
 
 #include <string.h>
-
-/* The study's distinct modalities, backslash-separated as DICOM lists them. */
-static void modality_list(const Pm__StudyAnnounced *st, char *out, size_t len)
-{
-    out[0] = 0;
-    for (size_t i = 0; i < st->n_series; i++) {
-        const char *m = st->series[i]->modality;
-        if (m[0] && !strstr(out, m) && strlen(out) + strlen(m) + 2 < len) {
-            if (out[0])
-                strcat(out, "\\");
-            strcat(out, m);
-        }
-    }
-}
 
 int pm_items_viewable(const Pm__StudyView *s, const uint8_t *self, json_t *liveness,
                       int (*is_local)(void *ctx, const uint8_t *hash), void *ctx)
@@ -50,8 +37,8 @@ json_t *pm_items_worklist_json(const Pm__StudyView *s, uint64_t now, int viewabl
     uint64_t due = t ? t->due_ms : 0;
     char site[PM_ID_HEX], due_text[32], announced[32];
     pm_hex_encode(s->site.data, PM_ID_BYTES, site);
-    char modality[64];
-    modality_list(st, modality, sizeof modality);
+    char modality[PM_STUDY_MODALITIES_MAX];
+    pm_study_modalities(st, modality, sizeof modality);
     int claimed = strcmp(state, "claimed") == 0 && s->claim;
     json_t *o = json_pack(
         "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:s, s:b, s:b, s:b, s:b, s:s, s:i, s:i}",
@@ -78,8 +65,8 @@ json_t *pm_items_study_json(const Pm__StudyView *s, int viewable, int cached)
         pm_hex_encode(s->holders[i].data, PM_ID_BYTES, hex);
         json_array_append_new(holders, json_string(hex));
     }
-    char modality[64];
-    modality_list(st, modality, sizeof modality);
+    char modality[PM_STUDY_MODALITIES_MAX];
+    pm_study_modalities(st, modality, sizeof modality);
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:b, s:b, s:s, s:o}",
                      "study_uid", st->study_instance_uid, "site", site, "patient_id",
                      st->patient_id, "patient_name", st->patient_name, "study_date", st->study_date,
