@@ -33,6 +33,7 @@ const char *pm_strerror(int code)
     case PM_E_SEQ: return "impossible sequence number";
     case PM_E_TIME: return "time out of range";
     case PM_E_UNKNOWN: return "unknown payload type";
+    case PM_E_BUSY: return "in use by another process";
     }
     return "unknown error";
 }

@@ -36,7 +36,8 @@ enum {
     PM_E_HASH = -25,      /* content does not match its signed hash */
     PM_E_SEQ = -26,       /* sequence number zero or otherwise impossible */
     PM_E_TIME = -27,      /* wall clock or Lamport value out of range */
-    PM_E_UNKNOWN = -28    /* unknown payload type */
+    PM_E_UNKNOWN = -28,   /* unknown payload type */
+    PM_E_BUSY = -29       /* held by another process (a node already runs here) */
 };
 
 /* Non-error outcomes. */

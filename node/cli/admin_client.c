@@ -1,4 +1,5 @@
 #include "node/cli/admin_client.h"
+#include "node/daemon/run_lock.h"
 #include "proto/error.h"
 
 #include <fcntl.h>
@@ -10,14 +11,7 @@
 
 int pm_admin_node_running(const char *dir)
 {
-    char *path = pm_node_path(dir, "run.lock");
-    int fd = path ? open(path, O_RDONLY) : -1;
-    free(path);
-    if (fd < 0)
-        return 0;
-    int running = flock(fd, LOCK_SH | LOCK_NB) != 0;
-    close(fd);
-    return running;
+    return pm_run_lock_held(dir);
 }
 
 int pm_admin_request(const pm_node *node, json_t *request, int timeout_ms, json_t **reply)

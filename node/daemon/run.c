@@ -8,6 +8,7 @@
 #include "node/daemon/daemon.h"
 #include "node/daemon/edge_provider.h"
 #include "node/daemon/metrics_http.h"
+#include "node/daemon/run_lock.h"
 #include "node/mesh/fetch.h"
 #include "node/mesh/gossip.h"
 #include "node/mesh/transport.h"
@@ -115,20 +116,6 @@ done:
     zmq_msg_close(&rid);
     zmq_msg_close(&empty);
     zmq_msg_close(&body);
-}
-
-/* Holds DIR/run.lock for the life of the process: one node per directory, and the
- * CLI's way to know a node is running. Returns the fd or -1. */
-static int take_run_lock(const char *dir)
-{
-    char *path = pm_node_path(dir, "run.lock");
-    int fd = path ? open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600) : -1;
-    free(path);
-    if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
 }
 
 static void answer_admin(daemon_state *d)
@@ -393,11 +380,13 @@ int pm_cmd_run(int argc, char **argv)
     }
     if (!getenv("PACSMESH_LOG")) /* the environment overrides node.conf, as documented */
         pm_log_set_level((pm_log_level)d.node.cfg->log_level);
-    int lock = take_run_lock(a.dir);
+    int lock = pm_run_lock_take(a.dir);
     if (lock < 0) {
         pm_node_close(&d.node);
         free(a.pos);
-        return pm_cli_fail("a node is already running on %s", a.dir);
+        if (lock == PM_E_BUSY)
+            return pm_cli_fail("a node is already running on %s", a.dir);
+        return pm_cli_fail("cannot open %s/run.lock: %s", a.dir, strerror(errno));
     }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
