@@ -10,6 +10,12 @@ static int check_string(const char *s, size_t max)
     return s && strlen(s) <= max ? PM_OK : PM_E_PARSE;
 }
 
+int pm_event_priority_known(const char *p)
+{
+    return p &&
+           (strcmp(p, "immediate") == 0 || strcmp(p, "urgent") == 0 || strcmp(p, "routine") == 0);
+}
+
 static int check_id(ProtobufCBinaryData id)
 {
     return id.len == PM_ID_BYTES ? PM_OK : PM_E_PARSE;
@@ -53,6 +59,8 @@ static int check_payload(const Pm__EventBody *b)
         return check_string(b->item_released->study_instance_uid, PM_UID_MAX);
     case PM__EVENT_BODY__PAYLOAD_REPORT_SUBMITTED:
         rc = check_string(b->report_submitted->study_instance_uid, PM_UID_MAX);
+        if (!rc)
+            rc = check_string(b->report_submitted->amends, PM_UID_MAX);
         return rc ? rc : check_string(b->report_submitted->text, PM_TEXT_MAX);
     case PM__EVENT_BODY__PAYLOAD_REPORT_VERIFIED:
         return check_string(b->report_verified->study_instance_uid, PM_UID_MAX);
@@ -61,6 +69,31 @@ static int check_payload(const Pm__EventBody *b)
             if (check_id(b->study_accessed->served_by[i]))
                 return PM_E_PARSE;
         return check_string(b->study_accessed->study_instance_uid, PM_UID_MAX);
+    case PM__EVENT_BODY__PAYLOAD_ITEM_FLAGGED: {
+        const Pm__ItemFlagged *f = b->item_flagged;
+        if (!pm_event_priority_known(f->priority))
+            return PM_E_PARSE;
+        rc = check_string(f->study_instance_uid, PM_UID_MAX);
+        if (!rc)
+            rc = check_string(f->reason, 4096);
+        return rc ? rc : check_string(f->by, 256);
+    }
+    case PM__EVENT_BODY__PAYLOAD_STUDY_WITHDRAWN:
+        rc = check_string(b->study_withdrawn->study_instance_uid, PM_UID_MAX);
+        return rc ? rc : check_string(b->study_withdrawn->reason, 4096);
+    case PM__EVENT_BODY__PAYLOAD_REPORTER_REGISTERED: {
+        const Pm__ReporterRegistered *r = b->reporter_registered;
+        if (!r->reporter_id || !*r->reporter_id || r->n_subspecialties > 64 || r->n_sites > 1024)
+            return PM_E_PARSE;
+        rc = check_string(r->reporter_id, 64);
+        if (!rc)
+            rc = check_string(r->name, 256);
+        for (size_t i = 0; !rc && i < r->n_subspecialties; i++)
+            rc = check_string(r->subspecialties[i], 64);
+        for (size_t i = 0; !rc && i < r->n_sites; i++)
+            rc = check_id(r->sites[i]);
+        return rc;
+    }
     case PM__EVENT_BODY__PAYLOAD__NOT_SET:
     default:
         /* A payload this build does not know: refuse rather than misread (SPEC). */
@@ -216,6 +249,9 @@ const char *pm_event_type(const Pm__EventBody *b)
     case PM__EVENT_BODY__PAYLOAD_REPORT_SUBMITTED: return "report-submitted";
     case PM__EVENT_BODY__PAYLOAD_REPORT_VERIFIED: return "report-verified";
     case PM__EVENT_BODY__PAYLOAD_STUDY_ACCESSED: return "study-accessed";
+    case PM__EVENT_BODY__PAYLOAD_ITEM_FLAGGED: return "item-flagged";
+    case PM__EVENT_BODY__PAYLOAD_STUDY_WITHDRAWN: return "study-withdrawn";
+    case PM__EVENT_BODY__PAYLOAD_REPORTER_REGISTERED: return "reporter-registered";
     default: return "unknown";
     }
 }
@@ -229,6 +265,8 @@ const char *pm_event_study_uid(const Pm__EventBody *b)
     case PM__EVENT_BODY__PAYLOAD_REPORT_SUBMITTED: return b->report_submitted->study_instance_uid;
     case PM__EVENT_BODY__PAYLOAD_REPORT_VERIFIED: return b->report_verified->study_instance_uid;
     case PM__EVENT_BODY__PAYLOAD_STUDY_ACCESSED: return b->study_accessed->study_instance_uid;
+    case PM__EVENT_BODY__PAYLOAD_ITEM_FLAGGED: return b->item_flagged->study_instance_uid;
+    case PM__EVENT_BODY__PAYLOAD_STUDY_WITHDRAWN: return b->study_withdrawn->study_instance_uid;
     default: return NULL;
     }
 }
@@ -241,6 +279,8 @@ const char *pm_event_reporter(const Pm__EventBody *b)
     case PM__EVENT_BODY__PAYLOAD_REPORT_SUBMITTED: return b->report_submitted->reporter;
     case PM__EVENT_BODY__PAYLOAD_REPORT_VERIFIED: return b->report_verified->reporter;
     case PM__EVENT_BODY__PAYLOAD_STUDY_ACCESSED: return b->study_accessed->reporter;
+    case PM__EVENT_BODY__PAYLOAD_ITEM_FLAGGED: return b->item_flagged->by;
+    case PM__EVENT_BODY__PAYLOAD_REPORTER_REGISTERED: return b->reporter_registered->reporter_id;
     default: return NULL;
     }
 }

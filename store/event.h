@@ -62,6 +62,9 @@ const char *pm_event_type(const Pm__EventBody *body);
 /* The study UID the event is about, or NULL. Borrowed from body. */
 const char *pm_event_study_uid(const Pm__EventBody *body);
 
+/* 1 if p is a worklist priority: "immediate", "urgent" or "routine". */
+int pm_event_priority_known(const char *p);
+
 /* The reporter the event names, or NULL. Borrowed from body. */
 const char *pm_event_reporter(const Pm__EventBody *body);
 

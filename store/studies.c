@@ -58,6 +58,7 @@ typedef struct {
     Pm__ClaimView claim;
     Pm__ClaimView **lost;
     Pm__ReportView **reports;
+    Pm__FlagView **flags;
     ProtobufCBinaryData *holders;
     size_t n_holders;
     Pm__Position *positions[64];
@@ -185,8 +186,12 @@ static void fold_claim(study_fold *f, const pm_event *ev)
 {
     const Pm__ItemClaimed *c = ev->body->item_claimed;
     Pm__StudyView *sv = &f->sv;
-    if (pm_wl_may_claim(sv, sv->state, c->reporter, ev->body->wall_ms) == PM_WL_ALLOWED) {
+    int assigned = c->assigned_by && *c->assigned_by;
+    pm_wl_verdict v = assigned ? pm_wl_may_assign(sv, sv->state)
+                               : pm_wl_may_claim(sv, sv->state, c->reporter, ev->body->wall_ms);
+    if (v == PM_WL_ALLOWED) {
         pm__claim_view__init(&f->claim);
+        f->claim.assigned_by = c->assigned_by;
         f->claim.reporter = c->reporter;
         f->claim.node = ev->body->origin;
         f->claim.time_ms = ev->body->wall_ms;
@@ -209,13 +214,15 @@ static void fold_claim(study_fold *f, const pm_event *ev)
     lost->node = ev->body->origin;
     lost->time_ms = ev->body->wall_ms;
     lost->lease_until_ms = c->lease_until_ms;
+    lost->assigned_by = c->assigned_by;
     lost->at = fold_position(f, ev);
     f->lost = grown;
     f->lost[sv->n_lost_claims++] = lost;
     sv->lost_claims = f->lost;
 }
 
-static void fold_report(study_fold *f, const pm_event *ev)
+/* Appends a report view for ev; NULL when out of memory. */
+static Pm__ReportView *add_report(study_fold *f, const pm_event *ev)
 {
     const Pm__ReportSubmitted *r = ev->body->report_submitted;
     Pm__StudyView *sv = &f->sv;
@@ -223,7 +230,7 @@ static void fold_report(study_fold *f, const pm_event *ev)
     Pm__ReportView **grown = rv ? realloc(f->reports, (sv->n_reports + 1) * sizeof *grown) : NULL;
     if (!grown) {
         free(rv);
-        return;
+        return NULL;
     }
     pm__report_view__init(rv);
     rv->reporter = r->reporter;
@@ -231,19 +238,78 @@ static void fold_report(study_fold *f, const pm_event *ev)
     rv->time_ms = ev->body->wall_ms;
     rv->text = r->text;
     rv->sr_sop_instance_uid = r->sr_sop_instance_uid;
+    rv->amends = r->amends;
     rv->at = fold_position(f, ev);
     f->reports = grown;
     f->reports[sv->n_reports++] = rv;
     sv->reports = f->reports;
-    if (sv->n_reports == 1)
+    return rv;
+}
+
+/* A report is never lost: every submission but a duplicate is kept. Only a report by
+ * the claim's holder, or on an item nobody holds, moves the item to reported; one
+ * submitted while another reporter held the claim (possible only across a partition
+ * or from a node that skipped the check) is kept, marked out of turn, and the item is
+ * flagged as a conflict with the holder's claim left in place. */
+static void fold_report(study_fold *f, const pm_event *ev)
+{
+    const Pm__ReportSubmitted *r = ev->body->report_submitted;
+    Pm__StudyView *sv = &f->sv;
+    pm_wl_verdict v =
+        pm_wl_may_report(sv, sv->state, r->reporter, r->text, r->amends, ev->body->wall_ms);
+    if (v == PM_WL_DUPLICATE)
+        return;
+    Pm__ReportView *rv = add_report(f, ev);
+    if (!rv || *r->amends || v == PM_WL_WITHDRAWN)
+        return; /* an addendum changes no state; a withdrawn study stays withdrawn */
+    if (v == PM_WL_HELD_BY_OTHER) {
+        rv->out_of_turn = 1;
+        sv->conflict = 1;
+        return;
+    }
+    if (!sv->reported_ms)
         sv->reported_ms = ev->body->wall_ms;
-    /* A report is never lost: a second report by someone else is kept and flagged
-     * until a verification reconciles them. */
+    /* A second report by someone else is flagged until a verification reconciles. */
     for (size_t i = 0; i + 1 < sv->n_reports; i++)
-        if (strcmp(sv->reports[i]->reporter, r->reporter) != 0)
+        if (!*sv->reports[i]->amends && strcmp(sv->reports[i]->reporter, r->reporter) != 0)
             sv->conflict = 1;
     if (strcmp(sv->state, "verified") != 0)
         sv->state = "reported";
+}
+
+static void fold_flag(study_fold *f, const pm_event *ev)
+{
+    const Pm__ItemFlagged *fl = ev->body->item_flagged;
+    Pm__StudyView *sv = &f->sv;
+    Pm__FlagView *fv = calloc(1, sizeof *fv);
+    Pm__FlagView **grown = fv ? realloc(f->flags, (sv->n_flags + 1) * sizeof *grown) : NULL;
+    if (!grown) {
+        free(fv);
+        return;
+    }
+    pm__flag_view__init(fv);
+    fv->priority = fl->priority;
+    fv->reason = fl->reason;
+    fv->by = fl->by;
+    fv->time_ms = ev->body->wall_ms;
+    fv->node = ev->body->origin;
+    f->flags = grown;
+    f->flags[sv->n_flags++] = fv;
+    sv->flags = f->flags;
+    /* The latest flag in the total order sets the priority and due time. */
+    sv->priority = fl->priority;
+    sv->due_ms = fl->due_ms;
+}
+
+static void fold_withdraw(study_fold *f, const pm_event *ev)
+{
+    Pm__StudyView *sv = &f->sv;
+    if (!sv->study || pm_wl_may_withdraw(sv, ev->body->origin.data) != PM_WL_ALLOWED)
+        return; /* only the acquiring node withdraws; kept in the log all the same */
+    sv->withdrawn = 1;
+    sv->withdraw_reason = ev->body->study_withdrawn->reason;
+    sv->state = "withdrawn";
+    sv->claim = NULL;
 }
 
 static void fold_study_event(study_fold *f, const pm_event *ev)
@@ -269,6 +335,8 @@ static void fold_study_event(study_fold *f, const pm_event *ev)
         }
         break;
     case PM__EVENT_BODY__PAYLOAD_REPORT_SUBMITTED: fold_report(f, ev); break;
+    case PM__EVENT_BODY__PAYLOAD_ITEM_FLAGGED: fold_flag(f, ev); break;
+    case PM__EVENT_BODY__PAYLOAD_STUDY_WITHDRAWN: fold_withdraw(f, ev); break;
     case PM__EVENT_BODY__PAYLOAD_REPORT_VERIFIED:
         if (pm_wl_may_verify(sv, sv->state, b->report_verified->reporter) == PM_WL_ALLOWED) {
             sv->state = "verified";
@@ -292,6 +360,9 @@ static void study_fold_free(study_fold *f)
         free(f->lost[i]);
     for (size_t i = 0; i < f->sv.n_reports; i++)
         free(f->reports[i]);
+    for (size_t i = 0; i < f->sv.n_flags; i++)
+        free(f->flags[i]);
+    free(f->flags);
     for (size_t i = 0; i < f->n_positions; i++)
         free(f->positions[i]);
     free(f->lost);
@@ -326,15 +397,14 @@ static int put_index(MDB_txn *txn, MDB_dbi dbi, const char *value, const char *u
 static int put_due_index(MDB_txn *txn, pm_store *s, const Pm__StudyView *v, const char *uid,
                          int add)
 {
-    const Pm__WorklistTerms *t = v->study ? v->study->terms : NULL;
-    if (!t || !t->due_ms ||
-        (strcmp(v->state, "unreported") != 0 && strcmp(v->state, "claimed") != 0))
+    uint64_t due = pm_wl_due_ms(v);
+    if (!due || (strcmp(v->state, "unreported") != 0 && strcmp(v->state, "claimed") != 0))
         return PM_OK;
     size_t ulen = strlen(uid);
     uint8_t key[8 + PM_UID_MAX];
     if (ulen > PM_UID_MAX)
         return PM_OK;
-    pm_put_be64(key, t->due_ms);
+    pm_put_be64(key, due);
     memcpy(key + 8, uid, ulen);
     MDB_val k = {8 + ulen, key}, v0 = {0, ""};
     int rc = add ? mdb_put(txn, s->bydue, &k, &v0, 0) : mdb_del(txn, s->bydue, &k, NULL);

@@ -1,4 +1,5 @@
 #include "store/views.h"
+#include "node/worklist/states.h"
 #include "proto/error.h"
 #include "store/store_internal.h"
 
@@ -198,7 +199,5 @@ int pm_views_study(pm_store *s, const char *study_uid, Pm__StudyView **out)
 
 const char *pm_views_item_state(const Pm__StudyView *s, uint64_t now_ms)
 {
-    if (strcmp(s->state, "claimed") == 0 && s->claim && s->claim->lease_until_ms <= now_ms)
-        return "unreported";
-    return s->state;
+    return pm_wl_state(s, now_ms);
 }

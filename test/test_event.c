@@ -368,13 +368,13 @@ static void test_refusals(const pm_identity *id, const pm_identity *other)
     b.seq = 3;
 
     /* Unknown payload: no payload at all, and a payload field this build does not know
-     * (field 19, length-delimited, empty), both correctly signed. */
+     * (field 99, length-delimited, empty), both correctly signed. */
     Pm__EventBody none = header(id, 3);
     envelope(id, PM_EVENT_FORMAT, &none, NULL, 0, &raw, &len);
     CHECK_CODE(parse_code(raw, len), PM_E_UNKNOWN);
     free(raw);
-    /* Tag 19<<3|2 = 154 is the two-byte varint 0x9a 0x01; then length 0. */
-    static const uint8_t future_field[] = {0x9a, 0x01, 0x00};
+    /* Tag 99<<3|2 = 794 is the two-byte varint 0x9a 0x06; then length 0. */
+    static const uint8_t future_field[] = {0x9a, 0x06, 0x00};
     envelope(id, PM_EVENT_FORMAT, &none, future_field, sizeof future_field, &raw, &len);
     CHECK_CODE(parse_code(raw, len), PM_E_UNKNOWN);
     free(raw);

@@ -48,6 +48,47 @@ static void test_claim_and_release(void)
     CHECK_EQ_INT(pm_wl_may_release(&sv, "claimed", "dr.bell"), PM_WL_NOT_HOLDER);
 }
 
+static void test_report_rules(void)
+{
+    Pm__ClaimView claim = PM__CLAIM_VIEW__INIT;
+    claim.reporter = "dr.bell";
+    claim.lease_until_ms = 1000;
+    Pm__ReportView r1 = report_by("dr.bell");
+    r1.text = "clear";
+    r1.sr_sop_instance_uid = "1.2.3";
+    Pm__ReportView *reports[] = {&r1};
+    Pm__StudyView sv = PM__STUDY_VIEW__INIT;
+    sv.claim = &claim;
+    /* Claimed by dr.bell: dr.cole may not report, the holder may. */
+    CHECK_EQ_INT(pm_wl_may_report(&sv, "claimed", "dr.cole", "x", "", 10), PM_WL_HELD_BY_OTHER);
+    CHECK_EQ_INT(pm_wl_may_report(&sv, "claimed", "dr.bell", "x", "", 10), PM_WL_ALLOWED);
+    CHECK_EQ_INT(pm_wl_may_report(&sv, "claimed", "dr.cole", "x", "", 1000), PM_WL_ALLOWED);
+    CHECK_EQ_INT(pm_wl_may_report(&sv, "unreported", "dr.cole", "x", "", 10), PM_WL_ALLOWED);
+    sv.reports = reports;
+    sv.n_reports = 1;
+    CHECK_EQ_INT(pm_wl_may_report(&sv, "reported", "dr.bell", "clear", "", 10), PM_WL_DUPLICATE);
+    CHECK_EQ_INT(pm_wl_may_report(&sv, "reported", "dr.bell", "more", "1.2.3", 10), PM_WL_ALLOWED);
+    CHECK_EQ_INT(pm_wl_may_report(&sv, "reported", "dr.bell", "more", "9.9", 10),
+                 PM_WL_NOTHING_TO_AMEND);
+    CHECK(strcmp(pm_wl_amendable_report(&sv), "1.2.3") == 0);
+    sv.withdrawn = 1;
+    CHECK_EQ_INT(pm_wl_may_report(&sv, "withdrawn", "dr.bell", "y", "", 10), PM_WL_WITHDRAWN);
+    CHECK_EQ_INT(pm_wl_may_claim(&sv, "withdrawn", "dr.bell", 10), PM_WL_WITHDRAWN);
+}
+
+static void test_at_risk(void)
+{
+    Pm__StudyView sv = PM__STUDY_VIEW__INIT;
+    sv.state = "unreported";
+    sv.announced_ms = 0;
+    sv.due_ms = 1000;
+    CHECK(!pm_wl_at_risk(&sv, 700)); /* 300 of 1000 left */
+    CHECK(pm_wl_at_risk(&sv, 800));  /* 200 left: under a quarter */
+    CHECK(pm_wl_at_risk(&sv, 1200) && pm_wl_overdue(&sv, 1200));
+    sv.state = "reported";
+    CHECK(!pm_wl_at_risk(&sv, 900) && !pm_wl_overdue(&sv, 1200));
+}
+
 static void study_of(Pm__StudyAnnounced *st, Pm__Series *series, Pm__Series **ptrs,
                      const char *const *modalities, size_t n)
 {
@@ -104,6 +145,8 @@ int main(void)
 {
     test_second_reader();
     test_claim_and_release();
+    test_report_rules();
+    test_at_risk();
     test_modalities();
     test_rule_sees_second_modality();
     puts("test_worklist_rules: ok");

@@ -3,6 +3,7 @@
 #include "crypto/hash.h"
 #include "node/cli/cli.h"
 #include "node/cli/commands.h"
+#include "node/worklist/states.h"
 #include "proto/error.h"
 #include "store/views.h"
 
@@ -31,7 +32,7 @@ static int add_sample(void *vctx, const Pm__StudyView *s)
     pm_hex_encode(s->site.data, PM_ID_BYTES, site);
     if (c->site_filter && strncasecmp(site, c->site_filter, strlen(c->site_filter)) != 0)
         return 0;
-    const char *priority = s->study->terms ? s->study->terms->priority : "routine";
+    const char *priority = pm_wl_priority(s);
     tat_group *g = NULL;
     for (size_t i = 0; i < c->n && !g; i++)
         if (strcmp(c->groups[i].site, site) == 0 && strcmp(c->groups[i].priority, priority) == 0)

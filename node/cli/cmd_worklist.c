@@ -5,6 +5,7 @@
 #include "node/cli/admin_client.h"
 #include "node/cli/cli.h"
 #include "node/cli/commands.h"
+#include "node/cli/item_command.h"
 #include "node/dicom/sr.h"
 #include "node/studies/ingest.h"
 #include "node/worklist/present.h"
@@ -17,58 +18,6 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define REPORTER_MAX 64
-
-/* A reporter id: 1-64 characters of letters, digits and . _ - @ (a login or a
- * professional registration number), so it prints and matches unambiguously. */
-static int reporter_ok(const char *r)
-{
-    size_t n = r ? strlen(r) : 0;
-    if (n == 0 || n > REPORTER_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)r[i]) && !strchr("._-@", r[i]))
-            return 0;
-    return 1;
-}
-
-/* Opens the node and reads the study's view; prints the failure itself. */
-static int open_item(const pm_cli_args *a, const char *usage, const char *reporter, pm_node *node,
-                     Pm__StudyView **sv)
-{
-    if (a->npos != 1)
-        return pm_cli_usage(usage, "give exactly one STUDY_UID");
-    if (reporter && !reporter_ok(reporter))
-        return pm_cli_usage(usage,
-                            "--reporter: '%s' is not a reporter id (1-64 letters, digits, "
-                            "'.', '_', '-', '@')",
-                            reporter);
-    int rc = pm_node_open(a->dir, PM_NODE_ALL | PM_NODE_BLOBS, node);
-    if (rc)
-        return rc;
-    int r = pm_views_study(node->store, a->pos[0], sv);
-    if (r == PM_E_NOTFOUND || (r == PM_OK && !(*sv)->study)) {
-        pm_node_close(node);
-        return pm_cli_fail("unknown study %s: no node of the mesh has announced it", a->pos[0]);
-    }
-    if (r) {
-        pm_node_close(node);
-        return pm_cli_fail("cannot read study %s: %s", a->pos[0], pm_strerror(r));
-    }
-    return PM_EXIT_OK;
-}
-
-static int append_and_kick(pm_node *node, Pm__EventBody *body)
-{
-    int r = pm_feed_append(node->store, node->id, body, NULL);
-    if (r == PM_E_MESH)
-        return pm_cli_fail("this node does not belong to a mesh yet");
-    if (r)
-        return pm_cli_fail("cannot write the event: %s", pm_strerror(r));
-    pm_admin_kick(node);
-    return PM_EXIT_OK;
-}
 
 /* What claim, release, report and verify share: parse STUDY_UID --reporter ID (and
  * one more option where the command has one), open the node and the item, run act,
@@ -92,7 +41,7 @@ static int run_item_command(int argc, char **argv, const char *usage, const char
             extra_name ? extra_name : "");
     pm_node node;
     Pm__StudyView *sv = NULL;
-    if (rc || (rc = open_item(&a, usage, reporter, &node, &sv))) {
+    if (rc || (rc = pm_item_open(&a, usage, reporter, &node, &sv))) {
         free(a.pos);
         return rc;
     }
@@ -116,6 +65,8 @@ static int claim_item(pm_node *node, const char *uid, const char *reporter, cons
     if (v == PM_WL_HELD_BY_OTHER)
         return pm_cli_fail("study %s is claimed by %s until %s", uid, sv->claim->reporter,
                            pm_cli_time(sv->claim->lease_until_ms, until));
+    if (v != PM_WL_ALLOWED)
+        return pm_cli_fail("cannot claim %s: %s", uid, pm_wl_verdict_text(v));
     Pm__ItemClaimed c = PM__ITEM_CLAIMED__INIT;
     c.study_instance_uid = (char *)uid;
     c.reporter = (char *)reporter;
@@ -123,7 +74,7 @@ static int claim_item(pm_node *node, const char *uid, const char *reporter, cons
     Pm__EventBody body = PM__EVENT_BODY__INIT;
     body.payload_case = PM__EVENT_BODY__PAYLOAD_ITEM_CLAIMED;
     body.item_claimed = &c;
-    int rc = append_and_kick(node, &body);
+    int rc = pm_item_append(node, &body);
     if (rc == PM_EXIT_OK)
         printf("claimed %s for %s until %s\n", uid, reporter, pm_cli_time(c.lease_until_ms, until));
     return rc;
@@ -149,7 +100,7 @@ static int release_item(pm_node *node, const char *uid, const char *reporter,
     Pm__EventBody body = PM__EVENT_BODY__INIT;
     body.payload_case = PM__EVENT_BODY__PAYLOAD_ITEM_RELEASED;
     body.item_released = &r;
-    int rc = append_and_kick(node, &body);
+    int rc = pm_item_append(node, &body);
     if (rc == PM_EXIT_OK)
         printf("released %s\n", uid);
     return rc;
@@ -234,19 +185,39 @@ static void add_report_sr(pm_node *node, const Pm__StudyView *sv, const char *re
     }
 }
 
-static int report_item(pm_node *node, const char *uid, const char *reporter,
-                       const Pm__StudyView *sv, const char *file)
+/* Submits text (read from file) on the item: a report, or with addendum an addendum to
+ * its latest report. Refused, naming why, where the fold would not let it move the
+ * item; the same text twice is one report. */
+static int submit_report(pm_node *node, const char *uid, const char *reporter,
+                         const Pm__StudyView *sv, const char *file, int addendum)
 {
-    char why[512];
+    char why[512], until[32];
     char *text = read_report(file, why, sizeof why);
     if (!text)
         return pm_cli_fail("%s", why);
-    const char *state = pm_views_item_state(sv, pm_now_ms());
-    if (strcmp(state, "claimed") == 0 && strcmp(sv->claim->reporter, reporter) != 0)
-        fprintf(stderr,
-                "pacsmesh: note: %s holds the claim; your report is kept beside theirs "
-                "and the item is flagged as a conflict\n",
-                sv->claim->reporter);
+    uint64_t now = pm_now_ms();
+    const char *state = pm_views_item_state(sv, now);
+    const char *amends = "";
+    if (addendum && !(amends = pm_wl_amendable_report(sv))) {
+        free(text);
+        return pm_cli_fail("study %s is %s: there is no report to add an addendum to", uid, state);
+    }
+    pm_wl_verdict v = pm_wl_may_report(sv, state, reporter, text, amends, now);
+    if (v == PM_WL_DUPLICATE) {
+        free(text);
+        printf("%s already submitted this %s for %s; nothing new recorded\n", reporter,
+               addendum ? "addendum" : "report", uid);
+        return PM_EXIT_OK;
+    }
+    if (v == PM_WL_HELD_BY_OTHER) {
+        free(text);
+        return pm_cli_fail("study %s is claimed by %s until %s: only the holder may report it", uid,
+                           sv->claim->reporter, pm_cli_time(sv->claim->lease_until_ms, until));
+    }
+    if (v != PM_WL_ALLOWED) {
+        free(text);
+        return pm_cli_fail("study %s: %s", uid, pm_wl_verdict_text(v));
+    }
     char sr_uid[65];
     add_report_sr(node, sv, reporter, text, sr_uid);
     Pm__ReportSubmitted r = PM__REPORT_SUBMITTED__INIT;
@@ -254,6 +225,7 @@ static int report_item(pm_node *node, const char *uid, const char *reporter,
     r.reporter = (char *)reporter;
     r.text = text;
     r.sr_sop_instance_uid = sr_uid;
+    r.amends = (char *)amends;
     Pm__EventBody body = PM__EVENT_BODY__INIT;
     body.payload_case = PM__EVENT_BODY__PAYLOAD_REPORT_SUBMITTED;
     body.report_submitted = &r;
@@ -269,16 +241,36 @@ static int report_item(pm_node *node, const char *uid, const char *reporter,
         fprintf(stderr, "pacsmesh: warning: the report SR will be announced when the node "
                         "next starts\n");
     pm_admin_kick(node);
-    printf("report by %s recorded for %s%s%s\n", reporter, uid, *sr_uid ? "; DICOM SR " : "",
-           sr_uid);
+    printf("%s by %s recorded for %s%s%s\n", addendum ? "addendum" : "report", reporter, uid,
+           *sr_uid ? "; DICOM SR " : "", sr_uid);
     free(text);
     return rc;
 }
 
 int pm_cmd_report(int argc, char **argv)
 {
-    return run_item_command(argc, argv, "report STUDY_UID --reporter ID --file F", "file",
-                            report_item);
+    static const char usage[] = "report STUDY_UID --reporter ID --file F [--addendum]";
+    const char *reporter = NULL, *file = NULL;
+    int addendum = 0;
+    pm_cli_opt opts[] = {{"reporter", &reporter, NULL},
+                         {"file", &file, NULL},
+                         {"addendum", NULL, &addendum},
+                         {NULL, NULL, NULL}};
+    pm_cli_args a;
+    int rc = pm_cli_parse(argc, argv, opts, usage, &a);
+    if (!rc && (!reporter || !file))
+        rc = pm_cli_usage(usage, "--reporter and --file are required");
+    pm_node node;
+    Pm__StudyView *sv = NULL;
+    if (rc || (rc = pm_item_open(&a, usage, reporter, &node, &sv))) {
+        free(a.pos);
+        return rc;
+    }
+    rc = submit_report(&node, a.pos[0], reporter, sv, file, addendum);
+    pm__study_view__free_unpacked(sv, NULL);
+    pm_node_close(&node);
+    free(a.pos);
+    return rc;
 }
 
 static int verify_item(pm_node *node, const char *uid, const char *reporter,
@@ -297,7 +289,7 @@ static int verify_item(pm_node *node, const char *uid, const char *reporter,
     Pm__EventBody body = PM__EVENT_BODY__INIT;
     body.payload_case = PM__EVENT_BODY__PAYLOAD_REPORT_VERIFIED;
     body.report_verified = &v;
-    int rc = append_and_kick(node, &body);
+    int rc = pm_item_append(node, &body);
     if (rc == PM_EXIT_OK)
         printf("verified %s by %s\n", uid, reporter);
     return rc;
@@ -315,7 +307,7 @@ int pm_cmd_reports(int argc, char **argv)
     int rc = pm_cli_parse(argc, argv, NULL, usage, &a);
     pm_node node;
     Pm__StudyView *sv = NULL;
-    if (rc || (rc = open_item(&a, usage, NULL, &node, &sv))) {
+    if (rc || (rc = pm_item_open(&a, usage, NULL, &node, &sv))) {
         free(a.pos);
         return rc;
     }
@@ -324,10 +316,11 @@ int pm_cmd_reports(int argc, char **argv)
         const Pm__ReportView *r = sv->reports[i];
         char node_id[PM_ID_HEX], when[32];
         pm_hex_encode(r->node.data, PM_ID_BYTES, node_id);
-        json_array_append_new(list,
-                              json_pack("{s:s, s:s, s:s, s:s, s:b}", "reporter", r->reporter,
-                                        "node", node_id, "time", pm_cli_time(r->time_ms, when),
-                                        "text", r->text, "conflict", sv->conflict));
+        json_array_append_new(
+            list, json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:s?, s:b}", "reporter", r->reporter,
+                            "node", node_id, "time", pm_cli_time(r->time_ms, when), "text", r->text,
+                            "conflict", sv->conflict, "sr_uid", r->sr_sop_instance_uid, "amends",
+                            *r->amends ? r->amends : NULL, "out_of_turn", r->out_of_turn));
     }
     if (a.json) {
         pm_cli_print_json(list);
@@ -372,17 +365,14 @@ static int item_matches(const worklist_query *q, const Pm__StudyView *s)
 {
     const Pm__WorklistTerms *t = s->study ? s->study->terms : NULL;
     const char *state = pm_views_item_state(s, q->now);
-    if (q->state && strcmp(q->state, state) != 0)
-        return 0;
+    if (q->state ? strcmp(q->state, state) != 0 : s->withdrawn)
+        return 0; /* withdrawn studies show only when asked for */
     if (q->subspecialty && strcasecmp(q->subspecialty, t ? t->subspecialty : "") != 0)
         return 0;
-    if (q->priority && strcmp(q->priority, t ? t->priority : "routine") != 0)
+    if (q->priority && strcmp(q->priority, pm_wl_priority(s)) != 0)
         return 0;
-    if (q->overdue) {
-        int open = strcmp(state, "unreported") == 0 || strcmp(state, "claimed") == 0;
-        if (!open || !t || !t->due_ms || t->due_ms >= q->now)
-            return 0;
-    }
+    if (q->overdue && !pm_wl_overdue(s, q->now))
+        return 0;
     if (q->site) {
         char site[PM_ID_HEX];
         pm_hex_encode(s->site.data, PM_ID_BYTES, site);
@@ -428,7 +418,8 @@ int pm_cmd_worklist(int argc, char **argv)
     int rc = pm_cli_parse(argc, argv, opts, usage, &a);
     if (rc)
         return rc;
-    static const char *const states[] = {"unreported", "claimed", "reported", "verified", NULL};
+    static const char *const states[] = {"unreported", "claimed",   "reported",
+                                         "verified",   "withdrawn", NULL};
     static const char *const priorities[] = {"immediate", "urgent", "routine", NULL};
     int ok = !q.state, pok = !q.priority;
     for (int i = 0; states[i]; i++)
@@ -437,8 +428,9 @@ int pm_cmd_worklist(int argc, char **argv)
         pok |= q.priority && strcmp(q.priority, priorities[i]) == 0;
     if (!ok || !pok) {
         free(a.pos);
-        return pm_cli_usage(usage, !ok ? "--state is one of unreported, claimed, reported, verified"
-                                       : "--priority is one of immediate, urgent, routine");
+        return pm_cli_usage(
+            usage, !ok ? "--state is one of unreported, claimed, reported, verified, withdrawn"
+                       : "--priority is one of immediate, urgent, routine");
     }
     pm_node node;
     if ((rc = pm_node_open(a.dir, PM_NODE_ALL | PM_NODE_BLOBS, &node))) {

@@ -24,5 +24,8 @@ int pm_cmd_report(int argc, char **argv);
 int pm_cmd_verify(int argc, char **argv);
 int pm_cmd_reports(int argc, char **argv);
 int pm_cmd_tat(int argc, char **argv);
+int pm_cmd_assign(int argc, char **argv);
+int pm_cmd_flag(int argc, char **argv);
+int pm_cmd_withdraw(int argc, char **argv);
 
 #endif

@@ -2,6 +2,7 @@
 #include "crypto/hash.h"
 #include "node/cli/cli.h"
 #include "node/studies/modalities.h"
+#include "node/worklist/states.h"
 #include "store/views.h"
 
 #include <string.h>
@@ -28,29 +29,51 @@ int pm_items_viewable(const Pm__StudyView *s, const uint8_t *self, json_t *liven
     return 0;
 }
 
+static json_t *flags_json(const Pm__StudyView *s)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; i < s->n_flags; i++) {
+        const Pm__FlagView *f = s->flags[i];
+        char when[32];
+        json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s}", "priority", f->priority,
+                                              "reason", f->reason, "by", f->by, "time",
+                                              pm_cli_time(f->time_ms, when)));
+    }
+    return list;
+}
+
 json_t *pm_items_worklist_json(const Pm__StudyView *s, uint64_t now, int viewable)
 {
     const Pm__StudyAnnounced *st = s->study;
     const Pm__WorklistTerms *t = st->terms;
     const char *state = pm_views_item_state(s, now);
-    int open = strcmp(state, "unreported") == 0 || strcmp(state, "claimed") == 0;
-    uint64_t due = t ? t->due_ms : 0;
-    char site[PM_ID_HEX], due_text[32], announced[32];
+    uint64_t due = pm_wl_due_ms(s);
+    char site[PM_ID_HEX], due_text[32], announced[32], lease[32];
     pm_hex_encode(s->site.data, PM_ID_BYTES, site);
     char modality[PM_STUDY_MODALITIES_MAX];
     pm_study_modalities(st, modality, sizeof modality);
     int claimed = strcmp(state, "claimed") == 0 && s->claim;
     json_t *o = json_pack(
-        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:s, s:b, s:b, s:b, s:b, s:s, s:i, s:i}",
-        "study_uid", st->study_instance_uid, "site", site, "patient_id", st->patient_id, "modality",
-        modality, "description", st->study_description, "priority", t ? t->priority : "routine",
-        "subspecialty", t ? t->subspecialty : "", "state", state, "claimed_by",
-        claimed ? s->claim->reporter : NULL, "due", pm_cli_time(due, due_text), "overdue",
-        open && due && due < now, "conflict", s->conflict, "viewable", viewable, "double_read",
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:s, s:i, "
+        "s:i}",
+        "study_uid", st->study_instance_uid, "site", site, "patient_id", st->patient_id,
+        "patient_name", st->patient_name, "accession", st->accession_number, "modality", modality,
+        "description", st->study_description, "priority", pm_wl_priority(s), "subspecialty",
+        t ? t->subspecialty : "", "state", state, "due", pm_cli_time(due, due_text), "overdue",
+        pm_wl_overdue(s, now), "conflict", s->conflict, "viewable", viewable, "double_read",
         t ? t->double_read : 0, "announced", pm_cli_time(s->announced_ms, announced), "reports",
         (int)s->n_reports, "instances", (int)s->instance_count);
-    if (!claimed)
-        json_object_set_new(o, "claimed_by", json_null());
+    json_object_set_new(o, "claimed_by", claimed ? json_string(s->claim->reporter) : json_null());
+    json_object_set_new(o, "lease_until",
+                        claimed ? json_string(pm_cli_time(s->claim->lease_until_ms, lease))
+                                : json_null());
+    json_object_set_new(o, "assigned_by",
+                        claimed && *s->claim->assigned_by ? json_string(s->claim->assigned_by)
+                                                          : json_null());
+    json_object_set_new(o, "at_risk", json_boolean(pm_wl_at_risk(s, now)));
+    json_object_set_new(o, "flags", flags_json(s));
+    if (s->withdrawn)
+        json_object_set_new(o, "withdraw_reason", json_string(s->withdraw_reason));
     return o;
 }
 
@@ -87,8 +110,7 @@ int pm_items_count(void *ctx, const Pm__StudyView *s)
     w->claimed += claimed;
     w->reported += strcmp(state, "reported") == 0;
     w->verified += strcmp(state, "verified") == 0;
-    uint64_t due = s->study && s->study->terms ? s->study->terms->due_ms : 0;
-    if ((unreported || claimed) && due && due < w->now) {
+    if (pm_wl_overdue(s, w->now)) {
         w->overdue++;
         w->orphans += unreported;
     }

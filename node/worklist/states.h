@@ -22,6 +22,10 @@ typedef enum {
     PM_WL_NOT_HOLDER,       /* release: the item is not claimed by this reporter */
     PM_WL_NOT_REPORTED,     /* verify: the item is not in state reported */
     PM_WL_NO_SECOND_READER, /* verify: every report on it is the verifier's own */
+    PM_WL_WITHDRAWN,        /* any: the acquiring trust withdrew the study */
+    PM_WL_DUPLICATE,        /* report: the same reporter already submitted this text */
+    PM_WL_NOTHING_TO_AMEND, /* addendum: no report with that SR UID */
+    PM_WL_NOT_ORIGIN,       /* withdraw: only the acquiring node may */
 } pm_wl_verdict;
 
 /* May reporter claim (or renew a claim on) the item at at_ms? */
@@ -35,6 +39,40 @@ pm_wl_verdict pm_wl_may_release(const Pm__StudyView *sv, const char *state, cons
  * author of at least one of its reports. A reporter who reported twice is still the
  * only author. */
 pm_wl_verdict pm_wl_may_verify(const Pm__StudyView *sv, const char *state, const char *verifier);
+
+/* May reporter submit text on the item at at_ms? A report needs the claim, or takes
+ * the item when nobody holds it; the same text twice from one reporter is one
+ * report (PM_WL_DUPLICATE). amends ("" for none) makes it an addendum to the report
+ * whose SR SOP Instance UID it names: allowed whoever holds the claim. */
+pm_wl_verdict pm_wl_may_report(const Pm__StudyView *sv, const char *state, const char *reporter,
+                               const char *text, const char *amends, uint64_t at_ms);
+
+/* May a coordinator assign the item (to anyone)? Any open item: an assignment takes
+ * the item from a current holder. */
+pm_wl_verdict pm_wl_may_assign(const Pm__StudyView *sv, const char *state);
+
+/* May the node with id origin (PM_ID_BYTES) withdraw the study? Only its acquiring
+ * node, the origin of its first announcement. */
+pm_wl_verdict pm_wl_may_withdraw(const Pm__StudyView *sv, const uint8_t *origin);
+
+/* The report an addendum amends by default: the SR UID of the latest report that is
+ * not itself an addendum, or NULL when there is none (borrowed from sv). */
+const char *pm_wl_amendable_report(const Pm__StudyView *sv);
+
+/* The item's priority and due time now (flags applied by the fold). */
+const char *pm_wl_priority(const Pm__StudyView *sv);
+uint64_t pm_wl_due_ms(const Pm__StudyView *sv);
+
+/* The item's state at now_ms: the fold's state, except that a claim whose lease has
+ * lapsed reads as unreported (anyone may claim it again). */
+const char *pm_wl_state(const Pm__StudyView *sv, uint64_t now_ms);
+
+/* Open (unreported or claimed, a lapsed lease reading as unreported) and past due. */
+int pm_wl_overdue(const Pm__StudyView *sv, uint64_t now_ms);
+
+/* At risk: unclaimed, with less than a quarter of its due window (from arrival to
+ * due) left, or none. Levelling puts these ahead of routine work. */
+int pm_wl_at_risk(const Pm__StudyView *sv, uint64_t now_ms);
 
 /* A short sentence for a verdict, for messages ("only a second reader may verify"). */
 const char *pm_wl_verdict_text(pm_wl_verdict v);
