@@ -151,8 +151,9 @@ int pm_apply_delete_event(MDB_txn *txn, pm_store *s, const pm_event *ev)
     memcpy(fkey, pos.origin, PM_ID_BYTES);
     pm_put_be64(fkey + PM_ID_BYTES, pos.seq);
     pm_apply_encode_position(okey, &pos);
-    const char *uid = pm_event_study_uid(ev->body);
-    size_t plen = pm_apply_key_prefix(bkey, uid ? KIND_STUDY : KIND_MEMBERSHIP, uid ? uid : "");
+    const char *name;
+    char kind = pm_apply_event_key(ev, &name);
+    size_t plen = pm_apply_key_prefix(bkey, kind ? kind : KIND_MEMBERSHIP, kind ? name : "");
     pm_apply_encode_position(bkey + plen, &pos);
     MDB_val fk = {sizeof fkey, fkey}, ok = {POS_LEN, okey}, bk = {plen + POS_LEN, bkey};
     int r = mdb_del(txn, s->events, &fk, NULL);
@@ -209,7 +210,36 @@ int pm_apply_load_feed(MDB_txn *txn, pm_store *s, const uint8_t *author, uint64_
     return rc;
 }
 
-/* Re-derives every study view the author's events touch (its validity changed). */
+char pm_apply_event_key(const pm_event *ev, const char **name)
+{
+    const Pm__EventBody *b = ev->body;
+    switch (b->payload_case) {
+    case PM__EVENT_BODY__PAYLOAD_GENESIS:
+    case PM__EVENT_BODY__PAYLOAD_MEMBER_ADMITTED:
+    case PM__EVENT_BODY__PAYLOAD_MEMBER_REVOKED: *name = ""; return KIND_MEMBERSHIP;
+    case PM__EVENT_BODY__PAYLOAD_REPORTER_REGISTERED:
+        *name = b->reporter_registered->reporter_id;
+        return KIND_REPORTER;
+    default: *name = pm_event_study_uid(b); return *name && **name ? KIND_STUDY : 0;
+    }
+}
+
+int pm_apply_event_counts(MDB_txn *txn, pm_store *s, const pm_event *ev)
+{
+    const uint8_t *id = ev->body->origin.data;
+    MDB_val k = {PM_ID_BYTES, (void *)id}, v;
+    Pm__MemberView *m = NULL;
+    if (mdb_get(txn, s->members, &k, &v) == 0)
+        m = pm__member_view__unpack(NULL, v.mv_size, v.mv_data);
+    pm_position pos = pm_event_position(ev);
+    int counts = pm_apply_author_valid(m, &pos) && ev->body->seq < pm_apply_fork_floor(txn, s, id);
+    if (m)
+        pm__member_view__free_unpacked(m, NULL);
+    return counts;
+}
+
+/* Re-derives every study and roster view the author's events touch (its validity
+ * changed). */
 
 int pm_apply_rederive_author(MDB_txn *txn, pm_store *s, const uint8_t *author)
 {
@@ -217,15 +247,21 @@ int pm_apply_rederive_author(MDB_txn *txn, pm_store *s, const uint8_t *author)
     int rc = pm_apply_load_feed(txn, s, author, 1, &feed);
     /* The cursor is closed before deriving: pm_apply_derive_study writes to the same txn. Each
      * study once, however many of the author's events touch it. */
-    pm_uid_list uids = {0};
+    pm_uid_list uids = {0}, reporters = {0};
     for (size_t i = 0; !rc && i < feed.n; i++) {
-        const char *uid = pm_event_study_uid(feed.items[i]->body);
-        if (uid && *uid)
-            rc = pm_uid_list_add(&uids, uid);
+        const char *name;
+        char kind = pm_apply_event_key(feed.items[i], &name);
+        if (kind == KIND_STUDY)
+            rc = pm_uid_list_add(&uids, name);
+        else if (kind == KIND_REPORTER)
+            rc = pm_uid_list_add(&reporters, name);
     }
     for (size_t i = 0; !rc && i < uids.n; i++)
         rc = pm_apply_derive_study(txn, s, uids.uids[i]);
+    for (size_t i = 0; !rc && i < reporters.n; i++)
+        rc = pm_apply_derive_reporter(txn, s, reporters.uids[i]);
     pm_uid_list_free(&uids);
+    pm_uid_list_free(&reporters);
     pm_event_list_free(&feed);
     return rc;
 }
@@ -263,6 +299,12 @@ int pm_apply_event(pm_store *s, MDB_txn *txn, const pm_event *ev, int *membershi
             return PM_OK;
         }
         return pm_apply_derive_membership(txn, s);
+    case PM__EVENT_BODY__PAYLOAD_REPORTER_REGISTERED: {
+        const char *id = ev->body->reporter_registered->reporter_id;
+        if ((rc = index_event(txn, s, KIND_REPORTER, id, ev)))
+            return rc;
+        return pm_apply_derive_reporter(txn, s, id);
+    }
     default: {
         const char *uid = pm_event_study_uid(ev->body);
         if (!uid || !*uid)

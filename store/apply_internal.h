@@ -8,7 +8,7 @@
 #include "store/store_internal.h"
 
 enum { POS_LEN = 8 + PM_ID_BYTES + 8 };
-enum { KIND_MEMBERSHIP = 'M', KIND_STUDY = 'S' };
+enum { KIND_MEMBERSHIP = 'M', KIND_STUDY = 'S', KIND_REPORTER = 'R' };
 
 /* Events loaded for a fold, owned. */
 typedef struct {
@@ -48,6 +48,15 @@ pm_position pm_apply_position_of(const Pm__Position *p);
 /* The folds. */
 int pm_apply_derive_membership(MDB_txn *txn, pm_store *s);
 int pm_apply_derive_study(MDB_txn *txn, pm_store *s, const char *uid);
+int pm_apply_derive_reporter(MDB_txn *txn, pm_store *s, const char *reporter_id);
+
+/* Which view key an event belongs to: its kind and name (borrowed from ev), or 0 when
+ * it belongs to none. */
+char pm_apply_event_key(const pm_event *ev, const char **name);
+
+/* Whether ev counts in the views: its author was a member at its position, not cut
+ * by a revocation, and below any fork of its feed. Uncached: for folds over few events. */
+int pm_apply_event_counts(MDB_txn *txn, pm_store *s, const pm_event *ev);
 /* Re-derives every study the author's events touch (its validity changed). */
 int pm_apply_rederive_author(MDB_txn *txn, pm_store *s, const uint8_t *author);
 

@@ -188,6 +188,7 @@ int pm_store_open(const char *dir, uint64_t map_size, pm_store **out)
         (rc = open_dbi(txn, "forks", &self->forks)) ||
         (rc = open_dbi(txn, "members", &self->members)) ||
         (rc = open_dbi(txn, "studies", &self->studies)) ||
+        (rc = open_dbi(txn, "reporters", &self->reporters)) ||
         (rc = open_dbi(txn, "bypatient", &self->bypatient)) ||
         (rc = open_dbi(txn, "bydate", &self->bydate)) ||
         (rc = open_dbi(txn, "bydue", &self->bydue)) ||

@@ -17,6 +17,7 @@ struct pm_store {
     MDB_dbi forks;     /* origin(32) seq(8 BE) hash(32) -> conflicting Envelope bytes */
     MDB_dbi members;   /* node id(32) -> MemberView */
     MDB_dbi studies;   /* study uid -> StudyView */
+    MDB_dbi reporters; /* reporter id -> ReporterView (the roster) */
     MDB_dbi bypatient; /* patient id NUL study uid -> "" */
     MDB_dbi bydate;    /* study date (8 chars, "" if none) NUL study uid -> "" */
     MDB_dbi bydue;     /* due(8 BE) study uid -> "" : open items (unreported, claimed) */

@@ -201,3 +201,49 @@ const char *pm_views_item_state(const Pm__StudyView *s, uint64_t now_ms)
 {
     return pm_wl_state(s, now_ms);
 }
+
+int pm_views_reporters(pm_store *s, pm_reporter_fn fn, void *ctx)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = pm_store_txn_begin(s, 0, &txn);
+    if (rc)
+        return rc;
+    if ((rc = pm_store_mdb_error(mdb_cursor_open(txn, s->reporters, &cur), "roster cursor"))) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    MDB_val k, v;
+    int op = MDB_FIRST;
+    while (!rc && mdb_cursor_get(cur, &k, &v, op) == 0) {
+        op = MDB_NEXT;
+        Pm__ReporterView *r = pm__reporter_view__unpack(NULL, v.mv_size, v.mv_data);
+        if (!r) {
+            rc = PM_E_STORE;
+            break;
+        }
+        rc = fn(ctx, r);
+        pm__reporter_view__free_unpacked(r, NULL);
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+int pm_views_reporter(pm_store *s, const char *id, Pm__ReporterView **out)
+{
+    MDB_txn *txn;
+    int rc = pm_store_txn_begin(s, 0, &txn);
+    if (rc)
+        return rc;
+    MDB_val k = {strlen(id), (void *)id}, v;
+    int r = mdb_get(txn, s->reporters, &k, &v);
+    if (r == MDB_NOTFOUND || k.mv_size == 0)
+        rc = PM_E_NOTFOUND;
+    else if (r)
+        rc = pm_store_mdb_error(r, "read reporter");
+    else if (!(*out = pm__reporter_view__unpack(NULL, v.mv_size, v.mv_data)))
+        rc = PM_E_STORE;
+    mdb_txn_abort(txn);
+    return rc;
+}

@@ -8,6 +8,7 @@
 
 typedef int (*pm_member_fn)(void *ctx, const Pm__MemberView *m);
 typedef int (*pm_study_fn)(void *ctx, const Pm__StudyView *s);
+typedef int (*pm_reporter_fn)(void *ctx, const Pm__ReporterView *r);
 
 /* Every member, pending and revoked ones included, in id order. */
 int pm_views_members(pm_store *store, pm_member_fn fn, void *ctx);
@@ -31,6 +32,12 @@ int pm_views_studies_due_before(pm_store *store, uint64_t before_ms, pm_study_fn
 
 /* One study; *out is the caller's (pm__study_view__free_unpacked). PM_E_NOTFOUND. */
 int pm_views_study(pm_store *store, const char *study_uid, Pm__StudyView **out);
+
+/* The roster: every registered reporter, in id order. */
+int pm_views_reporters(pm_store *store, pm_reporter_fn fn, void *ctx);
+
+/* One reporter; *out is the caller's (pm__reporter_view__free_unpacked). PM_E_NOTFOUND. */
+int pm_views_reporter(pm_store *store, const char *id, Pm__ReporterView **out);
 
 /* Whether id is a member now (state "member"). */
 int pm_views_is_member(pm_store *store, const uint8_t id[PM_ID_BYTES]);

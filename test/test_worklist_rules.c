@@ -4,6 +4,7 @@
  * Each case here is one that two copies of a rule once answered differently. */
 #include "node/config/config.h"
 #include "node/studies/modalities.h"
+#include "node/worklist/next.h"
 #include "node/worklist/states.h"
 #include "test/check.h"
 
@@ -89,6 +90,71 @@ static void test_at_risk(void)
     CHECK(!pm_wl_at_risk(&sv, 900) && !pm_wl_overdue(&sv, 1200));
 }
 
+/* An open item of site, sub-specialty and priority, due at due_ms. */
+static Pm__StudyView item_of(Pm__StudyAnnounced *st, Pm__WorklistTerms *t, uint8_t *site,
+                             const char *uid, const char *sub, const char *prio, uint64_t due)
+{
+    pm__study_announced__init(st);
+    pm__worklist_terms__init(t);
+    st->study_instance_uid = (char *)uid;
+    t->subspecialty = (char *)sub;
+    t->priority = (char *)prio;
+    t->due_ms = due;
+    st->terms = t;
+    Pm__StudyView sv = PM__STUDY_VIEW__INIT;
+    sv.study = st;
+    sv.state = "unreported";
+    sv.site = (ProtobufCBinaryData){32, site};
+    return sv;
+}
+
+static void test_next(void)
+{
+    uint8_t site_a[32] = {1}, site_b[32] = {2};
+    Pm__StudyAnnounced st[4];
+    Pm__WorklistTerms t[4];
+    Pm__StudyView items[4] = {
+        item_of(&st[0], &t[0], site_a, "1.1", "neuro", "routine", 100000),
+        item_of(&st[1], &t[1], site_a, "1.2", "", "urgent", 100000),
+        item_of(&st[2], &t[2], site_b, "1.3", "", "immediate", 100000),
+        item_of(&st[3], &t[3], site_a, "1.4", "msk", "immediate", 100000),
+    };
+    const Pm__StudyView *ptrs[] = {&items[0], &items[1], &items[2], &items[3]};
+    char *neuro[] = {"neuro"};
+    ProtobufCBinaryData only_a[] = {{32, site_a}};
+    Pm__ReporterView r1 = PM__REPORTER_VIEW__INIT, r2 = PM__REPORTER_VIEW__INIT;
+    r1.id = "a.neuro";
+    r1.subspecialties = neuro;
+    r1.n_subspecialties = 1;
+    r1.sites = only_a;
+    r1.n_sites = 1;
+    r2.id = "b.general";
+    const Pm__ReporterView *roster[] = {&r1, &r2};
+    /* a.neuro may take 1.1 (neuro, A) and 1.2 (general, A); not 1.3 (B), not 1.4 (msk). */
+    CHECK(pm_next_eligible(&r1, &items[0], 0) && pm_next_eligible(&r1, &items[1], 0));
+    CHECK(!pm_next_eligible(&r1, &items[2], 0) && !pm_next_eligible(&r1, &items[3], 0));
+    /* Most urgent first: 1.2 (urgent) before 1.1 (routine). */
+    CHECK_EQ_INT(pm_next_pick(&r1, roster, 2, ptrs, 4, 0), 1);
+    /* b.general may take 1.2 and 1.3; 1.3 is immediate. */
+    CHECK_EQ_INT(pm_next_pick(&r2, roster, 2, ptrs, 4, 0), 2);
+    /* Spread: both may take 1.2 and 1.3 once a.neuro reads everything everywhere;
+     * a.neuro (first by id) gets the most urgent, b.general the next. */
+    r1.n_sites = 0;
+    r1.n_subspecialties = 0;
+    CHECK_EQ_INT(pm_next_pick(&r1, roster, 2, ptrs, 4, 0), 2);
+    long second = pm_next_pick(&r2, roster, 2, ptrs, 4, 0);
+    CHECK(second != 2 && second >= 0);
+    /* A claimed item is offered to nobody; claims are counted for capacity. */
+    Pm__ClaimView claim = PM__CLAIM_VIEW__INIT;
+    claim.reporter = "b.general";
+    claim.lease_until_ms = 1000;
+    items[2].state = "claimed";
+    items[2].claim = &claim;
+    CHECK(!pm_next_eligible(&r1, &items[2], 0));
+    CHECK_EQ_INT(pm_next_claims_held(&r2, ptrs, 4, 0), 1);
+    CHECK_EQ_INT(pm_next_claims_held(&r2, ptrs, 4, 1000), 0); /* the lease lapsed */
+}
+
 static void study_of(Pm__StudyAnnounced *st, Pm__Series *series, Pm__Series **ptrs,
                      const char *const *modalities, size_t n)
 {
@@ -147,6 +213,7 @@ int main(void)
     test_claim_and_release();
     test_report_rules();
     test_at_risk();
+    test_next();
     test_modalities();
     test_rule_sees_second_modality();
     puts("test_worklist_rules: ok");

@@ -27,5 +27,7 @@ int pm_cmd_tat(int argc, char **argv);
 int pm_cmd_assign(int argc, char **argv);
 int pm_cmd_flag(int argc, char **argv);
 int pm_cmd_withdraw(int argc, char **argv);
+int pm_cmd_reporter(int argc, char **argv);
+int pm_cmd_next(int argc, char **argv);
 
 #endif

@@ -48,6 +48,12 @@ static const command commands[] = {
      "submit a report (UTF-8 text)"},
     {"verify", pm_cmd_verify, "verify STUDY_UID --reporter ID",
      "second read / verification of a report"},
+    {"reporter", pm_cmd_reporter,
+     "reporter add ID --name NAME [--subspecialty X]... [--site NODE]... [--capacity N] | "
+     "reporter list [--json] | reporter remove ID",
+     "the network's roster of reporters: what they read, where, how much at once"},
+    {"next", pm_cmd_next, "next --reporter ID [--json]",
+     "the item this reporter should take next (most urgent they may report)"},
     {"assign", pm_cmd_assign, "assign STUDY_UID --reporter ID --by COORDINATOR",
      "a coordinator assigns an item to a reporter (taking it from a holder)"},
     {"flag", pm_cmd_flag, "flag STUDY_UID --priority P --reason TEXT --by SOURCE",
