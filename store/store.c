@@ -192,6 +192,7 @@ int pm_store_open(const char *dir, uint64_t map_size, pm_store **out)
         (rc = open_dbi(txn, "bypatient", &self->bypatient)) ||
         (rc = open_dbi(txn, "bydate", &self->bydate)) ||
         (rc = open_dbi(txn, "bydue", &self->bydue)) ||
+        (rc = open_dbi(txn, "byfinal", &self->byfinal)) ||
         (rc = open_dbi(txn, "blobs", &self->blobs)) || (rc = open_dbi(txn, "local", &self->local)))
         goto fail;
     rc = pm_store_txn_commit(txn);

@@ -411,6 +411,23 @@ static int put_due_index(MDB_txn *txn, pm_store *s, const Pm__StudyView *v, cons
     return rc == MDB_NOTFOUND ? PM_OK : pm_store_mdb_error(rc, "due index");
 }
 
+/* The final-reports index: items whose report is final, by the time it became so, so
+ * that the acquiring node's RIS sender walks only what is new. */
+static int put_final_index(MDB_txn *txn, pm_store *s, const Pm__StudyView *v, const char *uid,
+                           int add)
+{
+    uint64_t final = pm_wl_final_ms(v);
+    size_t ulen = strlen(uid);
+    uint8_t key[8 + PM_UID_MAX];
+    if (!final || ulen > PM_UID_MAX)
+        return PM_OK;
+    pm_put_be64(key, final);
+    memcpy(key + 8, uid, ulen);
+    MDB_val k = {8 + ulen, key}, v0 = {0, ""};
+    int rc = add ? mdb_put(txn, s->byfinal, &k, &v0, 0) : mdb_del(txn, s->byfinal, &k, NULL);
+    return rc == MDB_NOTFOUND ? PM_OK : pm_store_mdb_error(rc, "final index");
+}
+
 int pm_apply_derive_study(MDB_txn *txn, pm_store *s, const char *uid)
 {
     pm_event_list evs = {0};
@@ -439,6 +456,8 @@ int pm_apply_derive_study(MDB_txn *txn, pm_store *s, const char *uid)
                 rc = put_index(txn, s->bydate, prev->study->study_date, uid, 0);
             if (!rc)
                 rc = put_due_index(txn, s, prev, uid, 0);
+            if (!rc)
+                rc = put_final_index(txn, s, prev, uid, 0);
         }
         if (prev)
             pm__study_view__free_unpacked(prev, NULL);
@@ -472,6 +491,8 @@ int pm_apply_derive_study(MDB_txn *txn, pm_store *s, const char *uid)
         rc = put_index(txn, s->bydate, f.sv.study->study_date, uid, 1);
     if (!rc)
         rc = put_due_index(txn, s, &f.sv, uid, 1);
+    if (!rc)
+        rc = put_final_index(txn, s, &f.sv, uid, 1);
 done:
     free(buf);
     study_fold_free(&f);

@@ -183,6 +183,32 @@ int pm_views_studies_due_before(pm_store *s, uint64_t before_ms, pm_study_fn fn,
     return rc;
 }
 
+int pm_views_studies_final_since(pm_store *s, uint64_t since_ms, pm_study_fn fn, void *ctx)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = pm_store_txn_begin(s, 0, &txn);
+    if (rc)
+        return rc;
+    if ((rc = pm_store_mdb_error(mdb_cursor_open(txn, s->byfinal, &cur), "open cursor"))) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    uint8_t from[8];
+    pm_put_be64(from, since_ms);
+    MDB_val k = {8, from}, v;
+    for (int op = MDB_SET_RANGE; !rc && mdb_cursor_get(cur, &k, &v, op) == 0; op = MDB_NEXT) {
+        if (k.mv_size <= 8)
+            continue;
+        MDB_val sk = {k.mv_size - 8, (uint8_t *)k.mv_data + 8}, sv;
+        if (mdb_get(txn, s->studies, &sk, &sv) == 0)
+            rc = call_study(&sv, fn, ctx);
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return rc;
+}
+
 int pm_views_study(pm_store *s, const char *study_uid, Pm__StudyView **out)
 {
     MDB_txn *txn;

@@ -30,6 +30,10 @@ int pm_views_studies_dated(pm_store *store, const char *from, const char *to, pm
  * due index: what `worklist --overdue` needs without reading every study. */
 int pm_views_studies_due_before(pm_store *store, uint64_t before_ms, pm_study_fn fn, void *ctx);
 
+/* Items whose report became final at or after since_ms, in that order (the final
+ * index): what the RIS sender needs without reading every study. */
+int pm_views_studies_final_since(pm_store *store, uint64_t since_ms, pm_study_fn fn, void *ctx);
+
 /* One study; *out is the caller's (pm__study_view__free_unpacked). PM_E_NOTFOUND. */
 int pm_views_study(pm_store *store, const char *study_uid, Pm__StudyView **out);
 

@@ -5,6 +5,7 @@
 #include "node/cli/admin_client.h"
 #include "node/cli/cli.h"
 #include "node/cli/commands.h"
+#include "node/ris/sender.h"
 #include "node/worklist/present.h"
 #include "proto/error.h"
 #include "store/blobs.h"
@@ -184,6 +185,14 @@ int pm_cmd_status(int argc, char **argv)
         json_pack("{s:I, s:I, s:I, s:I, s:I}", "store_bytes", (json_int_t)store_bytes, "blob_bytes",
                   (json_int_t)blob_bytes, "cache_bytes", (json_int_t)cache_bytes, "cache_max_bytes",
                   (json_int_t)node.cfg->cache_max_bytes, "blobs", (json_int_t)blob_count));
+    size_t ris_pending = 0;
+    int ris_on = node.cfg->ris_endpoint && *node.cfg->ris_endpoint;
+    if (ris_on)
+        pm_ris_pending(a.dir, node.store, pm_identity_public(node.id), &ris_pending);
+    json_object_set_new(doc, "ris",
+                        ris_on ? json_pack("{s:s, s:I}", "endpoint", node.cfg->ris_endpoint,
+                                           "undelivered", (json_int_t)ris_pending)
+                               : json_null());
     if (a.json) {
         pm_cli_print_json(doc);
     } else {
@@ -201,6 +210,9 @@ int pm_cmd_status(int argc, char **argv)
                (long long)w.studies, (long long)w.unreported, (long long)w.claimed,
                (long long)w.reported, (long long)w.verified, (long long)w.overdue,
                (long long)w.orphans);
+        if (ris_on)
+            printf("ris      %s: %zu final report%s not yet acknowledged\n", node.cfg->ris_endpoint,
+                   ris_pending, ris_pending == 1 ? "" : "s");
         size_t nf = json_array_size(forks);
         if (nf) {
             printf("FORKS    %zu (evidence of a compromised or restored node):\n", nf);

@@ -30,6 +30,7 @@ typedef enum {
     K_BIND,    /* ZeroMQ endpoint we bind: tcp://host:port (host may be * or 0.0.0.0), ipc://path */
     K_CONNECT, /* ZeroMQ endpoint others connect to: no wildcard host */
     K_LOOPBACK, /* host:port on loopback, or empty */
+    K_HOSTPORT, /* host:port anywhere, or empty */
     K_ADDRESS,  /* IPv4 or IPv6 literal */
     K_PORT,     /* 1..65535 */
     K_UINT,     /* decimal, within min..max */
@@ -107,6 +108,16 @@ static const key_spec keys[] = {
     {"metrics", "listen", K_LOOPBACK, FIELD(metrics_listen), 0, "", 0, 0, NULL,
      "Loopback host:port serving Prometheus metrics, e.g. 127.0.0.1:9464 (empty: off)."},
 
+    {"ris", "endpoint", K_HOSTPORT, FIELD(ris_endpoint), 0, "", 0, 0, NULL,
+     "The trust's RIS: host:port of its HL7 v2 MLLP listener; final reports of this "
+     "node's studies go there as ORU^R01 (empty: off)."},
+    {"ris", "sending_facility", K_TEXT, FIELD(ris_sending_facility), 0, "PACSMESH", 1, 180, NULL,
+     "MSH-4 of the reports sent to the RIS: this trust as the RIS knows it."},
+    {"ris", "receiving_application", K_TEXT, FIELD(ris_receiving_application), 0, "RIS", 1, 180,
+     NULL, "MSH-5 of the reports sent to the RIS."},
+    {"ris", "retry", K_DURATION, FIELD(ris_retry_ms), 0, "10s", SECOND, DAY, NULL,
+     "How long to wait before sending a report again when the RIS did not acknowledge it."},
+
     {"worklist", "due_immediate", K_DURATION, FIELD(due_immediate_ms), 0, "1h", SECOND, 3650 * DAY,
      NULL, "Time to report an immediate study (e.g. 90s, 15m, 1h, 28d)."},
     {"worklist", "due_urgent", K_DURATION, FIELD(due_urgent_ms), 0, "24h", SECOND, 3650 * DAY, NULL,
@@ -122,8 +133,8 @@ static const key_spec keys[] = {
 };
 #define N_KEYS (sizeof keys / sizeof keys[0])
 
-static const char *const sections[] = {"node",   "mesh",  "dicom",   "dicom.destinations",
-                                       "gossip", "cache", "metrics", "worklist"};
+static const char *const sections[] = {"node",  "mesh",    "dicom",    "dicom.destinations",
+                                       "gossip", "cache", "metrics", "worklist", "ris"};
 #define N_SECTIONS (sizeof sections / sizeof sections[0])
 #define DESTINATIONS "dicom.destinations"
 
@@ -808,6 +819,15 @@ static int apply(pm_config *cfg, const key_spec *k, const char *v, int line, cha
         if (*v && (rc = check_loopback(v, why, wl)) != PM_OK)
             return rc;
         return set_string((char **)field, v);
+    case K_HOSTPORT: {
+        char host[256];
+        int port;
+        if (*v && split_hostport(v, host, sizeof host, &port) != PM_OK) {
+            say(why, wl, "%s is not host:port (e.g. ris.trust.example:2575)", quoted(v, q));
+            return PM_E_CONFIG;
+        }
+        return set_string((char **)field, v);
+    }
     case K_ADDRESS:
         if (!is_ip(v, NULL)) {
             say(why, wl, "%s is not an IP address (e.g. 0.0.0.0, 127.0.0.1, ::)", quoted(v, q));
@@ -963,6 +983,9 @@ void pm_config_destroy(pm_config **self_p)
     free(cfg->allowed_aes);
     free(cfg->destinations);
     free(cfg->metrics_listen);
+    free(cfg->ris_endpoint);
+    free(cfg->ris_sending_facility);
+    free(cfg->ris_receiving_application);
     for (size_t i = 0; i < cfg->n_rules; i++)
         rule_free(&cfg->rules[i]);
     free(cfg->rules);
@@ -1553,8 +1576,8 @@ int pm_config_write_default(const char *path, const char *name, const char *list
             }
             if (overrides[i])
                 fprintf(f, "%s = %s\n", k->name, overrides[i]);
-            else if (k->type == K_TEXT)
-                fprintf(f, "%s =\n", k->name);
+            else if (k->type == K_TEXT && !k->def)
+                fprintf(f, "%s =\n", k->name); /* required: no default to show */
             else if (shown && *shown)
                 fprintf(f, "# %s = %s\n", k->name, shown);
             else

@@ -80,6 +80,11 @@ typedef struct pm_config {
     /* [metrics] */
     char *metrics_listen; /* "host:port" on loopback, or "" = off */
 
+    /* [ris] */
+    char *ris_endpoint; /* "host:port" of the RIS's MLLP listener, or "" = off */
+    char *ris_sending_facility, *ris_receiving_application;
+    uint64_t ris_retry_ms;
+
     /* [worklist] */
     uint64_t due_immediate_ms, due_urgent_ms, due_routine_ms, lease_ms;
     char default_priority[PM_CONFIG_PRIORITY_MAX];

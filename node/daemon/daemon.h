@@ -11,6 +11,7 @@
 #include "node/daemon/metrics_http.h"
 #include "node/mesh/fetch.h"
 #include "node/mesh/gossip.h"
+#include "node/ris/sender.h"
 #include "node/worklist/present.h"
 #include "store/blobs.h"
 
@@ -44,6 +45,7 @@ typedef struct daemon_state {
     uint64_t started_ms;
     int writing;           /* the DICOM edge runs: this node creates events */
     pm_metrics *metrics;   /* NULL when [metrics] listen is empty */
+    pm_ris_sender *ris;    /* NULL when [ris] endpoint is empty */
     pm_worklist_counts wl; /* cached for metrics */
     uint64_t wl_counted_ms;
 } daemon_state;

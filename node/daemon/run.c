@@ -411,11 +411,15 @@ int pm_cmd_run(int argc, char **argv)
         r = pm_metrics_new(d.node.cfg->metrics_listen, &d.metrics);
     if (!r)
         r = start_edge(&d, a.dir);
+    if (!r) /* a thread of its own: a slow RIS never holds up the loop */
+        r = pm_ris_sender_new(a.dir, d.node.store, pm_identity_public(d.node.id), d.node.cfg,
+                              &d.ris);
     if (!r) {
         pm_info("node", "running; mesh %s", *d.node.cfg->mesh_id ? d.node.cfg->mesh_id : "(none)");
         r = event_loop(&d);
         pm_info("node", "shutting down");
     }
+    pm_ris_sender_destroy(&d.ris);
     pm_metrics_destroy(&d.metrics);
     pm_dicom_server_stop(&d.dicom);
     for (size_t i = 0; i < d.n_waiters; i++)

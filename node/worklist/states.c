@@ -136,6 +136,16 @@ int pm_wl_at_risk(const Pm__StudyView *sv, uint64_t now_ms)
     return due - now_ms < window / 4;
 }
 
+uint64_t pm_wl_final_ms(const Pm__StudyView *sv)
+{
+    int double_read = sv->study && sv->study->terms && sv->study->terms->double_read;
+    if (is_state(sv->state, "verified"))
+        return double_read ? sv->verified_ms : sv->reported_ms;
+    if (is_state(sv->state, "reported") && !double_read)
+        return sv->reported_ms;
+    return 0;
+}
+
 const char *pm_wl_verdict_text(pm_wl_verdict v)
 {
     switch (v) {

@@ -74,6 +74,11 @@ int pm_wl_overdue(const Pm__StudyView *sv, uint64_t now_ms);
  * due) left, or none. Levelling puts these ahead of routine work. */
 int pm_wl_at_risk(const Pm__StudyView *sv, uint64_t now_ms);
 
+/* When the item's report became final, or 0 while it is not: verified where the rules
+ * ask for a second read, else reported (the first report). A final report is what the
+ * acquiring trust's RIS receives. */
+uint64_t pm_wl_final_ms(const Pm__StudyView *sv);
+
 /* A short sentence for a verdict, for messages ("only a second reader may verify"). */
 const char *pm_wl_verdict_text(pm_wl_verdict v);
 
