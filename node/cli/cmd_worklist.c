@@ -34,27 +34,26 @@ static int reporter_ok(const char *r)
 }
 
 /* Opens the node and reads the study's view; prints the failure itself. */
-static int open_item(const pm_cli_args *a, const char *usage, const char *reporter, pm_node *node,
-                     Pm__StudyView **sv)
+static int open_item(const pm_cli_args *a, const char *reporter, pm_node *node, Pm__StudyView **sv)
 {
-    if (a->npos != 1)
-        return pm_cli_usage(usage, "give exactly one STUDY_UID");
+    if (a->nargs != 1)
+        return pm_cli_usage(a->usage, "give exactly one STUDY_UID");
     if (reporter && !reporter_ok(reporter))
-        return pm_cli_usage(usage,
+        return pm_cli_usage(a->usage,
                             "--reporter: '%s' is not a reporter id (1-64 letters, digits, "
                             "'.', '_', '-', '@')",
                             reporter);
     int rc = pm_node_open(a->dir, PM_NODE_ALL | PM_NODE_BLOBS, node);
     if (rc)
         return rc;
-    int r = pm_views_study(node->store, a->pos[0], sv);
+    int r = pm_views_study(node->store, a->args[0], sv);
     if (r == PM_E_NOTFOUND || (r == PM_OK && !(*sv)->study)) {
         pm_node_close(node);
-        return pm_cli_fail("unknown study %s: no node of the mesh has announced it", a->pos[0]);
+        return pm_cli_fail("unknown study %s: no node of the mesh has announced it", a->args[0]);
     }
     if (r) {
         pm_node_close(node);
-        return pm_cli_fail("cannot read study %s: %s", a->pos[0], pm_strerror(r));
+        return pm_cli_fail("cannot read study %s: %s", a->args[0], pm_strerror(r));
     }
     return PM_EXIT_OK;
 }
@@ -76,8 +75,7 @@ static int append_and_kick(pm_node *node, Pm__EventBody *body)
 typedef int (*item_action)(pm_node *node, const char *uid, const char *reporter,
                            const Pm__StudyView *sv, const char *extra);
 
-static int run_item_command(int argc, char **argv, const char *usage, const char *extra_name,
-                            item_action act)
+static int run_item_command(int argc, char **argv, const char *extra_name, item_action act)
 {
     const char *reporter = NULL, *extra = NULL;
     pm_cli_opt opts[] = {
@@ -85,21 +83,19 @@ static int run_item_command(int argc, char **argv, const char *usage, const char
     if (!extra_name)
         opts[1] = opts[2];
     pm_cli_args a;
-    int rc = pm_cli_parse(argc, argv, opts, usage, &a);
+    int rc = pm_cli_parse(argc, argv, opts, &a);
     if (!rc && (!reporter || (extra_name && !extra)))
         rc = pm_cli_usage(
-            usage, extra_name ? "--reporter and --%s are required" : "--reporter is required%s",
+            a.usage, extra_name ? "--reporter and --%s are required" : "--reporter is required%s",
             extra_name ? extra_name : "");
     pm_node node;
     Pm__StudyView *sv = NULL;
-    if (rc || (rc = open_item(&a, usage, reporter, &node, &sv))) {
-        free(a.pos);
+    if (rc || (rc = open_item(&a, reporter, &node, &sv))) {
         return rc;
     }
-    rc = act(&node, a.pos[0], reporter, sv, extra);
+    rc = act(&node, a.args[0], reporter, sv, extra);
     pm__study_view__free_unpacked(sv, NULL);
     pm_node_close(&node);
-    free(a.pos);
     return rc;
 }
 
@@ -131,7 +127,7 @@ static int claim_item(pm_node *node, const char *uid, const char *reporter, cons
 
 int pm_cmd_claim(int argc, char **argv)
 {
-    return run_item_command(argc, argv, "claim STUDY_UID --reporter ID", NULL, claim_item);
+    return run_item_command(argc, argv, NULL, claim_item);
 }
 
 static int release_item(pm_node *node, const char *uid, const char *reporter,
@@ -157,7 +153,7 @@ static int release_item(pm_node *node, const char *uid, const char *reporter,
 
 int pm_cmd_release(int argc, char **argv)
 {
-    return run_item_command(argc, argv, "release STUDY_UID --reporter ID", NULL, release_item);
+    return run_item_command(argc, argv, NULL, release_item);
 }
 
 /* Reads the report text: non-empty, valid UTF-8, at most 1 MiB. */
@@ -277,8 +273,7 @@ static int report_item(pm_node *node, const char *uid, const char *reporter,
 
 int pm_cmd_report(int argc, char **argv)
 {
-    return run_item_command(argc, argv, "report STUDY_UID --reporter ID --file F", "file",
-                            report_item);
+    return run_item_command(argc, argv, "file", report_item);
 }
 
 static int verify_item(pm_node *node, const char *uid, const char *reporter,
@@ -305,18 +300,16 @@ static int verify_item(pm_node *node, const char *uid, const char *reporter,
 
 int pm_cmd_verify(int argc, char **argv)
 {
-    return run_item_command(argc, argv, "verify STUDY_UID --reporter ID", NULL, verify_item);
+    return run_item_command(argc, argv, NULL, verify_item);
 }
 
 int pm_cmd_reports(int argc, char **argv)
 {
-    static const char usage[] = "reports STUDY_UID [--json]";
     pm_cli_args a;
-    int rc = pm_cli_parse(argc, argv, NULL, usage, &a);
+    int rc = pm_cli_parse(argc, argv, NULL, &a);
     pm_node node;
     Pm__StudyView *sv = NULL;
-    if (rc || (rc = open_item(&a, usage, NULL, &node, &sv))) {
-        free(a.pos);
+    if (rc || (rc = open_item(&a, NULL, &node, &sv))) {
         return rc;
     }
     json_t *list = json_array();
@@ -335,7 +328,7 @@ int pm_cmd_reports(int argc, char **argv)
         size_t i;
         json_t *o;
         if (!json_array_size(list))
-            printf("no reports for %s yet\n", a.pos[0]);
+            printf("no reports for %s yet\n", a.args[0]);
         json_array_foreach(list, i, o)
         {
             printf("--- report %zu of %zu by %s at %s from node %.8s%s\n%s\n", i + 1,
@@ -349,7 +342,6 @@ int pm_cmd_reports(int argc, char **argv)
     }
     pm__study_view__free_unpacked(sv, NULL);
     pm_node_close(&node);
-    free(a.pos);
     return rc;
 }
 
@@ -414,8 +406,6 @@ static int by_due(const void *a, const void *b)
 
 int pm_cmd_worklist(int argc, char **argv)
 {
-    static const char usage[] = "worklist [--state S] [--site NODE] [--subspecialty X] "
-                                "[--priority P] [--overdue] [--json]";
     worklist_query q;
     memset(&q, 0, sizeof q);
     pm_cli_opt opts[] = {{"state", &q.state, NULL},
@@ -425,7 +415,7 @@ int pm_cmd_worklist(int argc, char **argv)
                          {"overdue", NULL, &q.overdue},
                          {NULL, NULL, NULL}};
     pm_cli_args a;
-    int rc = pm_cli_parse(argc, argv, opts, usage, &a);
+    int rc = pm_cli_parse(argc, argv, opts, &a);
     if (rc)
         return rc;
     static const char *const states[] = {"unreported", "claimed", "reported", "verified", NULL};
@@ -436,13 +426,12 @@ int pm_cmd_worklist(int argc, char **argv)
     for (int i = 0; priorities[i]; i++)
         pok |= q.priority && strcmp(q.priority, priorities[i]) == 0;
     if (!ok || !pok) {
-        free(a.pos);
-        return pm_cli_usage(usage, !ok ? "--state is one of unreported, claimed, reported, verified"
-                                       : "--priority is one of immediate, urgent, routine");
+        return pm_cli_usage(a.usage,
+                            !ok ? "--state is one of unreported, claimed, reported, verified"
+                                : "--priority is one of immediate, urgent, routine");
     }
     pm_node node;
     if ((rc = pm_node_open(a.dir, PM_NODE_ALL | PM_NODE_BLOBS, &node))) {
-        free(a.pos);
         return rc;
     }
     q.blobs = node.blobs;
@@ -499,6 +488,5 @@ int pm_cmd_worklist(int argc, char **argv)
     json_decref(q.list);
     json_decref(q.liveness);
     pm_node_close(&node);
-    free(a.pos);
     return rc;
 }
