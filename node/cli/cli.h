@@ -13,7 +13,7 @@
 #include "store/blobs.h"
 #include "store/store.h"
 
-/* Exit codes (SPEC.md). */
+/* Exit codes (docs/pacsmesh.1). */
 enum { PM_EXIT_OK = 0, PM_EXIT_FAIL = 1, PM_EXIT_USAGE = 2 };
 
 /* One option of a subcommand: --name VALUE (value != NULL) or --name (flag != NULL). */

@@ -1,5 +1,5 @@
 /* audit export | verify | log: the signed event log, read by auditors without
- * trusting any node (SPEC.md, Audit). */
+ * trusting any node (docs/pacsmesh.1, Audit). */
 #include "crypto/hash.h"
 #include "node/cli/cli.h"
 #include "node/cli/commands.h"

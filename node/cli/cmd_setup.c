@@ -1,4 +1,4 @@
-/* Setting a node up: init, id, genesis, admit, join, revoke (SPEC.md). */
+/* Setting a node up: init, id, genesis, admit, join, revoke (docs/pacsmesh.1). */
 #include "crypto/hash.h"
 #include "node/cli/admin_client.h"
 #include "node/cli/cli.h"

@@ -1,4 +1,4 @@
-/* Studies and reading: import, studies (SPEC.md). */
+/* Studies and reading: import, studies (docs/pacsmesh.1). */
 #include "node/cli/admin_client.h"
 #include "node/cli/cli.h"
 #include "node/cli/commands.h"

@@ -1,5 +1,5 @@
 /* The network worklist: worklist, claim, release, report, verify, reports, tat
- * (SPEC.md). Every change is an event appended to this node's feed; the running
+ * (docs/pacsmesh.1). Every change is an event appended to this node's feed; the running
  * node, if any, is told to push it at once. */
 #include "crypto/hash.h"
 #include "node/cli/admin_client.h"
