@@ -5,8 +5,9 @@
  * build-config/ (which generates the protobuf-c headers dicom.h includes):
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I. -Ibuild-config/proto \
- *       $(pkg-config --cflags libprotobuf-c) test/fuzz_config.c node/config/*.c \
- *       node/worklist/rules.c proto/error.c proto/log.c -linih -o /tmp/fuzz_config
+ *       $(pkg-config --cflags libprotobuf-c) test/fuzz_config.c node/config/table.c \
+ *       node/config/value.c node/config/load.c node/config/edit.c node/worklist/rules.c \
+ *       proto/error.c proto/log.c -linih -o /tmp/fuzz_config
  *   mkdir -p /tmp/config-corpus && /tmp/fuzz_config /tmp/config-corpus test/corpus/config
  *
  * Beyond "no crash, no leak, no undefined behaviour" it checks that whatever parses
