@@ -1,7 +1,7 @@
 /* The table of subcommands (commands.h), `help` and `version`. */
 #include "node/cli/commands.h"
 #include "node/cli/cli.h"
-#include "node/mesh/transport.h"
+#include "node/mesh/wire.h"
 #include "proto/version.h"
 #include "store/event.h"
 #include "store/store.h"
