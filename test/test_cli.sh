@@ -52,4 +52,10 @@ for cmd in init genesis admit fetch claim report worklist audit; do
     [[ "$from_help" == "usage: pacsmesh $cmd"* ]] || fail "$cmd: usage is '$from_help'"
 done
 "$PACSMESH" help | grep -q '^  version ' || fail "help does not list version"
+[ "$("$PACSMESH" --dir "$T/n1" --help init | head -n 1)" = "$("$PACSMESH" help init | head -n 1)" ] ||
+    fail "--dir DIR --help init differs from help init"
+"$PACSMESH" --dir "$T/n1" help >/dev/null || fail "--dir DIR help failed"
+rc=0
+"$PACSMESH" help no-such-command >/dev/null 2>&1 || rc=$?
+[ "$rc" = 2 ] || fail "help of an unknown command: exit $rc"
 exit 0

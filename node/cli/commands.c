@@ -76,9 +76,14 @@ void pm_cli_print_help(FILE *out)
 
 int pm_cmd_help(int argc, char **argv)
 {
-    const pm_cli_command *c = argc > 1 ? pm_cli_command_find(argv[1]) : NULL;
-    if (argc > 1 && !c) {
-        fprintf(stderr, "pacsmesh: unknown command '%s'\n", argv[1]);
+    /* Parsed like any command, so that `pacsmesh --dir D help` and `--help` work too. */
+    pm_cli_args a;
+    int rc = pm_cli_parse(argc, argv, NULL, &a);
+    if (rc)
+        return rc;
+    const pm_cli_command *c = a.nargs ? pm_cli_command_find(a.args[0]) : NULL;
+    if (a.nargs && !c) {
+        fprintf(stderr, "pacsmesh: unknown command '%s'\n", a.args[0]);
         pm_cli_print_help(stderr);
         return PM_EXIT_USAGE;
     }
