@@ -5,7 +5,7 @@ set -eu
 PACKAGES="build-essential autoconf automake libtool pkg-config
 libsodium-dev libzmq3-dev liblmdb-dev lmdb-utils libprotobuf-c-dev protobuf-c-compiler
 libdcmtk-dev dcmtk libsndfile1-dev libinih-dev libjansson-dev
-python3 python3-pydicom python3-hl7 iproute2 clang orthanc curl"
+python3 python3-pydicom python3-hl7 iproute2 clang clang-format orthanc curl"
 missing=""
 for p in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

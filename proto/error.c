@@ -24,10 +24,7 @@ const char *pm_strerror(int code)
     case PM_E_CONFIG: return "bad configuration";
     case PM_E_NET: return "network error";
     case PM_E_TIMEOUT: return "timed out";
-    case PM_E_HELD: return "held by another reporter";
-    case PM_E_STATE: return "not allowed in the current state";
     case PM_E_KEY: return "identity key missing or malformed";
-    case PM_E_NOTMEMBER: return "not a member of the mesh";
     case PM_E_DICOM: return "DICOM error";
     case PM_E_HASH: return "content does not match its signed hash";
     case PM_E_SEQ: return "impossible sequence number";

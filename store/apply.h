@@ -1,5 +1,5 @@
 /* The one place views change. Views are a pure function of the set of events held
- * (DESIGN.md invariant 2): applying an event re-derives each view key it touches
+ * (docs/design.md invariant 2): applying an event re-derives each view key it touches
  * from all of that key's events in the total order (lamport, origin, seq), so the
  * order events arrived in cannot matter.
  *

@@ -90,6 +90,13 @@ int pm_auditfile_read(const char *path, pm_auditfile_fn fn, void *ctx, uint64_t 
     FILE *f = fopen(path, "rb");
     if (!f)
         return PM_E_IO;
+    int rc = pm_auditfile_read_stream(f, fn, ctx, where);
+    fclose(f);
+    return rc;
+}
+
+int pm_auditfile_read_stream(FILE *f, pm_auditfile_fn fn, void *ctx, uint64_t *where)
+{
     pm_hasher h;
     pm_hasher_init(&h);
     int rc = PM_OK;
@@ -148,6 +155,5 @@ done:
     if (where)
         *where = off;
     free(buf);
-    fclose(f);
     return rc;
 }

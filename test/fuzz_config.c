@@ -1,11 +1,12 @@
-/* libFuzzer target over the node.conf parser (node/config/config.c).
+/* libFuzzer target over the node.conf parser (node/config/).
  *
  * `make check` builds this with test/fuzz_replay.c (plain gcc) and replays the seed
  * corpus test/corpus/config/. To fuzz for real, from the source tree after a build in
  * build-config/ (which generates the protobuf-c headers dicom.h includes):
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I. -Ibuild-config/proto \
- *       $(pkg-config --cflags libprotobuf-c) test/fuzz_config.c node/config/config.c \
+ *       $(pkg-config --cflags libprotobuf-c) test/fuzz_config.c node/config/table.c \
+ *       node/config/value.c node/config/load.c node/config/edit.c node/worklist/rules.c \
  *       proto/error.c proto/log.c -linih -o /tmp/fuzz_config
  *   mkdir -p /tmp/config-corpus && /tmp/fuzz_config /tmp/config-corpus test/corpus/config
  *
@@ -64,11 +65,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char study[3][65] = {{0}};
         for (size_t i = 0; i < size && i < 3 * 64; i++)
             study[i % 3][i / 3] = data[i] ? (char)data[i] : 'x';
-        char priority[PM_CONFIG_PRIORITY_MAX], sub[PM_CONFIG_SUBSPECIALTY_MAX];
+        char priority[PM_WORKLIST_PRIORITY_MAX], sub[PM_WORKLIST_SUBSPECIALTY_MAX];
         int double_read;
         uint64_t due;
-        pm_config_worklist_terms(cfg, study[0], study[1], study[2], UINT64_MAX - 5, priority, sub,
-                                 &double_read, &due);
+        pm_worklist_terms(cfg, study[0], study[1], study[2], UINT64_MAX - 5, priority, sub,
+                          &double_read, &due);
         pm_config_destroy(&cfg);
     }
 

@@ -1,5 +1,5 @@
 #!/bin/bash
-# The audit trail of a multi-node scenario (SPEC.md, Audit), through the CLI only:
+# The audit trail of a multi-node scenario (docs/pacsmesh.1, Audit), through the CLI only:
 #   - an export from any node verifies (exit 0);
 #   - `audit replay FILE --until T` at moments between the steps reproduces the digest
 #     every node showed at that moment;
@@ -81,7 +81,7 @@ print(next(w["state"] + ":" + str(w["claimed_by"]) for w in d["worklist"] if w["
 
 log "audit log --json lists the SPEC's event types"
 pm $A audit log "$T/n$A.audit" --json >"$T/log.json" || fail "audit log failed"
-$PYTHON - "$T/log.json" "$U1" "${NODE_ID[B]}" <<'EOF' || fail "audit log lacks what SPEC.md lists"
+$PYTHON - "$T/log.json" "$U1" "${NODE_ID[B]}" <<'EOF' || fail "audit log lacks what the man page lists"
 import json, sys
 log, study, b = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3]
 types = {e["type"] for e in log}

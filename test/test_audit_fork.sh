@@ -1,5 +1,5 @@
 #!/bin/bash
-# The forked backup (DESIGN.md, Replication; SPEC.md status / audit verify):
+# The forked backup (docs/design.md, Replication; docs/pacsmesh.1 status / audit verify):
 #   C's directory is copied while C is stopped (the backup); C then writes more events
 #   and gossips them; C is stopped and its backup restored; a reporter at C's console
 #   claims a study before C runs again, so C signs a different event with a sequence

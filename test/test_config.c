@@ -491,47 +491,47 @@ static void test_rules(void)
     uint64_t due, now = 1000000;
 
     /* First match wins: CT HEAD is neuro, not body. Case-insensitive values. */
-    pm_config_worklist_terms(cfg, "CT", "head", "CT BRAIN", now, prio, sub, &dr, &due);
+    pm_worklist_terms(cfg, "CT", "head", "CT BRAIN", now, prio, sub, &dr, &due);
     CHECK_STR(prio, "urgent");
     CHECK_STR(sub, "neuro");
     CHECK(dr == 0 && due == now + 24 * 3600000ULL);
-    pm_config_worklist_terms(cfg, "CT", "ABDOMEN", "", now, prio, sub, &dr, &due);
+    pm_worklist_terms(cfg, "CT", "ABDOMEN", "", now, prio, sub, &dr, &due);
     CHECK_STR(prio, "routine");
     CHECK_STR(sub, "body");
     CHECK(due == now + 28 * 86400000ULL);
     /* A multi-modality study matches if any of its modalities does. */
-    pm_config_worklist_terms(cfg, "SR\\CT", "HEAD", "", now, prio, sub, &dr, &due);
+    pm_worklist_terms(cfg, "SR\\CT", "HEAD", "", now, prio, sub, &dr, &due);
     CHECK_STR(sub, "neuro");
     /* ? wildcard, double read; priority not set by the rule: the default. */
-    pm_config_worklist_terms(cfg, "MG", "BREAST", "", now, prio, sub, &dr, &due);
+    pm_worklist_terms(cfg, "MG", "BREAST", "", now, prio, sub, &dr, &due);
     CHECK_STR(prio, "routine");
     CHECK_STR(sub, "breast");
     CHECK(dr == 1);
-    pm_config_worklist_terms(cfg, "MRI", "BREAST", "", now, prio, sub, &dr, &due);
+    pm_worklist_terms(cfg, "MRI", "BREAST", "", now, prio, sub, &dr, &due);
     CHECK_STR(sub, ""); /* M? does not match three letters */
     /* * wildcard in a quoted description; the rule's own due time. */
-    pm_config_worklist_terms(cfg, "MR", "", "MR Acute Stroke Protocol", now, prio, sub, &dr, &due);
+    pm_worklist_terms(cfg, "MR", "", "MR Acute Stroke Protocol", now, prio, sub, &dr, &due);
     CHECK_STR(sub, "breast"); /* rule 3 came first: MR matches M? */
-    pm_config_worklist_terms(cfg, "XA", NULL, "Acute STROKE", now, prio, sub, &dr, &due);
+    pm_worklist_terms(cfg, "XA", NULL, "Acute STROKE", now, prio, sub, &dr, &due);
     CHECK_STR(prio, "immediate");
     CHECK(due == now + 15 * 60000ULL);
     /* Every condition of a rule must hold. */
-    pm_config_worklist_terms(cfg, "CR", "CHEST", "XR CHEST PA", now, prio, sub, &dr, &due);
+    pm_worklist_terms(cfg, "CR", "CHEST", "XR CHEST PA", now, prio, sub, &dr, &due);
     CHECK_STR(sub, "chest");
-    pm_config_worklist_terms(cfg, "CR", "CHEST", "CHEST PA", now, prio, sub, &dr, &due);
+    pm_worklist_terms(cfg, "CR", "CHEST", "CHEST PA", now, prio, sub, &dr, &due);
     CHECK_STR(sub, "");
     /* No rule: the defaults. */
-    pm_config_worklist_terms(cfg, NULL, NULL, NULL, now, prio, sub, &dr, &due);
+    pm_worklist_terms(cfg, NULL, NULL, NULL, now, prio, sub, &dr, &due);
     CHECK_STR(prio, "routine");
     CHECK_STR(sub, "");
     CHECK(dr == 0 && due == now + 28 * 86400000ULL);
-    CHECK(pm_config_due_for(cfg, "immediate") == 3600000ULL);
+    CHECK(pm_worklist_due_for(cfg, "immediate") == 3600000ULL);
     pm_config_destroy(&cfg);
 
     /* default_priority drives both the priority and the due time of unmatched studies. */
     CHECK(load_text("[node]\nname = a\n[worklist]\ndefault_priority = urgent\ndue_urgent = 2h\n",
                     &cfg, err, sizeof err) == PM_OK);
-    pm_config_worklist_terms(cfg, "US", "", "", 0, prio, sub, &dr, &due);
+    pm_worklist_terms(cfg, "US", "", "", 0, prio, sub, &dr, &due);
     CHECK_STR(prio, "urgent");
     CHECK(due == 2 * 3600000ULL);
     pm_config_destroy(&cfg);

@@ -1,4 +1,4 @@
-/* kill -9 durability (DESIGN.md invariant 3). A child process appends events to a
+/* kill -9 durability (docs/design.md invariant 3). A child process appends events to a
  * store in a loop and writes each sequence number to a pipe only after
  * pm_feed_append returned PM_OK, i.e. after the commit it calls durable. The parent
  * kills it with SIGKILL after a random number of acknowledged appends plus a random few

@@ -80,7 +80,7 @@ need = ["pacsmesh_events_held", "pacsmesh_peers_up", "pacsmesh_gossip_events_ing
         "pacsmesh_fetch_bytes_total", "pacsmesh_fetch_last_duration_seconds",
         "pacsmesh_dicom_stores_total", "pacsmesh_dicom_finds_total", "pacsmesh_dicom_retrieves_total",
         "pacsmesh_cache_bytes", "pacsmesh_worklist_items", "pacsmesh_worklist_overdue",
-        "pacsmesh_feed_head_seq"]
+        "pacsmesh_feed_head_seq", "pacsmesh_build_info"]
 missing = [x for x in need if x not in samples]
 assert not missing, f"missing metrics: {missing}"
 print(f"# {len(samples)} samples in {len(types)} families")
@@ -89,6 +89,11 @@ print(f"# {len(samples)} samples in {len(types)} families")
 status_of() { local out; out=$(http "$1") && printf '%s\n' "${out%%$'\t'*}"; }
 [ "$(status_of /)" = 404 ] || fail "GET / is not 404"
 [ "$(status_of /metrics/x)" = 404 ] || fail "GET /metrics/x is not 404"
+
+# The build's version, as `pacsmesh version` prints it.
+version=$("$PACSMESH" version | head -n 1)
+[ "$(metric pacsmesh_build_info "version=\"${version#pacsmesh }\"")" = 1 ] ||
+    fail "no pacsmesh_build_info{version=\"${version#pacsmesh }\"} 1"
 
 # Values follow what the node does.
 [ "$(metric pacsmesh_peers_up)" = 1 ] || fail "pacsmesh_peers_up is not 1"

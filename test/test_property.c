@@ -1,4 +1,4 @@
-/* Property test of DESIGN.md invariant 2: views are a pure function of the set of
+/* Property test of docs/design.md invariant 2: views are a pure function of the set of
  * events. A random history is generated on several nodes' stores (genesis with
  * quorum 2, admissions that need two approvals, a revocation, announcements with
  * series and instances, claims, releases, reports, verifications, accesses, and

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Concurrent claims and reports on two sides of a partition resolve the same way on
 # every node once it heals: one holder everywhere, the conflict flagged, both reports
-# kept (DESIGN.md, The worklist).
+# kept (docs/design.md, The worklist).
 #
 # Three trusts A=1, B=2, C=3, each in its own network namespace plugged into a bridge in
 # a "switch" namespace (test/lib.sh); the partition is C's cable unplugged, so B (with

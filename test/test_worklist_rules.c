@@ -196,12 +196,12 @@ static void test_rule_sees_second_modality(void)
     Pm__Series *ptrs[2];
     Pm__StudyAnnounced st;
     study_of(&st, series, ptrs, mods, 2);
-    char list[PM_STUDY_MODALITIES_MAX], prio[PM_CONFIG_PRIORITY_MAX];
-    char sub[PM_CONFIG_SUBSPECIALTY_MAX];
+    char list[PM_STUDY_MODALITIES_MAX], prio[PM_WORKLIST_PRIORITY_MAX];
+    char sub[PM_WORKLIST_SUBSPECIALTY_MAX];
     int double_read;
     uint64_t due;
     pm_study_modalities(&st, list, sizeof list);
-    pm_config_worklist_terms(cfg, list, "EYE", "", 0, prio, sub, &double_read, &due);
+    pm_worklist_terms(cfg, list, "EYE", "", 0, prio, sub, &double_read, &due);
     CHECK(strcmp(prio, "urgent") == 0);
     CHECK(strcmp(sub, "ct") == 0);
     pm_config_destroy(&cfg);

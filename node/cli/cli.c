@@ -1,5 +1,6 @@
 #include "node/cli/cli.h"
 #include "crypto/hash.h"
+#include "node/cli/commands.h"
 #include "proto/error.h"
 #include "store/feed.h"
 #include "store/views.h"
@@ -35,21 +36,35 @@ int pm_cli_usage(const char *usage, const char *fmt, ...)
     return PM_EXIT_USAGE;
 }
 
-int pm_cli_parse(int argc, char **argv, const pm_cli_opt *opts, const char *usage, pm_cli_args *out)
+/* Which of the options every command takes is name (nlen bytes), if any. */
+static void common_option(pm_cli_args *out, const char *name, size_t nlen, const char ***value,
+                          int **flag)
+{
+    if (nlen == 3 && strncmp(name, "dir", 3) == 0)
+        *value = &out->dir;
+    else if (nlen == 4 && strncmp(name, "json", 4) == 0)
+        *flag = &out->json;
+    else if (nlen == 4 && strncmp(name, "help", 4) == 0)
+        *flag = &out->help;
+}
+
+int pm_cli_parse(int argc, char **argv, const pm_cli_opt *opts, pm_cli_args *out)
 {
     memset(out, 0, sizeof *out);
-    out->pos = calloc((size_t)argc + 1, sizeof *out->pos);
-    if (!out->pos)
-        return pm_cli_fail("out of memory");
+    const pm_cli_command *cmd = argc > 0 ? pm_cli_command_find(argv[0]) : NULL;
+    const char *usage = out->usage = cmd ? cmd->usage : argc > 0 ? argv[0] : "";
+    /* Positional arguments move down to argv[1..]: the slot written is never one not
+     * yet read, and option values are kept as pointers to the strings, not slots. */
+    out->args = argv + 1;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
-        if (strncmp(arg, "--", 2) != 0 || strcmp(arg, "--") == 0) {
-            if (strcmp(arg, "--") == 0) {
-                while (++i < argc)
-                    out->pos[out->npos++] = argv[i];
-                break;
-            }
-            out->pos[out->npos++] = argv[i];
+        if (strcmp(arg, "--") == 0) {
+            while (++i < argc)
+                out->args[out->nargs++] = argv[i];
+            break;
+        }
+        if (strncmp(arg, "--", 2) != 0) {
+            out->args[out->nargs++] = argv[i];
             continue;
         }
         const char *name = arg + 2, *eq = strchr(name, '=');
@@ -57,12 +72,7 @@ int pm_cli_parse(int argc, char **argv, const pm_cli_opt *opts, const char *usag
         const char *inline_value = eq ? eq + 1 : NULL;
         const char **value = NULL;
         int *flag = NULL;
-        if (nlen == 3 && strncmp(name, "dir", 3) == 0)
-            value = &out->dir;
-        else if (nlen == 4 && strncmp(name, "json", 4) == 0)
-            flag = &out->json;
-        else if (nlen == 4 && strncmp(name, "help", 4) == 0)
-            flag = &out->help;
+        common_option(out, name, nlen, &value, &flag);
         for (const pm_cli_opt *o = opts; o && o->name && !value && !flag; o++)
             if (strlen(o->name) == nlen && strncmp(o->name, name, nlen) == 0) {
                 value = o->value;
@@ -86,6 +96,34 @@ int pm_cli_parse(int argc, char **argv, const pm_cli_opt *opts, const char *usag
         out->dir = getenv("PACSMESH_DIR");
     if (!out->dir || !*out->dir)
         out->dir = "/var/lib/pacsmesh";
+    return PM_EXIT_OK;
+}
+
+int pm_cli_hoist_globals(int argc, char **argv)
+{
+    static const char usage[] = "[--dir DIR] [--json] COMMAND [options]";
+    int i = 1;
+    while (i < argc && argv[i][0] == '-') {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0 || strcmp(a, "--version") == 0)
+            break; /* stands for a command */
+        if (strcmp(a, "--dir") == 0) {
+            if (i + 1 >= argc)
+                return pm_cli_usage(usage, "--dir needs a value");
+            i += 2;
+        } else if (strncmp(a, "--dir=", 6) == 0 || strcmp(a, "--json") == 0) {
+            i++;
+        } else {
+            return pm_cli_usage(usage, "unknown option %s before the command", a);
+        }
+    }
+    if (i == 1)
+        return PM_EXIT_OK;
+    if (i >= argc)
+        return pm_cli_usage(usage, "options but no command");
+    char *cmd = argv[i];
+    memmove(argv + 2, argv + 1, (size_t)(i - 1) * sizeof *argv);
+    argv[1] = cmd;
     return PM_EXIT_OK;
 }
 

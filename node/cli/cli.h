@@ -13,7 +13,7 @@
 #include "store/blobs.h"
 #include "store/store.h"
 
-/* Exit codes (SPEC.md). */
+/* Exit codes (docs/pacsmesh.1). */
 enum { PM_EXIT_OK = 0, PM_EXIT_FAIL = 1, PM_EXIT_USAGE = 2 };
 
 /* One option of a subcommand: --name VALUE (value != NULL) or --name (flag != NULL). */
@@ -23,19 +23,32 @@ typedef struct {
     int *flag;
 } pm_cli_opt;
 
-/* Options every subcommand takes, and the positional arguments left over. */
+/* Options every subcommand takes, and the positional arguments left over. Nothing in
+ * it is allocated: there is nothing to free. */
 typedef struct {
-    const char *dir; /* --dir, else $PACSMESH_DIR, else /var/lib/pacsmesh */
-    int json;        /* --json */
-    int help;        /* --help */
-    char **pos;      /* positional arguments (borrowed from argv) */
-    int npos;
+    const char *dir;   /* --dir, else $PACSMESH_DIR, else /var/lib/pacsmesh */
+    int json;          /* --json */
+    int help;          /* --help */
+    const char *usage; /* the command's usage line, from the command table */
+    char **args;       /* positional arguments, in order: a part of argv (reordered) */
+    int nargs;
 } pm_cli_args;
 
-/* Parses argv (argv[0] is the subcommand). Returns PM_EXIT_OK, or PM_EXIT_USAGE after
+/* Parses argv (argv[0] is the subcommand, whose row of the command table gives the
+ * usage line). Options and positional arguments may be mixed; `--` ends the options.
+ * argv is reordered in place so that the positional arguments are contiguous: out->args
+ * points into argv and lives as long as it. Returns PM_EXIT_OK, or PM_EXIT_USAGE after
  * printing what was wrong and the usage line. */
-int pm_cli_parse(int argc, char **argv, const pm_cli_opt *opts, const char *usage,
-                 pm_cli_args *out);
+int pm_cli_parse(int argc, char **argv, const pm_cli_opt *opts, pm_cli_args *out);
+
+/* The options every command takes may also come before the command (as `git -C`):
+ * moves --dir DIR, --dir=DIR and --json found between the program name and the
+ * command to just after the command, so that `pacsmesh --dir D status` parses as
+ * `pacsmesh status --dir D` (an option given after the command still wins, being read
+ * later). --help, -h and --version there stand for the command itself. argv[0] is the
+ * program. Returns PM_EXIT_OK, or PM_EXIT_USAGE after printing why (an unknown option,
+ * --dir without a value, options but no command). */
+int pm_cli_hoist_globals(int argc, char **argv);
 
 /* Prints "pacsmesh: <message>" on stderr and returns PM_EXIT_FAIL. */
 int pm_cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -1,5 +1,5 @@
 /* audit export | verify | log: the signed event log, read by auditors without
- * trusting any node (SPEC.md, Audit). */
+ * trusting any node (docs/pacsmesh.1, Audit). */
 #include "crypto/hash.h"
 #include "node/cli/cli.h"
 #include "node/cli/commands.h"
@@ -16,10 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static const char usage[] = "audit export --out FILE | audit verify [FILE] | "
-                            "audit log [FILE] [--origin NODE] [--study UID] [--json] | "
-                            "audit replay [FILE] --until TIME [--json]";
 
 /* A source of records: an export file, or the node's own store. */
 typedef struct {
@@ -88,9 +84,9 @@ static int add_record(void *ctx, char kind, const uint8_t *raw, size_t len)
 
 static int audit_verify(const pm_cli_args *a)
 {
-    if (a->npos > 2)
-        return pm_cli_usage(usage, "audit verify takes at most one FILE");
-    const char *file = a->npos == 2 ? a->pos[1] : NULL;
+    if (a->nargs > 2)
+        return pm_cli_usage(a->usage, "audit verify takes at most one FILE");
+    const char *file = a->nargs == 2 ? a->args[1] : NULL;
     char scratch[] = "/tmp/pacsmesh-verify-XXXXXX";
     if (!mkdtemp(scratch))
         return pm_cli_fail("cannot make a scratch directory");
@@ -122,7 +118,7 @@ static int audit_verify(const pm_cli_args *a)
 static int audit_export(const pm_cli_args *a, const char *out)
 {
     if (!out)
-        return pm_cli_usage(usage, "audit export needs --out FILE");
+        return pm_cli_usage(a->usage, "audit export needs --out FILE");
     pm_node node;
     int rc = pm_node_open(a->dir, PM_NODE_STORE, &node);
     if (rc)
@@ -210,13 +206,13 @@ static int log_record(void *vctx, char kind, const uint8_t *raw, size_t len)
 
 static int audit_log(const pm_cli_args *a, const char *origin, const char *study)
 {
-    if (a->npos > 2)
-        return pm_cli_usage(usage, "audit log takes at most one FILE");
+    if (a->nargs > 2)
+        return pm_cli_usage(a->usage, "audit log takes at most one FILE");
     static const char *const head[] = {"TIME", "ORIGIN", "SEQ",      "LAMPORT",
                                        "TYPE", "STUDY",  "REPORTER", "DETAIL"};
     log_ctx c = {origin, study, a->json ? json_array() : NULL,
                  a->json ? NULL : pm_table_new(8, head)};
-    int rc = read_records(a->npos == 2 ? a->pos[1] : NULL, a->dir, log_record, &c);
+    int rc = read_records(a->nargs == 2 ? a->args[1] : NULL, a->dir, log_record, &c);
     if (!rc && c.json)
         pm_cli_print_json(json_incref(c.json));
     else if (!rc)
@@ -315,10 +311,10 @@ static int audit_replay(const pm_cli_args *a, const char *until)
 {
     uint64_t at;
     if (!until || parse_time(until, &at) != 0)
-        return pm_cli_usage(usage, "audit replay needs --until TIME (ISO 8601 UTC, e.g. "
-                                   "2026-11-22T10:00:00Z)");
-    if (a->npos > 2)
-        return pm_cli_usage(usage, "audit replay takes at most one FILE");
+        return pm_cli_usage(a->usage, "audit replay needs --until TIME (ISO 8601 UTC, e.g. "
+                                      "2026-11-22T10:00:00Z)");
+    if (a->nargs > 2)
+        return pm_cli_usage(a->usage, "audit replay takes at most one FILE");
     char scratch[] = "/tmp/pacsmesh-replay-XXXXXX";
     if (!mkdtemp(scratch))
         return pm_cli_fail("cannot make a scratch directory");
@@ -326,7 +322,7 @@ static int audit_replay(const pm_cli_args *a, const char *until)
     int r = pm_verifier_new(scratch, ignore_problem, NULL, &c.v);
     if (r)
         return pm_cli_fail("cannot create a scratch store: %s", pm_strerror(r));
-    int rc = read_records(a->npos == 2 ? a->pos[1] : NULL, a->dir, replay_record, &c);
+    int rc = read_records(a->nargs == 2 ? a->args[1] : NULL, a->dir, replay_record, &c);
     uint64_t events = 0, problems = 0;
     if (!rc && (r = pm_verifier_finish(c.v, &events, &problems)))
         rc = pm_cli_fail("replay stopped: %s", pm_strerror(r));
@@ -374,21 +370,20 @@ int pm_cmd_audit(int argc, char **argv)
                          {"study", &study, NULL},
                          {NULL, NULL, NULL}};
     pm_cli_args a;
-    int rc = pm_cli_parse(argc, argv, opts, usage, &a);
+    int rc = pm_cli_parse(argc, argv, opts, &a);
     if (rc)
         return rc;
-    if (a.npos < 1)
-        rc = pm_cli_usage(usage, "say what to do: export, verify, log or replay");
-    else if (strcmp(a.pos[0], "verify") == 0)
+    if (a.nargs < 1)
+        rc = pm_cli_usage(a.usage, "say what to do: export, verify, log or replay");
+    else if (strcmp(a.args[0], "verify") == 0)
         rc = audit_verify(&a);
-    else if (strcmp(a.pos[0], "export") == 0)
+    else if (strcmp(a.args[0], "export") == 0)
         rc = audit_export(&a, out);
-    else if (strcmp(a.pos[0], "log") == 0)
+    else if (strcmp(a.args[0], "log") == 0)
         rc = audit_log(&a, origin, study);
-    else if (strcmp(a.pos[0], "replay") == 0)
+    else if (strcmp(a.args[0], "replay") == 0)
         rc = audit_replay(&a, until);
     else
-        rc = pm_cli_usage(usage, "unknown audit command '%s'", a.pos[0]);
-    free(a.pos);
+        rc = pm_cli_usage(a.usage, "unknown audit command '%s'", a.args[0]);
     return rc;
 }

@@ -94,22 +94,20 @@ static int wait_for_job(pm_node *node, json_int_t job, int bar, json_t **final)
 
 int pm_cmd_fetch(int argc, char **argv)
 {
-    static const char usage[] = "fetch STUDY_UID [--out DIR] [--reporter ID]";
     const char *out = NULL, *reporter = NULL;
     pm_cli_opt opts[] = {{"out", &out, NULL}, {"reporter", &reporter, NULL}, {NULL, NULL, NULL}};
     pm_cli_args a;
-    int rc = pm_cli_parse(argc, argv, opts, usage, &a);
-    if (!rc && a.npos != 1)
-        rc = pm_cli_usage(usage, "give exactly one STUDY_UID");
+    int rc = pm_cli_parse(argc, argv, opts, &a);
+    if (!rc && a.nargs != 1)
+        rc = pm_cli_usage(a.usage, "give exactly one STUDY_UID");
     pm_node node;
     if (rc || (rc = pm_node_open(a.dir, PM_NODE_ALL | PM_NODE_BLOBS, &node))) {
-        free(a.pos);
         return rc;
     }
     Pm__StudyView *sv = NULL;
     json_t *st = NULL;
-    if (pm_views_study(node.store, a.pos[0], &sv) != PM_OK || !sv->study) {
-        rc = pm_cli_fail("unknown study %s: no node of the mesh has announced it", a.pos[0]);
+    if (pm_views_study(node.store, a.args[0], &sv) != PM_OK || !sv->study) {
+        rc = pm_cli_fail("unknown study %s: no node of the mesh has announced it", a.args[0]);
         goto done;
     }
     struct timespec t0, t1;
@@ -118,7 +116,7 @@ int pm_cmd_fetch(int argc, char **argv)
     if (!reporter)
         reporter = getenv("USER") ? getenv("USER") : "cli";
     json_t *req =
-               json_pack("{s:s, s:s, s:s}", "cmd", "fetch", "study", a.pos[0], "reader", reporter),
+               json_pack("{s:s, s:s, s:s}", "cmd", "fetch", "study", a.args[0], "reader", reporter),
            *reply = NULL;
     int r = pm_admin_request(&node, req, 5000, &reply);
     json_decref(req);
@@ -142,13 +140,13 @@ int pm_cmd_fetch(int argc, char **argv)
     if (strcmp(json_string_value(json_object_get(st, "state")), "done") != 0) {
         rc = pm_cli_fail("fetch of %s failed: %s (no holder that is up could serve every "
                          "instance)",
-                         a.pos[0], json_string_value(json_object_get(st, "error")));
+                         a.args[0], json_string_value(json_object_get(st, "error")));
         goto done;
     }
     double bytes = (double)json_integer_value(json_object_get(st, "bytes"));
     printf("fetched %.0f bytes (%lld instances) in %.3f s (%.1f MB/s); study %s is cached\n", bytes,
            (long long)json_integer_value(json_object_get(st, "instances")), secs,
-           secs > 0 ? bytes / 1e6 / secs : 0.0, a.pos[0]);
+           secs > 0 ? bytes / 1e6 / secs : 0.0, a.args[0]);
     unsigned written = 0;
     if (out && (rc = write_out(node.blobs, sv, out, &written)) == PM_EXIT_OK)
         printf("wrote %u instances to %s\n", written, out);
@@ -157,6 +155,5 @@ done:
     if (sv)
         pm__study_view__free_unpacked(sv, NULL);
     pm_node_close(&node);
-    free(a.pos);
     return rc;
 }

@@ -4,6 +4,7 @@
  * event on this node's feed; the rules they check are the fold's (states.h). */
 #include "node/cli/commands.h"
 #include "node/cli/item_command.h"
+#include "node/worklist/rules.h"
 #include "node/worklist/states.h"
 #include "proto/error.h"
 #include "store/event.h"
@@ -15,54 +16,47 @@
 #define REASON_MAX 4096
 
 /* Parses STUDY_UID and opts, checks the required ones are set, opens the item. */
-static int open_with(int argc, char **argv, const char *usage, pm_cli_opt *opts, int n_required,
+static int open_with(int argc, char **argv, pm_cli_opt *opts, int n_required,
                      const char *required_text, pm_cli_args *a, pm_node *node, Pm__StudyView **sv)
 {
-    int rc = pm_cli_parse(argc, argv, opts, usage, a);
+    int rc = pm_cli_parse(argc, argv, opts, a);
     for (int i = 0; !rc && i < n_required; i++)
         if (!*opts[i].value)
-            rc = pm_cli_usage(usage, "%s", required_text);
-    if (rc || (rc = pm_item_open(a, usage, NULL, node, sv))) {
-        free(a->pos);
-        a->pos = NULL;
-    }
-    return rc;
+            rc = pm_cli_usage(a->usage, "%s", required_text);
+    return rc ? rc : pm_item_open(a, NULL, node, sv);
 }
 
-static void close_item(pm_cli_args *a, pm_node *node, Pm__StudyView *sv)
+static void close_item(pm_node *node, Pm__StudyView *sv)
 {
     pm__study_view__free_unpacked(sv, NULL);
     pm_node_close(node);
-    free(a->pos);
 }
 
 int pm_cmd_assign(int argc, char **argv)
 {
-    static const char usage[] = "assign STUDY_UID --reporter ID --by COORDINATOR";
     const char *reporter = NULL, *by = NULL;
     pm_cli_opt opts[] = {{"reporter", &reporter, NULL}, {"by", &by, NULL}, {NULL, NULL, NULL}};
     pm_cli_args a;
     pm_node node;
     Pm__StudyView *sv = NULL;
-    int rc =
-        open_with(argc, argv, usage, opts, 2, "--reporter and --by are required", &a, &node, &sv);
+    int rc = open_with(argc, argv, opts, 2, "--reporter and --by are required", &a, &node, &sv);
     if (rc)
         return rc;
     uint64_t now = pm_now_ms();
     pm_wl_verdict v = pm_wl_may_assign(sv, pm_views_item_state(sv, now));
     if (!pm_item_reporter_ok(reporter) || !pm_item_reporter_ok(by))
-        rc = pm_cli_usage(usage, "--reporter and --by are reporter ids (1-64 letters, digits, "
-                                 "'.', '_', '-', '@')");
+        rc = pm_cli_usage(a.usage, "--reporter and --by are reporter ids (1-64 letters, digits, "
+                                   "'.', '_', '-', '@')");
     else if (v != PM_WL_ALLOWED)
-        rc = pm_cli_fail("cannot assign %s: %s", a.pos[0], pm_wl_verdict_text(v));
+        rc = pm_cli_fail("cannot assign %s: %s", a.args[0], pm_wl_verdict_text(v));
     if (rc) {
-        close_item(&a, &node, sv);
+        close_item(&node, sv);
         return rc;
     }
     const char *previous =
         strcmp(sv->state, "claimed") == 0 && sv->claim ? sv->claim->reporter : "";
     Pm__ItemClaimed c = PM__ITEM_CLAIMED__INIT;
-    c.study_instance_uid = a.pos[0];
+    c.study_instance_uid = a.args[0];
     c.reporter = (char *)reporter;
     c.assigned_by = (char *)by;
     c.lease_until_ms = now + node.cfg->lease_ms;
@@ -71,16 +65,15 @@ int pm_cmd_assign(int argc, char **argv)
     body.item_claimed = &c;
     rc = pm_item_append(&node, &body);
     if (rc == PM_EXIT_OK)
-        printf("assigned %s to %s by %s%s%s\n", a.pos[0], reporter, by,
+        printf("assigned %s to %s by %s%s%s\n", a.args[0], reporter, by,
                *previous && strcmp(previous, reporter) != 0 ? "; taken from " : "",
                *previous && strcmp(previous, reporter) != 0 ? previous : "");
-    close_item(&a, &node, sv);
+    close_item(&node, sv);
     return rc;
 }
 
 int pm_cmd_flag(int argc, char **argv)
 {
-    static const char usage[] = "flag STUDY_UID --priority P --reason TEXT --by SOURCE";
     const char *priority = NULL, *reason = NULL, *by = NULL;
     pm_cli_opt opts[] = {{"priority", &priority, NULL},
                          {"reason", &reason, NULL},
@@ -89,71 +82,70 @@ int pm_cmd_flag(int argc, char **argv)
     pm_cli_args a;
     pm_node node;
     Pm__StudyView *sv = NULL;
-    int rc = open_with(argc, argv, usage, opts, 3, "--priority, --reason and --by are required", &a,
-                       &node, &sv);
+    int rc = open_with(argc, argv, opts, 3, "--priority, --reason and --by are required", &a, &node,
+                       &sv);
     if (rc)
         return rc;
     if (!pm_event_priority_known(priority))
-        rc = pm_cli_usage(usage, "--priority is one of immediate, urgent, routine");
+        rc = pm_cli_usage(a.usage, "--priority is one of immediate, urgent, routine");
     else if (!*reason || strlen(reason) > REASON_MAX || !*by || strlen(by) > 256)
-        rc = pm_cli_usage(usage, "--reason (1-4096 characters) and --by (1-256) must be given");
+        rc = pm_cli_usage(a.usage, "--reason (1-4096 characters) and --by (1-256) must be given");
     else if (sv->withdrawn)
-        rc = pm_cli_fail("cannot flag %s: %s", a.pos[0], pm_wl_verdict_text(PM_WL_WITHDRAWN));
+        rc = pm_cli_fail("cannot flag %s: %s", a.args[0], pm_wl_verdict_text(PM_WL_WITHDRAWN));
     if (rc) {
-        close_item(&a, &node, sv);
+        close_item(&node, sv);
         return rc;
     }
     /* The due time follows the new priority from the item's arrival, by this node's
      * [worklist] due_* settings; it travels in the event so every node agrees. */
     Pm__ItemFlagged f = PM__ITEM_FLAGGED__INIT;
-    f.study_instance_uid = a.pos[0];
+    f.study_instance_uid = a.args[0];
     f.priority = (char *)priority;
     f.reason = (char *)reason;
     f.by = (char *)by;
-    f.due_ms = sv->announced_ms + pm_config_due_for(node.cfg, priority);
+    f.due_ms = sv->announced_ms + pm_worklist_due_for(node.cfg, priority);
     Pm__EventBody body = PM__EVENT_BODY__INIT;
     body.payload_case = PM__EVENT_BODY__PAYLOAD_ITEM_FLAGGED;
     body.item_flagged = &f;
     rc = pm_item_append(&node, &body);
     char due[32];
     if (rc == PM_EXIT_OK)
-        printf("flagged %s %s (was %s) by %s; due %s\n", a.pos[0], priority, pm_wl_priority(sv), by,
-               pm_cli_time(f.due_ms, due));
-    close_item(&a, &node, sv);
+        printf("flagged %s %s (was %s) by %s; due %s\n", a.args[0], priority, pm_wl_priority(sv),
+               by, pm_cli_time(f.due_ms, due));
+    close_item(&node, sv);
     return rc;
 }
 
 int pm_cmd_withdraw(int argc, char **argv)
 {
-    static const char usage[] = "withdraw STUDY_UID --reason TEXT";
     const char *reason = NULL;
     pm_cli_opt opts[] = {{"reason", &reason, NULL}, {NULL, NULL, NULL}};
     pm_cli_args a;
     pm_node node;
     Pm__StudyView *sv = NULL;
-    int rc = open_with(argc, argv, usage, opts, 1, "--reason is required", &a, &node, &sv);
+    int rc = open_with(argc, argv, opts, 1, "--reason is required", &a, &node, &sv);
     if (rc)
         return rc;
     pm_wl_verdict v = pm_wl_may_withdraw(sv, pm_identity_public(node.id));
     if (!*reason || strlen(reason) > REASON_MAX)
-        rc = pm_cli_usage(usage, "--reason: 1-4096 characters");
+        rc = pm_cli_usage(a.usage, "--reason: 1-4096 characters");
     else if (sv->withdrawn)
-        rc = pm_cli_fail("study %s is already withdrawn", a.pos[0]);
+        rc = pm_cli_fail("study %s is already withdrawn", a.args[0]);
     else if (v != PM_WL_ALLOWED)
-        rc = pm_cli_fail("cannot withdraw %s: %s", a.pos[0], pm_wl_verdict_text(v));
+        rc = pm_cli_fail("cannot withdraw %s: %s", a.args[0], pm_wl_verdict_text(v));
     if (rc) {
-        close_item(&a, &node, sv);
+        close_item(&node, sv);
         return rc;
     }
     Pm__StudyWithdrawn w = PM__STUDY_WITHDRAWN__INIT;
-    w.study_instance_uid = a.pos[0];
+    w.study_instance_uid = a.args[0];
     w.reason = (char *)reason;
     Pm__EventBody body = PM__EVENT_BODY__INIT;
     body.payload_case = PM__EVENT_BODY__PAYLOAD_STUDY_WITHDRAWN;
     body.study_withdrawn = &w;
     rc = pm_item_append(&node, &body);
     if (rc == PM_EXIT_OK)
-        printf("withdrew %s from every worklist (kept in the log)\n", a.pos[0]);
-    close_item(&a, &node, sv);
+        printf("withdrew %s from every worklist (kept in the log)\n", a.args[0]);
+    close_item(&node, sv);
     return rc;
 }

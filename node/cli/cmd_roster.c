@@ -16,10 +16,6 @@
 #define CAPACITY_DEFAULT 5
 #define CAPACITY_MAX 1000
 
-static const char usage_reporter[] =
-    "reporter add ID --name NAME [--subspecialty X]... [--site NODE]... [--capacity N] | "
-    "reporter list [--json] | reporter remove ID";
-
 /* Every value of a repeatable option (--name V or --name=V), each also split at commas.
  * The values point into argv or into *storage (the caller frees it). */
 static size_t collect_repeated(int argc, char **argv, const char *name, char **out, size_t max,
@@ -57,28 +53,30 @@ static int reporter_write(pm_node *node, Pm__ReporterRegistered *r)
     return pm_item_append(node, &body);
 }
 
-static int reporter_add(int argc, char **argv, const pm_cli_args *a, const char *name,
+/* The values of the repeatable options, read before pm_cli_parse reorders argv. */
+typedef struct {
+    char *subs[LIST_MAX], *sites[LIST_MAX], *sub_buf, *site_buf;
+    size_t n_subs, n_sites;
+} repeated_opts;
+
+static int reporter_add(const repeated_opts *o, const pm_cli_args *a, const char *name,
                         const char *capacity)
 {
-    if (a->npos != 2 || !pm_item_reporter_ok(a->pos[1]))
-        return pm_cli_usage(usage_reporter, "reporter add needs one reporter ID (1-64 letters, "
-                                            "digits, '.', '_', '-', '@')");
+    if (a->nargs != 2 || !pm_item_reporter_ok(a->args[1]))
+        return pm_cli_usage(a->usage, "reporter add needs one reporter ID (1-64 letters, "
+                                      "digits, '.', '_', '-', '@')");
     if (!name || !*name || strlen(name) > 256)
-        return pm_cli_usage(usage_reporter, "--name NAME is required (1-256 characters)");
+        return pm_cli_usage(a->usage, "--name NAME is required (1-256 characters)");
     char *end = NULL;
     long cap = capacity ? strtol(capacity, &end, 10) : CAPACITY_DEFAULT;
     if (capacity && (*end || cap < 1 || cap > CAPACITY_MAX))
-        return pm_cli_usage(usage_reporter, "--capacity is a number of items, 1-%d", CAPACITY_MAX);
-    char *subs[LIST_MAX], *sites_text[LIST_MAX], *sub_buf = NULL, *site_buf = NULL;
-    size_t n_subs = collect_repeated(argc, argv, "subspecialty", subs, LIST_MAX, &sub_buf);
-    size_t n_sites = collect_repeated(argc, argv, "site", sites_text, LIST_MAX, &site_buf);
+        return pm_cli_usage(a->usage, "--capacity is a number of items, 1-%d", CAPACITY_MAX);
+    size_t n_subs = o->n_subs, n_sites = o->n_sites;
+    char *const *subs = o->subs, *const *sites_text = o->sites;
     pm_node node;
     int rc = pm_node_open(a->dir, PM_NODE_ALL, &node);
-    if (rc) {
-        free(sub_buf);
-        free(site_buf);
+    if (rc)
         return rc;
-    }
     uint8_t site_ids[LIST_MAX][PM_ID_BYTES];
     ProtobufCBinaryData sites[LIST_MAX];
     for (size_t i = 0; !rc && i < n_sites; i++) {
@@ -87,9 +85,9 @@ static int reporter_add(int argc, char **argv, const pm_cli_args *a, const char 
     }
     if (!rc) {
         Pm__ReporterRegistered r = PM__REPORTER_REGISTERED__INIT;
-        r.reporter_id = a->pos[1];
+        r.reporter_id = a->args[1];
         r.name = (char *)name;
-        r.subspecialties = subs;
+        r.subspecialties = (char **)subs;
         r.n_subspecialties = n_subs;
         r.sites = sites;
         r.n_sites = n_sites;
@@ -97,34 +95,32 @@ static int reporter_add(int argc, char **argv, const pm_cli_args *a, const char 
         rc = reporter_write(&node, &r);
         if (rc == PM_EXIT_OK)
             printf("registered reporter %s (%s): %zu sub-specialties, %s, capacity %ld\n",
-                   a->pos[1], name, n_subs, n_sites ? "listed sites" : "every site", cap);
+                   a->args[1], name, n_subs, n_sites ? "listed sites" : "every site", cap);
     }
     pm_node_close(&node);
-    free(sub_buf);
-    free(site_buf);
     return rc;
 }
 
 static int reporter_remove(const pm_cli_args *a)
 {
-    if (a->npos != 2)
-        return pm_cli_usage(usage_reporter, "reporter remove needs one reporter ID");
+    if (a->nargs != 2)
+        return pm_cli_usage(a->usage, "reporter remove needs one reporter ID");
     pm_node node;
     int rc = pm_node_open(a->dir, PM_NODE_ALL, &node);
     if (rc)
         return rc;
     Pm__ReporterView *v = NULL;
-    if (pm_views_reporter(node.store, a->pos[1], &v) != PM_OK) {
+    if (pm_views_reporter(node.store, a->args[1], &v) != PM_OK) {
         pm_node_close(&node);
-        return pm_cli_fail("no reporter %s on the roster", a->pos[1]);
+        return pm_cli_fail("no reporter %s on the roster", a->args[1]);
     }
     pm__reporter_view__free_unpacked(v, NULL);
     Pm__ReporterRegistered r = PM__REPORTER_REGISTERED__INIT;
-    r.reporter_id = a->pos[1];
+    r.reporter_id = a->args[1];
     r.removed = 1;
     rc = reporter_write(&node, &r);
     if (rc == PM_EXIT_OK)
-        printf("removed reporter %s from the roster\n", a->pos[1]);
+        printf("removed reporter %s from the roster\n", a->args[1]);
     pm_node_close(&node);
     return rc;
 }
@@ -200,21 +196,25 @@ int pm_cmd_reporter(int argc, char **argv)
                          {"subspecialty", &ignored, NULL},
                          {"site", &ignored, NULL},
                          {NULL, NULL, NULL}};
+    repeated_opts rep = {0};
+    rep.n_subs = collect_repeated(argc, argv, "subspecialty", rep.subs, LIST_MAX, &rep.sub_buf);
+    rep.n_sites = collect_repeated(argc, argv, "site", rep.sites, LIST_MAX, &rep.site_buf);
     pm_cli_args a;
-    int rc = pm_cli_parse(argc, argv, opts, usage_reporter, &a);
+    int rc = pm_cli_parse(argc, argv, opts, &a);
     if (rc)
-        return rc;
-    if (a.npos < 1)
-        rc = pm_cli_usage(usage_reporter, "say what to do: add, list or remove");
-    else if (strcmp(a.pos[0], "add") == 0)
-        rc = reporter_add(argc, argv, &a, name, capacity);
-    else if (strcmp(a.pos[0], "list") == 0)
+        ;
+    else if (a.nargs < 1)
+        rc = pm_cli_usage(a.usage, "say what to do: add, list or remove");
+    else if (strcmp(a.args[0], "add") == 0)
+        rc = reporter_add(&rep, &a, name, capacity);
+    else if (strcmp(a.args[0], "list") == 0)
         rc = reporter_list(&a);
-    else if (strcmp(a.pos[0], "remove") == 0)
+    else if (strcmp(a.args[0], "remove") == 0)
         rc = reporter_remove(&a);
     else
-        rc = pm_cli_usage(usage_reporter, "unknown reporter command '%s'", a.pos[0]);
-    free(a.pos);
+        rc = pm_cli_usage(a.usage, "unknown reporter command '%s'", a.args[0]);
+    free(rep.sub_buf);
+    free(rep.site_buf);
     return rc;
 }
 
@@ -311,16 +311,14 @@ static int print_next(const pm_cli_args *a, const Pm__StudyView *s, uint64_t now
 
 int pm_cmd_next(int argc, char **argv)
 {
-    static const char usage[] = "next --reporter ID [--json]";
     const char *reporter = NULL;
     pm_cli_opt opts[] = {{"reporter", &reporter, NULL}, {NULL, NULL, NULL}};
     pm_cli_args a;
-    int rc = pm_cli_parse(argc, argv, opts, usage, &a);
-    if (!rc && (!reporter || a.npos))
-        rc = pm_cli_usage(usage, "--reporter ID is required, and nothing else");
+    int rc = pm_cli_parse(argc, argv, opts, &a);
+    if (!rc && (!reporter || a.nargs))
+        rc = pm_cli_usage(a.usage, "--reporter ID is required, and nothing else");
     pm_node node;
     if (rc || (rc = pm_node_open(a.dir, PM_NODE_ALL, &node))) {
-        free(a.pos);
         return rc;
     }
     Pm__ReporterView *me = NULL;
@@ -359,6 +357,5 @@ done:
     if (me)
         pm__reporter_view__free_unpacked(me, NULL);
     pm_node_close(&node);
-    free(a.pos);
     return rc;
 }

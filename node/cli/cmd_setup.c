@@ -1,4 +1,4 @@
-/* Setting a node up: init, id, genesis, admit, join, revoke (SPEC.md). */
+/* Setting a node up: init, id, genesis, admit, join, revoke (docs/pacsmesh.1). */
 #include "crypto/hash.h"
 #include "node/cli/admin_client.h"
 #include "node/cli/cli.h"
@@ -37,8 +37,6 @@ static int mkdir_p(const char *dir)
 
 int pm_cmd_init(int argc, char **argv)
 {
-    static const char usage[] =
-        "init --name NAME [--listen EP] [--advertise EP] [--dicom-port N] [--ae AE] [--admin EP]";
     const char *name = NULL, *listen = NULL, *advertise = NULL, *port = NULL, *ae = NULL,
                *admin = NULL;
     pm_cli_opt opts[] = {
@@ -46,19 +44,19 @@ int pm_cmd_init(int argc, char **argv)
         {"dicom-port", &port, NULL}, {"ae", &ae, NULL},         {"admin", &admin, NULL},
         {NULL, NULL, NULL}};
     pm_cli_args a;
-    int rc = pm_cli_parse(argc, argv, opts, usage, &a);
+    int rc = pm_cli_parse(argc, argv, opts, &a);
     if (rc)
         return rc;
     if (!name || !*name)
-        return pm_cli_usage(usage, "--name is required");
-    if (a.npos)
-        return pm_cli_usage(usage, "unexpected argument '%s'", a.pos[0]);
+        return pm_cli_usage(a.usage, "--name is required");
+    if (a.nargs)
+        return pm_cli_usage(a.usage, "unexpected argument '%s'", a.args[0]);
     int dicom_port = 0;
     if (port) {
         char *end;
         long p = strtol(port, &end, 10);
         if (*end || p < 1 || p > 65535)
-            return pm_cli_usage(usage, "--dicom-port: '%s' is not a port number", port);
+            return pm_cli_usage(a.usage, "--dicom-port: '%s' is not a port number", port);
         dicom_port = (int)p;
     }
     char *conf = pm_node_path(a.dir, "node.conf"), *key = pm_node_path(a.dir, "identity.key"),
@@ -77,7 +75,7 @@ int pm_cmd_init(int argc, char **argv)
     int r = pm_config_write_default(conf, name, listen, advertise, dicom_port, ae, admin, err,
                                     sizeof err);
     if (r) {
-        rc = r == PM_E_CONFIG ? pm_cli_usage(usage, "%s", err) : pm_cli_fail("%s", err);
+        rc = r == PM_E_CONFIG ? pm_cli_usage(a.usage, "%s", err) : pm_cli_fail("%s", err);
         goto done;
     }
     if ((r = pm_identity_generate(&id)) || (r = pm_identity_save(id, key))) {
@@ -98,14 +96,13 @@ done:
     free(conf);
     free(key);
     free(store_dir);
-    free(a.pos);
     return rc;
 }
 
 int pm_cmd_id(int argc, char **argv)
 {
     pm_cli_args a;
-    int rc = pm_cli_parse(argc, argv, NULL, "id", &a);
+    int rc = pm_cli_parse(argc, argv, NULL, &a);
     if (rc)
         return rc;
     pm_node node;
@@ -115,28 +112,25 @@ int pm_cmd_id(int argc, char **argv)
         puts(hex);
         pm_node_close(&node);
     }
-    free(a.pos);
     return rc;
 }
 
 int pm_cmd_genesis(int argc, char **argv)
 {
-    static const char usage[] = "genesis --mesh NAME [--quorum K]";
     const char *mesh = NULL, *quorum = "1";
     pm_cli_opt opts[] = {{"mesh", &mesh, NULL}, {"quorum", &quorum, NULL}, {NULL, NULL, NULL}};
     pm_cli_args a;
-    int rc = pm_cli_parse(argc, argv, opts, usage, &a);
+    int rc = pm_cli_parse(argc, argv, opts, &a);
     if (rc)
         return rc;
     char *end;
     long k = strtol(quorum, &end, 10);
     if (!mesh || !*mesh)
-        rc = pm_cli_usage(usage, "--mesh is required");
+        rc = pm_cli_usage(a.usage, "--mesh is required");
     else if (*end || k < 1 || k > 100)
-        rc = pm_cli_usage(usage, "--quorum: '%s' is not a number from 1 to 100", quorum);
+        rc = pm_cli_usage(a.usage, "--quorum: '%s' is not a number from 1 to 100", quorum);
     pm_node node;
     if (rc || (rc = pm_node_open(a.dir, PM_NODE_ALL, &node))) {
-        free(a.pos);
         return rc;
     }
     Pm__Genesis g = PM__GENESIS__INIT;
@@ -165,7 +159,6 @@ int pm_cmd_genesis(int argc, char **argv)
         pm_event_destroy(&ev);
     }
     pm_node_close(&node);
-    free(a.pos);
     return rc;
 }
 
@@ -247,27 +240,25 @@ static int append_membership(pm_node *node, Pm__EventBody *body)
 
 int pm_cmd_admit(int argc, char **argv)
 {
-    static const char usage[] = "admit NODE_ID --name NAME --endpoint EP";
     const char *name = NULL, *endpoint = NULL;
     pm_cli_opt opts[] = {{"name", &name, NULL}, {"endpoint", &endpoint, NULL}, {NULL, NULL, NULL}};
     pm_cli_args a;
-    int rc = pm_cli_parse(argc, argv, opts, usage, &a);
+    int rc = pm_cli_parse(argc, argv, opts, &a);
     if (rc)
         return rc;
     uint8_t new_id[PM_ID_BYTES], curve[PM_CURVE_KEY_BYTES];
-    if (a.npos != 1)
-        rc = pm_cli_usage(usage, "give exactly one NODE_ID");
+    if (a.nargs != 1)
+        rc = pm_cli_usage(a.usage, "give exactly one NODE_ID");
     else if (!name || !*name || !endpoint || !*endpoint)
-        rc = pm_cli_usage(usage, "--name and --endpoint are required");
-    else if (pm_hex_decode(a.pos[0], new_id, PM_ID_BYTES) ||
+        rc = pm_cli_usage(a.usage, "--name and --endpoint are required");
+    else if (pm_hex_decode(a.args[0], new_id, PM_ID_BYTES) ||
              pm_identity_curve_public_of(new_id, curve))
-        rc = pm_cli_usage(usage, "'%s' is not a node id (64 hex digits, as `pacsmesh id` prints)",
-                          a.pos[0]);
+        rc = pm_cli_usage(a.usage, "'%s' is not a node id (64 hex digits, as `pacsmesh id` prints)",
+                          a.args[0]);
     else if (strncmp(endpoint, "tcp://", 6) != 0)
-        rc = pm_cli_usage(usage, "--endpoint: '%s' is not a tcp:// endpoint", endpoint);
+        rc = pm_cli_usage(a.usage, "--endpoint: '%s' is not a tcp:// endpoint", endpoint);
     pm_node node;
     if (rc || (rc = pm_node_open(a.dir, PM_NODE_ALL, &node))) {
-        free(a.pos);
         return rc;
     }
     Pm__MemberAdmitted m = PM__MEMBER_ADMITTED__INIT;
@@ -285,7 +276,7 @@ int pm_cmd_admit(int argc, char **argv)
         } else {
             Pm__MemberView *mv = NULL;
             if (pm_views_member(node.store, new_id, &mv) == PM_OK) {
-                printf("approved %s (%s): %zu of the approvals needed; state %s\n", name, a.pos[0],
+                printf("approved %s (%s): %zu of the approvals needed; state %s\n", name, a.args[0],
                        mv->n_admit_approvals, mv->state);
                 pm__member_view__free_unpacked(mv, NULL);
             }
@@ -294,22 +285,19 @@ int pm_cmd_admit(int argc, char **argv)
         }
     }
     pm_node_close(&node);
-    free(a.pos);
     return rc;
 }
 
 int pm_cmd_join(int argc, char **argv)
 {
-    static const char usage[] = "join TOKEN";
     pm_cli_args a;
-    int rc = pm_cli_parse(argc, argv, NULL, usage, &a);
+    int rc = pm_cli_parse(argc, argv, NULL, &a);
     if (rc)
         return rc;
-    if (a.npos != 1 || strncmp(a.pos[0], TOKEN_PREFIX, strlen(TOKEN_PREFIX)) != 0) {
-        free(a.pos);
-        return pm_cli_usage(usage, "give the token `pacsmesh admit` printed (pmjoin1-...)");
+    if (a.nargs != 1 || strncmp(a.args[0], TOKEN_PREFIX, strlen(TOKEN_PREFIX)) != 0) {
+        return pm_cli_usage(a.usage, "give the token `pacsmesh admit` printed (pmjoin1-...)");
     }
-    const char *b64 = a.pos[0] + strlen(TOKEN_PREFIX);
+    const char *b64 = a.args[0] + strlen(TOKEN_PREFIX);
     size_t cap = strlen(b64), len = 0;
     uint8_t *bin = malloc(cap + 1);
     Pm__JoinToken *t = NULL;
@@ -321,7 +309,7 @@ int pm_cmd_join(int argc, char **argv)
                           sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
         !(t = pm__join_token__unpack(NULL, len, bin)) || t->mesh_id.len != PM_HASH_BYTES ||
         t->node_id.len != PM_ID_BYTES || t->admitter.len != PM_ID_BYTES) {
-        rc = pm_cli_usage(usage, "the token is damaged (copy it whole)");
+        rc = pm_cli_usage(a.usage, "the token is damaged (copy it whole)");
         goto done;
     }
     if (pm_event_parse(t->genesis.data, t->genesis.len, &genesis) != PM_OK ||
@@ -371,30 +359,27 @@ done:
     if (t)
         pm__join_token__free_unpacked(t, NULL);
     free(bin);
-    free(a.pos);
     return rc;
 }
 
 int pm_cmd_revoke(int argc, char **argv)
 {
-    static const char usage[] = "revoke NODE_ID --reason TEXT";
     const char *reason = NULL;
     pm_cli_opt opts[] = {{"reason", &reason, NULL}, {NULL, NULL, NULL}};
     pm_cli_args a;
-    int rc = pm_cli_parse(argc, argv, opts, usage, &a);
+    int rc = pm_cli_parse(argc, argv, opts, &a);
     if (rc)
         return rc;
-    if (a.npos != 1)
-        rc = pm_cli_usage(usage, "give exactly one NODE_ID");
+    if (a.nargs != 1)
+        rc = pm_cli_usage(a.usage, "give exactly one NODE_ID");
     else if (!reason || !*reason)
-        rc = pm_cli_usage(usage, "--reason is required");
+        rc = pm_cli_usage(a.usage, "--reason is required");
     pm_node node;
     if (rc || (rc = pm_node_open(a.dir, PM_NODE_ALL, &node))) {
-        free(a.pos);
         return rc;
     }
     uint8_t target[PM_ID_BYTES];
-    if ((rc = pm_cli_resolve_id(node.store, a.pos[0], target)) == PM_EXIT_OK) {
+    if ((rc = pm_cli_resolve_id(node.store, a.args[0], target)) == PM_EXIT_OK) {
         Pm__MemberRevoked m = PM__MEMBER_REVOKED__INIT;
         m.node_id.data = target;
         m.node_id.len = PM_ID_BYTES;
@@ -414,6 +399,5 @@ int pm_cmd_revoke(int argc, char **argv)
         }
     }
     pm_node_close(&node);
-    free(a.pos);
     return rc;
 }

@@ -1,4 +1,4 @@
-/* Studies and reading: import, studies (SPEC.md). */
+/* Studies and reading: import, studies (docs/pacsmesh.1). */
 #include "node/cli/admin_client.h"
 #include "node/cli/cli.h"
 #include "node/cli/commands.h"
@@ -62,23 +62,20 @@ static void import_path(import_run *r, const char *path, int depth)
 
 int pm_cmd_import(int argc, char **argv)
 {
-    static const char usage[] = "import PATH...";
     pm_cli_args a;
-    int rc = pm_cli_parse(argc, argv, NULL, usage, &a);
+    int rc = pm_cli_parse(argc, argv, NULL, &a);
     if (rc)
         return rc;
-    if (a.npos < 1) {
-        free(a.pos);
-        return pm_cli_usage(usage, "give at least one file or folder");
+    if (a.nargs < 1) {
+        return pm_cli_usage(a.usage, "give at least one file or folder");
     }
     pm_node node;
     if ((rc = pm_node_open(a.dir, PM_NODE_ALL | PM_NODE_BLOBS, &node))) {
-        free(a.pos);
         return rc;
     }
     import_run run = {{node.store, node.blobs, node.id, node.cfg}, 0, 0};
-    for (int i = 0; i < a.npos; i++)
-        import_path(&run, a.pos[i], 0);
+    for (int i = 0; i < a.nargs; i++)
+        import_path(&run, a.args[i], 0);
     unsigned announced = 0;
     int r = pm_ingest_announce(&run.ctx, &announced);
     if (r == PM_E_MESH)
@@ -92,7 +89,6 @@ int pm_cmd_import(int argc, char **argv)
     if (!rc && run.skipped && !run.imported)
         rc = PM_EXIT_FAIL;
     pm_node_close(&node);
-    free(a.pos);
     return rc;
 }
 
@@ -137,8 +133,6 @@ static int collect_study(void *ctx, const Pm__StudyView *s)
 
 int pm_cmd_studies(int argc, char **argv)
 {
-    static const char usage[] = "studies [--patient-id P] [--name N] [--accession A] "
-                                "[--modality M] [--site NODE] [--since DATE] [--json]";
     studies_query q;
     memset(&q, 0, sizeof q);
     pm_cli_opt opts[] = {{"patient-id", &q.patient_id, NULL},
@@ -149,7 +143,7 @@ int pm_cmd_studies(int argc, char **argv)
                          {"since", &q.since, NULL},
                          {NULL, NULL, NULL}};
     pm_cli_args a;
-    int rc = pm_cli_parse(argc, argv, opts, usage, &a);
+    int rc = pm_cli_parse(argc, argv, opts, &a);
     if (rc)
         return rc;
     char since[9];
@@ -160,14 +154,12 @@ int pm_cmd_studies(int argc, char **argv)
                 since[k++] = *p;
         since[k] = 0;
         if (k != 8) {
-            free(a.pos);
-            return pm_cli_usage(usage, "--since: '%s' is not a date (YYYY-MM-DD)", q.since);
+            return pm_cli_usage(a.usage, "--since: '%s' is not a date (YYYY-MM-DD)", q.since);
         }
         q.since = since;
     }
     pm_node node;
     if ((rc = pm_node_open(a.dir, PM_NODE_ALL | PM_NODE_BLOBS, &node))) {
-        free(a.pos);
         return rc;
     }
     q.blobs = node.blobs;
@@ -210,6 +202,5 @@ int pm_cmd_studies(int argc, char **argv)
     json_decref(q.list);
     json_decref(q.liveness);
     pm_node_close(&node);
-    free(a.pos);
     return rc;
 }

@@ -90,14 +90,12 @@ static void format_duration(uint64_t ms, char *out, size_t len)
 
 int pm_cmd_tat(int argc, char **argv)
 {
-    static const char usage[] = "tat [--site NODE] [--json]";
     tat_ctx c = {0};
     pm_cli_opt opts[] = {{"site", &c.site_filter, NULL}, {NULL, NULL, NULL}};
     pm_cli_args a;
-    int rc = pm_cli_parse(argc, argv, opts, usage, &a);
+    int rc = pm_cli_parse(argc, argv, opts, &a);
     pm_node node;
     if (rc || (rc = pm_node_open(a.dir, PM_NODE_STORE, &node))) {
-        free(a.pos);
         return rc;
     }
     int r = pm_views_studies(node.store, NULL, NULL, add_sample, &c);
@@ -140,6 +138,5 @@ int pm_cmd_tat(int argc, char **argv)
         free(c.groups[i].ms);
     free(c.groups);
     pm_node_close(&node);
-    free(a.pos);
     return rc;
 }

@@ -8,6 +8,7 @@
 #include "node/ris/sender.h"
 #include "node/worklist/present.h"
 #include "proto/error.h"
+#include "proto/version.h"
 #include "store/blobs.h"
 #include "store/feed.h"
 #include "store/views.h"
@@ -78,10 +79,9 @@ static void print_members_table(json_t *list)
 int pm_cmd_members(int argc, char **argv)
 {
     pm_cli_args a;
-    int rc = pm_cli_parse(argc, argv, NULL, "members [--json]", &a);
+    int rc = pm_cli_parse(argc, argv, NULL, &a);
     pm_node node;
     if (rc || (rc = pm_node_open(a.dir, PM_NODE_ALL, &node))) {
-        free(a.pos);
         return rc;
     }
     json_t *live = pm_admin_liveness(&node, NULL);
@@ -96,17 +96,15 @@ int pm_cmd_members(int argc, char **argv)
     }
     json_decref(live);
     pm_node_close(&node);
-    free(a.pos);
     return rc;
 }
 
 int pm_cmd_digest(int argc, char **argv)
 {
     pm_cli_args a;
-    int rc = pm_cli_parse(argc, argv, NULL, "digest", &a);
+    int rc = pm_cli_parse(argc, argv, NULL, &a);
     pm_node node;
     if (rc || (rc = pm_node_open(a.dir, PM_NODE_STORE, &node))) {
-        free(a.pos);
         return rc;
     }
     char hex[PM_HASH_HEX];
@@ -116,7 +114,6 @@ int pm_cmd_digest(int argc, char **argv)
     else
         puts(hex);
     pm_node_close(&node);
-    free(a.pos);
     return rc;
 }
 
@@ -133,10 +130,9 @@ static int collect_fork(void *ctx, const uint8_t origin[PM_ID_BYTES], uint64_t s
 int pm_cmd_status(int argc, char **argv)
 {
     pm_cli_args a;
-    int rc = pm_cli_parse(argc, argv, NULL, "status [--json]", &a);
+    int rc = pm_cli_parse(argc, argv, NULL, &a);
     pm_node node;
     if (rc || (rc = pm_node_open(a.dir, PM_NODE_ALL | PM_NODE_BLOBS, &node))) {
-        free(a.pos);
         return rc;
     }
     json_t *known = NULL;
@@ -180,6 +176,7 @@ int pm_cmd_status(int argc, char **argv)
         (json_int_t)w.unreported, "claimed", (json_int_t)w.claimed, "reported",
         (json_int_t)w.reported, "verified", (json_int_t)w.verified, "overdue",
         (json_int_t)w.overdue, "orphans", (json_int_t)w.orphans);
+    json_object_set_new(doc, "version", json_string(pm_version()));
     json_object_set_new(
         doc, "storage",
         json_pack("{s:I, s:I, s:I, s:I, s:I}", "store_bytes", (json_int_t)store_bytes, "blob_bytes",
@@ -242,6 +239,5 @@ int pm_cmd_status(int argc, char **argv)
     json_decref(live);
     json_decref(known);
     pm_node_close(&node);
-    free(a.pos);
     return rc;
 }

@@ -1,5 +1,5 @@
 /* The network worklist: worklist, claim, release, report, verify, reports, tat
- * (SPEC.md). Every change is an event appended to this node's feed; the running
+ * (docs/pacsmesh.1). Every change is an event appended to this node's feed; the running
  * node, if any, is told to push it at once. */
 #include "crypto/hash.h"
 #include "node/cli/admin_client.h"
@@ -25,8 +25,7 @@
 typedef int (*item_action)(pm_node *node, const char *uid, const char *reporter,
                            const Pm__StudyView *sv, const char *extra);
 
-static int run_item_command(int argc, char **argv, const char *usage, const char *extra_name,
-                            item_action act)
+static int run_item_command(int argc, char **argv, const char *extra_name, item_action act)
 {
     const char *reporter = NULL, *extra = NULL;
     pm_cli_opt opts[] = {
@@ -34,21 +33,19 @@ static int run_item_command(int argc, char **argv, const char *usage, const char
     if (!extra_name)
         opts[1] = opts[2];
     pm_cli_args a;
-    int rc = pm_cli_parse(argc, argv, opts, usage, &a);
+    int rc = pm_cli_parse(argc, argv, opts, &a);
     if (!rc && (!reporter || (extra_name && !extra)))
         rc = pm_cli_usage(
-            usage, extra_name ? "--reporter and --%s are required" : "--reporter is required%s",
+            a.usage, extra_name ? "--reporter and --%s are required" : "--reporter is required%s",
             extra_name ? extra_name : "");
     pm_node node;
     Pm__StudyView *sv = NULL;
-    if (rc || (rc = pm_item_open(&a, usage, reporter, &node, &sv))) {
-        free(a.pos);
+    if (rc || (rc = pm_item_open(&a, reporter, &node, &sv))) {
         return rc;
     }
-    rc = act(&node, a.pos[0], reporter, sv, extra);
+    rc = act(&node, a.args[0], reporter, sv, extra);
     pm__study_view__free_unpacked(sv, NULL);
     pm_node_close(&node);
-    free(a.pos);
     return rc;
 }
 
@@ -82,7 +79,7 @@ static int claim_item(pm_node *node, const char *uid, const char *reporter, cons
 
 int pm_cmd_claim(int argc, char **argv)
 {
-    return run_item_command(argc, argv, "claim STUDY_UID --reporter ID", NULL, claim_item);
+    return run_item_command(argc, argv, NULL, claim_item);
 }
 
 static int release_item(pm_node *node, const char *uid, const char *reporter,
@@ -108,7 +105,7 @@ static int release_item(pm_node *node, const char *uid, const char *reporter,
 
 int pm_cmd_release(int argc, char **argv)
 {
-    return run_item_command(argc, argv, "release STUDY_UID --reporter ID", NULL, release_item);
+    return run_item_command(argc, argv, NULL, release_item);
 }
 
 /* Reads the report text: non-empty, valid UTF-8, at most 1 MiB. */
@@ -249,7 +246,6 @@ static int submit_report(pm_node *node, const char *uid, const char *reporter,
 
 int pm_cmd_report(int argc, char **argv)
 {
-    static const char usage[] = "report STUDY_UID --reporter ID --file F [--addendum]";
     const char *reporter = NULL, *file = NULL;
     int addendum = 0;
     pm_cli_opt opts[] = {{"reporter", &reporter, NULL},
@@ -257,19 +253,17 @@ int pm_cmd_report(int argc, char **argv)
                          {"addendum", NULL, &addendum},
                          {NULL, NULL, NULL}};
     pm_cli_args a;
-    int rc = pm_cli_parse(argc, argv, opts, usage, &a);
+    int rc = pm_cli_parse(argc, argv, opts, &a);
     if (!rc && (!reporter || !file))
-        rc = pm_cli_usage(usage, "--reporter and --file are required");
+        rc = pm_cli_usage(a.usage, "--reporter and --file are required");
     pm_node node;
     Pm__StudyView *sv = NULL;
-    if (rc || (rc = pm_item_open(&a, usage, reporter, &node, &sv))) {
-        free(a.pos);
+    if (rc || (rc = pm_item_open(&a, reporter, &node, &sv))) {
         return rc;
     }
-    rc = submit_report(&node, a.pos[0], reporter, sv, file, addendum);
+    rc = submit_report(&node, a.args[0], reporter, sv, file, addendum);
     pm__study_view__free_unpacked(sv, NULL);
     pm_node_close(&node);
-    free(a.pos);
     return rc;
 }
 
@@ -297,18 +291,16 @@ static int verify_item(pm_node *node, const char *uid, const char *reporter,
 
 int pm_cmd_verify(int argc, char **argv)
 {
-    return run_item_command(argc, argv, "verify STUDY_UID --reporter ID", NULL, verify_item);
+    return run_item_command(argc, argv, NULL, verify_item);
 }
 
 int pm_cmd_reports(int argc, char **argv)
 {
-    static const char usage[] = "reports STUDY_UID [--json]";
     pm_cli_args a;
-    int rc = pm_cli_parse(argc, argv, NULL, usage, &a);
+    int rc = pm_cli_parse(argc, argv, NULL, &a);
     pm_node node;
     Pm__StudyView *sv = NULL;
-    if (rc || (rc = pm_item_open(&a, usage, NULL, &node, &sv))) {
-        free(a.pos);
+    if (rc || (rc = pm_item_open(&a, NULL, &node, &sv))) {
         return rc;
     }
     json_t *list = json_array();
@@ -328,7 +320,7 @@ int pm_cmd_reports(int argc, char **argv)
         size_t i;
         json_t *o;
         if (!json_array_size(list))
-            printf("no reports for %s yet\n", a.pos[0]);
+            printf("no reports for %s yet\n", a.args[0]);
         json_array_foreach(list, i, o)
         {
             printf("--- report %zu of %zu by %s at %s from node %.8s%s\n%s\n", i + 1,
@@ -342,7 +334,6 @@ int pm_cmd_reports(int argc, char **argv)
     }
     pm__study_view__free_unpacked(sv, NULL);
     pm_node_close(&node);
-    free(a.pos);
     return rc;
 }
 
@@ -404,8 +395,6 @@ static int by_due(const void *a, const void *b)
 
 int pm_cmd_worklist(int argc, char **argv)
 {
-    static const char usage[] = "worklist [--state S] [--site NODE] [--subspecialty X] "
-                                "[--priority P] [--overdue] [--json]";
     worklist_query q;
     memset(&q, 0, sizeof q);
     pm_cli_opt opts[] = {{"state", &q.state, NULL},
@@ -415,7 +404,7 @@ int pm_cmd_worklist(int argc, char **argv)
                          {"overdue", NULL, &q.overdue},
                          {NULL, NULL, NULL}};
     pm_cli_args a;
-    int rc = pm_cli_parse(argc, argv, opts, usage, &a);
+    int rc = pm_cli_parse(argc, argv, opts, &a);
     if (rc)
         return rc;
     static const char *const states[] = {"unreported", "claimed",   "reported",
@@ -427,14 +416,12 @@ int pm_cmd_worklist(int argc, char **argv)
     for (int i = 0; priorities[i]; i++)
         pok |= q.priority && strcmp(q.priority, priorities[i]) == 0;
     if (!ok || !pok) {
-        free(a.pos);
         return pm_cli_usage(
-            usage, !ok ? "--state is one of unreported, claimed, reported, verified, withdrawn"
-                       : "--priority is one of immediate, urgent, routine");
+            a.usage, !ok ? "--state is one of unreported, claimed, reported, verified, withdrawn"
+                         : "--priority is one of immediate, urgent, routine");
     }
     pm_node node;
     if ((rc = pm_node_open(a.dir, PM_NODE_ALL | PM_NODE_BLOBS, &node))) {
-        free(a.pos);
         return rc;
     }
     q.blobs = node.blobs;
@@ -491,6 +478,5 @@ int pm_cmd_worklist(int argc, char **argv)
     json_decref(q.list);
     json_decref(q.liveness);
     pm_node_close(&node);
-    free(a.pos);
     return rc;
 }

@@ -1,8 +1,30 @@
-/* The subcommands: one entry each in main.c's table, which drives dispatch and
- * `pacsmesh help`. Each returns an exit status (PM_EXIT_*). */
+/* The subcommands and the one table that describes them: name, function, usage line
+ * and one-line help. The table drives dispatch (main.c), `pacsmesh help`, `COMMAND
+ * --help` and every usage message (pm_cli_parse looks the usage line up by command
+ * name), so a command's usage is written once, here. Adding a command is one row in
+ * commands.c and its function in a cmd_*.c. Each function returns an exit status
+ * (PM_EXIT_*); argv[0] is the command's name. */
 #ifndef PM_COMMANDS_H
 #define PM_COMMANDS_H
 
+#include <stddef.h>
+#include <stdio.h>
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *usage; /* without the leading "pacsmesh " */
+    const char *help;
+} pm_cli_command;
+
+/* The row of the command called name, or NULL. */
+const pm_cli_command *pm_cli_command_find(const char *name);
+
+/* Prints the list of commands with their help lines. */
+void pm_cli_print_help(FILE *out);
+
+int pm_cmd_help(int argc, char **argv);
+int pm_cmd_version(int argc, char **argv);
 int pm_cmd_init(int argc, char **argv);
 int pm_cmd_id(int argc, char **argv);
 int pm_cmd_genesis(int argc, char **argv);

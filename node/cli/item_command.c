@@ -22,27 +22,26 @@ int pm_item_reporter_ok(const char *r)
 }
 
 /* Opens the node and reads the study's view; prints the failure itself. */
-int pm_item_open(const pm_cli_args *a, const char *usage, const char *reporter, pm_node *node,
-                 Pm__StudyView **sv)
+int pm_item_open(const pm_cli_args *a, const char *reporter, pm_node *node, Pm__StudyView **sv)
 {
-    if (a->npos != 1)
-        return pm_cli_usage(usage, "give exactly one STUDY_UID");
+    if (a->nargs != 1)
+        return pm_cli_usage(a->usage, "give exactly one STUDY_UID");
     if (reporter && !pm_item_reporter_ok(reporter))
-        return pm_cli_usage(usage,
+        return pm_cli_usage(a->usage,
                             "--reporter: '%s' is not a reporter id (1-64 letters, digits, "
                             "'.', '_', '-', '@')",
                             reporter);
     int rc = pm_node_open(a->dir, PM_NODE_ALL | PM_NODE_BLOBS, node);
     if (rc)
         return rc;
-    int r = pm_views_study(node->store, a->pos[0], sv);
+    int r = pm_views_study(node->store, a->args[0], sv);
     if (r == PM_E_NOTFOUND || (r == PM_OK && !(*sv)->study)) {
         pm_node_close(node);
-        return pm_cli_fail("unknown study %s: no node of the mesh has announced it", a->pos[0]);
+        return pm_cli_fail("unknown study %s: no node of the mesh has announced it", a->args[0]);
     }
     if (r) {
         pm_node_close(node);
-        return pm_cli_fail("cannot read study %s: %s", a->pos[0], pm_strerror(r));
+        return pm_cli_fail("cannot read study %s: %s", a->args[0], pm_strerror(r));
     }
     return PM_EXIT_OK;
 }

@@ -12,12 +12,11 @@
  * professional registration number), so it prints and matches unambiguously. */
 int pm_item_reporter_ok(const char *r);
 
-/* Checks a->pos holds one STUDY_UID (and reporter, if not NULL, is an id), opens the
+/* Checks a->args holds one STUDY_UID (and reporter, if not NULL, is an id), opens the
  * node with its blobs and reads the study's view into *sv (the caller's: free it with
  * pm__study_view__free_unpacked, then pm_node_close). Prints any failure itself and
  * returns its exit status. */
-int pm_item_open(const pm_cli_args *a, const char *usage, const char *reporter, pm_node *node,
-                 Pm__StudyView **sv);
+int pm_item_open(const pm_cli_args *a, const char *reporter, pm_node *node, Pm__StudyView **sv);
 
 /* Appends body to this node's feed and tells a running node to push it. Prints any
  * failure; returns an exit status. */

@@ -1,5 +1,5 @@
-/* pacsmesh: one program, subcommands dispatched from one table that also drives
- * `pacsmesh help`. */
+/* pacsmesh: one program, subcommands dispatched from the table in commands.c, which
+ * also drives `pacsmesh help` and every usage line. */
 #include "node/cli/cli.h"
 #include "node/cli/commands.h"
 
@@ -7,112 +7,37 @@
 #include <stdio.h>
 #include <string.h>
 
-typedef struct {
-    const char *name;
-    int (*run)(int argc, char **argv);
-    const char *usage;
-    const char *help;
-} command;
-
-static const command commands[] = {
-    {"init", pm_cmd_init,
-     "init --name NAME [--listen EP] [--advertise EP] [--dicom-port N] [--ae AE] [--admin EP]",
-     "create a node directory: node.conf, identity key, store; prints the node id"},
-    {"id", pm_cmd_id, "id", "print this node's id"},
-    {"genesis", pm_cmd_genesis, "genesis --mesh NAME [--quorum K]",
-     "make this node the first member of a new mesh; prints the mesh id"},
-    {"admit", pm_cmd_admit, "admit NODE_ID --name NAME --endpoint EP",
-     "approve a new member; prints its join token"},
-    {"join", pm_cmd_join, "join TOKEN", "record the mesh and a first peer from a join token"},
-    {"revoke", pm_cmd_revoke, "revoke NODE_ID --reason TEXT", "approve revoking a member"},
-    {"run", pm_cmd_run, "run", "run the node in the foreground until SIGTERM/SIGINT"},
-    {"status", pm_cmd_status, "status [--json]",
-     "this node, its mesh, members up/down, feed heads, forks"},
-    {"members", pm_cmd_members, "members [--json]", "the membership view"},
-    {"digest", pm_cmd_digest, "digest", "hex digest of this node's views"},
-    {"import", pm_cmd_import, "import PATH...",
-     "ingest DICOM files and folders as if received by C-STORE"},
-    {"studies", pm_cmd_studies,
-     "studies [--patient-id P] [--name N] [--accession A] [--modality M] [--site NODE] "
-     "[--since DATE] [--json]",
-     "studies across the whole mesh, with whether each is viewable now"},
-    {"fetch", pm_cmd_fetch, "fetch STUDY_UID [--out DIR] [--reporter ID]",
-     "bring a study into the local cache from whichever peer holds it (verified)"},
-    {"worklist", pm_cmd_worklist,
-     "worklist [--state S] [--site NODE] [--subspecialty X] [--priority P] [--overdue] [--json]",
-     "the network-wide worklist, soonest due first"},
-    {"claim", pm_cmd_claim, "claim STUDY_UID --reporter ID",
-     "claim an item for a reporter (with a lease)"},
-    {"release", pm_cmd_release, "release STUDY_UID --reporter ID", "give a claimed item back"},
-    {"report", pm_cmd_report, "report STUDY_UID --reporter ID --file F [--addendum]",
-     "submit a report (UTF-8 text)"},
-    {"verify", pm_cmd_verify, "verify STUDY_UID --reporter ID",
-     "second read / verification of a report"},
-    {"reporter", pm_cmd_reporter,
-     "reporter add ID --name NAME [--subspecialty X]... [--site NODE]... [--capacity N] | "
-     "reporter list [--json] | reporter remove ID",
-     "the network's roster of reporters: what they read, where, how much at once"},
-    {"next", pm_cmd_next, "next --reporter ID [--json]",
-     "the item this reporter should take next (most urgent they may report)"},
-    {"assign", pm_cmd_assign, "assign STUDY_UID --reporter ID --by COORDINATOR",
-     "a coordinator assigns an item to a reporter (taking it from a holder)"},
-    {"flag", pm_cmd_flag, "flag STUDY_UID --priority P --reason TEXT --by SOURCE",
-     "raise or lower an item's priority (e.g. an AI triage result); due time follows"},
-    {"withdraw", pm_cmd_withdraw, "withdraw STUDY_UID --reason TEXT",
-     "on the acquiring node: a study sent in error leaves every worklist"},
-    {"reports", pm_cmd_reports, "reports STUDY_UID [--json]", "every report submitted for a study"},
-    {"tat", pm_cmd_tat, "tat [--site NODE] [--json]",
-     "turnaround (median, 90th percentile, count) per site and priority"},
-    {"audit", pm_cmd_audit,
-     "audit verify [FILE] | audit log [FILE] [--origin NODE] [--study UID] [--json] | "
-     "audit export --out FILE | audit replay [FILE] --until TIME [--json]",
-     "verify, list, export and replay the signed event log"},
-};
-
-static const size_t n_commands = sizeof commands / sizeof commands[0];
-
-static void print_help(FILE *out)
-{
-    fprintf(out, "usage: pacsmesh COMMAND [--dir DIR] [options]\n\n"
-                 "Every command takes --dir DIR (default $PACSMESH_DIR, else /var/lib/pacsmesh)\n"
-                 "and --help. Exit status: 0 success, 1 failure, 2 bad usage.\n\ncommands:\n");
-    for (size_t i = 0; i < n_commands; i++)
-        fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].help);
-    fprintf(out, "\nRun 'pacsmesh COMMAND --help' for a command's options.\n");
-}
-
 int main(int argc, char **argv)
 {
     if (sodium_init() < 0) {
         fprintf(stderr, "pacsmesh: libsodium failed to initialise\n");
         return PM_EXIT_FAIL;
     }
+    /* `pacsmesh --dir D status` is `pacsmesh status --dir D`. */
+    int rc = pm_cli_hoist_globals(argc, argv);
+    if (rc)
+        return rc;
     if (argc < 2) {
-        print_help(stderr);
+        pm_cli_print_help(stderr);
         return PM_EXIT_USAGE;
     }
     const char *name = argv[1];
-    if (strcmp(name, "help") == 0 || strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {
-        if (argc > 2)
-            for (size_t i = 0; i < n_commands; i++)
-                if (strcmp(argv[2], commands[i].name) == 0) {
-                    printf("usage: pacsmesh %s\n%s\n", commands[i].usage, commands[i].help);
-                    return PM_EXIT_OK;
-                }
-        print_help(stdout);
-        return PM_EXIT_OK;
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)
+        name = "help";
+    else if (strcmp(name, "--version") == 0)
+        name = "version";
+    const pm_cli_command *c = pm_cli_command_find(name);
+    if (!c) {
+        fprintf(stderr, "pacsmesh: unknown command '%s'\n", name);
+        pm_cli_print_help(stderr);
+        return PM_EXIT_USAGE;
     }
-    for (size_t i = 0; i < n_commands; i++) {
-        if (strcmp(name, commands[i].name) != 0)
-            continue;
+    argv[1] = (char *)c->name; /* so that the command finds its own row */
+    if (c->run != pm_cmd_help)
         for (int a = 2; a < argc; a++)
             if (strcmp(argv[a], "--help") == 0) {
-                printf("usage: pacsmesh %s\n%s\n", commands[i].usage, commands[i].help);
+                printf("usage: pacsmesh %s\n%s\n", c->usage, c->help);
                 return PM_EXIT_OK;
             }
-        return commands[i].run(argc - 1, argv + 1);
-    }
-    fprintf(stderr, "pacsmesh: unknown command '%s'\n", name);
-    print_help(stderr);
-    return PM_EXIT_USAGE;
+    return c->run(argc - 1, argv + 1);
 }

@@ -1,6 +1,11 @@
 /* node.conf: the node's configuration, read by every command.
  *
- * One table in config.c lists every key (section, name, type, default, bounds, help);
+ * The module is four files: table.c holds the table of keys, value.c the syntax of
+ * values (value.h), load.c loading, validation and the dump, edit.c the files `init`
+ * writes and `config set` edits. The worklist rules of [worklist] are parsed and
+ * applied by node/worklist/rules.h.
+ *
+ * One table (table.c) lists every key (section, name, type, default, bounds, help);
  * it drives parsing, validation, defaults, pm_config_dump and the commented file that
  * `pacsmesh init` writes, so a key exists in exactly one place.
  *
@@ -19,7 +24,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "node/config/value.h"
 #include "node/dicom/dicom.h"
+#include "node/worklist/rules.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -29,22 +36,6 @@ extern "C" {
 #define PM_CONFIG_LINE_MAX 198
 /* Largest node.conf accepted. */
 #define PM_CONFIG_FILE_MAX (1024 * 1024)
-#define PM_CONFIG_PRIORITY_MAX 16
-#define PM_CONFIG_SUBSPECIALTY_MAX 64
-
-/* One `rule = CONDITIONS : SETTINGS` line of [worklist]. Patterns are NULL when the
- * rule puts no condition on that field; they match case-insensitively with `*` and `?`. */
-typedef struct {
-    char *conditions_text; /* everything after "rule =", as written, for display */
-    int line;              /* line of node.conf it came from */
-    char *modality;        /* pattern; matches if any element of the study's list does */
-    char *body_part;       /* pattern */
-    char *description;     /* pattern */
-    char priority[PM_CONFIG_PRIORITY_MAX];         /* "" = the default priority */
-    char subspecialty[PM_CONFIG_SUBSPECIALTY_MAX]; /* "" = none */
-    int double_read;                               /* 1 = second read required */
-    uint64_t due_ms;                               /* 0 = use the priority's default */
-} pm_worklist_rule;
 
 /* The effective configuration: every field holds its value or its default. All of it
  * is owned by the pm_config and freed by pm_config_destroy. */
@@ -87,7 +78,7 @@ typedef struct pm_config {
 
     /* [worklist] */
     uint64_t due_immediate_ms, due_urgent_ms, due_routine_ms, lease_ms;
-    char default_priority[PM_CONFIG_PRIORITY_MAX];
+    char default_priority[PM_WORKLIST_PRIORITY_MAX];
     pm_worklist_rule *rules; /* in file order; the first that matches wins */
     size_t n_rules;
 } pm_config;
@@ -134,38 +125,10 @@ int pm_config_write_default(const char *path, const char *name, const char *list
 int pm_config_set(const char *path, const char *section, const char *key, const char *value,
                   char *err, size_t errlen);
 
-/* Applies the [worklist] rules to a study: the first matching rule wins, fields it does
- * not set (and every field when none matches) take the defaults: default_priority, no
- * subspecialty, no double read, due after the priority's due_* duration. modality may
- * be a backslash-separated list ("CT\\SR"); NULL strings count as empty. now_ms is the
- * announcement time (ms since the epoch); *due_ms receives now_ms + the duration. */
-void pm_config_worklist_terms(const pm_config *cfg, const char *modality, const char *body_part,
-                              const char *description, uint64_t now_ms,
-                              char priority[PM_CONFIG_PRIORITY_MAX],
-                              char subspecialty[PM_CONFIG_SUBSPECIALTY_MAX], int *double_read,
-                              uint64_t *due_ms);
-
-/* The default due duration of a priority ("immediate", "urgent", "routine"); that of
- * the default priority for any other string. */
-uint64_t pm_config_due_for(const pm_config *cfg, const char *priority);
-
-/* Parses a duration: one or more <number><unit> with unit ms, s, m, h, d or w, e.g.
- * "500ms", "90s", "15m", "1h30m", "28d"; a bare "0" is zero. PM_OK or PM_E_INVAL (also on
- * overflow). */
-int pm_config_parse_duration(const char *text, uint64_t *ms_out);
-
-/* Parses a size in bytes: a number with an optional unit B, KB/MB/GB/TB (powers of
- * 1000) or KiB/MiB/GiB/TiB (powers of 1024), case-insensitive, e.g. "1024", "10MiB",
- * "5GB". PM_OK or PM_E_INVAL (also on overflow). */
-int pm_config_parse_bytes(const char *text, uint64_t *bytes_out);
-
-/* Formats a duration or a size the way the parsers accept ("28d", "10GiB"). Returns out. */
-char *pm_config_format_duration(uint64_t ms, char *out, size_t outlen);
-char *pm_config_format_bytes(uint64_t bytes, char *out, size_t outlen);
-
-/* Case-insensitive match of text against pattern with `*` (any run) and `?` (any one
- * character). Never recursive; at worst O(len(pattern) * len(text)). NULL text is "". */
-int pm_config_wildcard_match(const char *pattern, const char *text);
+/* Reads a whole file of at most PM_CONFIG_FILE_MAX bytes into *data (the caller's to
+ * free; not NUL-terminated) and *len. Returns PM_OK; PM_E_IO; PM_E_CONFIG if larger;
+ * PM_E_NOMEM. err says why. */
+int pm_config_read_file(const char *path, char **data, size_t *len, char *err, size_t errlen);
 
 /* Prints the effective configuration as a valid node.conf (defaults included). */
 void pm_config_dump(const pm_config *cfg, FILE *out);

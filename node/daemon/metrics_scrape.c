@@ -3,6 +3,7 @@
 #include "crypto/hash.h"
 #include "node/daemon/daemon.h"
 #include "proto/error.h"
+#include "proto/version.h"
 #include "store/feed.h"
 #include "store/views.h"
 
@@ -38,6 +39,9 @@ void pm_daemon_collect_metrics(void *ctx, pm_metrics_writer *w)
     uint64_t now = pm_now_ms();
     char id[PM_ID_HEX];
 
+    pm_metrics_labelled(w, PM_METRICS_GAUGE, "pacsmesh_build_info",
+                        "The version of this build, as a label (the value is always 1).", "version",
+                        pm_version(), 1);
     pm_metrics_gauge(w, "pacsmesh_start_time_seconds",
                      "When this node process started (Unix time).", (double)d->started_ms / 1000.0);
     pm_metrics_gauge(w, "pacsmesh_accepting_work",

@@ -369,13 +369,12 @@ static int start_writing(daemon_state *d)
 int pm_cmd_run(int argc, char **argv)
 {
     pm_cli_args a;
-    int rc = pm_cli_parse(argc, argv, NULL, "run", &a);
+    int rc = pm_cli_parse(argc, argv, NULL, &a);
     if (rc)
         return rc;
     daemon_state d;
     memset(&d, 0, sizeof d);
     if ((rc = pm_node_open(a.dir, PM_NODE_ALL, &d.node))) {
-        free(a.pos);
         return rc;
     }
     if (!getenv("PACSMESH_LOG")) /* the environment overrides node.conf, as documented */
@@ -383,7 +382,6 @@ int pm_cmd_run(int argc, char **argv)
     int lock = pm_run_lock_take(a.dir);
     if (lock < 0) {
         pm_node_close(&d.node);
-        free(a.pos);
         if (lock == PM_E_BUSY)
             return pm_cli_fail("a node is already running on %s", a.dir);
         return pm_cli_fail("cannot open %s/run.lock: %s", a.dir, strerror(errno));
@@ -439,7 +437,6 @@ int pm_cmd_run(int argc, char **argv)
         unlink(d.node.cfg->admin + 6);
     pm_node_close(&d.node);
     close(lock);
-    free(a.pos);
     if (r)
         return pm_cli_fail("the node stopped: %s", pm_strerror(r));
     pm_info("node", "stopped cleanly");

@@ -1,6 +1,7 @@
 #include "node/mesh/fetch.h"
 #include "crypto/hash.h"
 #include "node/cli/cli.h"
+#include "node/mesh/wire.h"
 #include "proto/error.h"
 #include "proto/log.h"
 #include "store/feed.h"
@@ -386,12 +387,17 @@ static int request_chunk(pm_fetcher *f, fetch_job *j, size_t idx, uint64_t now)
     req.length = len;
     req.request_id = f->next_request++;
     Pm__WireMessage msg = PM__WIRE_MESSAGE__INIT;
-    msg.version = PM_WIRE_VERSION;
     msg.kind_case = PM__WIRE_MESSAGE__KIND_CHUNK_REQUEST;
     msg.chunk_request = &req;
-    uint8_t buf[256];
-    size_t n = pm__wire_message__pack(&msg, buf);
-    if (pm_transport_send(f->t, peer, buf, n) != PM_OK) {
+    uint8_t *buf;
+    size_t n;
+    if (pm_wire_pack(&msg, &buf, &n) != PM_OK) {
+        next_holder(f, j, idx, "out of memory");
+        return 0;
+    }
+    int sent = pm_transport_send(f->t, peer, buf, n);
+    free(buf);
+    if (sent != PM_OK) {
         next_holder(f, j, idx, "cannot send to it");
         return 0;
     }
@@ -554,15 +560,12 @@ void pm_fetch_handle_request(pm_fetcher *f, const pm_channel *ch, const Pm__Chun
     if (fd >= 0)
         close(fd);
     Pm__WireMessage msg = PM__WIRE_MESSAGE__INIT;
-    msg.version = PM_WIRE_VERSION;
     msg.kind_case = PM__WIRE_MESSAGE__KIND_CHUNK_REPLY;
     msg.chunk_reply = &rep;
-    size_t size = pm__wire_message__get_packed_size(&msg);
-    uint8_t *buf = malloc(size);
-    if (buf) {
-        pm__wire_message__pack(&msg, buf);
+    uint8_t *buf;
+    size_t size;
+    if (pm_wire_pack(&msg, &buf, &size) == PM_OK)
         pm_transport_reply(f->t, ch, buf, size);
-    }
     free(buf);
     free(data);
 }

@@ -1,4 +1,4 @@
-/* Lazy pixel data (DESIGN.md): bringing another trust's instances into the local
+/* Lazy pixel data (docs/design.md): bringing another trust's instances into the local
  * cache from whichever peer holds them, and serving ours (and cached ones) to peers.
  *
  * A fetch job asks holders for PM_FETCH_CHUNK-byte chunks, keeping at most

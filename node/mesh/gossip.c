@@ -2,6 +2,7 @@
 #include "crypto/hash.h"
 #include "node/cli/cli.h"
 #include "node/mesh/fetch.h"
+#include "node/mesh/wire.h"
 #include "proto/error.h"
 #include "proto/log.h"
 #include "proto/wire.pb-c.h"
@@ -87,12 +88,10 @@ static const char *peer_name(const uint8_t *id, char buf[9])
 /* Packs and sends msg on ch (reply) or to peer (when ch is NULL). */
 static void send_message(pm_gossip *g, const pm_channel *ch, pm_peer *peer, Pm__WireMessage *msg)
 {
-    msg->version = PM_WIRE_VERSION;
-    size_t len = pm__wire_message__get_packed_size(msg);
-    uint8_t *buf = malloc(len ? len : 1);
-    if (!buf)
+    uint8_t *buf;
+    size_t len;
+    if (pm_wire_pack(msg, &buf, &len) != PM_OK)
         return;
-    pm__wire_message__pack(msg, buf);
     int rc = ch ? pm_transport_reply(g->t, ch, buf, len) : pm_transport_send(g->t, peer, buf, len);
     if (rc == PM_OK)
         g->stats.sent++;
@@ -489,42 +488,31 @@ void pm_gossip_handle(pm_gossip *g, const pm_channel *ch, const uint8_t *data, s
         if (!ch->routing)
             ch->peer->dealer_heard_ms = ch->peer->last_seen_ms;
     }
-    if (len > PM_WIRE_MAX_BYTES) {
+    Pm__WireMessage *msg = NULL;
+    int rc = pm_wire_unpack(data, len, &msg);
+    if (rc) {
         g->stats.malformed++;
-        pm_warn("gossip", "dropped an oversized message (%zu bytes) from %s", len,
-                peer_name(ch->id, who));
+        pm_warn("gossip", "dropped a message (%zu bytes) from %s: %s", len, peer_name(ch->id, who),
+                rc == PM_E_FORMAT    ? "another wire version"
+                : rc == PM_E_UNKNOWN ? "a kind of message this node does not know"
+                                     : pm_strerror(rc));
         return;
     }
-    Pm__WireMessage *msg = pm__wire_message__unpack(NULL, len, data);
-    if (!msg) {
-        g->stats.malformed++;
-        pm_warn("gossip", "dropped a malformed message (%zu bytes) from %s", len,
-                peer_name(ch->id, who));
-        return;
+    switch (msg->kind_case) {
+    case PM__WIRE_MESSAGE__KIND_HELLO: handle_hello(g, ch, msg->hello); break;
+    case PM__WIRE_MESSAGE__KIND_EVENTS: handle_events(g, ch, msg->events); break;
+    case PM__WIRE_MESSAGE__KIND_FORK: handle_fork(g, ch, msg->fork); break;
+    case PM__WIRE_MESSAGE__KIND_CHUNK_REQUEST:
+        if (g->fetcher)
+            pm_fetch_handle_request(g->fetcher, ch, msg->chunk_request);
+        break;
+    case PM__WIRE_MESSAGE__KIND_CHUNK_REPLY:
+        if (g->fetcher)
+            pm_fetch_handle_reply(g->fetcher, ch, msg->chunk_reply);
+        break;
+    default: break; /* pm_wire_unpack refuses every other kind */
     }
-    if (msg->version != PM_WIRE_VERSION) {
-        g->stats.malformed++;
-        pm_warn("gossip", "dropped a message of wire version %u from %s (this node speaks %d)",
-                msg->version, peer_name(ch->id, who), PM_WIRE_VERSION);
-    } else {
-        switch (msg->kind_case) {
-        case PM__WIRE_MESSAGE__KIND_HELLO: handle_hello(g, ch, msg->hello); break;
-        case PM__WIRE_MESSAGE__KIND_EVENTS: handle_events(g, ch, msg->events); break;
-        case PM__WIRE_MESSAGE__KIND_FORK: handle_fork(g, ch, msg->fork); break;
-        case PM__WIRE_MESSAGE__KIND_CHUNK_REQUEST:
-            if (g->fetcher)
-                pm_fetch_handle_request(g->fetcher, ch, msg->chunk_request);
-            break;
-        case PM__WIRE_MESSAGE__KIND_CHUNK_REPLY:
-            if (g->fetcher)
-                pm_fetch_handle_reply(g->fetcher, ch, msg->chunk_reply);
-            break;
-        default:
-            g->stats.malformed++;
-            pm_warn("gossip", "dropped a message of unknown kind from %s", peer_name(ch->id, who));
-        }
-    }
-    pm__wire_message__free_unpacked(msg, NULL);
+    pm_wire_free(&msg);
 }
 
 void pm_gossip_push_local(pm_gossip *g)

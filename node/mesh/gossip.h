@@ -1,4 +1,4 @@
-/* Gossip: how events spread (DESIGN.md, Replication).
+/* Gossip: how events spread (docs/design.md, Replication).
  *
  * - Push: new local events go to every connected peer at once; events newly learned
  *   from a peer are relayed to a few random others (fanout), so nodes that never talk

@@ -19,10 +19,8 @@
 
 #include "crypto/identity.h"
 #include "node/config/config.h"
+#include "node/mesh/wire.h"
 #include "store/store.h"
-
-#define PM_WIRE_MAX_BYTES (16u << 20)
-#define PM_WIRE_VERSION 1
 
 typedef struct {
     uint8_t id[PM_ID_BYTES];

@@ -306,7 +306,7 @@ static int announce_study(const pm_ingest_ctx *c, const char *uid)
     /* Worklist terms: kept from our earlier announcement so a growing study keeps its
      * due time; else from this node's [worklist] rules. */
     Pm__WorklistTerms terms = PM__WORKLIST_TERMS__INIT;
-    char priority[PM_CONFIG_PRIORITY_MAX], subspecialty[PM_CONFIG_SUBSPECIALTY_MAX];
+    char priority[PM_WORKLIST_PRIORITY_MAX], subspecialty[PM_WORKLIST_SUBSPECIALTY_MAX];
     int double_read = 0;
     Pm__StudyView *prev = NULL;
     if (pm_views_study(c->store, uid, &prev) == PM_OK && prev->study && prev->study->terms &&
@@ -316,8 +316,8 @@ static int announce_study(const pm_ingest_ctx *c, const char *uid)
         double_read = prev->study->terms->double_read;
         terms.due_ms = prev->study->terms->due_ms;
     } else {
-        pm_config_worklist_terms(c->cfg, modalities, body_part, st.study_description, pm_now_ms(),
-                                 priority, subspecialty, &double_read, &terms.due_ms);
+        pm_worklist_terms(c->cfg, modalities, body_part, st.study_description, pm_now_ms(),
+                          priority, subspecialty, &double_read, &terms.due_ms);
     }
     if (prev)
         pm__study_view__free_unpacked(prev, NULL);

@@ -14,7 +14,7 @@
 int pm_items_viewable(const Pm__StudyView *s, const uint8_t *self, json_t *liveness,
                       int (*is_local)(void *ctx, const uint8_t *hash), void *ctx);
 
-/* The worklist item of a study as a JSON object (SPEC.md field names). */
+/* The worklist item of a study as a JSON object (field names as docs/pacsmesh.1 lists them). */
 json_t *pm_items_worklist_json(const Pm__StudyView *s, uint64_t now_ms, int viewable);
 
 /* The study as a JSON object for `studies`. */

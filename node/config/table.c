@@ -1,0 +1,388 @@
+/* The table of node.conf keys and what it drives directly: the defaults, storing a
+ * checked value into its field, formatting it back, and freeing a configuration. */
+#include "node/config/table.h"
+#include "node/config/value.h"
+#include "proto/error.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FIELD(f) offsetof(pm_config, f), sizeof(((pm_config *)0)->f)
+#define LIST(f, n) offsetof(pm_config, f), sizeof(((pm_config *)0)->f), offsetof(pm_config, n)
+
+#define SECOND PM_CONFIG_SECOND_MS
+#define DAY PM_CONFIG_DAY_MS
+#define MIB (UINT64_C(1) << 20)
+
+const pm_config_key pm_config_keys[] = {
+    {"node", "name", K_TEXT, FIELD(name), 0, NULL, 1, 64, NULL,
+     "This node's name, shown to the other members (required; 1-64 characters)."},
+    {"node", "listen", K_BIND, FIELD(listen), 0, "tcp://0.0.0.0:7400", 0, 0, NULL,
+     "ZeroMQ endpoint where this node accepts peer connections."},
+    {"node", "advertise", K_CONNECT, FIELD(advertise), 0, NULL, 0, 0, NULL,
+     "Endpoint peers connect to (default: listen with 0.0.0.0 or * replaced by 127.0.0.1)."},
+    {"node", "admin", K_BIND, FIELD(admin), 0, NULL, 0, 0, NULL,
+     "Control socket the CLI talks to (default: ipc://<node dir>/admin.sock)."},
+    {"node", "log_level", K_LEVEL, FIELD(log_level), 0, "info", 0, 0, NULL,
+     "Lowest level logged to stderr: debug, info, warn or error."},
+
+    {"mesh", "id", K_MESHID, FIELD(mesh_id), 0, "", 0, 0, NULL,
+     "The mesh this node belongs to (64 hex digits); set by `genesis` or `join`."},
+    {"mesh", "quorum", K_UINT, FIELD(quorum), 0, "1", 1, 100, "number",
+     "Approvals needed to admit or revoke a member, when this node creates the mesh."},
+    {"mesh", "peers", K_PEERS, LIST(peers, n_peers), "", 0, 0, NULL,
+     "Bootstrap peers: endpoints, comma- or space-separated; repeat the line to add more."},
+
+    {"dicom", "ae_title", K_AE, FIELD(ae_title), 0, "PACSMESH", 0, 0, NULL,
+     "AE title of this node's DICOM service (1-16 characters, no backslash)."},
+    {"dicom", "port", K_PORT, FIELD(dicom_port), 0, "11112", 1, 65535, NULL,
+     "TCP port of the DICOM service."},
+    {"dicom", "bind", K_ADDRESS, FIELD(dicom_bind), 0, "0.0.0.0", 0, 0, NULL,
+     "IP address the DICOM service listens on (0.0.0.0: all interfaces)."},
+    {"dicom", "allowed_aes", K_AES, LIST(allowed_aes, n_allowed_aes), "", 0, 0, NULL,
+     "Calling AE titles accepted (comma- or space-separated; empty: any)."},
+    {"dicom", "max_pdu", K_UINT, FIELD(max_pdu), 0, "131072", 16384, 1048576, "number of bytes",
+     "Largest PDU received, in bytes."},
+
+    {"gossip", "interval_ms", K_UINT, FIELD(gossip_interval_ms), 0, "500", 10, 60000,
+     "number of milliseconds", "Milliseconds between anti-entropy rounds."},
+    {"gossip", "fanout", K_UINT, FIELD(gossip_fanout), 0, "3", 1, 64, "number of peers",
+     "Peers contacted in each round."},
+    {"gossip", "max_batch", K_UINT, FIELD(gossip_max_batch), 0, "256", 1, 4096, "number of events",
+     "Most events sent in one message."},
+
+    {"cache", "max_bytes", K_BYTES, FIELD(cache_max_bytes), 0, "10GiB", MIB, UINT64_C(1) << 60,
+     NULL, "Size of the cache of other trusts' pixel data (e.g. 500MB, 10GiB; LRU eviction)."},
+
+    {"metrics", "listen", K_LOOPBACK, FIELD(metrics_listen), 0, "", 0, 0, NULL,
+     "Loopback host:port serving Prometheus metrics, e.g. 127.0.0.1:9464 (empty: off)."},
+
+    {"ris", "endpoint", K_HOSTPORT, FIELD(ris_endpoint), 0, "", 0, 0, NULL,
+     "The trust's RIS: host:port of its HL7 v2 MLLP listener; final reports of this "
+     "node's studies go there as ORU^R01 (empty: off)."},
+    {"ris", "sending_facility", K_TEXT, FIELD(ris_sending_facility), 0, "PACSMESH", 1, 180, NULL,
+     "MSH-4 of the reports sent to the RIS: this trust as the RIS knows it."},
+    {"ris", "receiving_application", K_TEXT, FIELD(ris_receiving_application), 0, "RIS", 1, 180,
+     NULL, "MSH-5 of the reports sent to the RIS."},
+    {"ris", "retry", K_DURATION, FIELD(ris_retry_ms), 0, "10s", SECOND, DAY, NULL,
+     "How long to wait before sending a report again when the RIS did not acknowledge it."},
+
+    {"worklist", "due_immediate", K_DURATION, FIELD(due_immediate_ms), 0, "1h", SECOND, 3650 * DAY,
+     NULL, "Time to report an immediate study (e.g. 90s, 15m, 1h, 28d)."},
+    {"worklist", "due_urgent", K_DURATION, FIELD(due_urgent_ms), 0, "24h", SECOND, 3650 * DAY, NULL,
+     "Time to report an urgent study."},
+    {"worklist", "due_routine", K_DURATION, FIELD(due_routine_ms), 0, "28d", SECOND, 3650 * DAY,
+     NULL, "Time to report a routine study."},
+    {"worklist", "default_priority", K_PRIORITY, FIELD(default_priority), 0, "routine", 0, 0, NULL,
+     "Priority of a study no rule matches: immediate, urgent or routine."},
+    {"worklist", "lease", K_DURATION, FIELD(lease_ms), 0, "4h", SECOND, 365 * DAY, NULL,
+     "How long a claim holds without a report."},
+    {"worklist", "rule", K_RULE, FIELD(rules), 0, NULL, 0, 0, NULL,
+     "Rules `rule = CONDITIONS : SETTINGS`, any number; the first that matches wins."},
+};
+const size_t pm_config_n_keys = sizeof pm_config_keys / sizeof pm_config_keys[0];
+_Static_assert(sizeof pm_config_keys / sizeof pm_config_keys[0] <= PM_CONFIG_KEYS_MAX,
+               "more keys than PM_CONFIG_KEYS_MAX: raise it in node/config/table.h");
+
+const char *const pm_config_sections[PM_CONFIG_N_SECTIONS] = {
+    "node",    "mesh",     "dicom", PM_CONFIG_DESTINATIONS, "gossip", "cache",
+    "metrics", "worklist", "ris"};
+
+bool pm_config_section_known(const char *s)
+{
+    for (size_t i = 0; i < PM_CONFIG_N_SECTIONS; i++)
+        if (strcmp(s, pm_config_sections[i]) == 0)
+            return true;
+    return false;
+}
+
+const pm_config_key *pm_config_key_find(const char *section, const char *name)
+{
+    for (size_t i = 0; i < pm_config_n_keys; i++)
+        if (strcmp(pm_config_keys[i].section, section) == 0 &&
+            strcmp(pm_config_keys[i].name, name) == 0)
+            return &pm_config_keys[i];
+    return NULL;
+}
+
+bool pm_config_key_is_list(pm_config_kind t)
+{
+    return t == K_PEERS || t == K_AES || t == K_RULE;
+}
+
+/* ---------------------------------------------------------------- storing values */
+
+static int set_string(char **slot, const char *v)
+{
+    char *d = strdup(v);
+    if (!d)
+        return PM_E_NOMEM;
+    free(*slot);
+    *slot = d;
+    return PM_OK;
+}
+
+static void store_uint(void *field, size_t size, uint64_t v)
+{
+    if (size == sizeof(uint64_t))
+        *(uint64_t *)field = v;
+    else
+        *(unsigned *)field = (unsigned)v; /* int and unsigned fields alike */
+}
+
+static int append_item(char ***list, size_t *n, const char *v)
+{
+    if (*n >= PM_CONFIG_LIST_MAX)
+        return PM_E_TOOBIG;
+    char **grown = realloc(*list, (*n + 2) * sizeof **list);
+    if (!grown)
+        return PM_E_NOMEM;
+    *list = grown;
+    if (!(grown[*n] = strdup(v)))
+        return PM_E_NOMEM;
+    grown[++*n] = NULL;
+    return PM_OK;
+}
+
+/* K_PORT, K_UINT, K_BYTES, K_DURATION: a number within the key's bounds. */
+static int apply_number(pm_config *cfg, const pm_config_key *k, const char *v, char *why, size_t wl)
+{
+    char *field = (char *)cfg + k->offset, q[PM_CONFIG_QUOTE_MAX], lo[32], hi[32];
+    uint64_t n;
+    if (k->type == K_BYTES) {
+        if (pm_config_parse_bytes(v, &n) != PM_OK) {
+            pm_config_errf(why, wl, "%s is not a size (e.g. 1048576, 500MB, 10GiB)",
+                           pm_config_quote(v, q));
+            return PM_E_CONFIG;
+        }
+        if (n < k->min || n > k->max) {
+            pm_config_errf(why, wl, "%s is out of range (%s..%s)", pm_config_quote(v, q),
+                           pm_config_format_bytes(k->min, lo, sizeof lo),
+                           pm_config_format_bytes(k->max, hi, sizeof hi));
+            return PM_E_CONFIG;
+        }
+    } else if (k->type == K_DURATION) {
+        if (pm_config_parse_duration(v, &n) != PM_OK) {
+            pm_config_errf(why, wl, "%s is not a duration (e.g. 90s, 15m, 1h, 28d)",
+                           pm_config_quote(v, q));
+            return PM_E_CONFIG;
+        }
+        if (n < k->min || n > k->max) {
+            pm_config_errf(why, wl, "%s is out of range (%s..%s)", pm_config_quote(v, q),
+                           pm_config_format_duration(k->min, lo, sizeof lo),
+                           pm_config_format_duration(k->max, hi, sizeof hi));
+            return PM_E_CONFIG;
+        }
+    } else {
+        if (pm_config_parse_uint(v, NULL, &n) != PM_OK) {
+            pm_config_errf(why, wl, "%s is not a %s (%" PRIu64 "..%" PRIu64 ")",
+                           pm_config_quote(v, q), k->type == K_PORT ? "port number" : k->unit,
+                           k->min, k->max);
+            return PM_E_CONFIG;
+        }
+        if (n < k->min || n > k->max) {
+            pm_config_errf(why, wl, "%s is out of range (%" PRIu64 "..%" PRIu64 ")",
+                           pm_config_quote(v, q), k->min, k->max);
+            return PM_E_CONFIG;
+        }
+    }
+    store_uint(field, k->size, n);
+    return PM_OK;
+}
+
+/* K_PEERS, K_AES: comma- or space-separated items, each checked, appended. */
+static int apply_list(pm_config *cfg, const pm_config_key *k, const char *v, char *why, size_t wl)
+{
+    char ***list = (char ***)((char *)cfg + k->offset);
+    size_t *count = (size_t *)((char *)cfg + k->count_offset);
+    char *copy = strdup(v);
+    if (!copy)
+        return PM_E_NOMEM;
+    int rc = PM_OK;
+    for (char *save = NULL, *item = strtok_r(copy, ", \t", &save); item && rc == PM_OK;
+         item = strtok_r(NULL, ", \t", &save)) {
+        rc = k->type == K_PEERS ? pm_config_check_endpoint(item, false, why, wl)
+                                : pm_config_check_ae(item, why, wl);
+        if (rc == PM_OK && (rc = append_item(list, count, item)) == PM_E_TOOBIG) {
+            pm_config_errf(why, wl, "more than %d items", PM_CONFIG_LIST_MAX);
+            rc = PM_E_CONFIG;
+        }
+    }
+    free(copy);
+    return rc;
+}
+
+static int apply_rule(pm_config *cfg, const char *v, int line, char *why, size_t wl)
+{
+    if (cfg->n_rules >= PM_CONFIG_LIST_MAX) {
+        pm_config_errf(why, wl, "more than %d rules", PM_CONFIG_LIST_MAX);
+        return PM_E_CONFIG;
+    }
+    pm_worklist_rule r;
+    int rc = pm_worklist_rule_parse(v, line, &r, why, wl);
+    if (rc != PM_OK)
+        return rc;
+    pm_worklist_rule *grown = realloc(cfg->rules, (cfg->n_rules + 1) * sizeof *grown);
+    if (!grown) {
+        pm_worklist_rule_free(&r);
+        return PM_E_NOMEM;
+    }
+    cfg->rules = grown;
+    cfg->rules[cfg->n_rules++] = r;
+    return PM_OK;
+}
+
+/* K_MESHID: stored in lowercase. */
+static int apply_mesh_id(char **slot, const char *v, char *why, size_t wl)
+{
+    char id[65], q[PM_CONFIG_QUOTE_MAX];
+    size_t len = strlen(v);
+    bool hex = len == 64;
+    for (size_t j = 0; hex && j < len; j++) {
+        hex = isxdigit((unsigned char)v[j]) != 0;
+        id[j] = (char)tolower((unsigned char)v[j]);
+    }
+    if (len && !hex) {
+        pm_config_errf(why, wl, "%s is not a mesh id (64 hex digits, or empty)",
+                       pm_config_quote(v, q));
+        return PM_E_CONFIG;
+    }
+    id[len ? 64 : 0] = '\0';
+    return set_string(slot, id);
+}
+
+int pm_config_key_apply(pm_config *cfg, const pm_config_key *k, const char *v, int line, char *why,
+                        size_t wl)
+{
+    char *field = (char *)cfg + k->offset, q[PM_CONFIG_QUOTE_MAX];
+    int i, rc;
+    switch (k->type) {
+    case K_TEXT:
+        if (strlen(v) < k->min || strlen(v) > k->max || pm_config_has_control(v)) {
+            pm_config_errf(why, wl,
+                           "%s is not a name (%" PRIu64 "-%" PRIu64 " printable characters)",
+                           pm_config_quote(v, q), k->min, k->max);
+            return PM_E_CONFIG;
+        }
+        return set_string((char **)field, v);
+    case K_BIND:
+    case K_CONNECT:
+        if ((rc = pm_config_check_endpoint(v, k->type == K_BIND, why, wl)) != PM_OK)
+            return rc;
+        return set_string((char **)field, v);
+    case K_LOOPBACK:
+        if (*v && (rc = pm_config_check_loopback(v, why, wl)) != PM_OK)
+            return rc;
+        return set_string((char **)field, v);
+    case K_HOSTPORT:
+        if (*v && (rc = pm_config_check_hostport(v, why, wl)) != PM_OK)
+            return rc;
+        return set_string((char **)field, v);
+    case K_ADDRESS:
+        if (!pm_config_is_ip(v, NULL)) {
+            pm_config_errf(why, wl, "%s is not an IP address (e.g. 0.0.0.0, 127.0.0.1, ::)",
+                           pm_config_quote(v, q));
+            return PM_E_CONFIG;
+        }
+        return set_string((char **)field, v);
+    case K_MESHID: return apply_mesh_id((char **)field, v, why, wl);
+    case K_AE:
+        if ((rc = pm_config_check_ae(v, why, wl)) != PM_OK)
+            return rc;
+        return set_string((char **)field, v);
+    case K_PORT:
+    case K_UINT:
+    case K_BYTES:
+    case K_DURATION: return apply_number(cfg, k, v, why, wl);
+    case K_LEVEL:
+        if ((i = pm_config_level_index(v)) < 0) {
+            pm_config_errf(why, wl, "%s is not a log level (debug, info, warn, error)",
+                           pm_config_quote(v, q));
+            return PM_E_CONFIG;
+        }
+        *(int *)field = i;
+        return PM_OK;
+    case K_PRIORITY:
+        if (pm_config_priority_index(v) < 0) {
+            pm_config_errf(why, wl, "%s is not a priority (immediate, urgent, routine)",
+                           pm_config_quote(v, q));
+            return PM_E_CONFIG;
+        }
+        snprintf(field, k->size, "%s", v);
+        return PM_OK;
+    case K_PEERS:
+    case K_AES: return apply_list(cfg, k, v, why, wl);
+    case K_RULE: return apply_rule(cfg, v, line, why, wl);
+    }
+    return PM_E_CONFIG;
+}
+
+void pm_config_key_format(const pm_config *cfg, const pm_config_key *k, char *buf, size_t len)
+{
+    const char *field = (const char *)cfg + k->offset;
+    uint64_t v = k->size == sizeof(uint64_t) ? *(const uint64_t *)field : *(const unsigned *)field;
+    switch (k->type) {
+    case K_PORT:
+    case K_UINT: snprintf(buf, len, "%" PRIu64, v); break;
+    case K_BYTES: pm_config_format_bytes(v, buf, len); break;
+    case K_DURATION: pm_config_format_duration(v, buf, len); break;
+    case K_LEVEL: snprintf(buf, len, "%s", pm_config_level_name(*(const int *)field)); break;
+    case K_PRIORITY: snprintf(buf, len, "%s", field); break;
+    default: {
+        const char *s = *(char *const *)field;
+        snprintf(buf, len, "%s", s ? s : "");
+    }
+    }
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+pm_config *pm_config_new_defaults(void)
+{
+    pm_config *cfg = calloc(1, sizeof *cfg);
+    if (!cfg)
+        return NULL;
+    char why[256];
+    for (size_t i = 0; i < pm_config_n_keys; i++)
+        if (pm_config_keys[i].def &&
+            pm_config_key_apply(cfg, &pm_config_keys[i], pm_config_keys[i].def, 0, why,
+                                sizeof why) != PM_OK) {
+            pm_config_destroy(&cfg); /* out of memory: the defaults are valid */
+            return NULL;
+        }
+    return cfg;
+}
+
+void pm_config_destroy(pm_config **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    pm_config *cfg = *self_p;
+    free(cfg->path);
+    free(cfg->name);
+    free(cfg->listen);
+    free(cfg->advertise);
+    free(cfg->admin);
+    free(cfg->mesh_id);
+    for (size_t i = 0; i < cfg->n_peers; i++)
+        free(cfg->peers[i]);
+    free(cfg->peers);
+    free(cfg->ae_title);
+    free(cfg->dicom_bind);
+    for (size_t i = 0; i < cfg->n_allowed_aes; i++)
+        free(cfg->allowed_aes[i]);
+    free(cfg->allowed_aes);
+    free(cfg->destinations);
+    free(cfg->metrics_listen);
+    free(cfg->ris_endpoint);
+    free(cfg->ris_sending_facility);
+    free(cfg->ris_receiving_application);
+    for (size_t i = 0; i < cfg->n_rules; i++)
+        pm_worklist_rule_free(&cfg->rules[i]);
+    free(cfg->rules);
+    free(cfg);
+    *self_p = NULL;
+}
