@@ -7,6 +7,8 @@
 #        worklist --overdue --subspecialty neuro --json | wc -c
 #        worklist --overdue --subspecialty neuro            (the table)
 #        tat
+#        next --reporter R --json        (issue 13: "next for me" over every open item)
+#        worklist --state unreported --json | wc -c   (the same walk, for the ratio)
 #        status
 #  2. replication: two running nodes on loopback that both know 2*REPL+100 studies;
 #     REPL `claim` commands at node A for distinct studies (ISSUE_PAR at a time), and
@@ -79,6 +81,13 @@ bench_cmd "worklist --overdue --subspecialty neuro --json | wc -c" \
 bench_cmd "worklist --overdue --subspecialty neuro (table)" \
     "'$PACSMESH' worklist --dir '$BIG' --overdue --subspecialty neuro"
 bench_cmd "tat" "'$PACSMESH' tat --dir '$BIG'"
+# next for me (issue 13): a general reporter of every site, over every open item.
+"$PACSMESH" reporter add dr.bench --dir "$BIG" --name "Bench Reporter" >/dev/null ||
+    fail "reporter add failed"
+bench_cmd "next --reporter dr.bench --json" \
+    "'$PACSMESH' next --dir '$BIG' --reporter dr.bench --json"
+bench_cmd "worklist --state unreported --json | wc -c (same walk, for the ratio)" \
+    "'$PACSMESH' worklist --dir '$BIG' --state unreported --json | wc -c"
 bench_cmd "status" "'$PACSMESH' status --dir '$BIG'"
 if [ "${PM_KEEP_TMP:-0}" != 1 ]; then
     rm -rf "$BIG" # free the disk before the mesh part
