@@ -1,6 +1,7 @@
 #include "proto/error.h"
 #include "proto/log.h"
 #include "store/store_internal.h"
+#include "store/study_index.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -158,6 +159,22 @@ static int check_format(pm_store *self, MDB_txn *txn)
     return PM_OK;
 }
 
+/* A store written by a build with fewer or other indexes has them all rebuilt from the
+ * views, once: indexes are derived data, the views and events are untouched. */
+static int check_index_version(pm_store *self, MDB_txn *txn)
+{
+    uint64_t version = 0;
+    int rc = pm_meta_get_u64(txn, self, "index_version", &version);
+    if (rc || version == PM_STUDY_INDEX_VERSION)
+        return rc;
+    MDB_stat st;
+    if (mdb_stat(txn, self->studies, &st) == 0 && st.ms_entries > 0)
+        pm_info("store", "rebuilding the study indexes (%zu studies) for this version",
+                (size_t)st.ms_entries);
+    rc = pm_study_indexes_rebuild(txn, self);
+    return rc ? rc : pm_meta_put_u64(txn, self, "index_version", PM_STUDY_INDEX_VERSION);
+}
+
 int pm_store_open(const char *dir, uint64_t map_size, pm_store **out)
 {
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
@@ -193,7 +210,10 @@ int pm_store_open(const char *dir, uint64_t map_size, pm_store **out)
         (rc = open_dbi(txn, "bydate", &self->bydate)) ||
         (rc = open_dbi(txn, "bydue", &self->bydue)) ||
         (rc = open_dbi(txn, "byfinal", &self->byfinal)) ||
+        (rc = open_dbi(txn, "byattr", &self->byattr)) ||
         (rc = open_dbi(txn, "blobs", &self->blobs)) || (rc = open_dbi(txn, "local", &self->local)))
+        goto fail;
+    if ((rc = check_index_version(self, txn)))
         goto fail;
     rc = pm_store_txn_commit(txn);
     txn = NULL;

@@ -5,6 +5,7 @@
 #include "proto/error.h"
 #include "proto/log.h"
 #include "store/apply_internal.h"
+#include "store/study_index.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -376,58 +377,6 @@ static void study_fold_free(study_fold *f)
     free(f->latest_origin);
 }
 
-/* Secondary indexes of the study views (not part of the digest): value NUL uid. */
-static int put_index(MDB_txn *txn, MDB_dbi dbi, const char *value, const char *uid, int add)
-{
-    size_t vlen = strlen(value), ulen = strlen(uid);
-    uint8_t key[511]; /* LMDB's key limit; DICOM's LO (64) + NUL + UI (64) fit easily */
-    if (vlen + ulen + 1 > sizeof key)
-        return PM_OK;
-    memcpy(key, value, vlen);
-    key[vlen] = 0;
-    memcpy(key + vlen + 1, uid, ulen);
-    MDB_val k = {vlen + 1 + ulen, key}, v = {0, ""};
-    int rc = add ? mdb_put(txn, dbi, &k, &v, 0) : mdb_del(txn, dbi, &k, NULL);
-    return rc == MDB_NOTFOUND ? PM_OK : pm_store_mdb_error(rc, "study index");
-}
-
-/* The open-items index: an item that is unreported or claimed (a lapsed lease still
- * reads as open) and has a due time is listed by due time, so `worklist --overdue`
- * walks only what is due before now. A function of the view, like the view itself. */
-static int put_due_index(MDB_txn *txn, pm_store *s, const Pm__StudyView *v, const char *uid,
-                         int add)
-{
-    uint64_t due = pm_wl_due_ms(v);
-    if (!due || (strcmp(v->state, "unreported") != 0 && strcmp(v->state, "claimed") != 0))
-        return PM_OK;
-    size_t ulen = strlen(uid);
-    uint8_t key[8 + PM_UID_MAX];
-    if (ulen > PM_UID_MAX)
-        return PM_OK;
-    pm_put_be64(key, due);
-    memcpy(key + 8, uid, ulen);
-    MDB_val k = {8 + ulen, key}, v0 = {0, ""};
-    int rc = add ? mdb_put(txn, s->bydue, &k, &v0, 0) : mdb_del(txn, s->bydue, &k, NULL);
-    return rc == MDB_NOTFOUND ? PM_OK : pm_store_mdb_error(rc, "due index");
-}
-
-/* The final-reports index: items whose report is final, by the time it became so, so
- * that the acquiring node's RIS sender walks only what is new. */
-static int put_final_index(MDB_txn *txn, pm_store *s, const Pm__StudyView *v, const char *uid,
-                           int add)
-{
-    uint64_t final = pm_wl_final_ms(v);
-    size_t ulen = strlen(uid);
-    uint8_t key[8 + PM_UID_MAX];
-    if (!final || ulen > PM_UID_MAX)
-        return PM_OK;
-    pm_put_be64(key, final);
-    memcpy(key + 8, uid, ulen);
-    MDB_val k = {8 + ulen, key}, v0 = {0, ""};
-    int rc = add ? mdb_put(txn, s->byfinal, &k, &v0, 0) : mdb_del(txn, s->byfinal, &k, NULL);
-    return rc == MDB_NOTFOUND ? PM_OK : pm_store_mdb_error(rc, "final index");
-}
-
 int pm_apply_derive_study(MDB_txn *txn, pm_store *s, const char *uid)
 {
     pm_event_list evs = {0};
@@ -446,19 +395,12 @@ int pm_apply_derive_study(MDB_txn *txn, pm_store *s, const char *uid)
     if (rc)
         goto done;
 
-    /* The old record's patient, to keep the patient index in step. */
+    /* The old record, to take its index entries out. */
     MDB_val k = {strlen(uid), (void *)uid}, old;
     if (mdb_get(txn, s->studies, &k, &old) == 0) {
         Pm__StudyView *prev = pm__study_view__unpack(NULL, old.mv_size, old.mv_data);
-        if (prev && prev->study) {
-            rc = put_index(txn, s->bypatient, prev->study->patient_id, uid, 0);
-            if (!rc)
-                rc = put_index(txn, s->bydate, prev->study->study_date, uid, 0);
-            if (!rc)
-                rc = put_due_index(txn, s, prev, uid, 0);
-            if (!rc)
-                rc = put_final_index(txn, s, prev, uid, 0);
-        }
+        if (prev && prev->study)
+            rc = pm_study_indexes_put(txn, s, prev, uid, 0);
         if (prev)
             pm__study_view__free_unpacked(prev, NULL);
     }
@@ -486,13 +428,7 @@ int pm_apply_derive_study(MDB_txn *txn, pm_store *s, const char *uid)
     pm__study_view__pack(&f.sv, buf);
     rc = pm_view_write(txn, s, s->studies, 's', uid, strlen(uid), buf, len);
     if (!rc)
-        rc = put_index(txn, s->bypatient, f.sv.study->patient_id, uid, 1);
-    if (!rc)
-        rc = put_index(txn, s->bydate, f.sv.study->study_date, uid, 1);
-    if (!rc)
-        rc = put_due_index(txn, s, &f.sv, uid, 1);
-    if (!rc)
-        rc = put_final_index(txn, s, &f.sv, uid, 1);
+        rc = pm_study_indexes_put(txn, s, &f.sv, uid, 1);
 done:
     free(buf);
     study_fold_free(&f);

@@ -1,7 +1,11 @@
 #include "store/views.h"
 #include "node/worklist/states.h"
 #include "proto/error.h"
+#include "store/apply_internal.h"
 #include "store/store_internal.h"
+#include "store/study_index.h"
+
+#include <jansson.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -203,6 +207,83 @@ int pm_views_studies_final_since(pm_store *s, uint64_t since_ms, pm_study_fn fn,
         MDB_val sk = {k.mv_size - 8, (uint8_t *)k.mv_data + 8}, sv;
         if (mdb_get(txn, s->studies, &sk, &sv) == 0)
             rc = call_study(&sv, fn, ctx);
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+int pm_views_studies_by_attr(pm_store *s, char attr, const char *value, int exact, pm_study_fn fn,
+                             void *ctx)
+{
+    char norm[PM_ATTR_VALUE_MAX + 1];
+    pm_study_index_normalize(attr, value, norm);
+    size_t vlen = strlen(norm);
+    /* A study with several modalities has an entry for each: a prefix walk over the
+     * modality index could meet it twice, so the UIDs met are remembered. */
+    json_t *seen = attr == PM_ATTR_MODALITY && !exact ? json_object() : NULL;
+    uint8_t key[1 + PM_ATTR_VALUE_MAX + 1];
+    key[0] = (uint8_t)attr;
+    memcpy(key + 1, norm, vlen + 1);
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = pm_store_txn_begin(s, 0, &txn);
+    if (!rc && (rc = pm_store_mdb_error(mdb_cursor_open(txn, s->byattr, &cur), "open cursor")))
+        mdb_txn_abort(txn);
+    if (rc) {
+        json_decref(seen);
+        return rc;
+    }
+    size_t plen = 1 + vlen + (exact ? 1 : 0); /* exact: the NUL after the value too */
+    MDB_val k = {plen, key}, v;
+    for (int op = MDB_SET_RANGE; !rc && mdb_cursor_get(cur, &k, &v, op) == 0; op = MDB_NEXT) {
+        if (k.mv_size < plen || memcmp(k.mv_data, key, plen) != 0)
+            break; /* keys sort by value: past the prefix, the walk is over */
+        const char *nul = memchr((const char *)k.mv_data + 1, 0, k.mv_size - 1);
+        if (!nul)
+            continue;
+        size_t ulen = k.mv_size - (size_t)(nul + 1 - (const char *)k.mv_data);
+        char uid[PM_UID_MAX + 1];
+        if (ulen > PM_UID_MAX)
+            continue;
+        memcpy(uid, nul + 1, ulen);
+        uid[ulen] = '\0';
+        if (seen) {
+            if (json_object_get(seen, uid))
+                continue;
+            json_object_set_new(seen, uid, json_true());
+        }
+        MDB_val sk = {ulen, uid}, sv;
+        if (mdb_get(txn, s->studies, &sk, &sv) == 0)
+            rc = call_study(&sv, fn, ctx);
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    json_decref(seen);
+    return rc;
+}
+
+int pm_views_study_events(pm_store *s, const char *study_uid, pm_event_bytes_fn fn, void *ctx)
+{
+    size_t ulen = strlen(study_uid);
+    if (ulen > PM_UID_MAX)
+        return PM_OK; /* no event can be about it */
+    uint8_t prefix[2 + PM_UID_MAX];
+    size_t plen = pm_apply_key_prefix(prefix, KIND_STUDY, study_uid);
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = pm_store_txn_begin(s, 0, &txn);
+    if (!rc && (rc = pm_store_mdb_error(mdb_cursor_open(txn, s->bykey, &cur), "open cursor")))
+        mdb_txn_abort(txn);
+    if (rc)
+        return rc;
+    MDB_val k = {plen, prefix}, v;
+    for (int op = MDB_SET_RANGE; !rc && mdb_cursor_get(cur, &k, &v, op) == 0; op = MDB_NEXT) {
+        if (k.mv_size != plen + POS_LEN || memcmp(k.mv_data, prefix, plen) != 0)
+            break;
+        MDB_val ek = {PM_ID_BYTES + 8, (uint8_t *)k.mv_data + plen + 8}, ev;
+        if (mdb_get(txn, s->events, &ek, &ev) == 0)
+            rc = fn(ctx, ev.mv_data, ev.mv_size);
     }
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);

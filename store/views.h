@@ -34,6 +34,34 @@ int pm_views_studies_due_before(pm_store *store, uint64_t before_ms, pm_study_fn
  * index): what the RIS sender needs without reading every study. */
 int pm_views_studies_final_since(pm_store *store, uint64_t since_ms, pm_study_fn fn, void *ctx);
 
+/* The attributes of the attribute index (store/study_index.c). Values are
+ * kept as DICOM matching compares them: trailing spaces dropped; names and
+ * descriptions upper-cased, so that a case-insensitive prefix is a range scan. */
+enum {
+    PM_ATTR_ACCESSION = 'A',
+    PM_ATTR_PATIENT_NAME = 'N',
+    PM_ATTR_MODALITY = 'M', /* one entry per distinct modality of the study's series */
+    PM_ATTR_REFERRER = 'R',
+    PM_ATTR_DESCRIPTION = 'D',
+    PM_ATTR_STUDY_TIME = 'T',
+};
+
+/* Studies by an attribute of the attribute index (store/study_index.h: 'A' accession,
+ * 'N' patient name, 'M' modality, 'R' referring physician, 'D' description, 'T' study
+ * time): those whose value equals value (exact) or starts with it, compared as the
+ * index keeps values (names and descriptions case-insensitively). Each study once,
+ * in value order. A study whose value is empty is never visited: an empty key is a
+ * universal match, which walks every study instead. */
+int pm_views_studies_by_attr(pm_store *store, char attr, const char *value, int exact,
+                             pm_study_fn fn, void *ctx);
+
+/* The stored bytes of every event about one study (announcements, claims, reports,
+ * reads ...), in the total order, from the per-key event index: what an auditor's
+ * "who opened this patient's images" needs without reading every event. fn gets each
+ * event's Envelope bytes, borrowed for the call. */
+typedef int (*pm_event_bytes_fn)(void *ctx, const uint8_t *raw, size_t len);
+int pm_views_study_events(pm_store *store, const char *study_uid, pm_event_bytes_fn fn, void *ctx);
+
 /* One study; *out is the caller's (pm__study_view__free_unpacked). PM_E_NOTFOUND. */
 int pm_views_study(pm_store *store, const char *study_uid, Pm__StudyView **out);
 

@@ -37,8 +37,11 @@ static int store_fork(void *ctx, const uint8_t origin[PM_ID_BYTES], uint64_t seq
     return s->fn(s->ctx, 'F', b, blen);
 }
 
-/* Feeds every record of FILE (or of the store in dir) to fn. Prints its own errors. */
-static int read_records(const char *file, const char *dir, pm_auditfile_fn fn, void *ctx)
+/* Feeds every record of FILE (or of the store in dir) to fn; with study, from the store,
+ * only that study's events, by the per-study index, and the fork evidence. Prints its
+ * own errors. */
+static int read_records(const char *file, const char *dir, const char *study, pm_auditfile_fn fn,
+                        void *ctx)
 {
     if (file) {
         uint64_t where = 0;
@@ -61,7 +64,8 @@ static int read_records(const char *file, const char *dir, pm_auditfile_fn fn, v
     if (rc)
         return rc;
     record_sink sink = {fn, ctx};
-    int r = pm_feed_for_each(node.store, store_event, &sink);
+    int r = study ? pm_views_study_events(node.store, study, store_event, &sink)
+                  : pm_feed_for_each(node.store, store_event, &sink);
     if (!r)
         r = pm_feed_forks(node.store, store_fork, &sink);
     pm_node_close(&node);
@@ -96,7 +100,7 @@ static int audit_verify(const pm_cli_args *a)
         return pm_cli_fail("cannot create a scratch store: %s", pm_strerror(r));
     /* A damaged file still has its events checked, so that the failures name the
      * origin and sequence of what was changed; the file-level error comes after. */
-    int file_rc = read_records(file, a->dir, add_record, v), rc = PM_EXIT_OK;
+    int file_rc = read_records(file, a->dir, NULL, add_record, v), rc = PM_EXIT_OK;
     uint64_t events = 0, problems = 0;
     if ((r = pm_verifier_finish(v, &events, &problems)))
         rc = pm_cli_fail("verification stopped: %s", pm_strerror(r));
@@ -212,7 +216,7 @@ static int audit_log(const pm_cli_args *a, const char *origin, const char *study
                                        "TYPE", "STUDY",  "REPORTER", "DETAIL"};
     log_ctx c = {origin, study, a->json ? json_array() : NULL,
                  a->json ? NULL : pm_table_new(8, head)};
-    int rc = read_records(a->nargs == 2 ? a->args[1] : NULL, a->dir, log_record, &c);
+    int rc = read_records(a->nargs == 2 ? a->args[1] : NULL, a->dir, study, log_record, &c);
     if (!rc && c.json)
         pm_cli_print_json(json_incref(c.json));
     else if (!rc)
@@ -322,7 +326,7 @@ static int audit_replay(const pm_cli_args *a, const char *until)
     int r = pm_verifier_new(scratch, ignore_problem, NULL, &c.v);
     if (r)
         return pm_cli_fail("cannot create a scratch store: %s", pm_strerror(r));
-    int rc = read_records(a->nargs == 2 ? a->args[1] : NULL, a->dir, replay_record, &c);
+    int rc = read_records(a->nargs == 2 ? a->args[1] : NULL, a->dir, NULL, replay_record, &c);
     uint64_t events = 0, problems = 0;
     if (!rc && (r = pm_verifier_finish(c.v, &events, &problems)))
         rc = pm_cli_fail("replay stopped: %s", pm_strerror(r));

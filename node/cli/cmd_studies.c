@@ -131,6 +131,42 @@ static int collect_study(void *ctx, const Pm__StudyView *s)
     return 0;
 }
 
+/* The literal part of a pattern before its first wildcard, into out. */
+static size_t literal_prefix(const char *pattern, char *out, size_t outlen)
+{
+    size_t n = strcspn(pattern, "*?");
+    if (n >= outlen)
+        n = outlen - 1;
+    memcpy(out, pattern, n);
+    out[n] = '\0';
+    return n;
+}
+
+/* Walks the most selective index the query allows: accession, then patient id, then
+ * patient name, then modality; every study only when no key has a literal prefix.
+ * collect_study checks every condition in full either way. */
+static int walk_studies(pm_store *store, studies_query *q)
+{
+    char prefix[256];
+    const struct {
+        const char *pattern;
+        char attr; /* 0: the patient id index */
+    } keys[] = {{q->accession, PM_ATTR_ACCESSION},
+                {q->patient_id, 0},
+                {q->name, PM_ATTR_PATIENT_NAME},
+                {q->modality, PM_ATTR_MODALITY}};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        if (!keys[i].pattern || !literal_prefix(keys[i].pattern, prefix, sizeof prefix))
+            continue;
+        int exact = strlen(prefix) == strlen(keys[i].pattern);
+        if (keys[i].attr)
+            return pm_views_studies_by_attr(store, keys[i].attr, prefix, exact, collect_study, q);
+        if (exact)
+            return pm_views_studies(store, NULL, prefix, collect_study, q);
+    }
+    return pm_views_studies(store, NULL, NULL, collect_study, q);
+}
+
 int pm_cmd_studies(int argc, char **argv)
 {
     studies_query q;
@@ -166,7 +202,7 @@ int pm_cmd_studies(int argc, char **argv)
     q.list = json_array();
     q.liveness = pm_admin_liveness(&node, NULL);
     q.self = pm_identity_public(node.id);
-    int r = pm_views_studies(node.store, NULL, NULL, collect_study, &q);
+    int r = walk_studies(node.store, &q);
     if (r) {
         rc = pm_cli_fail("cannot read the studies: %s", pm_strerror(r));
     } else if (a.json) {

@@ -1,0 +1,32 @@
+/* The secondary indexes of the study views: what lets every query a user makes walk an
+ * index instead of every study (patient id, study date, open items by due time, final
+ * reports by time, and the attribute index of accession number, patient name,
+ * modality, referring physician, study description and study time). They are pure
+ * functions of the views, so of the events (DESIGN.md invariant 2); the digest covers
+ * the views they are derived from. Not an API: runs inside the fold's write
+ * transaction (store/studies.c) or the rebuild at open (store/store.c). */
+#ifndef PM_STORE_STUDY_INDEX_H
+#define PM_STORE_STUDY_INDEX_H
+
+#include "store/store_internal.h"
+#include "store/views.h"
+
+/* Bumped when an index is added or its keys change: a store opened with an older
+ * version has every index rebuilt from the views once (pm_study_indexes_rebuild). */
+#define PM_STUDY_INDEX_VERSION 2
+
+/* Longest value kept in a key; longer values are indexed by this prefix (the matcher
+ * that reads the view decides). */
+#define PM_ATTR_VALUE_MAX 200
+
+/* Adds (add) or removes every index entry of view v of study uid. */
+int pm_study_indexes_put(MDB_txn *txn, pm_store *s, const Pm__StudyView *v, const char *uid,
+                         int add);
+
+/* The attribute value as it is kept in the index, into out (PM_ATTR_VALUE_MAX + 1). */
+void pm_study_index_normalize(char attr, const char *value, char *out);
+
+/* Empties every secondary index and writes them again from the study views. */
+int pm_study_indexes_rebuild(MDB_txn *txn, pm_store *s);
+
+#endif

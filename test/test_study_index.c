@@ -1,0 +1,145 @@
+/* Unit test of the attribute index of the study views (store/study_index.c, read by
+ * pm_views_studies_by_attr): accession exact and prefix (ACC1 is not ACC10 when
+ * exact), patient name case-insensitively by prefix, every modality of a study (CT
+ * behind OCT), each study once on a prefix walk, empty values left out, entries moved
+ * when a study is announced again, and the indexes rebuilt from the views when a store
+ * lacks them (a store written by an older build). */
+#include "test/check.h"
+
+#include "proto/log.h"
+#include "store/feed.h"
+#include "store/store.h"
+#include "store/views.h"
+
+#include <lmdb.h>
+#include <sodium.h>
+
+typedef struct {
+    const char *uid, *accession, *name, *description, *modalities[3];
+} study;
+
+static void announce(pm_store *s, const pm_identity *id, const study *st)
+{
+    Pm__Series series[3], *ptrs[3];
+    size_t n = 0;
+    for (; n < 3 && st->modalities[n]; n++) {
+        pm__series__init(&series[n]);
+        series[n].series_instance_uid = (char *)(n == 0 ? "9.1" : n == 1 ? "9.2" : "9.3");
+        series[n].modality = (char *)st->modalities[n];
+        ptrs[n] = &series[n];
+    }
+    Pm__StudyAnnounced a = PM__STUDY_ANNOUNCED__INIT;
+    a.study_instance_uid = (char *)st->uid;
+    a.accession_number = (char *)st->accession;
+    a.patient_name = (char *)st->name;
+    a.study_description = (char *)st->description;
+    a.series = ptrs;
+    a.n_series = n;
+    Pm__EventBody b = PM__EVENT_BODY__INIT;
+    b.payload_case = PM__EVENT_BODY__PAYLOAD_STUDY_ANNOUNCED;
+    b.study_announced = &a;
+    CHECK_RC(pm_feed_append(s, id, &b, NULL));
+}
+
+static int collect(void *ctx, const Pm__StudyView *sv)
+{
+    char *seen = ctx;
+    size_t o = strlen(seen);
+    snprintf(seen + o, 512 - o, "%s%s", o ? "," : "", sv->study->study_instance_uid);
+    return 0;
+}
+
+static const char *by(pm_store *s, char attr, const char *value, int exact, char seen[512])
+{
+    seen[0] = '\0';
+    CHECK_RC(pm_views_studies_by_attr(s, attr, value, exact, collect, seen));
+    return seen;
+}
+
+#define EXPECT(s, attr, value, exact, want)                                                        \
+    do {                                                                                           \
+        char seen_[512];                                                                           \
+        const char *got_ = by(s, attr, value, exact, seen_);                                       \
+        if (strcmp(got_, want) != 0) {                                                             \
+            fprintf(stderr, "%s:%d: %c %s%s gave '%s', not '%s'\n", __FILE__, __LINE__, attr,      \
+                    value, exact ? "" : "*", got_, want);                                          \
+            exit(1);                                                                               \
+        }                                                                                          \
+    } while (0)
+
+static void genesis(pm_store *s, const pm_identity *id)
+{
+    Pm__EventBody b = PM__EVENT_BODY__INIT;
+    Pm__Genesis g = PM__GENESIS__INIT;
+    g.mesh_name = "index-mesh";
+    g.quorum = 1;
+    g.founder_name = "founder";
+    b.payload_case = PM__EVENT_BODY__PAYLOAD_GENESIS;
+    b.genesis = &g;
+    CHECK_RC(pm_feed_append(s, id, &b, NULL));
+}
+
+static void check_queries(pm_store *s)
+{
+    EXPECT(s, PM_ATTR_ACCESSION, "ACC1", 1, "1.1");
+    EXPECT(s, PM_ATTR_ACCESSION, "ACC1", 0, "1.1,1.2");
+    EXPECT(s, PM_ATTR_ACCESSION, "", 1, "");                /* empty values are not indexed */
+    EXPECT(s, PM_ATTR_PATIENT_NAME, "smith", 0, "1.2,1.1"); /* value order: SMITHERS < SMITH^ */
+    EXPECT(s, PM_ATTR_PATIENT_NAME, "SMITH^JOHN", 1, "1.1");
+    EXPECT(s, PM_ATTR_PATIENT_NAME, "Smith^John ", 1, "1.1"); /* DICOM's trailing pad */
+    EXPECT(s, PM_ATTR_MODALITY, "CT", 1, "1.1,1.3");
+    EXPECT(s, PM_ATTR_MODALITY, "C", 0, "1.1,1.2,1.3"); /* 1.1 has CT and CR: once */
+    EXPECT(s, PM_ATTR_DESCRIPTION, "head", 0, "1.1");
+}
+
+int main(void)
+{
+    CHECK(sodium_init() >= 0);
+    pm_log_set_level(PM_LOG_OFF);
+    char *tmp = check_tmpdir("study_index"), *dir = check_path(tmp, "store");
+    pm_identity *f = NULL;
+    CHECK_RC(pm_identity_generate(&f));
+    pm_store *s = NULL;
+    CHECK_RC(pm_store_open(dir, 1ull << 28, &s));
+    genesis(s, f);
+    const study studies[] = {
+        {"1.1", "ACC1", "Smith^John", "Head CT", {"OCT", "CT", "CR"}},
+        {"1.2", "ACC10", "smithers^m", "Chest", {"CR", NULL}},
+        {"1.3", "", "Jones", "", {"CT", NULL}},
+    };
+    for (size_t i = 0; i < 3; i++)
+        announce(s, f, &studies[i]);
+    check_queries(s);
+
+    /* Announced again with another accession: the old entry goes. */
+    study moved = studies[2];
+    moved.accession = "ACC3";
+    announce(s, f, &moved);
+    EXPECT(s, PM_ATTR_ACCESSION, "ACC3", 1, "1.3");
+    moved.accession = "";
+    announce(s, f, &moved);
+    EXPECT(s, PM_ATTR_ACCESSION, "ACC3", 1, "");
+    pm_store_close(&s);
+
+    /* A store from a build without the attribute index: empty it and forget the index
+     * version, as such a store would be; opening rebuilds it from the views. */
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi attr, meta;
+    CHECK(mdb_env_create(&env) == 0 && mdb_env_set_maxdbs(env, 24) == 0);
+    CHECK(mdb_env_open(env, dir, 0, 0600) == 0 && mdb_txn_begin(env, NULL, 0, &txn) == 0);
+    CHECK(mdb_dbi_open(txn, "byattr", 0, &attr) == 0 && mdb_drop(txn, attr, 0) == 0);
+    CHECK(mdb_dbi_open(txn, "meta", 0, &meta) == 0);
+    MDB_val key = {13, "index_version"};
+    CHECK(mdb_del(txn, meta, &key, NULL) == 0 && mdb_txn_commit(txn) == 0);
+    mdb_env_close(env);
+    CHECK_RC(pm_store_open(dir, 1ull << 28, &s));
+    check_queries(s);
+    pm_store_close(&s);
+
+    pm_identity_destroy(&f);
+    free(dir);
+    check_tmpdir_remove(&tmp);
+    puts("test_study_index: ok");
+    return 0;
+}
