@@ -10,6 +10,7 @@
 #        next --reporter R --json        (issue 13: "next for me" over every open item)
 #        worklist --state unreported --json | wc -c   (the same walk, for the ratio)
 #        status
+#        studies --accession A, studies --site ffff (every study), audit log --study UID
 #  2. replication: two running nodes on loopback that both know 2*REPL+100 studies;
 #     REPL `claim` commands at node A for distinct studies (ISSUE_PAR at a time), and
 #     the time until node B's `worklist --state claimed --json` shows them all; then
@@ -89,6 +90,16 @@ bench_cmd "next --reporter dr.bench --json" \
 bench_cmd "worklist --state unreported --json | wc -c (same walk, for the ratio)" \
     "'$PACSMESH' worklist --dir '$BIG' --state unreported --json | wc -c"
 bench_cmd "status" "'$PACSMESH' status --dir '$BIG'"
+# Indexed lookups (issue 15) beside a query the indexes cannot serve, which walks every
+# study (the same-run reference): one accession, one study's audit log.
+acc=$(printf 'ACC%010d' $((STUDIES / 2)))
+one_uid=$("$PACSMESH" studies --dir "$BIG" --accession "$acc" --json | $PYTHON -c 'import json,sys; print(json.load(sys.stdin)[0]["study_uid"])')
+bench_cmd "studies --accession $acc --json (attribute index)" \
+    "'$PACSMESH' studies --dir '$BIG' --accession '$acc' --json"
+bench_cmd "studies --site ffff --json (no index: every study)" \
+    "'$PACSMESH' studies --dir '$BIG' --site ffff --json"
+bench_cmd "audit log --study UID --json (per-study event index)" \
+    "'$PACSMESH' audit log --dir '$BIG' --study '$one_uid' --json"
 if [ "${PM_KEEP_TMP:-0}" != 1 ]; then
     rm -rf "$BIG" # free the disk before the mesh part
 fi
