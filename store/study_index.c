@@ -1,5 +1,6 @@
 /* The secondary indexes of the study views (store/study_index.h). */
 #include "store/study_index.h"
+#include "crypto/hash.h"
 #include "node/studies/modalities.h"
 #include "node/worklist/states.h"
 #include "proto/error.h"
@@ -68,8 +69,8 @@ void pm_study_index_normalize(char attr, const char *value, char *out)
         n--;
     if (n > PM_ATTR_VALUE_MAX)
         n = PM_ATTR_VALUE_MAX;
-    int fold =
-        attr == PM_ATTR_PATIENT_NAME || attr == PM_ATTR_DESCRIPTION || attr == PM_ATTR_REFERRER;
+    int fold = attr == PM_ATTR_PATIENT_NAME || attr == PM_ATTR_DESCRIPTION ||
+               attr == PM_ATTR_REFERRER || attr == PM_ATTR_SUBSPECIALTY || attr == PM_ATTR_SITE;
     for (size_t i = 0; i < n; i++)
         out[i] = fold ? (char)toupper((unsigned char)value[i]) : value[i];
     out[n] = '\0';
@@ -136,6 +137,17 @@ int pm_study_indexes_put(MDB_txn *txn, pm_store *s, const Pm__StudyView *v, cons
         rc = put_attr(txn, s, PM_ATTR_STUDY_TIME, st->study_time, uid, add);
     if (!rc)
         rc = put_modalities(txn, s, st, uid, add);
+    if (!rc)
+        rc = put_attr(txn, s, PM_ATTR_STATE, v->state, uid, add);
+    if (!rc)
+        rc = put_attr(txn, s, PM_ATTR_PRIORITY, pm_wl_priority(v), uid, add);
+    if (!rc && st->terms)
+        rc = put_attr(txn, s, PM_ATTR_SUBSPECIALTY, st->terms->subspecialty, uid, add);
+    char site[2 * PM_ID_BYTES + 1];
+    if (!rc && v->site.len == PM_ID_BYTES) {
+        pm_hex_encode(v->site.data, PM_ID_BYTES, site);
+        rc = put_attr(txn, s, PM_ATTR_SITE, site, uid, add);
+    }
     return rc;
 }
 

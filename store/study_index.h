@@ -13,7 +13,7 @@
 
 /* Bumped when an index is added or its keys change: a store opened with an older
  * version has every index rebuilt from the views once (pm_study_indexes_rebuild). */
-#define PM_STUDY_INDEX_VERSION 2
+#define PM_STUDY_INDEX_VERSION 3
 
 /* Longest value kept in a key; longer values are indexed by this prefix (the matcher
  * that reads the view decides). */

@@ -263,6 +263,33 @@ int pm_views_studies_by_attr(pm_store *s, char attr, const char *value, int exac
     return rc;
 }
 
+int pm_views_count_by_attr(pm_store *s, char attr, const char *value, int exact, uint64_t *count)
+{
+    char norm[PM_ATTR_VALUE_MAX + 1];
+    pm_study_index_normalize(attr, value, norm);
+    size_t vlen = strlen(norm), plen = 1 + vlen + (exact ? 1 : 0);
+    uint8_t key[1 + PM_ATTR_VALUE_MAX + 1];
+    key[0] = (uint8_t)attr;
+    memcpy(key + 1, norm, vlen + 1);
+    *count = 0;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = pm_store_txn_begin(s, 0, &txn);
+    if (!rc && (rc = pm_store_mdb_error(mdb_cursor_open(txn, s->byattr, &cur), "open cursor")))
+        mdb_txn_abort(txn);
+    if (rc)
+        return rc;
+    MDB_val k = {plen, key}, v;
+    for (int op = MDB_SET_RANGE; mdb_cursor_get(cur, &k, &v, op) == 0; op = MDB_NEXT) {
+        if (k.mv_size < plen || memcmp(k.mv_data, key, plen) != 0)
+            break;
+        (*count)++;
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return PM_OK;
+}
+
 int pm_views_study_events(pm_store *s, const char *study_uid, pm_event_bytes_fn fn, void *ctx)
 {
     size_t ulen = strlen(study_uid);

@@ -44,6 +44,10 @@ enum {
     PM_ATTR_REFERRER = 'R',
     PM_ATTR_DESCRIPTION = 'D',
     PM_ATTR_STUDY_TIME = 'T',
+    PM_ATTR_STATE = 'S',        /* the fold's state: unreported, claimed, reported ... */
+    PM_ATTR_PRIORITY = 'P',     /* the item's priority now (flags applied) */
+    PM_ATTR_SUBSPECIALTY = 'U', /* upper-cased: the worklist compares it case-insensitively */
+    PM_ATTR_SITE = 'Z',         /* the acquiring node's id, 64 hex digits (any case) */
 };
 
 /* Studies by an attribute of the attribute index (store/study_index.h: 'A' accession,
@@ -54,6 +58,11 @@ enum {
  * universal match, which walks every study instead. */
 int pm_views_studies_by_attr(pm_store *store, char attr, const char *value, int exact,
                              pm_study_fn fn, void *ctx);
+
+/* How many studies the attribute index lists under value (exact) or a value starting
+ * with it, counting keys only (no view is read). */
+int pm_views_count_by_attr(pm_store *store, char attr, const char *value, int exact,
+                           uint64_t *count);
 
 /* The stored bytes of every event about one study (announcements, claims, reports,
  * reads ...), in the total order, from the per-key event index: what an auditor's

@@ -6,6 +6,9 @@
  * lacks them (a store written by an older build). */
 #include "test/check.h"
 
+#include "node/worklist/present.h"
+#include "node/worklist/states.h"
+#include "proto/clock.h"
 #include "proto/log.h"
 #include "store/feed.h"
 #include "store/store.h"
@@ -92,6 +95,95 @@ static void check_queries(pm_store *s)
     EXPECT(s, PM_ATTR_DESCRIPTION, "head", 0, "1.1");
 }
 
+/* ---- worklist counts from the indexes, against a walk of every study ---------------- */
+
+static void event(pm_store *s, const pm_identity *id, Pm__EventBody *b)
+{
+    CHECK_RC(pm_feed_append(s, id, b, NULL));
+}
+
+static void open_item(pm_store *s, const pm_identity *id, const char *uid, uint64_t due)
+{
+    Pm__StudyAnnounced a = PM__STUDY_ANNOUNCED__INIT;
+    Pm__WorklistTerms t = PM__WORKLIST_TERMS__INIT;
+    a.study_instance_uid = (char *)uid;
+    t.priority = "urgent";
+    t.due_ms = due;
+    a.terms = &t;
+    Pm__EventBody b = PM__EVENT_BODY__INIT;
+    b.payload_case = PM__EVENT_BODY__PAYLOAD_STUDY_ANNOUNCED;
+    b.study_announced = &a;
+    event(s, id, &b);
+}
+
+static void claim_item(pm_store *s, const pm_identity *id, const char *uid, uint64_t until)
+{
+    Pm__ItemClaimed c = PM__ITEM_CLAIMED__INIT;
+    c.study_instance_uid = (char *)uid;
+    c.reporter = "dr.bell";
+    c.lease_until_ms = until;
+    Pm__EventBody b = PM__EVENT_BODY__INIT;
+    b.payload_case = PM__EVENT_BODY__PAYLOAD_ITEM_CLAIMED;
+    b.item_claimed = &c;
+    event(s, id, &b);
+}
+
+static void report_item(pm_store *s, const pm_identity *id, const char *uid)
+{
+    Pm__ReportSubmitted r = PM__REPORT_SUBMITTED__INIT;
+    r.study_instance_uid = (char *)uid;
+    r.reporter = "dr.bell";
+    r.text = "normal";
+    Pm__EventBody b = PM__EVENT_BODY__INIT;
+    b.payload_case = PM__EVENT_BODY__PAYLOAD_REPORT_SUBMITTED;
+    b.report_submitted = &r;
+    event(s, id, &b);
+}
+
+/* The reference: every study read, the rules applied one by one. */
+static int count_one(void *ctx, const Pm__StudyView *s)
+{
+    pm_worklist_counts *w = ctx;
+    const char *state = pm_views_item_state(s, w->now);
+    w->studies++;
+    w->unreported += strcmp(state, "unreported") == 0;
+    w->claimed += strcmp(state, "claimed") == 0;
+    w->reported += strcmp(state, "reported") == 0;
+    w->verified += strcmp(state, "verified") == 0;
+    if (pm_wl_overdue(s, w->now)) {
+        w->overdue++;
+        w->orphans += strcmp(state, "unreported") == 0;
+    }
+    return 0;
+}
+
+static void test_counts(pm_store *s, const pm_identity *id)
+{
+    uint64_t now = pm_now_ms();
+    open_item(s, id, "2.1", now - 1000);  /* overdue orphan */
+    open_item(s, id, "2.2", now + 99999); /* open, not due */
+    open_item(s, id, "2.3", now - 1000);  /* claimed, overdue, not an orphan */
+    claim_item(s, id, "2.3", now + 99999);
+    open_item(s, id, "2.4", now + 99999); /* claimed, lease lapsed: unreported */
+    claim_item(s, id, "2.4", now - 1);
+    open_item(s, id, "2.5", now - 1000); /* reported: not overdue */
+    report_item(s, id, "2.5");
+    pm_worklist_counts fast = {.now = now}, slow = {.now = now};
+    CHECK_RC(pm_items_counts(s, &fast));
+    CHECK_RC(pm_views_studies(s, NULL, NULL, count_one, &slow));
+    CHECK_EQ_INT(fast.studies, slow.studies);
+    CHECK_EQ_INT(fast.unreported, slow.unreported);
+    CHECK_EQ_INT(fast.claimed, slow.claimed);
+    CHECK_EQ_INT(fast.reported, slow.reported);
+    CHECK_EQ_INT(fast.verified, slow.verified);
+    CHECK_EQ_INT(fast.overdue, slow.overdue);
+    CHECK_EQ_INT(fast.orphans, slow.orphans);
+    CHECK_EQ_INT(slow.claimed, 1);
+    CHECK_EQ_INT(slow.orphans, 1);
+    EXPECT(s, PM_ATTR_STATE, "claimed", 1, "2.3,2.4"); /* as folded: 2.4 lapses on reading */
+    EXPECT(s, PM_ATTR_PRIORITY, "urgent", 1, "2.1,2.2,2.3,2.4,2.5");
+}
+
 int main(void)
 {
     CHECK(sodium_init() >= 0);
@@ -135,6 +227,7 @@ int main(void)
     mdb_env_close(env);
     CHECK_RC(pm_store_open(dir, 1ull << 28, &s));
     check_queries(s);
+    test_counts(s, f);
     pm_store_close(&s);
 
     pm_identity_destroy(&f);

@@ -156,7 +156,7 @@ int pm_cmd_status(int argc, char **argv)
     }
     free(heads);
     pm_worklist_counts w = {.now = pm_now_ms()};
-    pm_views_studies(node.store, NULL, NULL, pm_items_count, &w);
+    pm_items_counts(node.store, &w);
     uint64_t events = 0, blob_bytes = 0, cache_bytes = 0, blob_count = 0;
     pm_store_count_events(node.store, &events);
     char *data_file = pm_node_path(a.dir, "store/data.mdb");

@@ -393,6 +393,30 @@ static int by_due(const void *a, const void *b)
                       json_string_value(json_object_get(y, "study_uid")));
 }
 
+/* Walks the most selective index the filters allow; item_matches checks every filter
+ * in full either way. Overdue items are the open ones due before now (the due index);
+ * a state is the state index, where "unreported" also walks the claimed items (a
+ * lapsed lease reads as unreported); then priority, sub-specialty, site. */
+static int walk_items(pm_store *store, worklist_query *q)
+{
+    if (q->overdue)
+        return pm_views_studies_due_before(store, q->now, collect_item, q);
+    if (q->state) {
+        int rc = pm_views_studies_by_attr(store, PM_ATTR_STATE, q->state, 1, collect_item, q);
+        if (!rc && strcmp(q->state, "unreported") == 0)
+            rc = pm_views_studies_by_attr(store, PM_ATTR_STATE, "claimed", 1, collect_item, q);
+        return rc;
+    }
+    if (q->priority)
+        return pm_views_studies_by_attr(store, PM_ATTR_PRIORITY, q->priority, 1, collect_item, q);
+    if (q->subspecialty)
+        return pm_views_studies_by_attr(store, PM_ATTR_SUBSPECIALTY, q->subspecialty, 1,
+                                        collect_item, q);
+    if (q->site && *q->site)
+        return pm_views_studies_by_attr(store, PM_ATTR_SITE, q->site, 0, collect_item, q);
+    return pm_views_studies(store, NULL, NULL, collect_item, q);
+}
+
 int pm_cmd_worklist(int argc, char **argv)
 {
     worklist_query q;
@@ -429,9 +453,7 @@ int pm_cmd_worklist(int argc, char **argv)
     q.list = json_array();
     q.liveness = pm_admin_liveness(&node, NULL);
     q.self = pm_identity_public(node.id);
-    /* Overdue items are the open ones due before now: the due index lists just those. */
-    int r = q.overdue ? pm_views_studies_due_before(node.store, q.now, collect_item, &q)
-                      : pm_views_studies(node.store, NULL, NULL, collect_item, &q);
+    int r = walk_items(node.store, &q);
     size_t n = json_array_size(q.list);
     json_t **items = calloc(n + 1, sizeof *items);
     for (size_t i = 0; items && i < n; i++)

@@ -163,7 +163,7 @@ void pm_daemon_collect_metrics(void *ctx, pm_metrics_writer *w)
     /* The worklist, recounted at most every WORKLIST_COUNT_MS. */
     if (!d->wl_counted_ms || now - d->wl_counted_ms >= WORKLIST_COUNT_MS) {
         pm_worklist_counts c = {.now = now};
-        if (pm_views_studies(d->node.store, NULL, NULL, pm_items_count, &c) == PM_OK) {
+        if (pm_items_counts(d->node.store, &c) == PM_OK) {
             d->wl = c;
             d->wl_counted_ms = now;
         }

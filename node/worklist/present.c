@@ -100,19 +100,43 @@ json_t *pm_items_study_json(const Pm__StudyView *s, int viewable, int cached)
                      pm_cli_time(s->announced_ms, announced), "holders", holders);
 }
 
-int pm_items_count(void *ctx, const Pm__StudyView *s)
+/* A claimed item whose lease lapsed reads as unreported: the claimed ones are few, so
+ * each is read. */
+static int count_claimed(void *ctx, const Pm__StudyView *s)
 {
     pm_worklist_counts *w = ctx;
-    const char *state = pm_views_item_state(s, w->now);
-    int unreported = strcmp(state, "unreported") == 0, claimed = strcmp(state, "claimed") == 0;
-    w->studies++;
-    w->unreported += unreported;
-    w->claimed += claimed;
-    w->reported += strcmp(state, "reported") == 0;
-    w->verified += strcmp(state, "verified") == 0;
+    if (strcmp(pm_views_item_state(s, w->now), "claimed") == 0)
+        w->claimed++;
+    else
+        w->unreported++;
+    return 0;
+}
+
+static int count_overdue(void *ctx, const Pm__StudyView *s)
+{
+    pm_worklist_counts *w = ctx;
     if (pm_wl_overdue(s, w->now)) {
         w->overdue++;
-        w->orphans += unreported;
+        w->orphans += strcmp(pm_views_item_state(s, w->now), "unreported") == 0;
     }
     return 0;
+}
+
+int pm_items_counts(struct pm_store *store, pm_worklist_counts *w)
+{
+    uint64_t now = w->now;
+    memset(w, 0, sizeof *w);
+    w->now = now;
+    int rc = pm_views_count_by_attr(store, PM_ATTR_STATE, "", 0, &w->studies);
+    if (!rc)
+        rc = pm_views_count_by_attr(store, PM_ATTR_STATE, "unreported", 1, &w->unreported);
+    if (!rc)
+        rc = pm_views_count_by_attr(store, PM_ATTR_STATE, "reported", 1, &w->reported);
+    if (!rc)
+        rc = pm_views_count_by_attr(store, PM_ATTR_STATE, "verified", 1, &w->verified);
+    if (!rc)
+        rc = pm_views_studies_by_attr(store, PM_ATTR_STATE, "claimed", 1, count_claimed, w);
+    if (!rc)
+        rc = pm_views_studies_due_before(store, now, count_overdue, w);
+    return rc;
 }

@@ -20,14 +20,17 @@ json_t *pm_items_worklist_json(const Pm__StudyView *s, uint64_t now_ms, int view
 /* The study as a JSON object for `studies`. */
 json_t *pm_items_study_json(const Pm__StudyView *s, int viewable, int cached);
 
-/* Worklist counts at a moment (status, metrics): fill now, zero the rest, then pass
- * pm_items_count to pm_views_studies with the struct as ctx. Orphans are unclaimed
- * items past due. */
+/* Worklist counts at a moment (status, metrics). Orphans are unclaimed items past
+ * due. */
 typedef struct {
     uint64_t now;
     uint64_t studies, unreported, claimed, reported, verified, overdue, orphans;
 } pm_worklist_counts;
 
-int pm_items_count(void *ctx, const Pm__StudyView *s);
+/* The same counts from the indexes (the state index, the open items by due time):
+ * what status and metrics read, without reading every study. *w's now is set by the
+ * caller; the rest is filled in. */
+struct pm_store;
+int pm_items_counts(struct pm_store *store, pm_worklist_counts *w);
 
 #endif
