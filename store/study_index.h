@@ -15,9 +15,6 @@
  * version has every index rebuilt from the views once (pm_study_indexes_rebuild). */
 #define PM_STUDY_INDEX_VERSION 3
 
-/* Longest value kept in a key; longer values are indexed by this prefix (the matcher
- * that reads the view decides). */
-#define PM_ATTR_VALUE_MAX 200
 
 /* Adds (add) or removes every index entry of view v of study uid. */
 int pm_study_indexes_put(MDB_txn *txn, pm_store *s, const Pm__StudyView *v, const char *uid,

@@ -50,6 +50,10 @@ enum {
     PM_ATTR_SITE = 'Z',         /* the acquiring node's id, 64 hex digits (any case) */
 };
 
+/* Longest value kept in a key; longer values are indexed by this prefix (the matcher
+ * that reads the view decides). */
+#define PM_ATTR_VALUE_MAX 200
+
 /* Studies by an attribute of the attribute index (store/study_index.h: 'A' accession,
  * 'N' patient name, 'M' modality, 'R' referring physician, 'D' description, 'T' study
  * time): those whose value equals value (exact) or starts with it, compared as the

@@ -85,6 +85,15 @@ static int edge_for_each_study_dated(void *ctx, const char *from, const char *to
     return pm_views_studies_dated(e->ingest.store, from, to, fn, fctx);
 }
 
+static int edge_for_each_study_by_attr(void *ctx, char attr, const char *value, int exact,
+                                       int (*fn)(void *fctx, const Pm__StudyView *study),
+                                       void *fctx)
+{
+    pm_edge *e = ctx;
+    __atomic_add_fetch(&e->finds, 1, __ATOMIC_RELAXED);
+    return pm_views_studies_by_attr(e->ingest.store, attr, value, exact, fn, fctx);
+}
+
 static int edge_prepare_study(void *ctx, const char *calling_ae, const char *study_uid)
 {
     pm_edge *e = ctx;
@@ -115,6 +124,7 @@ void pm_edge_provider(pm_edge *e, pm_dicom_provider *p)
     p->association_end = edge_association_end;
     p->for_each_study = edge_for_each_study;
     p->for_each_study_dated = edge_for_each_study_dated;
+    p->for_each_study_by_attr = edge_for_each_study_by_attr;
     p->prepare_study = edge_prepare_study;
     p->blob_path = edge_blob_path;
 }

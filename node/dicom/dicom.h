@@ -75,6 +75,14 @@ typedef struct {
     int (*for_each_study_dated)(void *ctx, const char *from, const char *to,
                                 int (*fn)(void *fctx, const Pm__StudyView *study), void *fctx);
 
+    /* Optional (NULL: not used): calls fn for each study whose attribute attr (store/
+     * views.h PM_ATTR_*: accession, patient name, modality, referrer, description) is
+     * value (exact) or starts with it, case-insensitively for names and descriptions:
+     * a superset of what matches, from the provider's attribute index. The edge still
+     * applies all matching rules. */
+    int (*for_each_study_by_attr)(void *ctx, char attr, const char *value, int exact,
+                                  int (*fn)(void *fctx, const Pm__StudyView *study), void *fctx);
+
     /* Before a C-GET or C-MOVE of instances of study_uid: makes their bytes local, fetching
      * lazily from peers what is not cached, and records the access. PM_OK or a negative
      * code (then the edge fails those sub-operations). */

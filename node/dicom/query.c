@@ -1,6 +1,7 @@
 /* Query matching for the DICOM edge (see dicom_query.h). */
 #include "node/dicom/query.h"
 #include "node/studies/modalities.h"
+#include "store/views.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -510,16 +511,61 @@ static int date_bounds(const char *v, char from[9], char to[9])
     return 1;
 }
 
+/* A key that narrows the walk through the attribute index: a single value whose part
+ * before the first wildcard is not empty. Person names are walked by prefix even when
+ * given whole: the matcher's rules for names are its own, the index only narrows. */
+typedef struct {
+    int key;
+    char attr;
+    int by_prefix;
+} indexed_key;
+
+static const indexed_key indexed_keys[] = {
+    {PM_DK_ACCESSION, PM_ATTR_ACCESSION, 0},
+    {PM_DK_PATIENT_NAME, PM_ATTR_PATIENT_NAME, 1},
+    {PM_DK_REFERRING_PHYSICIAN, PM_ATTR_REFERRER, 1},
+    {PM_DK_STUDY_DESCRIPTION, PM_ATTR_DESCRIPTION, 1},
+    {PM_DK_MODALITIES_IN_STUDY, PM_ATTR_MODALITY, 0},
+    {PM_DK_MODALITY, PM_ATTR_MODALITY, 0},
+};
+
+/* The first indexed key of q that can narrow the walk: its attribute, the literal
+ * prefix (into prefix) and whether the value must be equal. 0 when there is none. */
+static char narrowing_key(const pm_dicom_query *q, char prefix[PM_ATTR_VALUE_MAX + 1], int *exact)
+{
+    for (size_t i = 0; i < sizeof indexed_keys / sizeof indexed_keys[0]; i++) {
+        const char *v = q->value[indexed_keys[i].key];
+        if (!v || strchr(v, '\\'))
+            continue;
+        slice s = trim(v, strlen(v));
+        size_t n = 0;
+        while (n < s.n && s.p[n] != '*' && s.p[n] != '?')
+            n++;
+        if (n == 0 || n > PM_ATTR_VALUE_MAX)
+            continue;
+        memcpy(prefix, s.p, n);
+        prefix[n] = '\0';
+        *exact = n == s.n && !indexed_keys[i].by_prefix;
+        return indexed_keys[i].attr;
+    }
+    return 0;
+}
+
 static int run(walk *w, const pm_dicom_provider *p)
 {
     const pm_dicom_query *q = w->q;
     const char *study = single_value(q->value[PM_DK_STUDY_UID]);
     const char *patient = single_value(q->value[PM_DK_PATIENT_ID]);
-    char from[9], to[9];
-    int rc;
-    /* The narrowest index the query allows: study UID, patient, date range, else all. */
-    if (!study && !patient && p->for_each_study_dated &&
-        date_bounds(q->value[PM_DK_STUDY_DATE], from, to))
+    char from[9], to[9], prefix[PM_ATTR_VALUE_MAX + 1], attr = 0;
+    int rc, exact = 0;
+    /* The narrowest index the query allows: study UID, patient, an attribute (accession,
+     * name, referrer, description, modality), a date range, else all. */
+    if (!study && !patient && p->for_each_study_by_attr)
+        attr = narrowing_key(q, prefix, &exact);
+    if (attr)
+        rc = p->for_each_study_by_attr(p->ctx, attr, prefix, exact, walk_study, w);
+    else if (!study && !patient && p->for_each_study_dated &&
+             date_bounds(q->value[PM_DK_STUDY_DATE], from, to))
         rc = p->for_each_study_dated(p->ctx, from, to, walk_study, w);
     else
         rc = p->for_each_study(p->ctx, study, patient, walk_study, w);
