@@ -82,8 +82,9 @@ bench_cmd "worklist --overdue --subspecialty neuro --json | wc -c" \
 bench_cmd "worklist --overdue --subspecialty neuro (table)" \
     "'$PACSMESH' worklist --dir '$BIG' --overdue --subspecialty neuro"
 bench_cmd "tat" "'$PACSMESH' tat --dir '$BIG'"
-# next for me (issue 13): a general reporter of every site, over every open item.
-"$PACSMESH" reporter add dr.bench --dir "$BIG" --name "Bench Reporter" >/dev/null ||
+# next for me (issue 13): a reporter of every sub-specialty and site, over every open item.
+"$PACSMESH" reporter add dr.bench --dir "$BIG" --name "Bench Reporter" \
+    --subspecialty neuro,chest,msk,abdo,breast,paeds,cardiac >/dev/null ||
     fail "reporter add failed"
 bench_cmd "next --reporter dr.bench --json" \
     "'$PACSMESH' next --dir '$BIG' --reporter dr.bench --json"
