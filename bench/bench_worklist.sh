@@ -88,7 +88,7 @@ bench_cmd "tat" "'$PACSMESH' tat --dir '$BIG'"
     fail "reporter add failed"
 bench_cmd "next --reporter dr.bench --json" \
     "'$PACSMESH' next --dir '$BIG' --reporter dr.bench --json"
-bench_cmd "worklist --state unreported --json | wc -c (same walk, for the ratio)" \
+bench_cmd "worklist --state unreported --json | wc -c (the same items, for the ratio)" \
     "'$PACSMESH' worklist --dir '$BIG' --state unreported --json | wc -c"
 bench_cmd "status" "'$PACSMESH' status --dir '$BIG'"
 # Indexed lookups (issue 15) beside a query the indexes cannot serve, which walks every

@@ -15,7 +15,6 @@
  * version has every index rebuilt from the views once (pm_study_indexes_rebuild). */
 #define PM_STUDY_INDEX_VERSION 3
 
-
 /* Adds (add) or removes every index entry of view v of study uid. */
 int pm_study_indexes_put(MDB_txn *txn, pm_store *s, const Pm__StudyView *v, const char *uid,
                          int add);

@@ -331,8 +331,14 @@ int pm_cmd_next(int argc, char **argv)
     w.reporter = me;
     w.now = pm_now_ms();
     int r = pm_views_reporters(node.store, copy_reporter, &roster);
+    /* Only open items can be offered or count against capacity: the state index lists
+     * them (a claimed item whose lease lapsed is offered again). */
     if (!r)
-        r = pm_views_studies(node.store, NULL, NULL, collect_candidate, &w);
+        r = pm_views_studies_by_attr(node.store, PM_ATTR_STATE, "unreported", 1, collect_candidate,
+                                     &w);
+    if (!r)
+        r = pm_views_studies_by_attr(node.store, PM_ATTR_STATE, "claimed", 1, collect_candidate,
+                                     &w);
     if (r || w.failed) {
         rc = pm_cli_fail("cannot read the worklist: %s", pm_strerror(r ? r : PM_E_NOMEM));
         goto done;
