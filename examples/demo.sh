@@ -111,13 +111,14 @@ until ports_free "$base"; do
     [ $tries -lt 50 ] || die "no block of 20 free ports found"
     base=$((base - 20))
 done
-# Ports: node mesh base+0..2, node DICOM base+10..12, Orthanc HTTP base+4..6,
+# Ports: node mesh base+0..2, node web base+7..9, node DICOM base+10..12, Orthanc HTTP base+4..6,
 # Orthanc DICOM base+14..16 (for trusts A, B, C).
 idx() { printf '%s' "$1" | tr ABC 012; }
 mesh_port() { echo $((base + $(idx "$1"))); }
 node_dicom() { echo $((base + 10 + $(idx "$1"))); }
 pacs_http() { echo $((base + 4 + $(idx "$1"))); }
 pacs_dicom() { echo $((base + 14 + $(idx "$1"))); }
+node_web() { echo $((base + 7 + $(idx "$1"))); } # each node's web server
 
 # orthanc T METHOD PATH [BODY]: calls Orthanc T's REST API; prints the answer.
 orthanc() {
@@ -150,6 +151,7 @@ for t in A B C; do
         --dicom-port "$(node_dicom $t)" --ae "NODE_$t" >/dev/null
     # The DICOM service on loopback only; trust B's node may send studies to B's PACS.
     printf '\n[dicom]\nbind = 127.0.0.1\n' >>"$work/$t/node.conf"
+    printf '\n[http]\nlisten = 127.0.0.1:%s\n' "$(node_web $t)" >>"$work/$t/node.conf"
     echo "trust $t: node $("$pm" id --dir "$work/$t" | cut -c1-16)..., DICOM AE NODE_$t on port $(node_dicom $t)"
 done
 printf '\n[dicom.destinations]\nORTHANC_B = 127.0.0.1:%s\n' "$(pacs_dicom B)" >>"$work/B/node.conf"
@@ -220,6 +222,28 @@ out=$("$pm" claim --dir "$work/C" "$study" --reporter dr.smith 2>&1) || rc=$?
 printf '%s\n' "$out"
 [ "$rc" = 1 ] || die "the second claim was not refused (exit $rc)"
 printf '%s\n' "$out" | grep -q dr.jones || die "the refusal does not name the holder dr.jones"
+
+say "dr.jones signs in to trust B's node in a browser and opens trust A's study in the OHIF viewer"
+printf 'jones-demo-password\n' | "$pm" user add jones --dir "$work/B" --role reporter --reporter dr.jones
+web_b="http://127.0.0.1:$(node_web B)"
+curl -sf -u jones:jones-demo-password "$web_b/dicom-web/studies?StudyInstanceUID=$study" |
+    json '"QIDO-RS at B finds %d study: %s" % (len(d), d[0]["00081030"].get("Value", [""])[0])' ||
+    die "DICOMweb at node B does not find the study"
+if [ -x /usr/bin/chromium ] && [ -d "$top/test/js/node_modules/puppeteer-core" ] &&
+    [ -r "$top/viewer/ohif/dist/index.html" ] && command -v node >/dev/null; then
+    ms=$(node "$top/test/js/ohif_open.js" "$web_b" jones jones-demo-password "$study" \
+        "$work/ohif-at-trust-b.png") || die "OHIF at trust B did not show the study"
+    echo "OHIF ($web_b/viewer/viewer?StudyInstanceUIDs=$study) drew the image in $ms ms;" \
+        "pixel data fetched lazily from A; screenshot $work/ohif-at-trust-b.png"
+else
+    echo "(headless chromium, the OHIF build or test/js are missing: examples/install-deps.sh" \
+        "installs them; fetching the image through WADO-RS instead)"
+    curl -sf -u jones:jones-demo-password -o "$work/frame.bin" \
+        "$web_b/dicom-web/studies/$study/metadata" || die "WADO-RS at node B failed"
+    echo "WADO-RS metadata from node B: $(wc -c <"$work/frame.bin") bytes"
+fi
+"$pm" audit log --dir "$work/B" --study "$study" --json |
+    json '"the read is on B'"'"'s log: " + ", ".join("%s by %s" % (e["type"], e.get("reporter")) for e in d if e["type"] == "study-accessed")'
 
 say "dr.jones retrieves the study through B's node into B's PACS (C-MOVE to ORTHANC_B): pixel data fetched lazily from A"
 movescu -aet VIEWER_B -aec NODE_B -aem ORTHANC_B -S -k QueryRetrieveLevel=STUDY \

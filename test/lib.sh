@@ -10,7 +10,7 @@
 #   wait_until 20 digests_equal
 #
 # Node i is described by NODE_DIR[i], NODE_ID[i], NODE_PORT[i], NODE_DICOM_PORT[i],
-# NODE_EP[i] (its advertised endpoint), NODE_LOG[i] and NODE_PID[i] (while running).
+# NODE_EP[i] (its advertised endpoint), NODE_HTTP_PORT[i] (its web server), NODE_LOG[i] and NODE_PID[i] (while running).
 # Before node_init, a test may set NODE_HOST[i] (address to listen on, default
 # 127.0.0.1) and NODE_NS[i] (a network namespace to run the node in).
 #
@@ -32,7 +32,7 @@ fi
 TEST_NAME=$(basename "$0" .sh)
 
 declare -a NODE_DIR=() NODE_ID=() NODE_PORT=() NODE_DICOM_PORT=() NODE_EP=() NODE_LOG=()
-declare -a NODE_PID=() NODE_HOST=() NODE_NS=()
+declare -a NODE_PID=() NODE_HOST=() NODE_NS=() NODE_HTTP_PORT=()
 declare -a STARTED_PIDS=()      # every process this test started, and only those
 declare -a CLEANUP_HOOKS=()     # commands run (last first) when the test exits
 declare -a RESERVED_PORTS=()
@@ -270,6 +270,10 @@ node_init()
     out=$("$PACSMESH" init --dir "${NODE_DIR[i]}" --name "$name" --listen "${NODE_EP[i]}" \
         --dicom-port "${NODE_DICOM_PORT[i]}" 2>&1) || fail "init of node $i failed: $out"
     NODE_ID[i]=$(pm "$i" id) || fail "id of node $i failed"
+    # Each node's web server on its own port (the default 8042 would collide).
+    alloc_port
+    NODE_HTTP_PORT[i]=$PORT
+    printf '\n[http]\nlisten = 127.0.0.1:%s\n' "$PORT" >>"${NODE_DIR[i]}/node.conf"
     [ "${#NODE_ID[i]}" = 64 ] || fail "node $i: id '${NODE_ID[i]}' is not 64 hex digits"
 }
 

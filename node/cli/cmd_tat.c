@@ -101,7 +101,8 @@ int pm_cmd_tat(int argc, char **argv)
     int r = pm_views_studies(node.store, NULL, NULL, add_sample, &c);
     if (r)
         rc = pm_cli_fail("cannot read the worklist: %s", pm_strerror(r));
-    qsort(c.groups, c.n, sizeof *c.groups, cmp_group);
+    if (c.n) /* qsort(NULL, 0, ...) is undefined */
+        qsort(c.groups, c.n, sizeof *c.groups, cmp_group);
     json_t *list = json_array();
     for (size_t i = 0; i < c.n; i++) {
         tat_group *g = &c.groups[i];

@@ -8,6 +8,7 @@
 #include "node/cli/item_command.h"
 #include "node/dicom/sr.h"
 #include "node/studies/ingest.h"
+#include "node/worklist/actions.h"
 #include "node/worklist/present.h"
 #include "node/worklist/states.h"
 #include "proto/error.h"
@@ -19,96 +20,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* What claim, release, report and verify share: parse STUDY_UID --reporter ID (and
- * one more option where the command has one), open the node and the item, run act,
- * clean up. act prints its own result and returns an exit status. */
-typedef int (*item_action)(pm_node *node, const char *uid, const char *reporter,
-                           const Pm__StudyView *sv, const char *extra);
+/* claim, release, report and verify: the worklist actions (node/worklist/actions.h),
+ * the same the web server calls. */
+typedef enum { ACT_CLAIM, ACT_RELEASE, ACT_REPORT, ACT_VERIFY } item_action;
 
-static int run_item_command(int argc, char **argv, const char *extra_name, item_action act)
-{
-    const char *reporter = NULL, *extra = NULL;
-    pm_cli_opt opts[] = {
-        {"reporter", &reporter, NULL}, {extra_name, &extra, NULL}, {NULL, NULL, NULL}};
-    if (!extra_name)
-        opts[1] = opts[2];
-    pm_cli_args a;
-    int rc = pm_cli_parse(argc, argv, opts, &a);
-    if (!rc && (!reporter || (extra_name && !extra)))
-        rc = pm_cli_usage(
-            a.usage, extra_name ? "--reporter and --%s are required" : "--reporter is required%s",
-            extra_name ? extra_name : "");
-    pm_node node;
-    Pm__StudyView *sv = NULL;
-    if (rc || (rc = pm_item_open(&a, reporter, &node, &sv))) {
-        return rc;
-    }
-    rc = act(&node, a.args[0], reporter, sv, extra);
-    pm__study_view__free_unpacked(sv, NULL);
-    pm_node_close(&node);
-    return rc;
-}
-
-static int claim_item(pm_node *node, const char *uid, const char *reporter, const Pm__StudyView *sv,
-                      const char *extra)
-{
-    (void)extra;
-    uint64_t now = pm_now_ms();
-    const char *state = pm_views_item_state(sv, now);
-    char until[32];
-    pm_wl_verdict v = pm_wl_may_claim(sv, state, reporter, now);
-    if (v == PM_WL_ALREADY_REPORTED)
-        return pm_cli_fail("study %s is already %s; nothing to claim", uid, state);
-    if (v == PM_WL_HELD_BY_OTHER)
-        return pm_cli_fail("study %s is claimed by %s until %s", uid, sv->claim->reporter,
-                           pm_cli_time(sv->claim->lease_until_ms, until));
-    if (v != PM_WL_ALLOWED)
-        return pm_cli_fail("cannot claim %s: %s", uid, pm_wl_verdict_text(v));
-    Pm__ItemClaimed c = PM__ITEM_CLAIMED__INIT;
-    c.study_instance_uid = (char *)uid;
-    c.reporter = (char *)reporter;
-    c.lease_until_ms = now + node->cfg->lease_ms;
-    Pm__EventBody body = PM__EVENT_BODY__INIT;
-    body.payload_case = PM__EVENT_BODY__PAYLOAD_ITEM_CLAIMED;
-    body.item_claimed = &c;
-    int rc = pm_item_append(node, &body);
-    if (rc == PM_EXIT_OK)
-        printf("claimed %s for %s until %s\n", uid, reporter, pm_cli_time(c.lease_until_ms, until));
-    return rc;
-}
-
-int pm_cmd_claim(int argc, char **argv)
-{
-    return run_item_command(argc, argv, NULL, claim_item);
-}
-
-static int release_item(pm_node *node, const char *uid, const char *reporter,
-                        const Pm__StudyView *sv, const char *extra)
-{
-    (void)extra;
-    const char *state = pm_views_item_state(sv, pm_now_ms());
-    int claimed = strcmp(state, "claimed") == 0;
-    if (pm_wl_may_release(sv, state, reporter) != PM_WL_ALLOWED)
-        return pm_cli_fail("study %s is not claimed by %s (it is %s%s%s)", uid, reporter, state,
-                           claimed ? " by " : "", claimed ? sv->claim->reporter : "");
-    Pm__ItemReleased r = PM__ITEM_RELEASED__INIT;
-    r.study_instance_uid = (char *)uid;
-    r.reporter = (char *)reporter;
-    Pm__EventBody body = PM__EVENT_BODY__INIT;
-    body.payload_case = PM__EVENT_BODY__PAYLOAD_ITEM_RELEASED;
-    body.item_released = &r;
-    int rc = pm_item_append(node, &body);
-    if (rc == PM_EXIT_OK)
-        printf("released %s\n", uid);
-    return rc;
-}
-
-int pm_cmd_release(int argc, char **argv)
-{
-    return run_item_command(argc, argv, NULL, release_item);
-}
-
-/* Reads the report text: non-empty, valid UTF-8, at most 1 MiB. */
+/* Reads the report text file (at most 1 MiB and one byte, to tell "too large"). */
 static char *read_report(const char *path, char *why, size_t whylen)
 {
     FILE *f = fopen(path, "rb");
@@ -116,135 +32,52 @@ static char *read_report(const char *path, char *why, size_t whylen)
         snprintf(why, whylen, "cannot read %s", path);
         return NULL;
     }
-    size_t cap = (1u << 20) + 1, len;
+    size_t cap = PM_WL_REPORT_MAX + 1, len;
     char *text = malloc(cap + 1);
     len = text ? fread(text, 1, cap, f) : 0;
     fclose(f);
     if (!text)
         return NULL;
     text[len] = 0;
-    const char *reason = NULL;
-    if (len == cap)
-        reason = "is larger than 1 MiB";
-    else if (len == 0 || strspn(text, " \t\r\n") == len)
-        reason = "is empty";
-    else if (strlen(text) != len)
-        reason = "contains NUL bytes";
-    else {
-        /* UTF-8 validation: a report that is not text must not enter the signed log. */
-        const unsigned char *p = (const unsigned char *)text;
-        while (*p && !reason) {
-            int n = *p < 0x80             ? 0
-                    : (*p & 0xE0) == 0xC0 ? 1
-                    : (*p & 0xF0) == 0xE0 ? 2
-                    : (*p & 0xF8) == 0xF0 ? 3
-                                          : -1;
-            if (n < 0 || (n == 1 && *p < 0xC2))
-                reason = "is not UTF-8 text";
-            for (int i = 1; !reason && i <= n; i++)
-                if ((p[i] & 0xC0) != 0x80)
-                    reason = "is not UTF-8 text";
-            p += n + 1;
-        }
-    }
-    if (reason) {
-        snprintf(why, whylen, "the report file %s %s", path, reason);
+    const char *problem = pm_wl_report_text_problem(text, len);
+    if (problem) {
+        snprintf(why, whylen, "the report file %s %s", path, problem);
         free(text);
         return NULL;
     }
     return text;
 }
 
-/* The report also becomes a DICOM Basic Text SR instance of the study, held by this
- * node and announced with it, so any viewer or PACS that retrieves the study sees the
- * report. sop_uid (65 bytes) receives its SOP Instance UID, "" if it could not be made
- * (the report itself is never held back for that). */
-static void add_report_sr(pm_node *node, const Pm__StudyView *sv, const char *reporter,
-                          const char *text, char *sop_uid)
+/* Runs the action, prints its sentence and tells a running node to push the event. */
+static int act_on_item(pm_node *node, item_action act, const char *uid, const char *reporter,
+                       const char *file, int addendum)
 {
-    sop_uid[0] = 0;
-    char tmp[4096], study[PM_DICOM_UID_MAX + 1], err[256] = "";
-    const Pm__StudyAnnounced *st = sv->study;
-    pm_blobs_temp_path(node->blobs, tmp, sizeof tmp);
-    int rc = pm_dicom_write_report_sr(
-        tmp, st->study_instance_uid, st->patient_id, st->patient_name, st->patient_birth_date,
-        st->patient_sex, st->accession_number, st->study_date, st->study_time, st->study_id,
-        st->referring_physician, reporter, text, pm_now_ms(), sop_uid, err, sizeof err);
-    pm_ingest_ctx ingest = {node->store, node->blobs, node->id, node->cfg};
-    if (!rc)
-        rc = pm_ingest_file(&ingest, tmp, 1, study, err, sizeof err);
-    if (rc) {
-        fprintf(stderr,
-                "pacsmesh: warning: the report is recorded, but its DICOM SR could not "
-                "be added to the study: %s\n",
-                *err ? err : pm_strerror(rc));
-        sop_uid[0] = 0;
-    }
-}
-
-/* Submits text (read from file) on the item: a report, or with addendum an addendum to
- * its latest report. Refused, naming why, where the fold would not let it move the
- * item; the same text twice is one report. */
-static int submit_report(pm_node *node, const char *uid, const char *reporter,
-                         const Pm__StudyView *sv, const char *file, int addendum)
-{
-    char why[512], until[32];
-    char *text = read_report(file, why, sizeof why);
-    if (!text)
-        return pm_cli_fail("%s", why);
-    uint64_t now = pm_now_ms();
-    const char *state = pm_views_item_state(sv, now);
-    const char *amends = "";
-    if (addendum && !(amends = pm_wl_amendable_report(sv))) {
+    char msg[1024], note[512] = "", why[512];
+    pm_wl_node n = {node->store, node->blobs, node->id, node->cfg};
+    int rc;
+    if (act == ACT_REPORT) {
+        char *text = read_report(file, why, sizeof why);
+        if (!text)
+            return pm_cli_fail("%s", why);
+        rc = pm_wl_report(&n, uid, reporter, text, addendum, msg, sizeof msg, note, sizeof note);
         free(text);
-        return pm_cli_fail("study %s is %s: there is no report to add an addendum to", uid, state);
+    } else {
+        rc = act == ACT_CLAIM     ? pm_wl_claim(&n, uid, reporter, msg, sizeof msg)
+             : act == ACT_RELEASE ? pm_wl_release(&n, uid, reporter, msg, sizeof msg)
+                                  : pm_wl_verify(&n, uid, reporter, msg, sizeof msg);
     }
-    pm_wl_verdict v = pm_wl_may_report(sv, state, reporter, text, amends, now);
-    if (v == PM_WL_DUPLICATE) {
-        free(text);
-        printf("%s already submitted this %s for %s; nothing new recorded\n", reporter,
-               addendum ? "addendum" : "report", uid);
-        return PM_EXIT_OK;
-    }
-    if (v == PM_WL_HELD_BY_OTHER) {
-        free(text);
-        return pm_cli_fail("study %s is claimed by %s until %s: only the holder may report it", uid,
-                           sv->claim->reporter, pm_cli_time(sv->claim->lease_until_ms, until));
-    }
-    if (v != PM_WL_ALLOWED) {
-        free(text);
-        return pm_cli_fail("study %s: %s", uid, pm_wl_verdict_text(v));
-    }
-    char sr_uid[65];
-    add_report_sr(node, sv, reporter, text, sr_uid);
-    Pm__ReportSubmitted r = PM__REPORT_SUBMITTED__INIT;
-    r.study_instance_uid = (char *)uid;
-    r.reporter = (char *)reporter;
-    r.text = text;
-    r.sr_sop_instance_uid = sr_uid;
-    r.amends = (char *)amends;
-    Pm__EventBody body = PM__EVENT_BODY__INIT;
-    body.payload_case = PM__EVENT_BODY__PAYLOAD_REPORT_SUBMITTED;
-    body.report_submitted = &r;
-    int rc = pm_feed_append(node->store, node->id, &body, NULL);
-    if (rc) {
-        free(text);
-        return pm_cli_fail("cannot write the event: %s", pm_strerror(rc));
-    }
-    /* The study, now with the SR this node holds, is announced again. */
-    pm_ingest_ctx ingest = {node->store, NULL, node->id, node->cfg};
-    unsigned announced = 0;
-    if (*sr_uid && pm_ingest_announce(&ingest, &announced) != PM_OK)
-        fprintf(stderr, "pacsmesh: warning: the report SR will be announced when the node "
-                        "next starts\n");
+    if (*note)
+        fprintf(stderr, "pacsmesh: %s\n", note);
+    if (rc)
+        return pm_cli_fail("%s", msg);
     pm_admin_kick(node);
-    printf("%s by %s recorded for %s%s%s\n", addendum ? "addendum" : "report", reporter, uid,
-           *sr_uid ? "; DICOM SR " : "", sr_uid);
-    free(text);
-    return rc;
+    printf("%s\n", msg);
+    return PM_EXIT_OK;
 }
 
-int pm_cmd_report(int argc, char **argv)
+/* What they share: parse STUDY_UID --reporter ID (and --file, --addendum for report),
+ * open the node and the item, act, clean up. */
+static int run_item_command(int argc, char **argv, item_action act)
 {
     const char *reporter = NULL, *file = NULL;
     int addendum = 0;
@@ -252,46 +85,41 @@ int pm_cmd_report(int argc, char **argv)
                          {"file", &file, NULL},
                          {"addendum", NULL, &addendum},
                          {NULL, NULL, NULL}};
+    if (act != ACT_REPORT)
+        opts[1] = opts[3];
     pm_cli_args a;
     int rc = pm_cli_parse(argc, argv, opts, &a);
-    if (!rc && (!reporter || !file))
-        rc = pm_cli_usage(a.usage, "--reporter and --file are required");
+    if (!rc && (!reporter || (act == ACT_REPORT && !file)))
+        rc = pm_cli_usage(a.usage, act == ACT_REPORT ? "--reporter and --file are required"
+                                                     : "--reporter is required");
     pm_node node;
     Pm__StudyView *sv = NULL;
-    if (rc || (rc = pm_item_open(&a, reporter, &node, &sv))) {
+    if (rc || (rc = pm_item_open(&a, reporter, &node, &sv)))
         return rc;
-    }
-    rc = submit_report(&node, a.args[0], reporter, sv, file, addendum);
     pm__study_view__free_unpacked(sv, NULL);
+    rc = act_on_item(&node, act, a.args[0], reporter, file, addendum);
     pm_node_close(&node);
     return rc;
 }
 
-static int verify_item(pm_node *node, const char *uid, const char *reporter,
-                       const Pm__StudyView *sv, const char *extra)
+int pm_cmd_claim(int argc, char **argv)
 {
-    (void)extra;
-    const char *state = pm_views_item_state(sv, pm_now_ms());
-    pm_wl_verdict verdict = pm_wl_may_verify(sv, state, reporter);
-    if (verdict == PM_WL_NOT_REPORTED)
-        return pm_cli_fail("study %s is %s: only a reported study can be verified", uid, state);
-    if (verdict == PM_WL_NO_SECOND_READER)
-        return pm_cli_fail("%s wrote the report: a second reader must verify it", reporter);
-    Pm__ReportVerified v = PM__REPORT_VERIFIED__INIT;
-    v.study_instance_uid = (char *)uid;
-    v.reporter = (char *)reporter;
-    Pm__EventBody body = PM__EVENT_BODY__INIT;
-    body.payload_case = PM__EVENT_BODY__PAYLOAD_REPORT_VERIFIED;
-    body.report_verified = &v;
-    int rc = pm_item_append(node, &body);
-    if (rc == PM_EXIT_OK)
-        printf("verified %s by %s\n", uid, reporter);
-    return rc;
+    return run_item_command(argc, argv, ACT_CLAIM);
+}
+
+int pm_cmd_release(int argc, char **argv)
+{
+    return run_item_command(argc, argv, ACT_RELEASE);
+}
+
+int pm_cmd_report(int argc, char **argv)
+{
+    return run_item_command(argc, argv, ACT_REPORT);
 }
 
 int pm_cmd_verify(int argc, char **argv)
 {
-    return run_item_command(argc, argv, NULL, verify_item);
+    return run_item_command(argc, argv, ACT_VERIFY);
 }
 
 int pm_cmd_reports(int argc, char **argv)

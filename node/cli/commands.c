@@ -57,6 +57,9 @@ static const pm_cli_command commands[] = {
     {"reports", pm_cmd_reports, "reports STUDY_UID [--json]", "every report submitted for a study"},
     {"tat", pm_cmd_tat, "tat [--site NODE] [--json]",
      "turnaround (median, 90th percentile, count) per site and priority"},
+    {"user", pm_cmd_user,
+     "user add NAME --role ROLE [--reporter ID] | user list [--json] | user remove NAME",
+     "people who sign in to the web server (password from stdin; Argon2id)"},
     {"audit", pm_cmd_audit,
      "audit verify [FILE] | audit log [FILE] [--origin NODE] [--study UID] [--json] | "
      "audit export --out FILE | audit replay [FILE] --until TIME [--json]",

@@ -51,5 +51,6 @@ int pm_cmd_flag(int argc, char **argv);
 int pm_cmd_withdraw(int argc, char **argv);
 int pm_cmd_reporter(int argc, char **argv);
 int pm_cmd_next(int argc, char **argv);
+int pm_cmd_user(int argc, char **argv);
 
 #endif

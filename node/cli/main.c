@@ -2,6 +2,7 @@
  * also drives `pacsmesh help` and every usage line. */
 #include "node/cli/cli.h"
 #include "node/cli/commands.h"
+#include "node/cli/remote.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -39,5 +40,7 @@ int main(int argc, char **argv)
                 printf("usage: pacsmesh %s\n%s\n", c->usage, c->help);
                 return PM_EXIT_OK;
             }
+    if (pm_remote_wanted(argc - 1, argv + 1)) /* COMMAND --node URL: another node's API */
+        return pm_remote_run(argc - 1, argv + 1);
     return c->run(argc - 1, argv + 1);
 }

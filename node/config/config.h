@@ -75,6 +75,8 @@ typedef struct pm_config {
     char *ris_endpoint; /* "host:port" of the RIS's MLLP listener, or "" = off */
     char *ris_sending_facility, *ris_receiving_application;
     uint64_t ris_retry_ms;
+    /* [http] (node/http); http_users NULL = <node dir>/users */
+    char *http_listen, *http_tls_cert, *http_tls_key, *http_users;
 
     /* [worklist] */
     uint64_t due_immediate_ms, due_urgent_ms, due_routine_ms, lease_ms;

@@ -55,7 +55,7 @@ static void fail(parse_ctx *c, int rc, const char *section, const char *key, con
 
 static const char *section_list(void)
 {
-    return "node, mesh, dicom, dicom.destinations, gossip, cache, metrics, worklist, ris";
+    return "node, mesh, dicom, dicom.destinations, gossip, cache, metrics, http, worklist, ris";
 }
 
 /* inih's fgets-style reader: one physical line per call, without indentation, so that

@@ -70,6 +70,15 @@ const pm_config_key pm_config_keys[] = {
     {"ris", "retry", K_DURATION, FIELD(ris_retry_ms), 0, "10s", SECOND, DAY, NULL,
      "How long to wait before sending a report again when the RIS did not acknowledge it."},
 
+    {"http", "listen", K_HOSTPORT, FIELD(http_listen), 0, "127.0.0.1:8042", 0, 0, NULL,
+     "host:port of the web server (REST API, DICOMweb, viewer); empty: off."},
+    {"http", "tls_cert", K_TEXT, FIELD(http_tls_cert), 0, "", 0, 4096, NULL,
+     "PEM certificate chain; with tls_key set the web server speaks HTTPS only."},
+    {"http", "tls_key", K_TEXT, FIELD(http_tls_key), 0, "", 0, 4096, NULL,
+     "PEM private key of tls_cert."},
+    {"http", "users", K_TEXT, FIELD(http_users), 0, "", 0, 4096, NULL,
+     "File of web users written by `pacsmesh user` (default: <node dir>/users)."},
+
     {"worklist", "due_immediate", K_DURATION, FIELD(due_immediate_ms), 0, "1h", SECOND, 3650 * DAY,
      NULL, "Time to report an immediate study (e.g. 90s, 15m, 1h, 28d)."},
     {"worklist", "due_urgent", K_DURATION, FIELD(due_urgent_ms), 0, "24h", SECOND, 3650 * DAY, NULL,
@@ -88,8 +97,8 @@ _Static_assert(sizeof pm_config_keys / sizeof pm_config_keys[0] <= PM_CONFIG_KEY
                "more keys than PM_CONFIG_KEYS_MAX: raise it in node/config/table.h");
 
 const char *const pm_config_sections[PM_CONFIG_N_SECTIONS] = {
-    "node",    "mesh",     "dicom", PM_CONFIG_DESTINATIONS, "gossip", "cache",
-    "metrics", "worklist", "ris"};
+    "node", "mesh",     "dicom", PM_CONFIG_DESTINATIONS, "gossip", "cache", "metrics",
+    "http", "worklist", "ris"};
 
 bool pm_config_section_known(const char *s)
 {
@@ -380,6 +389,10 @@ void pm_config_destroy(pm_config **self_p)
     free(cfg->ris_endpoint);
     free(cfg->ris_sending_facility);
     free(cfg->ris_receiving_application);
+    free(cfg->http_listen);
+    free(cfg->http_tls_cert);
+    free(cfg->http_tls_key);
+    free(cfg->http_users);
     for (size_t i = 0; i < cfg->n_rules; i++)
         pm_worklist_rule_free(&cfg->rules[i]);
     free(cfg->rules);

@@ -38,6 +38,8 @@ typedef struct daemon_state {
     pm_fetcher *fetcher;
     pm_edge edge;
     pm_dicom_server *dicom;
+    struct pm_http_server *http; /* the web server, NULL when [http] listen is empty */
+    const char *dir;
     char *spool_dir;
     fetch_waiter waiters[MAX_WAITERS];
     size_t n_waiters;

@@ -9,6 +9,7 @@
 #include "node/daemon/edge_provider.h"
 #include "node/daemon/metrics_http.h"
 #include "node/daemon/run_lock.h"
+#include "node/http/http.h"
 #include "node/mesh/fetch.h"
 #include "node/mesh/gossip.h"
 #include "node/mesh/transport.h"
@@ -106,6 +107,10 @@ static void answer_edge(daemon_state *d)
             zmq_msg_init(&w->routing);
             zmq_msg_copy(&w->routing, &rid);
         }
+    } else if (pm_http_is_write(cmd)) { /* the web server's claim, report ... */
+        pm_wl_node n = {d->node.store, d->blobs, d->node.id, d->node.cfg};
+        reply_edge(d, &rid, pm_http_answer_write(&n, req));
+        pm_gossip_push_local(d->gossip);
     } else {
         reply_edge(
             d, &rid,
@@ -363,7 +368,10 @@ static int start_writing(daemon_state *d)
     }
     pm_info("node", "DICOM edge: AE %s on %s:%d", d->node.cfg->ae_title, d->node.cfg->dicom_bind,
             d->node.cfg->dicom_port);
-    return PM_OK;
+    pm_http_settings web = {
+        d->dir,   d->node.cfg, d->node.store,   d->blobs, pm_identity_public(d->node.id),
+        provider, d->zctx,     PM_EDGE_ENDPOINT};
+    return pm_http_start(&web, &d->http);
 }
 
 int pm_cmd_run(int argc, char **argv)
@@ -397,6 +405,8 @@ int pm_cmd_run(int argc, char **argv)
     pm_hex_encode(pm_identity_public(d.node.id), PM_ID_BYTES, id);
     pm_info("node", "starting %s (%s) in %s", d.node.cfg->name, id, a.dir);
     d.started_ms = pm_now_ms();
+    d.dir = a.dir;
+    d.dir = a.dir;
     d.zctx = zmq_ctx_new();
     int r = d.zctx ? PM_OK : PM_E_NET;
     if (!r)
@@ -419,6 +429,7 @@ int pm_cmd_run(int argc, char **argv)
     }
     pm_ris_sender_destroy(&d.ris);
     pm_metrics_destroy(&d.metrics);
+    pm_http_stop(&d.http);
     pm_dicom_server_stop(&d.dicom);
     for (size_t i = 0; i < d.n_waiters; i++)
         zmq_msg_close(&d.waiters[i].routing);
