@@ -60,6 +60,17 @@ for what in worklist studies members tat; do
     pm 2 "$what" --json >"$T/cli.json"
     same_json "$T/body" "$T/cli.json" || fail "/api/$what differs from '$what --json'"
 done
+pm 2 reporter add dr.alice --name "Dr Alice" >/dev/null || fail "reporter add failed"
+http 2 GET /api/reporters -b "$T/jar-alice"
+expect_status 200
+pm 2 reporter list --json >"$T/cli.json"
+same_json "$T/body" "$T/cli.json" || fail "/api/reporters differs from 'reporter list --json'"
+http 2 GET /api/next -b "$T/jar-alice"
+expect_status 200
+pm 2 next --reporter dr.alice --json >"$T/cli.json"
+same_json "$T/body" "$T/cli.json" || fail "/api/next differs from 'next --reporter dr.alice --json'"
+http 2 GET /api/next -u audrey:audrey-password
+expect_status 403
 http 2 GET "/api/worklist?state=unreported&priority=routine" -b "$T/jar-alice"
 expect_status 200
 pm 2 worklist --state unreported --priority routine --json >"$T/cli.json"

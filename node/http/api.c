@@ -138,6 +138,8 @@ typedef struct {
     const char *params[8];  /* query name = CLI option name; NULL-terminated */
     const char *flags[2];   /* parameters that are flags (value true/1/yes) */
     const char *positional; /* a parameter given as the command's argument */
+    const char *verb;       /* a fixed first argument ("list"), or NULL */
+    int as_reporter;        /* --reporter <the signed-in user's reporter id> */
 } listing;
 
 static const listing listings[] = {
@@ -155,6 +157,8 @@ static const listing listings[] = {
     {"members", "members", {NULL}, {NULL, NULL}, NULL},
     {"tat", "tat", {"site", NULL}, {NULL, NULL}, NULL},
     {"reports", "reports", {NULL}, {NULL, NULL}, "study"},
+    {"reporters", "reporter", {NULL}, {NULL, NULL}, NULL, "list", 0},
+    {"next", "next", {NULL}, {NULL, NULL}, NULL, NULL, 1},
 };
 
 static int value_ok(const char *v)
@@ -202,6 +206,8 @@ static enum MHD_Result answer_cli(pm_http_req *r, const char *const *args)
         res = pm_http_error(r, 400, "%s", *err ? err : "bad request");
     else if (st == 1 && strstr(err, "unknown study"))
         res = pm_http_error(r, 404, "%s", err);
+    else if (st == 1 && strcmp(args[0], "next") == 0)
+        res = pm_http_error(r, 404, "%s", *err ? err : "nothing for you to take now");
     else
         res = pm_http_error(r, 500, "%s", *err ? err : "the listing failed");
     free(out);
@@ -225,6 +231,14 @@ enum MHD_Result pm_http_api_read(pm_http_req *r)
     char opt[8][40];
     int n = 0;
     args[n++] = l->command;
+    if (l->verb)
+        args[n++] = l->verb;
+    if (l->as_reporter) {
+        if (!*r->user.reporter)
+            return pm_http_error(r, 403, "user %s is bound to no reporter id", r->user.name);
+        args[n++] = "--reporter";
+        args[n++] = r->user.reporter;
+    }
     if (l->positional) {
         const char *v = pm_http_arg(r, l->positional);
         if (!value_ok(v))

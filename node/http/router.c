@@ -32,6 +32,8 @@ static const route routes[] = {
     {"GET", "/api/members", PM_ROLE_ANY, pm_http_api_read},
     {"GET", "/api/tat", PM_ROLE_ANY, pm_http_api_read},
     {"GET", "/api/reports", PM_ROLE_ANY, pm_http_api_read},
+    {"GET", "/api/reporters", PM_ROLE_ANY, pm_http_api_read},
+    {"GET", "/api/next", PM_ROLE_REPORTER, pm_http_api_read},
     {"POST", "/api/claim", PM_ROLE_REPORTER, pm_http_api_write},
     {"POST", "/api/release", PM_ROLE_REPORTER, pm_http_api_write},
     {"POST", "/api/report", PM_ROLE_REPORTER, pm_http_api_write},
