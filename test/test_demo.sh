@@ -28,7 +28,8 @@ has() { grep -qF -- "$1" "$OUT" || fail "the demo did not show: $2 (no line with
 # after HEADING TEXT WHY: a line containing TEXT follows the narrated HEADING.
 after()
 {
-    sed -n "/^== $1/,\$p" "$OUT" | tail -n +2 | grep -qF -- "$2" ||
+    # grep reads to the end (no -q): under pipefail an early exit would fail sed (SIGPIPE).
+    sed -n "/^== $1/,\$p" "$OUT" | tail -n +2 | grep -F -- "$2" >/dev/null ||
         fail "after '== $1' the demo did not show: $3 (no line with '$2')"
 }
 
