@@ -336,3 +336,50 @@ int pm_blobs_usage(pm_blobs *b, uint64_t *total_bytes, uint64_t *cache_bytes, ui
     mdb_txn_abort(txn);
     return PM_OK;
 }
+
+int pm_blobs_each(pm_blobs *b, int pinned_only, pm_blob_fn fn, void *ctx)
+{
+    MDB_txn *txn;
+    int rc = pm_store_txn_begin(b->store, 0, &txn);
+    if (rc)
+        return rc;
+    MDB_cursor *cur;
+    uint8_t(*hashes)[PM_HASH_BYTES] = NULL;
+    uint64_t *sizes = NULL;
+    size_t n = 0, cap = 0;
+    if ((rc = pm_store_mdb_error(mdb_cursor_open(txn, b->store->blobs, &cur), "open cursor"))) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    MDB_val k, v;
+    for (int op = MDB_FIRST; !rc && mdb_cursor_get(cur, &k, &v, op) == 0; op = MDB_NEXT) {
+        if (v.mv_size != REC_LEN || k.mv_size != PM_HASH_BYTES ||
+            (pinned_only && !((uint8_t *)v.mv_data)[8]))
+            continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 256;
+            uint8_t(*gh)[PM_HASH_BYTES] = realloc(hashes, cap * PM_HASH_BYTES);
+            uint64_t *gs = gh ? realloc(sizes, cap * sizeof *gs) : NULL;
+            if (gh)
+                hashes = gh;
+            if (gs)
+                sizes = gs;
+            if (!gh || !gs) {
+                rc = PM_E_NOMEM;
+                break;
+            }
+        }
+        memcpy(hashes[n], k.mv_data, PM_HASH_BYTES);
+        sizes[n++] = pm_get_be64(v.mv_data);
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn); /* the files are read outside the transaction */
+    char path[4096];
+    for (size_t i = 0; !rc && i < n; i++) {
+        blob_file(b, hashes[i], path, sizeof path, 0);
+        rc = fn(ctx, hashes[i], path, sizes[i]);
+    }
+    free(hashes);
+    free(sizes);
+    return rc;
+}

@@ -471,7 +471,7 @@ static void test_fork(const pm_identity *f)
     CHECK_CODE(ingest(a, y), PM_ALREADY_HELD); /* kept once; a known proof is not news */
     snapshot after = snap(a);
     CHECK_EQ_INT(after.events, before.events);       /* the feed is untouched ... */
-    CHECK(strcmp(after.digest, before.digest) != 0); /* ... but seq 3 on no longer counts */
+    CHECK(strcmp(after.digest, before.digest) != 0); /* ... and the branch's claim counts */
     CHECK_RC(pm_feed_forks(a, on_fork, &seen));
     CHECK_EQ_INT(seen.n, 1);
     CHECK(memcmp(seen.origin, pm_identity_public(f), PM_ID_BYTES) == 0);
@@ -489,7 +489,7 @@ static void test_fork(const pm_identity *f)
     CHECK(memcmp(seen.a_hash, y->hash, PM_HASH_BYTES) == 0);
     CHECK(memcmp(seen.b_hash, x->hash, PM_HASH_BYTES) == 0);
     /* Each store holds a different branch in its feed, yet both derive the same views:
-     * neither forked claim counts anywhere. */
+     * under the fork rule both forked claims count, in one order, on every node. */
     snapshot sa = snap(a), sc = snap(c);
     CHECK(strcmp(sa.digest, sc.digest) == 0);
     pm_event_destroy(&x);

@@ -2,6 +2,7 @@
 #include "node/cli/admin_client.h"
 #include "node/cli/cli.h"
 #include "node/cli/commands.h"
+#include "node/cli/feed_guard.h"
 #include "node/config/config.h"
 #include "node/studies/ingest.h"
 #include "node/worklist/present.h"
@@ -70,7 +71,10 @@ int pm_cmd_import(int argc, char **argv)
         return pm_cli_usage(a.usage, "give at least one file or folder");
     }
     pm_node node;
-    if ((rc = pm_node_open(a.dir, PM_NODE_ALL | PM_NODE_BLOBS, &node))) {
+    if ((rc = pm_node_open(a.dir, PM_NODE_ALL | PM_NODE_BLOBS, &node)) ||
+        (rc = pm_feed_guard_check(&node))) { /* importing signs announcements */
+        if (node.store)                      /* the guard refused: the node was opened */
+            pm_node_close(&node);
         return rc;
     }
     import_run run = {{node.store, node.blobs, node.id, node.cfg}, 0, 0};

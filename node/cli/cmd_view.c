@@ -5,6 +5,7 @@
 #include "node/cli/admin_client.h"
 #include "node/cli/cli.h"
 #include "node/cli/commands.h"
+#include "node/cli/feed_guard.h"
 #include "node/ris/sender.h"
 #include "node/worklist/present.h"
 #include "proto/error.h"
@@ -21,6 +22,7 @@ typedef struct {
     json_t *list;
     json_t *liveness;
     const uint8_t *self;
+    char digest[PM_HASH_HEX]; /* ours, to tell which peers agree */
 } members_ctx;
 
 static int collect_member(void *vctx, const Pm__MemberView *m)
@@ -39,13 +41,21 @@ static int collect_member(void *vctx, const Pm__MemberView *m)
                           "last_seen", pm_cli_time(last, seen), "self", self, "approvals",
                           (json_int_t)m->n_admit_approvals, "revoke_approvals",
                           (json_int_t)m->n_revoke_approvals);
+    /* A peer that is up says, in each hello, the digest of its views: equal to ours
+     * means it holds the same events (a lag of a gossip round shows as false). */
+    const char *theirs = json_string_value(json_object_get(live, "digest"));
+    if (!self && up)
+        json_object_set_new(o, "agrees",
+                            theirs ? json_boolean(strcmp(theirs, c->digest) == 0) : json_null());
     json_array_append_new(c->list, o);
     return 0;
 }
 
 static json_t *members_json(const pm_node *node, json_t *liveness)
 {
-    members_ctx c = {json_array(), liveness, pm_identity_public(node->id)};
+    members_ctx c = {json_array(), liveness, pm_identity_public(node->id), ""};
+    if (pm_store_digest(node->store, c.digest) != PM_OK)
+        c.digest[0] = 0;
     if (pm_views_members(node->store, collect_member, &c) != PM_OK) {
         json_decref(c.list);
         return NULL;
@@ -55,8 +65,9 @@ static json_t *members_json(const pm_node *node, json_t *liveness)
 
 static void print_members_table(json_t *list)
 {
-    static const char *const head[] = {"ID", "NAME", "STATE", "UP", "LAST SEEN", "ENDPOINT"};
-    pm_table *t = pm_table_new(6, head);
+    static const char *const head[] = {"ID",        "NAME",     "STATE", "UP",
+                                       "LAST SEEN", "ENDPOINT", "DIGEST"};
+    pm_table *t = pm_table_new(7, head);
     size_t i;
     json_t *m;
     json_array_foreach(list, i, m)
@@ -69,7 +80,11 @@ static void print_members_table(json_t *list)
                              json_string_value(json_object_get(m, "state")),
                              json_is_true(json_object_get(m, "up")) ? "up" : "down",
                              json_string_value(json_object_get(m, "last_seen")),
-                             json_string_value(json_object_get(m, "endpoint"))};
+                             json_string_value(json_object_get(m, "endpoint")),
+                             json_is_true(json_object_get(m, "self"))      ? "(this node)"
+                             : json_is_true(json_object_get(m, "agrees"))  ? "agrees"
+                             : json_is_false(json_object_get(m, "agrees")) ? "DIFFERS"
+                                                                           : ""};
         pm_table_add(t, row);
     }
     pm_table_print(t, stdout);
@@ -125,6 +140,52 @@ static int collect_fork(void *ctx, const uint8_t origin[PM_ID_BYTES], uint64_t s
     pm_hex_encode(origin, PM_ID_BYTES, id);
     json_array_append_new(ctx, json_pack("{s:s, s:I}", "origin", id, "seq", (json_int_t)seq));
     return 0;
+}
+
+/* What says whether this node may sign, its own membership state and the quorum rule
+ * in effect (docs/operations.md): added to the status document. */
+static void add_safety(json_t *doc, const pm_node *node, json_t *members)
+{
+    char *why = NULL;
+    int unconfirmed = pm_feed_guard_unconfirmed(node->store, &why);
+    json_object_set_new(doc, "confirmed", json_boolean(!unconfirmed));
+    if (unconfirmed)
+        json_object_set_new(doc, "unconfirmed_reason",
+                            json_string(why ? why : "the store is marked unconfirmed"));
+    free(why);
+    const char *state = "none";
+    size_t n_members = 0, i;
+    json_t *m;
+    json_array_foreach(members, i, m)
+    {
+        const char *st = json_string_value(json_object_get(m, "state"));
+        n_members += st && strcmp(st, "member") == 0;
+        if (json_is_true(json_object_get(m, "self")) && st)
+            state = st;
+    }
+    json_object_set_new(doc, "state", json_string(state));
+    unsigned k = node->cfg->quorum ? node->cfg->quorum : 1;
+    size_t effective = n_members && n_members < k ? n_members : k;
+    json_object_set_new(doc, "quorum",
+                        json_pack("{s:I, s:I, s:I}", "k", (json_int_t)k, "members",
+                                  (json_int_t)n_members, "effective", (json_int_t)effective));
+}
+
+static void print_safety(json_t *doc)
+{
+    json_t *q = json_object_get(doc, "quorum");
+    long long k = json_integer_value(json_object_get(q, "k")),
+              eff = json_integer_value(json_object_get(q, "effective"));
+    printf("state    %s; quorum %lld of %lld members%s\n",
+           json_string_value(json_object_get(doc, "state")), eff,
+           (long long)json_integer_value(json_object_get(q, "members")),
+           eff < k ? " (fewer members than the mesh's quorum K: every member must approve)" : "");
+    if (json_is_true(json_object_get(doc, "confirmed")))
+        printf("feed     confirmed: this node may sign new events\n");
+    else
+        printf("FEED     NOT CONFIRMED: %s; nothing is signed until a peer confirms how far "
+               "this node's own feed goes\n",
+               json_string_value(json_object_get(doc, "unconfirmed_reason")));
 }
 
 int pm_cmd_status(int argc, char **argv)
@@ -190,6 +251,7 @@ int pm_cmd_status(int argc, char **argv)
                         ris_on ? json_pack("{s:s, s:I}", "endpoint", node.cfg->ris_endpoint,
                                            "undelivered", (json_int_t)ris_pending)
                                : json_null());
+    add_safety(doc, &node, json_object_get(doc, "members"));
     if (a.json) {
         pm_cli_print_json(doc);
     } else {
@@ -201,6 +263,7 @@ int pm_cmd_status(int argc, char **argv)
                pm_config_format_bytes(cache_bytes, b3, sizeof b3),
                pm_config_format_bytes(node.cfg->cache_max_bytes, b4, sizeof b4));
         printf("mesh     %s\n", *node.cfg->mesh_id ? node.cfg->mesh_id : "(none yet)");
+        print_safety(doc);
         printf("digest   %s\nevents   %llu\n", digest, (unsigned long long)events);
         printf("worklist %lld studies: %lld unreported, %lld claimed, %lld reported, %lld "
                "verified; %lld overdue, %lld orphans (unclaimed past due)\n",

@@ -5,6 +5,7 @@
 #include "node/cli/admin_client.h"
 #include "node/cli/cli.h"
 #include "node/cli/commands.h"
+#include "node/cli/feed_guard.h"
 #include "node/cli/item_command.h"
 #include "node/dicom/sr.h"
 #include "node/studies/ingest.h"
@@ -43,7 +44,9 @@ static int run_item_command(int argc, char **argv, const char *extra_name, item_
     if (rc || (rc = pm_item_open(&a, reporter, &node, &sv))) {
         return rc;
     }
-    rc = act(&node, a.args[0], reporter, sv, extra);
+    /* Each of these signs an event: never while the node's own feed is unconfirmed. */
+    if ((rc = pm_feed_guard_check(&node)) == PM_EXIT_OK)
+        rc = act(&node, a.args[0], reporter, sv, extra);
     pm__study_view__free_unpacked(sv, NULL);
     pm_node_close(&node);
     return rc;
