@@ -134,6 +134,29 @@ int pm_forks_each(pm_store *s, const uint8_t *origin, pm_feed_fn fn, void *ctx)
     return rc;
 }
 
+int pm_forks_top(pm_store *s, const uint8_t origin[PM_ID_BYTES], uint64_t *top)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    *top = 0;
+    int rc = pm_store_txn_begin(s, 0, &txn);
+    if (rc)
+        return rc;
+    if (!(rc = pm_store_mdb_error(mdb_cursor_open(txn, s->forks, &cur), "open cursor"))) {
+        MDB_val k = {PM_ID_BYTES, (void *)origin}, v;
+        for (int r = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+             r == 0 && k.mv_size == FORK_KEY_LEN && memcmp(k.mv_data, origin, PM_ID_BYTES) == 0;
+             r = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+            uint64_t seq = pm_get_be64((uint8_t *)k.mv_data + PM_ID_BYTES);
+            if (seq > *top)
+                *top = seq;
+        }
+        mdb_cursor_close(cur);
+    }
+    mdb_txn_abort(txn);
+    return rc;
+}
+
 int pm_forks_count(pm_store *s, uint64_t *count)
 {
     MDB_txn *txn;

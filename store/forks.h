@@ -29,6 +29,11 @@ int pm_forks_digest(pm_store *store, const uint8_t origin[PM_ID_BYTES], uint64_t
  * stops the walk and is returned. */
 int pm_forks_each(pm_store *store, const uint8_t *origin, pm_feed_fn fn, void *ctx);
 
+/* The highest sequence of any fork branch event of origin held; 0 if none. With the
+ * feed's head, how far this node holds that origin (a peer whose feed holds the longer
+ * branch is not "ahead" of it). */
+int pm_forks_top(pm_store *store, const uint8_t origin[PM_ID_BYTES], uint64_t *top);
+
 /* Number of fork branch events held (all origins). */
 int pm_forks_count(pm_store *store, uint64_t *count);
 

@@ -85,6 +85,9 @@ log "   digests agree: $(digest_of $A)"
 # status shows, for each peer that is up, that its digest agrees with ours.
 peers_agree() { [ "$(pmjson "$1" status -- 'all(m.get("agrees") is True for m in d["members"] if m["up"] and not m["self"]) and sum(1 for m in d["members"] if m["up"] and not m["self"]) == 2')" = true ]; }
 wait_until 20 everywhere peers_agree
+# Nobody stays "behind" on the forked origin: the other branch is held, not missing.
+none_behind() { [ "$(pmjson "$1" status -- 'all(h["behind"] == 0 for h in d["heads"])')" = true ]; }
+wait_until 20 everywhere none_behind
 [ "$(pmjson $A status -- 'd["state"] == "member" and d["quorum"]["k"] == 1 and d["confirmed"]')" = true ] ||
     fail "status on A lacks state/quorum/confirmed: $(pm $A status --json)"
 everywhere has_x || fail "a node lost dr.x's report of U"

@@ -12,6 +12,7 @@
 #include "proto/version.h"
 #include "store/blobs.h"
 #include "store/feed.h"
+#include "store/forks.h"
 #include "store/views.h"
 
 #include <stdlib.h>
@@ -209,8 +210,10 @@ int pm_cmd_status(int argc, char **argv)
         char id[PM_ID_HEX];
         pm_hex_encode(heads[i].origin, PM_ID_BYTES, id);
         json_int_t peers_have = json_integer_value(json_object_get(known, id));
-        json_int_t behind =
-            peers_have > (json_int_t)heads[i].seq ? peers_have - (json_int_t)heads[i].seq : 0;
+        uint64_t top = 0, held = heads[i].seq; /* a fork's longer branch counts as held */
+        if (pm_forks_top(node.store, heads[i].origin, &top) == PM_OK && top > held)
+            held = top;
+        json_int_t behind = peers_have > (json_int_t)held ? peers_have - (json_int_t)held : 0;
         json_t *h = json_pack("{s:s, s:I, s:I}", "origin", id, "seq", (json_int_t)heads[i].seq,
                               "behind", behind);
         json_array_append_new(jheads, h);

@@ -83,6 +83,9 @@ int pm_gossip_self_synced(pm_gossip *g)
     pm_head head;
     uint64_t mine =
         pm_feed_head(g->store, pm_identity_public(g->id), &head) == PM_OK ? head.seq : 0;
+    uint64_t top = 0; /* a forked own feed: the longer branch is held too */
+    if (pm_forks_top(g->store, pm_identity_public(g->id), &top) == PM_OK && top > mine)
+        mine = top;
     return g->heard_sync && mine >= g->self_seq_seen;
 }
 
