@@ -45,10 +45,11 @@ typedef struct daemon_state {
     uint64_t started_ms;
     int writing;     /* this node signs new events (its own feed is confirmed) */
     int unconfirmed; /* started with its store marked unconfirmed (node/cli/feed_guard.h) */
-    uint64_t next_mark_check_ms; /* when to look for an operator's override again */
-    pm_metrics *metrics;         /* NULL when [metrics] listen is empty */
-    pm_ris_sender *ris;          /* NULL when [ris] endpoint is empty */
-    pm_worklist_counts wl;       /* cached for metrics */
+    uint64_t next_mark_check_ms;    /* when to look for an operator's override again */
+    pm_metrics *metrics;            /* NULL when [metrics] listen is empty */
+    pm_ris_sender *ris;             /* NULL when [ris] endpoint is empty */
+    pm_worklist_counts wl;          /* cached for metrics */
+    struct pm_wl_metrics *wl_sites; /* by site and priority, cached with wl */
     uint64_t wl_counted_ms;
     pm_config *retired[MAX_RELOADS]; /* configurations SIGHUP replaced (node/daemon/reload.h) */
     size_t n_retired;

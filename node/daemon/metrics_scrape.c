@@ -2,6 +2,7 @@
  * parts, the store and cache, members and the worklist (node/daemon/metrics_http.h). */
 #include "crypto/hash.h"
 #include "node/daemon/daemon.h"
+#include "node/daemon/metrics_worklist.h"
 #include "proto/error.h"
 #include "proto/version.h"
 #include "store/feed.h"
@@ -167,6 +168,11 @@ void pm_daemon_collect_metrics(void *ctx, pm_metrics_writer *w)
             d->wl = c;
             d->wl_counted_ms = now;
         }
+        pm_wl_metrics *sites = NULL;
+        if (pm_wl_metrics_count(d->node.store, now, &sites) == PM_OK) {
+            pm_wl_metrics_destroy(&d->wl_sites);
+            d->wl_sites = sites;
+        }
     }
     const char *whelp = "Worklist items by state.";
     pm_metrics_gauge(w, "pacsmesh_studies", "Studies known across the mesh.",
@@ -186,4 +192,5 @@ void pm_daemon_collect_metrics(void *ctx, pm_metrics_writer *w)
     pm_metrics_gauge(w, "pacsmesh_worklist_counted_time_seconds",
                      "When the worklist counts were taken (Unix time).",
                      (double)d->wl_counted_ms / 1000.0);
+    pm_wl_metrics_write(d->wl_sites, w);
 }

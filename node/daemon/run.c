@@ -9,6 +9,7 @@
 #include "node/daemon/daemon.h"
 #include "node/daemon/edge_provider.h"
 #include "node/daemon/metrics_http.h"
+#include "node/daemon/metrics_worklist.h"
 #include "node/daemon/reload.h"
 #include "node/daemon/run_lock.h"
 #include "node/mesh/fetch.h"
@@ -476,6 +477,7 @@ int pm_cmd_run(int argc, char **argv)
     }
     pm_ris_sender_destroy(&d.ris);
     pm_metrics_destroy(&d.metrics);
+    pm_wl_metrics_destroy(&d.wl_sites);
     pm_dicom_server_stop(&d.dicom);
     pm_daemon_reload_cleanup(&d);
     for (size_t i = 0; i < d.n_waiters; i++)
