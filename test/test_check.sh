@@ -55,5 +55,20 @@ log "   garbage data.mdb: $(printf '%s\n' "$err" | head -n 1)"
 cp "$T/data.orig" "${NODE_DIR[B]}/store/data.mdb"
 node_start $B
 pm $B check >/dev/null || fail "check after putting data.mdb back failed"
+log "4. import shows progress: plain lines on stderr when it is not a terminal"
+. "$(dirname "$0")/dicom_lib.sh"
+gen_study "$T/many" 1 400 PIDMANY "SYN^MANY" 20240303 64 >/dev/null || fail "gen_study failed"
+t0=$(now_ms)
+pm $A import "$T/many" >"$T/imp.out" 2>"$T/imp.err" || fail "import failed: $(cat "$T/imp.err")"
+took=$(($(now_ms) - t0))
+grep -q "imported 400 instances" "$T/imp.out" || fail "import result: $(cat "$T/imp.out")"
+lines=$(grep -cE "^pacsmesh: imported [0-9]+ files, [0-9.]+ MB, [0-9.]+ MB/s$" "$T/imp.err" || true)
+if [ "$took" -gt 2500 ]; then
+    [ "$lines" -ge 1 ] || fail "an import of ${took} ms printed no progress line: $(cat "$T/imp.err")"
+    log "   ${took} ms, $lines progress lines, e.g. $(head -n 1 "$T/imp.err")"
+else
+    [ "$lines" = 0 ] || fail "an import of ${took} ms printed $lines progress lines (one every 2 s)"
+    log "   the import took ${took} ms: too quick for a progress line (one every 2 s)"
+fi
 nodes_alive
 echo "PASS: $TEST_NAME"

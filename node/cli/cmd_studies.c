@@ -3,6 +3,7 @@
 #include "node/cli/cli.h"
 #include "node/cli/commands.h"
 #include "node/cli/feed_guard.h"
+#include "node/cli/progress.h"
 #include "node/config/config.h"
 #include "node/studies/ingest.h"
 #include "node/worklist/present.h"
@@ -18,6 +19,8 @@
 typedef struct {
     pm_ingest_ctx ctx;
     unsigned imported, skipped;
+    uint64_t bytes;
+    pm_progress progress;
 } import_run;
 
 static void import_path(import_run *r, const char *path, int depth)
@@ -58,7 +61,9 @@ static void import_path(import_run *r, const char *path, int depth)
         r->skipped++;
     } else {
         r->imported++;
+        r->bytes += (uint64_t)st.st_size;
     }
+    pm_progress_update(&r->progress, r->imported, r->bytes, 0);
 }
 
 int pm_cmd_import(int argc, char **argv)
@@ -77,9 +82,11 @@ int pm_cmd_import(int argc, char **argv)
             pm_node_close(&node);
         return rc;
     }
-    import_run run = {{node.store, node.blobs, node.id, node.cfg}, 0, 0};
+    import_run run = {{node.store, node.blobs, node.id, node.cfg}, 0, 0, 0, {0}};
+    pm_progress_start(&run.progress, "imported", "files");
     for (int i = 0; i < a.nargs; i++)
         import_path(&run, a.args[i], 0);
+    pm_progress_end(&run.progress);
     unsigned announced = 0;
     int r = pm_ingest_announce(&run.ctx, &announced);
     if (r == PM_E_MESH)
