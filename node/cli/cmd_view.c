@@ -189,6 +189,63 @@ static void print_safety(json_t *doc)
                json_string_value(json_object_get(doc, "unconfirmed_reason")));
 }
 
+static json_int_t jint(json_t *o, const char *key)
+{
+    return json_integer_value(json_object_get(o, key));
+}
+
+/* The human-readable status, from the same document --json prints. */
+static void print_status_table(json_t *doc, int running)
+{
+    json_t *st = json_object_get(doc, "storage"), *w = json_object_get(doc, "worklist");
+    char b1[32], b2[32], b3[32], b4[32];
+    printf("node     %s (%s)%s\n", json_string_value(json_object_get(doc, "name")),
+           json_string_value(json_object_get(doc, "id")), running ? "" : "  [not running]");
+    printf("storage  store %s; blobs %s (%lld), of which cache %s of %s\n",
+           pm_config_format_bytes((uint64_t)jint(st, "store_bytes"), b1, sizeof b1),
+           pm_config_format_bytes((uint64_t)jint(st, "blob_bytes"), b2, sizeof b2),
+           (long long)jint(st, "blobs"),
+           pm_config_format_bytes((uint64_t)jint(st, "cache_bytes"), b3, sizeof b3),
+           pm_config_format_bytes((uint64_t)jint(st, "cache_max_bytes"), b4, sizeof b4));
+    const char *mesh = json_string_value(json_object_get(doc, "mesh"));
+    printf("mesh     %s\n", mesh && *mesh ? mesh : "(none yet)");
+    print_safety(doc);
+    printf("digest   %s\nevents   %lld\n", json_string_value(json_object_get(doc, "digest")),
+           (long long)jint(doc, "events"));
+    printf("worklist %lld studies: %lld unreported, %lld claimed, %lld reported, %lld "
+           "verified; %lld overdue, %lld orphans (unclaimed past due)\n",
+           (long long)jint(w, "studies"), (long long)jint(w, "unreported"),
+           (long long)jint(w, "claimed"), (long long)jint(w, "reported"),
+           (long long)jint(w, "verified"), (long long)jint(w, "overdue"),
+           (long long)jint(w, "orphans"));
+    json_t *ris = json_object_get(doc, "ris");
+    if (json_is_object(ris))
+        printf("ris      %s: %lld final report%s not yet acknowledged\n",
+               json_string_value(json_object_get(ris, "endpoint")),
+               (long long)jint(ris, "undelivered"), jint(ris, "undelivered") == 1 ? "" : "s");
+    json_t *forks = json_object_get(doc, "forks"), *f, *h;
+    size_t i;
+    if (json_array_size(forks)) {
+        printf("FORKS    %zu (evidence of a compromised or restored node):\n",
+               json_array_size(forks));
+        json_array_foreach(forks, i, f)
+            printf("         origin %s seq %lld\n", json_string_value(json_object_get(f, "origin")),
+                   (long long)jint(f, "seq"));
+    } else {
+        printf("forks    none\n");
+    }
+    printf("feeds    ");
+    json_array_foreach(json_object_get(doc, "heads"), i, h)
+    {
+        printf("%s%.8s:%lld", i ? ", " : "", json_string_value(json_object_get(h, "origin")),
+               (long long)jint(h, "seq"));
+        if (jint(h, "behind"))
+            printf(" (%lld behind)", (long long)jint(h, "behind"));
+    }
+    printf("\n\n");
+    print_members_table(json_object_get(doc, "members"));
+}
+
 int pm_cmd_status(int argc, char **argv)
 {
     pm_cli_args a;
@@ -258,48 +315,7 @@ int pm_cmd_status(int argc, char **argv)
     if (a.json) {
         pm_cli_print_json(doc);
     } else {
-        char b1[32], b2[32], b3[32], b4[32];
-        printf("node     %s (%s)%s\n", node.cfg->name, id, live ? "" : "  [not running]");
-        printf("storage  store %s; blobs %s (%llu), of which cache %s of %s\n",
-               pm_config_format_bytes(store_bytes, b1, sizeof b1),
-               pm_config_format_bytes(blob_bytes, b2, sizeof b2), (unsigned long long)blob_count,
-               pm_config_format_bytes(cache_bytes, b3, sizeof b3),
-               pm_config_format_bytes(node.cfg->cache_max_bytes, b4, sizeof b4));
-        printf("mesh     %s\n", *node.cfg->mesh_id ? node.cfg->mesh_id : "(none yet)");
-        print_safety(doc);
-        printf("digest   %s\nevents   %llu\n", digest, (unsigned long long)events);
-        printf("worklist %lld studies: %lld unreported, %lld claimed, %lld reported, %lld "
-               "verified; %lld overdue, %lld orphans (unclaimed past due)\n",
-               (long long)w.studies, (long long)w.unreported, (long long)w.claimed,
-               (long long)w.reported, (long long)w.verified, (long long)w.overdue,
-               (long long)w.orphans);
-        if (ris_on)
-            printf("ris      %s: %zu final report%s not yet acknowledged\n", node.cfg->ris_endpoint,
-                   ris_pending, ris_pending == 1 ? "" : "s");
-        size_t nf = json_array_size(forks);
-        if (nf) {
-            printf("FORKS    %zu (evidence of a compromised or restored node):\n", nf);
-            size_t i;
-            json_t *f;
-            json_array_foreach(forks, i, f) printf(
-                "         origin %s seq %lld\n", json_string_value(json_object_get(f, "origin")),
-                (long long)json_integer_value(json_object_get(f, "seq")));
-        } else {
-            printf("forks    none\n");
-        }
-        printf("feeds    ");
-        size_t i;
-        json_t *h;
-        json_array_foreach(jheads, i, h)
-        {
-            json_int_t behind = json_integer_value(json_object_get(h, "behind"));
-            printf("%s%.8s:%lld%s", i ? ", " : "", json_string_value(json_object_get(h, "origin")),
-                   (long long)json_integer_value(json_object_get(h, "seq")), "");
-            if (behind)
-                printf(" (%lld behind)", (long long)behind);
-        }
-        printf("\n\n");
-        print_members_table(json_object_get(doc, "members"));
+        print_status_table(doc, live != NULL);
         json_decref(doc);
     }
     json_decref(live);
