@@ -34,6 +34,7 @@ confirmed() { [ "$(pmjson "$1" status -- 'd["confirmed"]')" = true ]; }
 all_without_forks() { local i; for i in $A $B $C; do no_forks $i || return 1; done; }
 
 log "1. restore while the peers are up"
+pm $C fetch "$U" >/dev/null || fail "fetch at C failed" # a cached blob the backup leaves out
 pm $C claim "$U" --reporter dr.c >/dev/null || fail "claim at C failed"
 pm $C backup --out "$T/bk1" >"$T/bk1.out" || fail "backup of the running C failed"
 grep -q "own feed at seq" "$T/bk1.out" || fail "backup did not say what it wrote: $(cat "$T/bk1.out")"
@@ -55,6 +56,7 @@ wait_until 30 confirmed $C
 head_is $C "${NODE_ID[C]}" "$POST" || fail "C confirmed at seq $(head_of $C "${NODE_ID[C]}"), not $POST"
 grep -q "a peer confirmed this node's own feed up to seq $POST" "${NODE_LOG[C]}" ||
     fail "C's log does not say a peer confirmed seq $POST"
+out=$(pm $C check) || fail "check on the restored C (its cache not in the backup) failed: $out"
 pm $C claim "$W" --reporter dr.c >/dev/null || fail "claim at the confirmed C failed"
 for i in $A $B $C; do wait_until 20 head_is $i "${NODE_ID[C]}" $((POST + 1)); done
 all_without_forks || fail "a node lists a fork after restore 1"

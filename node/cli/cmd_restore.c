@@ -115,8 +115,12 @@ static int stage(const char *backup, const char *tmp, json_t *m)
     char why[160];
     snprintf(why, sizeof why, "restored from the backup taken %s",
              json_string_value(json_object_get(m, "created")));
-    if (!rc && !(rc = pm_store_open(sdir, 0, &store)))
-        rc = pm_feed_guard_mark(store, why);
+    pm_blobs *blobs = NULL;
+    uint64_t dropped = 0;
+    if (!rc && !(rc = pm_store_open(sdir, 0, &store)) && !(rc = pm_feed_guard_mark(store, why)) &&
+        !(rc = pm_blobs_open(store, bto, &blobs)))
+        rc = pm_blobs_forget_missing(blobs, &dropped); /* cached blobs: fetched again on use */
+    pm_blobs_close(&blobs);
     pm_store_close(&store);
     if (!rc)
         rc = pm_backup_fsync_dir(sdir);
