@@ -1,9 +1,10 @@
 /* The apply function's entry points and what its folds share: the per-key event
  * index (events per study and for membership, in the total order), deleting events,
- * fork floors, and re-deriving an author's studies. */
+ * fork branch events, and re-deriving an author's studies. */
 #include "proto/error.h"
 #include "proto/log.h"
 #include "store/apply_internal.h"
+#include "store/forks_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -36,23 +37,19 @@ static int index_event(MDB_txn *txn, pm_store *s, char kind, const char *name, c
     return pm_store_mdb_error(mdb_put(txn, s->bykey, &k, &v, 0), "index event");
 }
 
-/* The lowest sequence of origin at which a fork is held, or UINT64_MAX. A forked
- * origin's events from there on do not count in any view. */
-uint64_t pm_apply_fork_floor(MDB_txn *txn, pm_store *s, const uint8_t *origin)
+/* An event of a fork branch (store/forks.c) is indexed under its view key with its
+ * hash after the position: two branches may hold events at one (lamport, origin, seq). */
+static int index_alt(MDB_txn *txn, pm_store *s, char kind, const char *name, const pm_event *ev,
+                     int add)
 {
-    MDB_cursor *cur;
-    if (mdb_cursor_open(txn, s->forks, &cur) != 0)
-        return UINT64_MAX;
-    uint8_t key[PM_ID_BYTES + 8];
-    memcpy(key, origin, PM_ID_BYTES);
-    pm_put_be64(key + PM_ID_BYTES, 0);
-    MDB_val k = {sizeof key, key}, v;
-    uint64_t floor = UINT64_MAX;
-    if (mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) == 0 && k.mv_size >= sizeof key &&
-        memcmp(k.mv_data, origin, PM_ID_BYTES) == 0)
-        floor = pm_get_be64((uint8_t *)k.mv_data + PM_ID_BYTES);
-    mdb_cursor_close(cur);
-    return floor;
+    uint8_t key[2 + 64 + POS_LEN + PM_HASH_BYTES];
+    size_t plen = pm_apply_key_prefix(key, kind, name);
+    pm_position pos = pm_event_position(ev);
+    pm_apply_encode_position(key + plen, &pos);
+    memcpy(key + plen + POS_LEN, ev->hash, PM_HASH_BYTES);
+    MDB_val k = {plen + POS_LEN + PM_HASH_BYTES, key}, v = {0, ""};
+    int r = add ? mdb_put(txn, s->bykey, &k, &v, 0) : mdb_del(txn, s->bykey, &k, NULL);
+    return r == MDB_NOTFOUND && !add ? PM_OK : pm_store_mdb_error(r, "index fork branch event");
 }
 
 void pm_event_list_free(pm_event_list *l)
@@ -77,6 +74,40 @@ int pm_event_list_push(pm_event_list *l, pm_event *ev)
     return PM_OK;
 }
 
+/* The total order extended by the event hash, so that events of two fork branches at
+ * one position still fold in the same order on every node. */
+static int compare_events(const void *a, const void *b)
+{
+    const pm_event *x = *(pm_event *const *)a, *y = *(pm_event *const *)b;
+    if (x->body->lamport != y->body->lamport)
+        return x->body->lamport < y->body->lamport ? -1 : 1;
+    int c = memcmp(x->body->origin.data, y->body->origin.data, PM_ID_BYTES);
+    if (c)
+        return c;
+    if (x->body->seq != y->body->seq)
+        return x->body->seq < y->body->seq ? -1 : 1;
+    return memcmp(x->hash, y->hash, PM_HASH_BYTES);
+}
+
+/* Reads the event one index key names: from the feed, or (a key with a hash after the
+ * position) from the fork branches. */
+static int read_indexed(MDB_txn *txn, pm_store *s, const MDB_val *k, size_t plen, pm_event **out)
+{
+    const uint8_t *pos = (const uint8_t *)k->mv_data + plen;
+    MDB_val ev;
+    int rc;
+    if (k->mv_size == plen + POS_LEN) {
+        MDB_val ek = {PM_ID_BYTES + 8, (uint8_t *)pos + 8};
+        rc = mdb_get(txn, s->events, &ek, &ev);
+    } else {
+        MDB_val fk = {PM_ID_BYTES + 8 + PM_HASH_BYTES, (uint8_t *)pos + 8};
+        rc = mdb_get(txn, s->forks, &fk, &ev);
+    }
+    if ((rc = pm_store_mdb_error(rc, "read indexed event")))
+        return rc;
+    return pm_event_parse_stored(ev.mv_data, ev.mv_size, out);
+}
+
 /* Loads every event indexed under (kind, name), in the total order. */
 int pm_apply_load_key_events(MDB_txn *txn, pm_store *s, char kind, const char *name,
                              pm_event_list *out)
@@ -88,15 +119,14 @@ int pm_apply_load_key_events(MDB_txn *txn, pm_store *s, char kind, const char *n
     if (rc)
         return rc;
     MDB_val k = {plen, prefix}, v;
-    int r = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    int r = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE), branches = 0;
     while (r == 0 && !rc) {
-        if (k.mv_size != plen + POS_LEN || memcmp(k.mv_data, prefix, plen) != 0)
+        if ((k.mv_size != plen + POS_LEN && k.mv_size != plen + POS_LEN + PM_HASH_BYTES) ||
+            memcmp(k.mv_data, prefix, plen) != 0)
             break;
-        MDB_val ek = {PM_ID_BYTES + 8, (uint8_t *)k.mv_data + plen + 8}, ev;
-        if ((rc = pm_store_mdb_error(mdb_get(txn, s->events, &ek, &ev), "read indexed event")))
-            break;
+        branches |= k.mv_size != plen + POS_LEN;
         pm_event *e;
-        if ((rc = pm_event_parse_stored(ev.mv_data, ev.mv_size, &e)))
+        if ((rc = read_indexed(txn, s, &k, plen, &e)))
             break;
         if ((rc = pm_event_list_push(out, e))) {
             pm_event_destroy(&e);
@@ -105,6 +135,8 @@ int pm_apply_load_key_events(MDB_txn *txn, pm_store *s, char kind, const char *n
         r = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
     mdb_cursor_close(cur);
+    if (!rc && branches) /* the index orders a branch's events by position, not by hash */
+        qsort(out->items, out->n, sizeof *out->items, compare_events);
     return rc;
 }
 
@@ -232,15 +264,31 @@ int pm_apply_event_counts(MDB_txn *txn, pm_store *s, const pm_event *ev)
     if (mdb_get(txn, s->members, &k, &v) == 0)
         m = pm__member_view__unpack(NULL, v.mv_size, v.mv_data);
     pm_position pos = pm_event_position(ev);
-    int counts = pm_apply_author_valid(m, &pos) && ev->body->seq < pm_apply_fork_floor(txn, s, id);
+    int counts = pm_apply_author_valid(m, &pos); /* the fork rule: branches count too */
     if (m)
         pm__member_view__free_unpacked(m, NULL);
     return counts;
 }
 
-/* Re-derives every study and roster view the author's events touch (its validity
- * changed). */
+static int collect_alt_uid(void *ctx, const uint8_t *raw, size_t len)
+{
+    pm_event *ev;
+    int rc = pm_event_parse_stored(raw, len, &ev);
+    if (rc)
+        return rc;
+    const char *name;
+    pm_uid_list *const *lists = ctx;
+    char kind = pm_apply_event_key(ev, &name);
+    if (kind == KIND_STUDY)
+        rc = pm_uid_list_add(lists[0], name);
+    else if (kind == KIND_REPORTER)
+        rc = pm_uid_list_add(lists[1], name);
+    pm_event_destroy(&ev);
+    return rc;
+}
 
+/* Re-derives every study and roster view the author's events touch (its validity
+ * changed), its fork branches' included. */
 int pm_apply_rederive_author(MDB_txn *txn, pm_store *s, const uint8_t *author)
 {
     pm_event_list feed = {0};
@@ -256,6 +304,9 @@ int pm_apply_rederive_author(MDB_txn *txn, pm_store *s, const uint8_t *author)
         else if (kind == KIND_REPORTER)
             rc = pm_uid_list_add(&reporters, name);
     }
+    pm_uid_list *lists[2] = {&uids, &reporters};
+    if (!rc)
+        rc = pm_forks_each_txn(txn, s, author, collect_alt_uid, lists);
     for (size_t i = 0; !rc && i < uids.n; i++)
         rc = pm_apply_derive_study(txn, s, uids.uids[i]);
     for (size_t i = 0; !rc && i < reporters.n; i++)
@@ -268,10 +319,27 @@ int pm_apply_rederive_author(MDB_txn *txn, pm_store *s, const uint8_t *author)
 
 /* ---- the entry points ----------------------------------------------------------- */
 
-int pm_apply_fork(pm_store *s, MDB_txn *txn, const uint8_t origin[PM_ID_BYTES])
+/* An event of a fork branch counts like any other (docs/operations.md, the fork rule):
+ * indexed under its key and the views it touches derived again. */
+int pm_apply_branch_event(pm_store *s, MDB_txn *txn, const pm_event *ev)
 {
-    int rc = pm_apply_derive_membership(txn, s);
-    return rc ? rc : pm_apply_rederive_author(txn, s, origin);
+    const char *name;
+    char kind = pm_apply_event_key(ev, &name);
+    if (!kind)
+        return PM_OK;
+    int rc = index_alt(txn, s, kind, name, ev, 1);
+    if (rc)
+        return rc;
+    return kind == KIND_MEMBERSHIP ? pm_apply_derive_membership(txn, s)
+           : kind == KIND_REPORTER ? pm_apply_derive_reporter(txn, s, name)
+                                   : pm_apply_derive_study(txn, s, name);
+}
+
+int pm_apply_branch_unindex(pm_store *s, MDB_txn *txn, const pm_event *ev)
+{
+    const char *name;
+    char kind = pm_apply_event_key(ev, &name);
+    return kind ? index_alt(txn, s, kind, name, ev, 0) : PM_OK;
 }
 
 int pm_apply_membership(pm_store *s, MDB_txn *txn)

@@ -23,10 +23,13 @@ int pm_apply_event(pm_store *store, MDB_txn *txn, const pm_event *ev, int *membe
 /* Re-derives membership and everything that depends on it. */
 int pm_apply_membership(pm_store *store, MDB_txn *txn);
 
-/* A fork of origin was just recorded: its events from the forked sequence on stop
- * counting (every node that holds the proof derives the same views, whichever branch
- * it holds), so membership and the author's studies are derived again. */
-int pm_apply_fork(pm_store *store, MDB_txn *txn, const uint8_t origin[PM_ID_BYTES]);
+/* An event of a fork branch (store/forks.h) was just recorded: it counts like any
+ * event (the fork rule: every validly signed event of a forked origin counts, in the
+ * total order extended by the event hash), so it is indexed and its views derived
+ * again. unindex removes the branch index entry only (the event is being promoted
+ * into the feed, which indexes it again). */
+int pm_apply_branch_event(pm_store *store, MDB_txn *txn, const pm_event *ev);
+int pm_apply_branch_unindex(pm_store *store, MDB_txn *txn, const pm_event *ev);
 
 /* Whether the member view allows an event by its member at pos (see above). */
 int pm_apply_author_valid(const Pm__MemberView *member, const pm_position *pos);

@@ -39,8 +39,6 @@ int pm_apply_load_feed(MDB_txn *txn, pm_store *s, const uint8_t *author, uint64_
                        pm_event_list *out);
 /* Removes one event from its feed and the indexes (a revoked feed's tail). */
 int pm_apply_delete_event(MDB_txn *txn, pm_store *s, const pm_event *ev);
-/* The lowest forked sequence of origin, or UINT64_MAX: from there on nothing counts. */
-uint64_t pm_apply_fork_floor(MDB_txn *txn, pm_store *s, const uint8_t *origin);
 
 Pm__Position *pm_apply_position_new(const pm_position *p, uint8_t *origin_store);
 pm_position pm_apply_position_of(const Pm__Position *p);
@@ -54,8 +52,9 @@ int pm_apply_derive_reporter(MDB_txn *txn, pm_store *s, const char *reporter_id)
  * it belongs to none. */
 char pm_apply_event_key(const pm_event *ev, const char **name);
 
-/* Whether ev counts in the views: its author was a member at its position, not cut
- * by a revocation, and below any fork of its feed. Uncached: for folds over few events. */
+/* Whether ev counts in the views: its author was a member at its position and not cut
+ * by a revocation (fork branches count too: the fork rule). Uncached: for folds over
+ * few events. */
 int pm_apply_event_counts(MDB_txn *txn, pm_store *s, const pm_event *ev);
 /* Re-derives every study the author's events touch (its validity changed). */
 int pm_apply_rederive_author(MDB_txn *txn, pm_store *s, const uint8_t *author);

@@ -2,6 +2,7 @@
 #include "proto/error.h"
 #include "store/event.h"
 #include "store/feed.h"
+#include "store/forks.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -39,11 +40,10 @@ static int write_event(void *ctx, const uint8_t *raw, size_t len)
     return 0;
 }
 
-static int write_fork(void *ctx, const uint8_t origin[PM_ID_BYTES], uint64_t seq, const uint8_t *a,
-                      size_t alen, const uint8_t *b, size_t blen)
+/* Every fork branch event, so that an export holds all that the views derive from. */
+static int write_fork(void *ctx, const uint8_t *raw, size_t len)
 {
-    (void)origin, (void)seq, (void)a, (void)alen;
-    put_record(ctx, 'F', b, blen);
+    put_record(ctx, 'F', raw, len);
     return 0;
 }
 
@@ -65,7 +65,7 @@ int pm_auditfile_export(pm_store *store, const char *path, uint64_t *count)
     put(&w, MAGIC, strlen(MAGIC));
     int rc = pm_feed_for_each(store, write_event, &w);
     if (!rc)
-        rc = pm_feed_forks(store, write_fork, &w);
+        rc = pm_forks_each(store, NULL, write_fork, &w);
     uint8_t hash[PM_HASH_BYTES];
     pm_hasher_final(&w.h, hash);
     uint8_t z = 'Z';

@@ -336,3 +336,103 @@ int pm_blobs_usage(pm_blobs *b, uint64_t *total_bytes, uint64_t *cache_bytes, ui
     mdb_txn_abort(txn);
     return PM_OK;
 }
+
+int pm_blobs_each(pm_blobs *b, int pinned_only, pm_blob_fn fn, void *ctx)
+{
+    MDB_txn *txn;
+    int rc = pm_store_txn_begin(b->store, 0, &txn);
+    if (rc)
+        return rc;
+    MDB_cursor *cur;
+    uint8_t(*hashes)[PM_HASH_BYTES] = NULL;
+    uint64_t *sizes = NULL;
+    size_t n = 0, cap = 0;
+    if ((rc = pm_store_mdb_error(mdb_cursor_open(txn, b->store->blobs, &cur), "open cursor"))) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    MDB_val k, v;
+    for (int op = MDB_FIRST; !rc && mdb_cursor_get(cur, &k, &v, op) == 0; op = MDB_NEXT) {
+        if (v.mv_size != REC_LEN || k.mv_size != PM_HASH_BYTES ||
+            (pinned_only && !((uint8_t *)v.mv_data)[8]))
+            continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 256;
+            uint8_t(*gh)[PM_HASH_BYTES] = realloc(hashes, cap * PM_HASH_BYTES);
+            uint64_t *gs = gh ? realloc(sizes, cap * sizeof *gs) : NULL;
+            if (gh)
+                hashes = gh;
+            if (gs)
+                sizes = gs;
+            if (!gh || !gs) {
+                rc = PM_E_NOMEM;
+                break;
+            }
+        }
+        memcpy(hashes[n], k.mv_data, PM_HASH_BYTES);
+        sizes[n++] = pm_get_be64(v.mv_data);
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn); /* the files are read outside the transaction */
+    char path[4096];
+    for (size_t i = 0; !rc && i < n; i++) {
+        blob_file(b, hashes[i], path, sizeof path, 0);
+        rc = fn(ctx, hashes[i], path, sizes[i]);
+    }
+    free(hashes);
+    free(sizes);
+    return rc;
+}
+
+typedef struct {
+    uint8_t (*gone)[PM_HASH_BYTES];
+    size_t n, cap;
+} missing_list;
+
+static int note_missing(void *ctx, const uint8_t hash[PM_HASH_BYTES], const char *path,
+                        uint64_t size)
+{
+    (void)size;
+    missing_list *m = ctx;
+    if (access(path, F_OK) == 0)
+        return 0;
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? 2 * m->cap : 64;
+        uint8_t(*grown)[PM_HASH_BYTES] = realloc(m->gone, cap * PM_HASH_BYTES);
+        if (!grown)
+            return PM_E_NOMEM;
+        m->gone = grown;
+        m->cap = cap;
+    }
+    memcpy(m->gone[m->n++], hash, PM_HASH_BYTES);
+    return 0;
+}
+
+int pm_blobs_forget_missing(pm_blobs *b, uint64_t *dropped)
+{
+    missing_list m = {NULL, 0, 0};
+    *dropped = 0;
+    int rc = pm_blobs_each(b, 0, note_missing, &m);
+    MDB_txn *txn = NULL;
+    if (!rc && m.n)
+        rc = pm_store_txn_begin(b->store, 1, &txn);
+    for (size_t i = 0; !rc && txn && i < m.n; i++) {
+        MDB_val k = {PM_HASH_BYTES, m.gone[i]}, v;
+        if (mdb_get(txn, b->store->blobs, &k, &v) != 0 || v.mv_size != REC_LEN ||
+            ((uint8_t *)v.mv_data)[8])
+            continue; /* pinned: kept */
+        int r = mdb_del(txn, b->store->blobs, &k, NULL);
+        if (r == 0)
+            (*dropped)++;
+        else if (r != MDB_NOTFOUND)
+            rc = pm_store_mdb_error(r, "forget missing blob");
+    }
+    if (txn) {
+        if (rc)
+            mdb_txn_abort(txn);
+        else
+            rc = pm_store_txn_commit(txn);
+    }
+    free(m.gone);
+    return rc;
+}

@@ -50,6 +50,18 @@ int pm_blobs_temp_path(pm_blobs *self, char *path, size_t pathlen);
  * max_bytes. *evicted receives the number removed. */
 int pm_blobs_evict(pm_blobs *self, uint64_t max_bytes, uint64_t *evicted);
 
+/* Calls fn with the hash, file path and size of every indexed blob (only the pinned
+ * ones, the trust's own instances, with pinned_only), in hash order, outside any
+ * transaction; fn returning non-zero stops the walk and is returned. */
+typedef int (*pm_blob_fn)(void *ctx, const uint8_t hash[PM_HASH_BYTES], const char *path,
+                          uint64_t size);
+int pm_blobs_each(pm_blobs *self, int pinned_only, pm_blob_fn fn, void *ctx);
+
+/* Drops the index entries of unpinned (cached) blobs whose files are gone, e.g. in a
+ * restored store (a backup copies only the trust's own blobs); *dropped receives how
+ * many. Pinned entries are kept: a missing own blob is damage for `check` to report. */
+int pm_blobs_forget_missing(pm_blobs *self, uint64_t *dropped);
+
 /* Totals: all blobs, and the unpinned (cache) part. */
 int pm_blobs_usage(pm_blobs *self, uint64_t *total_bytes, uint64_t *cache_bytes, uint64_t *count);
 

@@ -3,6 +3,7 @@
 #include "proto/error.h"
 #include "proto/log.h"
 #include "store/apply.h"
+#include "store/forks_internal.h"
 #include "store/store_internal.h"
 
 #include <stdlib.h>
@@ -45,7 +46,7 @@ static int read_mesh(MDB_txn *txn, pm_store *s, uint8_t out[PM_HASH_BYTES])
 
 /* Mesh membership of the event: the genesis must be the one the mesh id names; every
  * other event must carry the mesh id. */
-static int check_mesh(MDB_txn *txn, pm_store *s, const pm_event *ev)
+int pm_feed_check_mesh(MDB_txn *txn, pm_store *s, const pm_event *ev)
 {
     uint8_t mesh[PM_HASH_BYTES];
     int rc = read_mesh(txn, s, mesh);
@@ -81,25 +82,6 @@ static int check_revoked(MDB_txn *txn, pm_store *s, const pm_event *ev)
     return rc;
 }
 
-/* Keeps a conflicting event as evidence of a fork. */
-static int record_fork(MDB_txn *txn, pm_store *s, const pm_event *ev)
-{
-    uint8_t key[FEED_KEY_LEN + PM_HASH_BYTES];
-    feed_key(key, ev->body->origin.data, ev->body->seq);
-    memcpy(key + FEED_KEY_LEN, ev->hash, PM_HASH_BYTES);
-    MDB_val k = {sizeof key, key}, v = {ev->raw_len, ev->raw};
-    int rc = mdb_put(txn, s->forks, &k, &v, MDB_NOOVERWRITE);
-    if (rc == MDB_KEYEXIST)
-        return PM_ALREADY_HELD; /* known proof: nothing new to gossip */
-    if (rc)
-        return pm_store_mdb_error(rc, "record fork");
-    char hex[17];
-    pm_hex_encode(ev->body->origin.data, 8, hex);
-    pm_warn("feed", "fork: origin %s signed two different events with seq %llu", hex,
-            (unsigned long long)ev->body->seq);
-    return pm_apply_fork(s, txn, ev->body->origin.data);
-}
-
 /* Checks ev against its feed and, if it extends it, stores and applies it. */
 static int insert_event(MDB_txn *txn, pm_store *s, const pm_event *ev, int *membership_pending,
                         int signature_checked)
@@ -115,6 +97,9 @@ static int insert_event(MDB_txn *txn, pm_store *s, const pm_event *ev, int *memb
     }
     if (rc)
         return rc;
+    static const uint8_t zeros[PM_HASH_BYTES];
+    int extends = seq == head.seq + 1 &&
+                  memcmp(ev->body->prev.data, seq == 1 ? zeros : head.hash, PM_HASH_BYTES) == 0;
     if (seq <= head.seq) {
         uint8_t key[FEED_KEY_LEN];
         feed_key(key, origin, seq);
@@ -124,18 +109,29 @@ static int insert_event(MDB_txn *txn, pm_store *s, const pm_event *ev, int *memb
         if (v.mv_size == ev->raw_len && memcmp(v.mv_data, ev->raw, ev->raw_len) == 0)
             return PM_ALREADY_HELD; /* identical bytes to a verified event */
     }
+    /* A fork branch event held already (verified when recorded) is news only when it
+     * now extends the feed: it is then promoted into it. */
+    int in_branch = pm_forks_holds(txn, s, origin, seq, ev->hash);
+    if (in_branch && !extends)
+        return PM_ALREADY_HELD;
     /* Nothing the event says is trusted before its signature is checked. */
-    if ((!signature_checked && (rc = pm_event_verify(ev))) || (rc = check_mesh(txn, s, ev)))
+    if ((!signature_checked && !in_branch && (rc = pm_event_verify(ev))) ||
+        (rc = pm_feed_check_mesh(txn, s, ev)))
         return rc;
-    if (seq <= head.seq) { /* a different, validly signed event at a held seq */
-        rc = record_fork(txn, s, ev);
+    if (!extends) {
+        /* A different event at a held seq, or one that continues a branch held: fork
+         * branch events (store/forks.h). One at the next seq whose predecessor is not
+         * our head stays a broken chain until its predecessor arrives (gossip shows the
+         * sender ours, and sends branches oldest first). */
+        int branch = seq <= head.seq ||
+                     (seq > 1 && pm_forks_holds(txn, s, origin, seq - 1, ev->body->prev.data));
+        if (!branch)
+            return seq > head.seq + 1 ? PM_E_GAP : PM_E_CHAIN;
+        if ((rc = check_revoked(txn, s, ev)))
+            return rc;
+        rc = pm_forks_record(txn, s, ev);
         return rc == PM_OK ? PM_E_FORK : rc;
     }
-    if (seq > head.seq + 1)
-        return PM_E_GAP;
-    static const uint8_t zeros[PM_HASH_BYTES];
-    if (memcmp(ev->body->prev.data, seq == 1 ? zeros : head.hash, PM_HASH_BYTES) != 0)
-        return PM_E_CHAIN;
     if ((rc = check_revoked(txn, s, ev)))
         return rc;
     /* Lamport clocks rise along a feed, by a bounded step: a decision that depends only
@@ -146,6 +142,8 @@ static int insert_event(MDB_txn *txn, pm_store *s, const pm_event *ev, int *memb
         ev->body->lamport > base + PM_LAMPORT_STEP_MAX)
         return PM_E_TIME;
 
+    if (in_branch && (rc = pm_forks_promote(txn, s, ev)))
+        return rc;
     uint8_t key[FEED_KEY_LEN];
     feed_key(key, origin, seq);
     MDB_val k = {sizeof key, key}, v = {ev->raw_len, ev->raw};
@@ -254,7 +252,7 @@ static int ingest_batch(pm_store *s, const uint8_t *const *bytes, const size_t *
         int r = insert_event(txn, s, evs[i], &membership_pending, signatures_checked);
         if (r != PM_OK && r != PM_ALREADY_HELD && r != PM_E_MESH && r != PM_E_GAP &&
             r != PM_E_CHAIN && r != PM_E_FORK && r != PM_E_REVOKED && r != PM_E_SIG &&
-            r != PM_E_TIME)
+            r != PM_E_TIME && r != PM_E_TOOBIG)
             rc = r; /* failed after writing: abort the batch, store nothing */
         results[i] = r;
     }
@@ -287,42 +285,6 @@ int pm_feed_ingest(pm_store *s, const uint8_t *bytes, size_t len)
     int result;
     int rc = pm_feed_ingest_batch(s, &bytes, &len, 1, &result);
     return rc ? rc : result;
-}
-
-int pm_feed_record_fork_proof(pm_store *s, const uint8_t *a, size_t alen, const uint8_t *b,
-                              size_t blen)
-{
-    pm_event *ea = NULL, *eb = NULL;
-    MDB_txn *txn = NULL;
-    int rc = pm_event_parse(a, alen, &ea);
-    if (!rc)
-        rc = pm_event_parse(b, blen, &eb);
-    if (!rc && (memcmp(ea->body->origin.data, eb->body->origin.data, PM_ID_BYTES) != 0 ||
-                ea->body->seq != eb->body->seq || memcmp(ea->hash, eb->hash, PM_HASH_BYTES) == 0))
-        rc = PM_E_INVAL; /* not a proof: different slots, or the same event twice */
-    if (!rc)
-        rc = pm_store_txn_begin(s, 1, &txn);
-    if (!rc)
-        rc = check_mesh(txn, s, ea);
-    if (!rc)
-        rc = check_mesh(txn, s, eb);
-    int fresh = 0;
-    for (int i = 0; !rc && i < 2; i++) {
-        rc = record_fork(txn, s, i ? eb : ea);
-        if (rc == PM_OK)
-            fresh = 1;
-        if (rc == PM_ALREADY_HELD)
-            rc = PM_OK;
-    }
-    if (txn) {
-        if (rc)
-            mdb_txn_abort(txn);
-        else
-            rc = pm_store_txn_commit(txn);
-    }
-    pm_event_destroy(&ea);
-    pm_event_destroy(&eb);
-    return rc ? rc : fresh ? PM_OK : PM_ALREADY_HELD;
 }
 
 int pm_feed_head(pm_store *s, const uint8_t origin[PM_ID_BYTES], pm_head *out)
@@ -416,41 +378,6 @@ int pm_feed_for_each(pm_store *s, pm_feed_fn fn, void *ctx)
         MDB_val ek = {FEED_KEY_LEN, (uint8_t *)k.mv_data + 8}, ev;
         if (mdb_get(txn, s->events, &ek, &ev) == 0)
             rc = fn(ctx, ev.mv_data, ev.mv_size);
-    }
-    mdb_cursor_close(cur);
-    mdb_txn_abort(txn);
-    return rc;
-}
-
-int pm_feed_forks(pm_store *s, pm_fork_fn fn, void *ctx)
-{
-    MDB_txn *txn;
-    MDB_cursor *cur;
-    int rc = pm_store_txn_begin(s, 0, &txn);
-    if (rc)
-        return rc;
-    mdb_cursor_open(txn, s->forks, &cur);
-    MDB_val k, v, prev_k = {0, NULL}, prev_v = {0, NULL};
-    int op = MDB_FIRST;
-    while (!rc && mdb_cursor_get(cur, &k, &v, op) == 0) {
-        op = MDB_NEXT;
-        if (k.mv_size != FEED_KEY_LEN + PM_HASH_BYTES)
-            continue;
-        const uint8_t *key = k.mv_data;
-        uint64_t seq = pm_get_be64(key + PM_ID_BYTES);
-        MDB_val ek = {FEED_KEY_LEN, k.mv_data}, ev;
-        if (mdb_get(txn, s->events, &ek, &ev) == 0) {
-            /* The feed holds one side: pair every other recorded side with it. */
-            uint8_t h[PM_HASH_BYTES];
-            pm_hash(ev.mv_data, ev.mv_size, h);
-            if (memcmp(h, key + FEED_KEY_LEN, PM_HASH_BYTES) != 0)
-                rc = fn(ctx, key, seq, ev.mv_data, ev.mv_size, v.mv_data, v.mv_size);
-        } else if (prev_k.mv_data && memcmp(prev_k.mv_data, key, FEED_KEY_LEN) == 0) {
-            /* A proof recorded ahead of the feed: both sides are in the fork table. */
-            rc = fn(ctx, key, seq, prev_v.mv_data, prev_v.mv_size, v.mv_data, v.mv_size);
-        }
-        prev_k = k;
-        prev_v = v;
     }
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);

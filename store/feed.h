@@ -23,8 +23,9 @@ int pm_feed_append(pm_store *store, const pm_identity *id, Pm__EventBody *body, 
 /* Ingests serialized envelopes received from a peer, in one durable transaction.
  * results[i] receives, for bytes[i]: PM_OK (new, stored and applied), PM_ALREADY_HELD,
  * or the reason it was refused: the codes of pm_event_parse, PM_E_MESH, PM_E_GAP,
- * PM_E_CHAIN, PM_E_FORK (the event is kept as fork evidence, not in the feed) or
- * PM_E_REVOKED. Nothing refused is stored (fork evidence aside). Returns PM_OK if the
+ * PM_E_CHAIN, PM_E_FORK (a fork branch event, new: kept and applied as store/forks.h
+ * says, not in the feed), PM_E_TOOBIG (a branch past the bound) or PM_E_REVOKED.
+ * Nothing refused is stored. Returns PM_OK if the
  * transaction committed, else the store error (and nothing was stored). */
 int pm_feed_ingest_batch(pm_store *store, const uint8_t *const *bytes, const size_t *lens, size_t n,
                          int *results);
@@ -61,7 +62,8 @@ int pm_feed_read(pm_store *store, const uint8_t origin[PM_ID_BYTES], uint64_t fr
 /* Calls fn for every event held, in the total order (lamport, origin, seq). */
 int pm_feed_for_each(pm_store *store, pm_feed_fn fn, void *ctx);
 
-/* Calls fn for each fork held: the event in the feed and the conflicting one. */
+/* Calls fn for each fork held: the event in the feed and the conflicting one (or two
+ * branch events, when the feed does not reach that seq). Implemented in store/forks.c. */
 typedef int (*pm_fork_fn)(void *ctx, const uint8_t origin[PM_ID_BYTES], uint64_t seq,
                           const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
 int pm_feed_forks(pm_store *store, pm_fork_fn fn, void *ctx);

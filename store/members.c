@@ -286,9 +286,7 @@ static int fold_all_membership(MDB_txn *txn, pm_store *s, pm_event_list *evs, me
     for (int round = 0; round < 64; round++) {
         int rc = pm_apply_load_key_events(txn, s, KIND_MEMBERSHIP, "", evs);
         for (size_t i = 0; !rc && i < evs->n; i++)
-            if (evs->items[i]->body->seq <
-                pm_apply_fork_floor(txn, s, evs->items[i]->body->origin.data))
-                rc = fold_membership_event(ms, evs->items[i]);
+            rc = fold_membership_event(ms, evs->items[i]);
         if (rc)
             return rc;
         int membership_cut = 0;

@@ -4,6 +4,7 @@
 #include "store/study_index.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -175,6 +176,29 @@ static int check_index_version(pm_store *self, MDB_txn *txn)
     return rc ? rc : pm_meta_put_u64(txn, self, "index_version", PM_STUDY_INDEX_VERSION);
 }
 
+/* A data.mdb shorter than the pages its meta page names would make the first read of a
+ * missing page a SIGBUS ("Bus error") in whatever command touched it: refused here with
+ * the file's name instead. */
+static int check_file_size(pm_store *self, const char *dir)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    struct stat fs;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    if (mdb_env_info(self->env, &info) != 0 || mdb_env_stat(self->env, &st) != 0 ||
+        stat(path, &fs) != 0)
+        return PM_OK;
+    uint64_t need = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+    if ((uint64_t)fs.st_size >= need)
+        return PM_OK;
+    pm_error("store",
+             "%s is truncated or damaged: %llu bytes, but its pages reach byte %llu; restore "
+             "the node from a backup (pacsmesh restore)",
+             path, (unsigned long long)fs.st_size, (unsigned long long)need);
+    return PM_E_STORE;
+}
+
 int pm_store_open(const char *dir, uint64_t map_size, pm_store **out)
 {
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
@@ -193,7 +217,16 @@ int pm_store_open(const char *dir, uint64_t map_size, pm_store **out)
     mdb_env_set_mapsize(self->env, map_size ? map_size : PM_STORE_DEFAULT_MAP);
     /* MDB_NOTLS: read transactions are not tied to a thread, so the DICOM edge's
      * threads and the main loop can each hold their own. */
-    if ((rc = pm_store_mdb_error(mdb_env_open(self->env, dir, MDB_NOTLS, 0600), dir)))
+    rc = mdb_env_open(self->env, dir, MDB_NOTLS, 0600);
+    if (rc == MDB_INVALID || rc == MDB_CORRUPTED || rc == MDB_VERSION_MISMATCH) {
+        pm_error("store",
+                 "%s/data.mdb is damaged or not a pacsmesh store (%s); restore the node "
+                 "from a backup (pacsmesh restore)",
+                 dir, mdb_strerror(rc));
+        rc = PM_E_STORE;
+        goto fail;
+    }
+    if ((rc = pm_store_mdb_error(rc, dir)) || (rc = check_file_size(self, dir)))
         goto fail;
     if ((rc = pm_store_txn_begin(self, 1, &txn)))
         goto fail;
@@ -297,6 +330,11 @@ int pm_store_digest(pm_store *self, char out[PM_HASH_HEX])
     pm_hash(acc, sizeof acc, h);
     pm_hex_encode(h, PM_HASH_BYTES, out);
     return rc;
+}
+
+int pm_store_copy(pm_store *self, const char *dir)
+{
+    return pm_store_mdb_error(mdb_env_copy2(self->env, dir, MDB_CP_COMPACT), "copy the store");
 }
 
 int pm_store_count_events(pm_store *self, uint64_t *events)

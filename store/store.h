@@ -59,6 +59,11 @@ int pm_store_local_each(pm_store *self, const void *prefix, size_t plen, pm_loca
 /* Hex digest of the views, PM_HASH_HEX bytes: equal on converged nodes. */
 int pm_store_digest(pm_store *self, char out[PM_HASH_HEX]);
 
+/* A consistent, compacted copy of the whole store (LMDB's copy API: a read snapshot,
+ * so writers go on meanwhile) as dir/data.mdb; dir must exist and hold no data.mdb.
+ * The copy is fsync'ed before this returns. */
+int pm_store_copy(pm_store *self, const char *dir);
+
 /* Number of events held in all feeds. */
 int pm_store_count_events(pm_store *self, uint64_t *events);
 

@@ -12,8 +12,7 @@
 
 typedef struct {
     uint8_t id[PM_ID_BYTES];
-    Pm__MemberView *view;         /* NULL: not a known member */
-    uint64_t pm_apply_fork_floor; /* its events from this seq on do not count */
+    Pm__MemberView *view; /* NULL: not a known member */
 } author_cache_entry;
 
 typedef struct {
@@ -39,10 +38,9 @@ static int author_valid(MDB_txn *txn, pm_store *s, author_cache *c, const pm_eve
         MDB_val k = {PM_ID_BYTES, (void *)id}, v;
         if (mdb_get(txn, s->members, &k, &v) == 0)
             hit->view = pm__member_view__unpack(NULL, v.mv_size, v.mv_data);
-        hit->pm_apply_fork_floor = pm_apply_fork_floor(txn, s, id);
     }
     pm_position pos = pm_event_position(ev);
-    return pm_apply_author_valid(hit->view, &pos) && ev->body->seq < hit->pm_apply_fork_floor;
+    return pm_apply_author_valid(hit->view, &pos);
 }
 
 static void author_cache_free(author_cache *c)

@@ -1,17 +1,15 @@
 #!/bin/bash
 # The forked backup (docs/design.md, Replication; docs/pacsmesh.1 status / audit verify):
-#   C's directory is copied while C is stopped (the backup); C then writes more events
+#   C's directory is copied by hand while C is stopped (not `pacsmesh backup`: a
+#   hand-made copy is a second signer of C's key); C then writes more events
 #   and gossips them; C is stopped and its backup restored; a reporter at C's console
 #   claims a study before C runs again, so C signs a different event with a sequence
 #   number its peers already hold. Every node that sees both keeps both, lists the fork
 #   in `status --json` (`forks`: origin, seq), and `audit verify` on an export names the
 #   origin and seq.
-#   KNOWN PRODUCT BUG (registered in XFAIL_TESTS, test/worklist.am): peers that already
-#   hold C's later events never ask for the reused seq again (their version vector is
-#   ahead), and C refuses their next event as a "broken chain" forever, so the fork is
-#   neither detected nor shown and C never converges. Fix: node/mesh/gossip.c handle_events,
-#   on PM_E_CHAIN for (origin O, seq s) reply to the sender with the held event (O, s-1),
-#   which the sender then ingests as PM_E_FORK and broadcasts as fork proof.
+#   Since issue 16 the exchange names heads by hash, so the reused seq is found on the
+#   first exchange whichever way round, and the views agree (the fork rule,
+#   docs/operations.md).
 #   The other side: B's backup restored the same way, but started with `run` while its
 #   peers are up, first recovers its own later events (its head equals the pre-restore
 #   head), writes on from there and never forks.
@@ -37,32 +35,42 @@ head_is() { [ "$(head_of "$1" "$2")" = "$3" ]; }
 has_fork() { [ "$(pmjson "$1" status -- "any(f['origin'] == '$2' and f['seq'] == $3 for f in d['forks'])")" = true ]; }
 no_fork_of() { [ "$(pmjson "$1" status -- "any(f['origin'] == '$2' for f in d['forks'])")" = false ]; }
 
-# backup_and_advance I NODES...: stops node I, copies its directory to $T/backupI,
-# restarts it, writes two events at node I and waits until NODES hold them. Sets PRE and POST
-# (node I's head at the backup and after).
+# backup_and_advance HOW I NODES...: backs node I up (HOW = tool: `pacsmesh backup`
+# while it runs, then `pacsmesh restore`; HOW = copy: its directory copied by hand while
+# it is stopped, then copied back), writes two events at node I and waits until NODES
+# hold them, then restores the backup. Sets PRE and POST (node I's head at the backup
+# and after).
 backup_and_advance()
 {
-    local i=$1 j
-    shift
-    node_stop "$i"
+    local how=$1 i=$2 j
+    shift 2
     PRE=$(head_of "$i" "${NODE_ID[i]}")
-    cp -a "${NODE_DIR[i]}" "$T/backup$i" || fail "cannot copy node $i's directory"
-    node_start "$i"
+    if [ "$how" = tool ]; then
+        pm "$i" backup --out "$T/backup$i" >/dev/null || fail "backup of node $i failed"
+    else
+        node_stop "$i"
+        cp -a "${NODE_DIR[i]}" "$T/backup$i" || fail "cannot copy node $i's directory"
+        node_start "$i"
+    fi
     pm "$i" claim "$U" --reporter "dr.$i" >/dev/null || fail "claim at node $i failed"
     pm "$i" release "$U" --reporter "dr.$i" >/dev/null || fail "release at node $i failed"
     POST=$((PRE + 2))
     [ "$(head_of "$i" "${NODE_ID[i]}")" = "$POST" ] || fail "node $i's head is not $POST"
     for j in "$@"; do wait_until 20 head_is "$j" "${NODE_ID[i]}" "$POST"; done
     node_stop "$i"
-    rm -rf "${NODE_DIR[i]}" && cp -a "$T/backup$i" "${NODE_DIR[i]}" || fail "cannot restore node $i"
+    if [ "$how" = tool ]; then
+        pm "$i" restore "$T/backup$i" >/dev/null || fail "restore of node $i failed"
+    else
+        rm -rf "${NODE_DIR[i]}" && cp -a "$T/backup$i" "${NODE_DIR[i]}" || fail "cannot restore node $i"
+    fi
     [ "$(head_of "$i" "${NODE_ID[i]}")" = "$PRE" ] || fail "the restored node $i's head is not $PRE"
-    log "node $i restored to seq $PRE; its peers hold its events up to $POST"
+    log "node $i restored ($how) to seq $PRE; its peers hold its events up to $POST"
 }
 
-log "1. the other side: B restored, started with run while its peers are up"
-backup_and_advance $B $A $C
+log "1. the other side: B restored (backup, restore), started with run while its peers are up"
+backup_and_advance tool $B $A $C
 node_start $B
-# `run` waits (up to 5 s) for a peer to tell it its own head before writing anything.
+# `run` waits for a peer to tell it its own head before signing anything.
 wait_until 30 head_is $B "${NODE_ID[B]}" "$POST"
 wait_until 20 grep -q "own feed at seq $POST; accepting new work" "${NODE_LOG[B]}"
 log "   B recovered its own events up to seq $POST before accepting new work"
@@ -76,7 +84,7 @@ grep -q "${NODE_ID[B]}" "$T/vb.out" && fail "audit verify names B: $(grep "${NOD
 log "   B wrote on at seq $((POST + 1)); no node lists a fork of B"
 nodes_alive
 log "2. the forked backup at C (A and B both hold the events the backup lacks)"
-backup_and_advance $C $A $B
+backup_and_advance copy $C $A $B
 FORK_SEQ=$((PRE + 1))
 # Before C runs (it cannot reach anyone: it is not running), a reporter claims at its
 # console: C signs a new event with seq $FORK_SEQ, which its peers hold already.
@@ -102,6 +110,7 @@ for i in $A $B $C; do
     [ "$n" = 2 ] || fail "node $i's export holds $n events of C with seq $FORK_SEQ, want both"
 done
 grep -E "^FAIL.*seq $FORK_SEQ" "$T/v$A.out" | head -n 1 | sed 's/^/#   /'
+wait_until 30 digests_equal $A $B $C # the fork rule: one view everywhere
 show_digests
 pm $A audit verify >/dev/null 2>&1 && fail "audit verify of A's store passes despite the fork"
 nodes_alive

@@ -102,6 +102,8 @@ refusals=$(log_count 1 'refused handshake')
 node_stop 4
 node_start 4
 wait_until 20 log_grew 1 'refused handshake' "$refusals"
+# The refusal names the node by its id and state, not by a bare CURVE key (issue 16).
+wait_until 20 grep -q "refused handshake from .*: node ${NODE_ID[4]} 'node4' is revoked" "${NODE_LOG[1]}"
 holds_for 3 state_is 4 "$after" absent
 for i in 1 2 3; do is_down "$i" "${NODE_ID[4]}" || fail "node $i sees the revoked node up"; done
 log "the revoked node stays out"

@@ -6,6 +6,7 @@
 
 #include "proto/log.h"
 #include "store/feed.h"
+#include "store/forks.h"
 #include "store/store.h"
 #include "store/store_internal.h"
 
@@ -471,7 +472,7 @@ static void test_fork(const pm_identity *f)
     CHECK_CODE(ingest(a, y), PM_ALREADY_HELD); /* kept once; a known proof is not news */
     snapshot after = snap(a);
     CHECK_EQ_INT(after.events, before.events);       /* the feed is untouched ... */
-    CHECK(strcmp(after.digest, before.digest) != 0); /* ... but seq 3 on no longer counts */
+    CHECK(strcmp(after.digest, before.digest) != 0); /* ... and the branch's claim counts */
     CHECK_RC(pm_feed_forks(a, on_fork, &seen));
     CHECK_EQ_INT(seen.n, 1);
     CHECK(memcmp(seen.origin, pm_identity_public(f), PM_ID_BYTES) == 0);
@@ -489,13 +490,80 @@ static void test_fork(const pm_identity *f)
     CHECK(memcmp(seen.a_hash, y->hash, PM_HASH_BYTES) == 0);
     CHECK(memcmp(seen.b_hash, x->hash, PM_HASH_BYTES) == 0);
     /* Each store holds a different branch in its feed, yet both derive the same views:
-     * neither forked claim counts anywhere. */
+     * under the fork rule both forked claims count, in one order, on every node. */
     snapshot sa = snap(a), sc = snap(c);
     CHECK(strcmp(sa.digest, sc.digest) == 0);
     pm_event_destroy(&x);
     pm_event_destroy(&y);
     pm_store_close(&a);
     pm_store_close(&c);
+}
+
+/* The fork rule with branches longer than one event (store/forks.h): two stores extend
+ * one identity's feed differently by two events; every store that receives both
+ * branches, in any order, derives the same views, and one that was behind promotes a
+ * branch event into its feed when it extends it. */
+static void test_fork_branches(const pm_identity *f)
+{
+    pm_store *a = open_store("br-a"), *c = open_store("br-c"), *d = open_store("br-d"),
+             *e = open_store("br-e");
+    pm_event *g = genesis(a, f, 1);
+    pm_event_destroy(&g);
+    pm_event *s1 = study(a, f, "1.3.9");
+    pm_event_destroy(&s1);
+    sync_from(c, a);
+    sync_from(d, a);
+    sync_from(e, a);
+    pm_event *x1 = claim(a, f, "1.3.9", "dr.x"), *x2 = study(a, f, "1.3.10");
+    pm_event *y1 = claim(c, f, "1.3.9", "dr.y"), *y2 = study(c, f, "1.3.11");
+    CHECK_EQ_INT(x2->body->seq, 4);
+    CHECK_EQ_INT(y2->body->seq, 4);
+    /* a gets c's branch oldest first; c gets a's. */
+    CHECK_CODE(ingest(a, y1), PM_E_FORK);
+    CHECK_CODE(ingest(a, y2), PM_E_FORK); /* continues the branch held */
+    CHECK_CODE(ingest(c, x1), PM_E_FORK);
+    CHECK_CODE(ingest(c, x2), PM_E_FORK);
+    /* d gets y2 before its predecessor: a broken chain (not kept) until y1 came. */
+    CHECK_RC(ingest(d, x1));
+    CHECK_CODE(ingest(d, y2), PM_E_CHAIN);
+    CHECK_CODE(ingest(d, y1), PM_E_FORK);
+    CHECK_CODE(ingest(d, y2), PM_E_FORK);
+    CHECK_RC(ingest(d, x2));
+    snapshot sa = snap(a), sc = snap(c), sd = snap(d);
+    CHECK(strcmp(sa.digest, sc.digest) == 0);
+    CHECK(strcmp(sa.digest, sd.digest) == 0);
+    /* Both branches' studies count everywhere. */
+    CHECK(study_visible(a, "1.3.10") && study_visible(a, "1.3.11"));
+    CHECK(study_visible(c, "1.3.10") && study_visible(c, "1.3.11"));
+    /* e is behind: the proof arrives first (both kept as branch events ahead of its
+     * feed), then the feed's events; x1 extends e's feed and is promoted. */
+    CHECK_RC(pm_feed_record_fork_proof(e, x1->raw, x1->raw_len, y1->raw, y1->raw_len));
+    CHECK_RC(ingest(e, x1));
+    CHECK_RC(ingest(e, x2));
+    CHECK_CODE(ingest(e, y2), PM_E_FORK);
+    pm_head head;
+    CHECK_RC(pm_feed_head(e, pm_identity_public(f), &head));
+    CHECK_EQ_INT(head.seq, 4);
+    CHECK(memcmp(head.hash, x2->hash, PM_HASH_BYTES) == 0);
+    snapshot se = snap(e);
+    CHECK(strcmp(sa.digest, se.digest) == 0);
+    uint64_t floor = 0, branches = 0;
+    CHECK_RC(pm_forks_floor(e, pm_identity_public(f), &floor));
+    CHECK_EQ_INT(floor, 3);
+    CHECK_RC(pm_forks_count(e, &branches));
+    CHECK_EQ_INT(branches, 2); /* y1 and y2; x1 left the branches for the feed */
+    uint8_t da[PM_HASH_BYTES], de[PM_HASH_BYTES];
+    CHECK_RC(pm_forks_digest(a, pm_identity_public(f), 3, da));
+    CHECK_RC(pm_forks_digest(e, pm_identity_public(f), 3, de));
+    CHECK(memcmp(da, de, PM_HASH_BYTES) == 0);
+    pm_event_destroy(&x1);
+    pm_event_destroy(&x2);
+    pm_event_destroy(&y1);
+    pm_event_destroy(&y2);
+    pm_store_close(&a);
+    pm_store_close(&c);
+    pm_store_close(&d);
+    pm_store_close(&e);
 }
 
 /* K = 1: one approval admits; events of a member not yet admitted are held (stored,
@@ -679,6 +747,7 @@ int main(void)
     CHECK_RC(pm_identity_generate(&c));
     test_genesis_and_chain(f);
     test_fork(f);
+    test_fork_branches(f);
     test_untrusted_fields(f, m);
     test_membership_k1(f, m);
     test_membership_k2(f, m, c);

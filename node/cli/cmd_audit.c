@@ -8,6 +8,7 @@
 #include "store/auditfile.h"
 #include "store/event.h"
 #include "store/feed.h"
+#include "store/forks.h"
 #include "store/verify.h"
 #include "store/views.h"
 
@@ -29,12 +30,10 @@ static int store_event(void *ctx, const uint8_t *raw, size_t len)
     return s->fn(s->ctx, 'E', raw, len);
 }
 
-static int store_fork(void *ctx, const uint8_t origin[PM_ID_BYTES], uint64_t seq, const uint8_t *a,
-                      size_t alen, const uint8_t *b, size_t blen)
+static int store_fork(void *ctx, const uint8_t *raw, size_t len)
 {
-    (void)origin, (void)seq, (void)a, (void)alen;
     record_sink *s = ctx;
-    return s->fn(s->ctx, 'F', b, blen);
+    return s->fn(s->ctx, 'F', raw, len);
 }
 
 /* Feeds every record of FILE (or of the store in dir) to fn; with study, from the store,
@@ -67,7 +66,7 @@ static int read_records(const char *file, const char *dir, const char *study, pm
     int r = study ? pm_views_study_events(node.store, study, store_event, &sink)
                   : pm_feed_for_each(node.store, store_event, &sink);
     if (!r)
-        r = pm_feed_forks(node.store, store_fork, &sink);
+        r = pm_forks_each(node.store, NULL, store_fork, &sink);
     pm_node_close(&node);
     return r ? pm_cli_fail("cannot read the store: %s", pm_strerror(r)) : PM_EXIT_OK;
 }
@@ -160,7 +159,9 @@ static int log_record(void *vctx, char kind, const uint8_t *raw, size_t len)
         pm_event_destroy(&ev);
         return 0;
     }
-    const char *type = kind == 'F' ? "fork-evidence" : pm_event_type(b);
+    /* A fork branch event is listed with its own type and flagged: it counts under the
+     * fork rule, and a coordinator reconciles what the forked origin signed. */
+    const char *type = pm_event_type(b);
     char detail[256] = "";
     if (b->payload_case == PM__EVENT_BODY__PAYLOAD_MEMBER_ADMITTED ||
         b->payload_case == PM__EVENT_BODY__PAYLOAD_MEMBER_REVOKED) {
@@ -178,6 +179,11 @@ static int log_record(void *vctx, char kind, const uint8_t *raw, size_t len)
         snprintf(detail, sizeof detail, "mesh '%s' quorum %u", b->genesis->mesh_name,
                  b->genesis->quorum);
     }
+    if (kind == 'F') {
+        char base[sizeof detail - 32];
+        snprintf(base, sizeof base, "%s", detail);
+        snprintf(detail, sizeof detail, "FORK branch event%s%s", *base ? "; " : "", base);
+    }
     pm_cli_time(b->wall_ms, when);
     if (c->json) {
         json_t *o =
@@ -189,6 +195,7 @@ static int log_record(void *vctx, char kind, const uint8_t *raw, size_t len)
             json_object_set_new(o, "reporter", json_string(reporter));
         if (*detail)
             json_object_set_new(o, "detail", json_string(detail));
+        json_object_set_new(o, "fork", json_boolean(kind == 'F'));
         json_array_append_new(c->json, o);
     } else {
         char seq[24], lamport[24], shortid[9];

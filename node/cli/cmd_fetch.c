@@ -4,6 +4,7 @@
 #include "node/cli/admin_client.h"
 #include "node/cli/cli.h"
 #include "node/cli/commands.h"
+#include "node/cli/progress.h"
 #include "proto/error.h"
 #include "store/blobs.h"
 #include "store/views.h"
@@ -67,6 +68,8 @@ static int write_out(pm_blobs *blobs, const Pm__StudyView *sv, const char *dir, 
 
 static int wait_for_job(pm_node *node, json_int_t job, int bar, json_t **final)
 {
+    pm_progress plain;
+    pm_progress_start(&plain, "fetched", "instances");
     for (;;) {
         json_t *req = json_pack("{s:s, s:I}", "cmd", "fetch-status", "job", job), *st = NULL;
         int r = pm_admin_request(node, req, 5000, &st);
@@ -80,6 +83,11 @@ static int wait_for_job(pm_node *node, json_int_t job, int bar, json_t **final)
         }
         if (bar)
             progress_bar(st);
+        else /* not a terminal: a plain line now and then */
+            pm_progress_update(&plain,
+                               (uint64_t)json_integer_value(json_object_get(st, "instances_done")),
+                               (uint64_t)json_integer_value(json_object_get(st, "bytes")),
+                               (uint64_t)json_integer_value(json_object_get(st, "total")));
         if (strcmp(state, "running") != 0) {
             if (bar)
                 fputc('\n', stderr);

@@ -3,6 +3,7 @@
 #include "node/cli/admin_client.h"
 #include "node/cli/cli.h"
 #include "node/cli/commands.h"
+#include "node/cli/feed_guard.h"
 #include "proto/error.h"
 #include "proto/wire.pb-c.h"
 #include "store/feed.h"
@@ -231,6 +232,9 @@ static int append_membership(pm_node *node, Pm__EventBody *body)
 {
     if (!pm_views_is_member(node->store, pm_identity_public(node->id)))
         return pm_cli_fail("this node is not a member of a mesh (yet): it cannot approve");
+    int rc = pm_feed_guard_check(node);
+    if (rc)
+        return rc;
     int r = pm_feed_append(node->store, node->id, body, NULL);
     if (r)
         return pm_cli_fail("cannot write the event: %s", pm_strerror(r));

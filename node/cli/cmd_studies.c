@@ -2,6 +2,8 @@
 #include "node/cli/admin_client.h"
 #include "node/cli/cli.h"
 #include "node/cli/commands.h"
+#include "node/cli/feed_guard.h"
+#include "node/cli/progress.h"
 #include "node/config/config.h"
 #include "node/studies/ingest.h"
 #include "node/worklist/present.h"
@@ -17,6 +19,8 @@
 typedef struct {
     pm_ingest_ctx ctx;
     unsigned imported, skipped;
+    uint64_t bytes;
+    pm_progress progress;
 } import_run;
 
 static void import_path(import_run *r, const char *path, int depth)
@@ -57,7 +61,9 @@ static void import_path(import_run *r, const char *path, int depth)
         r->skipped++;
     } else {
         r->imported++;
+        r->bytes += (uint64_t)st.st_size;
     }
+    pm_progress_update(&r->progress, r->imported, r->bytes, 0);
 }
 
 int pm_cmd_import(int argc, char **argv)
@@ -70,12 +76,17 @@ int pm_cmd_import(int argc, char **argv)
         return pm_cli_usage(a.usage, "give at least one file or folder");
     }
     pm_node node;
-    if ((rc = pm_node_open(a.dir, PM_NODE_ALL | PM_NODE_BLOBS, &node))) {
+    if ((rc = pm_node_open(a.dir, PM_NODE_ALL | PM_NODE_BLOBS, &node)) ||
+        (rc = pm_feed_guard_check(&node))) { /* importing signs announcements */
+        if (node.store)                      /* the guard refused: the node was opened */
+            pm_node_close(&node);
         return rc;
     }
-    import_run run = {{node.store, node.blobs, node.id, node.cfg}, 0, 0};
+    import_run run = {{node.store, node.blobs, node.id, node.cfg}, 0, 0, 0, {0}};
+    pm_progress_start(&run.progress, "imported", "files");
     for (int i = 0; i < a.nargs; i++)
         import_path(&run, a.args[i], 0);
+    pm_progress_end(&run.progress);
     unsigned announced = 0;
     int r = pm_ingest_announce(&run.ctx, &announced);
     if (r == PM_E_MESH)

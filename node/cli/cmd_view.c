@@ -5,12 +5,14 @@
 #include "node/cli/admin_client.h"
 #include "node/cli/cli.h"
 #include "node/cli/commands.h"
+#include "node/cli/feed_guard.h"
 #include "node/ris/sender.h"
 #include "node/worklist/present.h"
 #include "proto/error.h"
 #include "proto/version.h"
 #include "store/blobs.h"
 #include "store/feed.h"
+#include "store/forks.h"
 #include "store/views.h"
 
 #include <stdlib.h>
@@ -21,6 +23,7 @@ typedef struct {
     json_t *list;
     json_t *liveness;
     const uint8_t *self;
+    char digest[PM_HASH_HEX]; /* ours, to tell which peers agree */
 } members_ctx;
 
 static int collect_member(void *vctx, const Pm__MemberView *m)
@@ -39,13 +42,21 @@ static int collect_member(void *vctx, const Pm__MemberView *m)
                           "last_seen", pm_cli_time(last, seen), "self", self, "approvals",
                           (json_int_t)m->n_admit_approvals, "revoke_approvals",
                           (json_int_t)m->n_revoke_approvals);
+    /* A peer that is up says, in each hello, the digest of its views: equal to ours
+     * means it holds the same events (a lag of a gossip round shows as false). */
+    const char *theirs = json_string_value(json_object_get(live, "digest"));
+    if (!self && up)
+        json_object_set_new(o, "agrees",
+                            theirs ? json_boolean(strcmp(theirs, c->digest) == 0) : json_null());
     json_array_append_new(c->list, o);
     return 0;
 }
 
 static json_t *members_json(const pm_node *node, json_t *liveness)
 {
-    members_ctx c = {json_array(), liveness, pm_identity_public(node->id)};
+    members_ctx c = {json_array(), liveness, pm_identity_public(node->id), ""};
+    if (pm_store_digest(node->store, c.digest) != PM_OK)
+        c.digest[0] = 0;
     if (pm_views_members(node->store, collect_member, &c) != PM_OK) {
         json_decref(c.list);
         return NULL;
@@ -55,8 +66,9 @@ static json_t *members_json(const pm_node *node, json_t *liveness)
 
 static void print_members_table(json_t *list)
 {
-    static const char *const head[] = {"ID", "NAME", "STATE", "UP", "LAST SEEN", "ENDPOINT"};
-    pm_table *t = pm_table_new(6, head);
+    static const char *const head[] = {"ID",        "NAME",     "STATE", "UP",
+                                       "LAST SEEN", "ENDPOINT", "DIGEST"};
+    pm_table *t = pm_table_new(7, head);
     size_t i;
     json_t *m;
     json_array_foreach(list, i, m)
@@ -69,7 +81,11 @@ static void print_members_table(json_t *list)
                              json_string_value(json_object_get(m, "state")),
                              json_is_true(json_object_get(m, "up")) ? "up" : "down",
                              json_string_value(json_object_get(m, "last_seen")),
-                             json_string_value(json_object_get(m, "endpoint"))};
+                             json_string_value(json_object_get(m, "endpoint")),
+                             json_is_true(json_object_get(m, "self"))      ? "(this node)"
+                             : json_is_true(json_object_get(m, "agrees"))  ? "agrees"
+                             : json_is_false(json_object_get(m, "agrees")) ? "DIFFERS"
+                                                                           : ""};
         pm_table_add(t, row);
     }
     pm_table_print(t, stdout);
@@ -127,6 +143,109 @@ static int collect_fork(void *ctx, const uint8_t origin[PM_ID_BYTES], uint64_t s
     return 0;
 }
 
+/* What says whether this node may sign, its own membership state and the quorum rule
+ * in effect (docs/operations.md): added to the status document. */
+static void add_safety(json_t *doc, const pm_node *node, json_t *members)
+{
+    char *why = NULL;
+    int unconfirmed = pm_feed_guard_unconfirmed(node->store, &why);
+    json_object_set_new(doc, "confirmed", json_boolean(!unconfirmed));
+    if (unconfirmed)
+        json_object_set_new(doc, "unconfirmed_reason",
+                            json_string(why ? why : "the store is marked unconfirmed"));
+    free(why);
+    const char *state = "none";
+    size_t n_members = 0, i;
+    json_t *m;
+    json_array_foreach(members, i, m)
+    {
+        const char *st = json_string_value(json_object_get(m, "state"));
+        n_members += st && strcmp(st, "member") == 0;
+        if (json_is_true(json_object_get(m, "self")) && st)
+            state = st;
+    }
+    json_object_set_new(doc, "state", json_string(state));
+    unsigned k = node->cfg->quorum ? node->cfg->quorum : 1;
+    size_t effective = n_members && n_members < k ? n_members : k;
+    json_object_set_new(doc, "quorum",
+                        json_pack("{s:I, s:I, s:I}", "k", (json_int_t)k, "members",
+                                  (json_int_t)n_members, "effective", (json_int_t)effective));
+}
+
+static void print_safety(json_t *doc)
+{
+    json_t *q = json_object_get(doc, "quorum");
+    long long k = json_integer_value(json_object_get(q, "k")),
+              eff = json_integer_value(json_object_get(q, "effective"));
+    printf("state    %s; quorum %lld of %lld members%s\n",
+           json_string_value(json_object_get(doc, "state")), eff,
+           (long long)json_integer_value(json_object_get(q, "members")),
+           eff < k ? " (fewer members than the mesh's quorum K: every member must approve)" : "");
+    if (json_is_true(json_object_get(doc, "confirmed")))
+        printf("feed     confirmed: this node may sign new events\n");
+    else
+        printf("FEED     NOT CONFIRMED: %s; nothing is signed until a peer confirms how far "
+               "this node's own feed goes\n",
+               json_string_value(json_object_get(doc, "unconfirmed_reason")));
+}
+
+static json_int_t jint(json_t *o, const char *key)
+{
+    return json_integer_value(json_object_get(o, key));
+}
+
+/* The human-readable status, from the same document --json prints. */
+static void print_status_table(json_t *doc, int running)
+{
+    json_t *st = json_object_get(doc, "storage"), *w = json_object_get(doc, "worklist");
+    char b1[32], b2[32], b3[32], b4[32];
+    printf("node     %s (%s)%s\n", json_string_value(json_object_get(doc, "name")),
+           json_string_value(json_object_get(doc, "id")), running ? "" : "  [not running]");
+    printf("storage  store %s; blobs %s (%lld), of which cache %s of %s\n",
+           pm_config_format_bytes((uint64_t)jint(st, "store_bytes"), b1, sizeof b1),
+           pm_config_format_bytes((uint64_t)jint(st, "blob_bytes"), b2, sizeof b2),
+           (long long)jint(st, "blobs"),
+           pm_config_format_bytes((uint64_t)jint(st, "cache_bytes"), b3, sizeof b3),
+           pm_config_format_bytes((uint64_t)jint(st, "cache_max_bytes"), b4, sizeof b4));
+    const char *mesh = json_string_value(json_object_get(doc, "mesh"));
+    printf("mesh     %s\n", mesh && *mesh ? mesh : "(none yet)");
+    print_safety(doc);
+    printf("digest   %s\nevents   %lld\n", json_string_value(json_object_get(doc, "digest")),
+           (long long)jint(doc, "events"));
+    printf("worklist %lld studies: %lld unreported, %lld claimed, %lld reported, %lld "
+           "verified; %lld overdue, %lld orphans (unclaimed past due)\n",
+           (long long)jint(w, "studies"), (long long)jint(w, "unreported"),
+           (long long)jint(w, "claimed"), (long long)jint(w, "reported"),
+           (long long)jint(w, "verified"), (long long)jint(w, "overdue"),
+           (long long)jint(w, "orphans"));
+    json_t *ris = json_object_get(doc, "ris");
+    if (json_is_object(ris))
+        printf("ris      %s: %lld final report%s not yet acknowledged\n",
+               json_string_value(json_object_get(ris, "endpoint")),
+               (long long)jint(ris, "undelivered"), jint(ris, "undelivered") == 1 ? "" : "s");
+    json_t *forks = json_object_get(doc, "forks"), *f, *h;
+    size_t i;
+    if (json_array_size(forks)) {
+        printf("FORKS    %zu (evidence of a compromised or restored node):\n",
+               json_array_size(forks));
+        json_array_foreach(forks, i, f)
+            printf("         origin %s seq %lld\n", json_string_value(json_object_get(f, "origin")),
+                   (long long)jint(f, "seq"));
+    } else {
+        printf("forks    none\n");
+    }
+    printf("feeds    ");
+    json_array_foreach(json_object_get(doc, "heads"), i, h)
+    {
+        printf("%s%.8s:%lld", i ? ", " : "", json_string_value(json_object_get(h, "origin")),
+               (long long)jint(h, "seq"));
+        if (jint(h, "behind"))
+            printf(" (%lld behind)", (long long)jint(h, "behind"));
+    }
+    printf("\n\n");
+    print_members_table(json_object_get(doc, "members"));
+}
+
 int pm_cmd_status(int argc, char **argv)
 {
     pm_cli_args a;
@@ -148,8 +267,10 @@ int pm_cmd_status(int argc, char **argv)
         char id[PM_ID_HEX];
         pm_hex_encode(heads[i].origin, PM_ID_BYTES, id);
         json_int_t peers_have = json_integer_value(json_object_get(known, id));
-        json_int_t behind =
-            peers_have > (json_int_t)heads[i].seq ? peers_have - (json_int_t)heads[i].seq : 0;
+        uint64_t top = 0, held = heads[i].seq; /* a fork's longer branch counts as held */
+        if (pm_forks_top(node.store, heads[i].origin, &top) == PM_OK && top > held)
+            held = top;
+        json_int_t behind = peers_have > (json_int_t)held ? peers_have - (json_int_t)held : 0;
         json_t *h = json_pack("{s:s, s:I, s:I}", "origin", id, "seq", (json_int_t)heads[i].seq,
                               "behind", behind);
         json_array_append_new(jheads, h);
@@ -190,50 +311,11 @@ int pm_cmd_status(int argc, char **argv)
                         ris_on ? json_pack("{s:s, s:I}", "endpoint", node.cfg->ris_endpoint,
                                            "undelivered", (json_int_t)ris_pending)
                                : json_null());
+    add_safety(doc, &node, json_object_get(doc, "members"));
     if (a.json) {
         pm_cli_print_json(doc);
     } else {
-        char b1[32], b2[32], b3[32], b4[32];
-        printf("node     %s (%s)%s\n", node.cfg->name, id, live ? "" : "  [not running]");
-        printf("storage  store %s; blobs %s (%llu), of which cache %s of %s\n",
-               pm_config_format_bytes(store_bytes, b1, sizeof b1),
-               pm_config_format_bytes(blob_bytes, b2, sizeof b2), (unsigned long long)blob_count,
-               pm_config_format_bytes(cache_bytes, b3, sizeof b3),
-               pm_config_format_bytes(node.cfg->cache_max_bytes, b4, sizeof b4));
-        printf("mesh     %s\n", *node.cfg->mesh_id ? node.cfg->mesh_id : "(none yet)");
-        printf("digest   %s\nevents   %llu\n", digest, (unsigned long long)events);
-        printf("worklist %lld studies: %lld unreported, %lld claimed, %lld reported, %lld "
-               "verified; %lld overdue, %lld orphans (unclaimed past due)\n",
-               (long long)w.studies, (long long)w.unreported, (long long)w.claimed,
-               (long long)w.reported, (long long)w.verified, (long long)w.overdue,
-               (long long)w.orphans);
-        if (ris_on)
-            printf("ris      %s: %zu final report%s not yet acknowledged\n", node.cfg->ris_endpoint,
-                   ris_pending, ris_pending == 1 ? "" : "s");
-        size_t nf = json_array_size(forks);
-        if (nf) {
-            printf("FORKS    %zu (evidence of a compromised or restored node):\n", nf);
-            size_t i;
-            json_t *f;
-            json_array_foreach(forks, i, f) printf(
-                "         origin %s seq %lld\n", json_string_value(json_object_get(f, "origin")),
-                (long long)json_integer_value(json_object_get(f, "seq")));
-        } else {
-            printf("forks    none\n");
-        }
-        printf("feeds    ");
-        size_t i;
-        json_t *h;
-        json_array_foreach(jheads, i, h)
-        {
-            json_int_t behind = json_integer_value(json_object_get(h, "behind"));
-            printf("%s%.8s:%lld%s", i ? ", " : "", json_string_value(json_object_get(h, "origin")),
-                   (long long)json_integer_value(json_object_get(h, "seq")), "");
-            if (behind)
-                printf(" (%lld behind)", (long long)behind);
-        }
-        printf("\n\n");
-        print_members_table(json_object_get(doc, "members"));
+        print_status_table(doc, live != NULL);
         json_decref(doc);
     }
     json_decref(live);

@@ -5,6 +5,7 @@
 #include "node/cli/admin_client.h"
 #include "node/cli/cli.h"
 #include "node/cli/commands.h"
+#include "node/cli/feed_guard.h"
 #include "node/cli/item_command.h"
 #include "node/dicom/sr.h"
 #include "node/studies/ingest.h"
@@ -97,7 +98,9 @@ static int run_item_command(int argc, char **argv, item_action act)
     if (rc || (rc = pm_item_open(&a, reporter, &node, &sv)))
         return rc;
     pm__study_view__free_unpacked(sv, NULL);
-    rc = act_on_item(&node, act, a.args[0], reporter, file, addendum);
+    /* Each of these signs an event: never while the node's own feed is unconfirmed. */
+    if ((rc = pm_feed_guard_check(&node)) == PM_EXIT_OK)
+        rc = act_on_item(&node, act, a.args[0], reporter, file, addendum);
     pm_node_close(&node);
     return rc;
 }

@@ -64,6 +64,10 @@ static const pm_cli_command commands[] = {
      "audit verify [FILE] | audit log [FILE] [--origin NODE] [--study UID] [--json] | "
      "audit export --out FILE | audit replay [FILE] --until TIME [--json]",
      "verify, list, export and replay the signed event log"},
+    {"backup", pm_cmd_backup, "backup --out DIR", "a consistent copy of this node while it runs"},
+    {"restore", pm_cmd_restore, "restore BACKUP_DIR", "make a backup the node directory again"},
+    {"check", pm_cmd_check, "check", "re-derive the views and verify every blob's hash"},
+    {"confirm", pm_cmd_confirm, "confirm --force", "override: a restored node signs unconfirmed"},
     {"version", pm_cmd_version, "version [--json]",
      "print the version of pacsmesh and of the formats it reads and writes"},
     {"help", pm_cmd_help, "help [COMMAND]", "list the commands, or show one command's usage"},

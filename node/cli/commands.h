@@ -52,5 +52,9 @@ int pm_cmd_withdraw(int argc, char **argv);
 int pm_cmd_reporter(int argc, char **argv);
 int pm_cmd_next(int argc, char **argv);
 int pm_cmd_user(int argc, char **argv);
+int pm_cmd_backup(int argc, char **argv);
+int pm_cmd_restore(int argc, char **argv);
+int pm_cmd_confirm(int argc, char **argv);
+int pm_cmd_check(int argc, char **argv);
 
 #endif

@@ -1,6 +1,7 @@
 /* What the commands on one worklist item share (node/cli/item_command.h). */
 #include "node/cli/item_command.h"
 #include "node/cli/admin_client.h"
+#include "node/cli/feed_guard.h"
 #include "proto/error.h"
 #include "store/feed.h"
 #include "store/views.h"
@@ -48,7 +49,11 @@ int pm_item_open(const pm_cli_args *a, const char *reporter, pm_node *node, Pm__
 
 int pm_item_append(pm_node *node, Pm__EventBody *body)
 {
-    int r = pm_feed_append(node->store, node->id, body, NULL);
+    /* Never signed while the node's own feed is unconfirmed (a restore): node/cli/feed_guard.h. */
+    int r = pm_feed_guard_check(node);
+    if (r)
+        return r;
+    r = pm_feed_append(node->store, node->id, body, NULL);
     if (r == PM_E_MESH)
         return pm_cli_fail("this node does not belong to a mesh yet");
     if (r)

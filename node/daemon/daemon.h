@@ -21,7 +21,7 @@ typedef struct {
     zmq_msg_t routing;
 } fetch_waiter;
 
-enum { QUIET_PERIOD_MS = 1000, MAX_WAITERS = 64 };
+enum { QUIET_PERIOD_MS = 1000, MAX_WAITERS = 64, MAX_RELOADS = 1024 };
 
 /* Worklist counts for metrics. Walking every study is O(studies), so a scrape reuses
  * counts younger than WORKLIST_COUNT_MS instead of stalling the loop on each one. */
@@ -45,11 +45,16 @@ typedef struct daemon_state {
     size_t n_waiters;
     uint64_t announced_store_ms; /* last_store_ms already covered by an announcement */
     uint64_t started_ms;
-    int writing;           /* the DICOM edge runs: this node creates events */
-    pm_metrics *metrics;   /* NULL when [metrics] listen is empty */
-    pm_ris_sender *ris;    /* NULL when [ris] endpoint is empty */
-    pm_worklist_counts wl; /* cached for metrics */
+    int writing;     /* this node signs new events (its own feed is confirmed) */
+    int unconfirmed; /* started with its store marked unconfirmed (node/cli/feed_guard.h) */
+    uint64_t next_mark_check_ms;    /* when to look for an operator's override again */
+    pm_metrics *metrics;            /* NULL when [metrics] listen is empty */
+    pm_ris_sender *ris;             /* NULL when [ris] endpoint is empty */
+    pm_worklist_counts wl;          /* cached for metrics */
+    struct pm_wl_metrics *wl_sites; /* by site and priority, cached with wl */
     uint64_t wl_counted_ms;
+    pm_config *retired[MAX_RELOADS]; /* configurations SIGHUP replaced (node/daemon/reload.h) */
+    size_t n_retired;
 } daemon_state;
 
 /* Writes the node's metrics (pm_metrics_collect_fn; ctx is the daemon_state). */

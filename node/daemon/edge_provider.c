@@ -58,8 +58,8 @@ static int edge_store(void *ctx, const char *calling_ae, const char *tmp_path, c
 static void edge_association_end(void *ctx, const char *calling_ae, unsigned stored)
 {
     pm_edge *e = ctx;
-    if (!stored)
-        return;
+    if (!stored || !__atomic_load_n(&e->may_sign, __ATOMIC_ACQUIRE))
+        return; /* stored durably; announced once the node may sign (run.c) */
     unsigned announced = 0;
     int rc = pm_ingest_announce(&e->ingest, &announced);
     if (rc)

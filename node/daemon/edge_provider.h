@@ -16,6 +16,8 @@ typedef struct {
     void *zctx;
     uint64_t last_store_ms;            /* atomically updated: the main loop's quiet-period check */
     uint64_t stores, finds, retrieves; /* counters, atomically updated */
+    int may_sign; /* atomically set by the main loop once this node's own feed is confirmed:
+                   * before, C-STOREs are stored and their announcement waits */
 } pm_edge;
 
 /* Fills provider with callbacks whose ctx is edge. */

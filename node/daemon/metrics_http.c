@@ -231,7 +231,10 @@ static bool family(pm_metrics_writer *w, pm_metrics_type type, const char *name,
         put_escaped(w, help, false);
         put(w, "\n");
     }
-    put(w, "# TYPE %s %s\n", name, type == PM_METRICS_COUNTER ? "counter" : "gauge");
+    put(w, "# TYPE %s %s\n", name,
+        type == PM_METRICS_COUNTER     ? "counter"
+        : type == PM_METRICS_HISTOGRAM ? "histogram"
+                                       : "gauge");
     return true;
 }
 
@@ -272,6 +275,29 @@ void pm_metrics_labelled(pm_metrics_writer *w, pm_metrics_type type, const char 
     put(w, "%s{%s=\"", name, label);
     put_escaped(w, label_value ? label_value : "", true);
     put(w, "\"}");
+    put_value(w, value);
+}
+
+void pm_metrics_sample(pm_metrics_writer *w, pm_metrics_type type, const char *family_name,
+                       const char *help, const char *name, const char *const (*labels)[2],
+                       size_t n_labels, double value)
+{
+    for (size_t i = 0; i < n_labels; i++)
+        if (!valid_name(labels[i][0], false) || strncmp(labels[i][0], "__", 2) == 0) {
+            pm_warn("metrics", "skipping %s: invalid label name \"%s\"", name ? name : "",
+                    labels[i][0] ? labels[i][0] : "");
+            return;
+        }
+    if (!valid_name(name, true) || !family(w, type, family_name, help))
+        return;
+    put(w, "%s", name);
+    for (size_t i = 0; i < n_labels; i++) {
+        put(w, "%s%s=\"", i ? "," : "{", labels[i][0]);
+        put_escaped(w, labels[i][1] ? labels[i][1] : "", true);
+        put(w, "\"");
+    }
+    if (n_labels)
+        put(w, "}");
     put_value(w, value);
 }
 

@@ -23,6 +23,7 @@
 #ifndef PM_METRICS_H
 #define PM_METRICS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define PM_METRICS_REQUEST_MAX 4096    /* bytes of request line and headers read */
@@ -33,7 +34,7 @@
 typedef struct pm_metrics pm_metrics;
 typedef struct pm_metrics_writer pm_metrics_writer;
 
-typedef enum { PM_METRICS_COUNTER, PM_METRICS_GAUGE } pm_metrics_type;
+typedef enum { PM_METRICS_COUNTER, PM_METRICS_GAUGE, PM_METRICS_HISTOGRAM } pm_metrics_type;
 
 /* Fills in one scrape: called from pm_metrics_handle, in the caller's thread. */
 typedef void (*pm_metrics_collect_fn)(void *ctx, pm_metrics_writer *w);
@@ -78,5 +79,13 @@ void pm_metrics_gauge(pm_metrics_writer *w, const char *name, const char *help, 
 void pm_metrics_labelled(pm_metrics_writer *w, pm_metrics_type type, const char *name,
                          const char *help, const char *label, const char *label_value,
                          double value);
+
+/* A sample with several labels: name{k1="v1",k2="v2",...} value, under the family
+ * family_name (its # HELP and # TYPE lines written once, before its first sample; for a
+ * histogram, name is family_name with _bucket, _sum or _count). labels holds n_labels
+ * pairs {name, value}; label names must be valid, values are escaped. */
+void pm_metrics_sample(pm_metrics_writer *w, pm_metrics_type type, const char *family_name,
+                       const char *help, const char *name, const char *const (*labels)[2],
+                       size_t n_labels, double value);
 
 #endif

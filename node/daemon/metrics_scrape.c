@@ -2,6 +2,7 @@
  * parts, the store and cache, members and the worklist (node/daemon/metrics_http.h). */
 #include "crypto/hash.h"
 #include "node/daemon/daemon.h"
+#include "node/daemon/metrics_worklist.h"
 #include "proto/error.h"
 #include "proto/version.h"
 #include "store/feed.h"
@@ -33,21 +34,10 @@ static int count_fork(void *ctx, const uint8_t origin[PM_ID_BYTES], uint64_t seq
     return 0;
 }
 
-void pm_daemon_collect_metrics(void *ctx, pm_metrics_writer *w)
+static void collect_events(daemon_state *d, pm_metrics_writer *w, uint64_t now)
 {
-    daemon_state *d = ctx;
-    uint64_t now = pm_now_ms();
+    (void)now;
     char id[PM_ID_HEX];
-
-    pm_metrics_labelled(w, PM_METRICS_GAUGE, "pacsmesh_build_info",
-                        "The version of this build, as a label (the value is always 1).", "version",
-                        pm_version(), 1);
-    pm_metrics_gauge(w, "pacsmesh_start_time_seconds",
-                     "When this node process started (Unix time).", (double)d->started_ms / 1000.0);
-    pm_metrics_gauge(w, "pacsmesh_accepting_work",
-                     "1 once the node has synced its own feed and opened its DICOM edge.",
-                     d->writing);
-
     /* Events: held in the store; arriving from peers. */
     uint64_t events = 0, forks = 0;
     pm_store_count_events(d->node.store, &events);
@@ -85,7 +75,10 @@ void pm_daemon_collect_metrics(void *ctx, pm_metrics_writer *w)
         }
         free(heads);
     }
+}
 
+static void collect_peers(daemon_state *d, pm_metrics_writer *w, uint64_t now)
+{
     /* Peers and members. */
     json_t *live = pm_gossip_liveness(d->gossip, now);
     const char *key;
@@ -119,7 +112,11 @@ void pm_daemon_collect_metrics(void *ctx, pm_metrics_writer *w)
                         (double)mc.pending);
     pm_metrics_labelled(w, PM_METRICS_GAUGE, "pacsmesh_members", mhelp, "state", "revoked",
                         (double)mc.revoked);
+}
 
+static void collect_fetch_and_edge(daemon_state *d, pm_metrics_writer *w, uint64_t now)
+{
+    (void)now;
     /* Lazy fetch of pixel data. */
     pm_fetch_stats f = pm_fetch_get_stats(d->fetcher);
     pm_metrics_counter(w, "pacsmesh_fetch_bytes_total", "Pixel data bytes fetched from peers.",
@@ -147,7 +144,11 @@ void pm_daemon_collect_metrics(void *ctx, pm_metrics_writer *w)
                        __atomic_load_n(&d->edge.finds, __ATOMIC_RELAXED));
     pm_metrics_counter(w, "pacsmesh_dicom_retrieves_total", "C-GET and C-MOVE requests.",
                        __atomic_load_n(&d->edge.retrieves, __ATOMIC_RELAXED));
+}
 
+static void collect_storage(daemon_state *d, pm_metrics_writer *w, uint64_t now)
+{
+    (void)now;
     /* Blob store and cache. */
     uint64_t total = 0, cache = 0, blobs = 0;
     if (d->blobs && pm_blobs_usage(d->blobs, &total, &cache, &blobs) == PM_OK) {
@@ -159,13 +160,21 @@ void pm_daemon_collect_metrics(void *ctx, pm_metrics_writer *w)
     }
     pm_metrics_gauge(w, "pacsmesh_cache_max_bytes", "[cache] max_bytes.",
                      (double)d->node.cfg->cache_max_bytes);
+}
 
+static void collect_worklist(daemon_state *d, pm_metrics_writer *w, uint64_t now)
+{
     /* The worklist, recounted at most every WORKLIST_COUNT_MS. */
     if (!d->wl_counted_ms || now - d->wl_counted_ms >= WORKLIST_COUNT_MS) {
         pm_worklist_counts c = {.now = now};
         if (pm_items_counts(d->node.store, &c) == PM_OK) {
             d->wl = c;
             d->wl_counted_ms = now;
+        }
+        pm_wl_metrics *sites = NULL;
+        if (pm_wl_metrics_count(d->node.store, now, &sites) == PM_OK) {
+            pm_wl_metrics_destroy(&d->wl_sites);
+            d->wl_sites = sites;
         }
     }
     const char *whelp = "Worklist items by state.";
@@ -186,4 +195,25 @@ void pm_daemon_collect_metrics(void *ctx, pm_metrics_writer *w)
     pm_metrics_gauge(w, "pacsmesh_worklist_counted_time_seconds",
                      "When the worklist counts were taken (Unix time).",
                      (double)d->wl_counted_ms / 1000.0);
+    pm_wl_metrics_write(d->wl_sites, w);
+}
+
+void pm_daemon_collect_metrics(void *ctx, pm_metrics_writer *w)
+{
+    daemon_state *d = ctx;
+    uint64_t now = pm_now_ms();
+    pm_metrics_labelled(w, PM_METRICS_GAUGE, "pacsmesh_build_info",
+                        "The version of this build, as a label (the value is always 1).", "version",
+                        pm_version(), 1);
+    pm_metrics_gauge(w, "pacsmesh_start_time_seconds",
+                     "When this node process started (Unix time).", (double)d->started_ms / 1000.0);
+    pm_metrics_gauge(w, "pacsmesh_accepting_work",
+                     "1 once the node may sign: its own feed is confirmed (a restored node "
+                     "waits for a peer).",
+                     d->writing);
+    collect_events(d, w, now);
+    collect_peers(d, w, now);
+    collect_fetch_and_edge(d, w, now);
+    collect_storage(d, w, now);
+    collect_worklist(d, w, now);
 }

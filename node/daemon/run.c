@@ -5,9 +5,12 @@
 #include "node/cli/admin_client.h"
 #include "node/cli/cli.h"
 #include "node/cli/commands.h"
+#include "node/cli/feed_guard.h"
 #include "node/daemon/daemon.h"
 #include "node/daemon/edge_provider.h"
 #include "node/daemon/metrics_http.h"
+#include "node/daemon/metrics_worklist.h"
+#include "node/daemon/reload.h"
 #include "node/daemon/run_lock.h"
 #include "node/http/http.h"
 #include "node/mesh/fetch.h"
@@ -30,15 +33,23 @@
 #include <unistd.h>
 #include <zmq.h>
 
-static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t stop_requested, reload_requested;
+
+static void on_hangup(int sig)
+{
+    (void)sig;
+    reload_requested = 1;
+}
+
+/* A read of another trust's data is a signed event: refused while nothing may be signed. */
+static const char UNCONFIRMED[] = "this node waits for a peer to confirm how far its own feed "
+                                  "goes (it was restored from a backup); try again shortly";
 
 static void on_signal(int sig)
 {
     (void)sig;
     stop_requested = 1;
 }
-
-enum { SELF_SYNC_WAIT_MS = 5000 };
 
 static void reply_edge(daemon_state *d, zmq_msg_t *routing, json_t *reply)
 {
@@ -93,6 +104,8 @@ static void answer_edge(daemon_state *d)
         d->announced_store_ms = __atomic_load_n(&d->edge.last_store_ms, __ATOMIC_RELAXED);
         pm_gossip_push_local(d->gossip);
         reply_edge(d, &rid, json_pack("{s:b}", "ok", 1));
+    } else if (cmd && strcmp(cmd, "prepare") == 0 && !d->writing) {
+        reply_edge(d, &rid, json_pack("{s:s}", "error", UNCONFIRMED));
     } else if (cmd && strcmp(cmd, "prepare") == 0 && d->n_waiters < MAX_WAITERS) {
         json_t *live = pm_gossip_liveness(d->gossip, pm_now_ms());
         uint64_t job = 0;
@@ -107,6 +120,9 @@ static void answer_edge(daemon_state *d)
             zmq_msg_init(&w->routing);
             zmq_msg_copy(&w->routing, &rid);
         }
+    } else if (pm_http_is_write(cmd) && !d->writing) {
+        /* A web write signs an event: never before a peer confirmed the own feed. */
+        reply_edge(d, &rid, json_pack("{s:s}", "error", UNCONFIRMED));
     } else if (pm_http_is_write(cmd)) { /* the web server's claim, report ... */
         pm_wl_node n = {d->node.store, d->blobs, d->node.id, d->node.cfg};
         reply_edge(d, &rid, pm_http_answer_write(&n, req));
@@ -141,6 +157,8 @@ static void answer_admin(daemon_state *d)
     } else if (strcmp(cmd, "kick") == 0) {
         pm_gossip_push_local(d->gossip);
         reply = json_pack("{s:b}", "ok", 1);
+    } else if (strcmp(cmd, "fetch") == 0 && !d->writing) {
+        reply = json_pack("{s:s}", "error", UNCONFIRMED);
     } else if (strcmp(cmd, "fetch") == 0) {
         const char *study = json_string_value(json_object_get(req, "study"));
         const char *reader = json_string_value(json_object_get(req, "reader"));
@@ -232,7 +250,38 @@ static void announce_quiet_studies(daemon_state *d, uint64_t now)
         pm_gossip_push_local(d->gossip);
 }
 
-static int start_writing(daemon_state *d);
+static void start_writing(daemon_state *d);
+
+/* Whether this node may sign new events now: its store was never restored, or a peer
+ * has confirmed how far its own feed goes (and it holds that much), or an operator
+ * cleared the mark by hand (`confirm --force`). There is no timeout: a restored node
+ * that reaches no peer stores what it receives and signs nothing. */
+static int may_sign(daemon_state *d, uint64_t now)
+{
+    if (!d->unconfirmed)
+        return 1;
+    if (pm_gossip_self_synced(d->gossip)) {
+        pm_head head;
+        uint64_t seq = pm_feed_head(d->node.store, pm_identity_public(d->node.id), &head) == PM_OK
+                           ? head.seq
+                           : 0;
+        int rc = pm_feed_guard_clear(d->node.store);
+        if (rc) {
+            pm_error("node", "cannot record that the own feed is confirmed: %s", pm_strerror(rc));
+            return 0;
+        }
+        pm_info("node", "a peer confirmed this node's own feed up to seq %llu",
+                (unsigned long long)seq);
+        return 1;
+    }
+    if (now < d->next_mark_check_ms)
+        return 0;
+    d->next_mark_check_ms = now + 500;
+    if (pm_feed_guard_unconfirmed(d->node.store, NULL))
+        return 0;
+    pm_warn("node", "the own feed was confirmed by hand (confirm --force), not by a peer");
+    return 1;
+}
 
 static int event_loop(daemon_state *d)
 {
@@ -241,6 +290,10 @@ static int event_loop(daemon_state *d)
     pm_peer *owners[MAX_PEERS];
     int timeout = 0;
     while (!stop_requested) {
+        if (reload_requested) {
+            reload_requested = 0;
+            pm_daemon_reload(d);
+        }
         items[0] = (zmq_pollitem_t){pm_transport_router(d->transport), 0, ZMQ_POLLIN, 0};
         items[1] = (zmq_pollitem_t){pm_transport_zap(d->transport), 0, ZMQ_POLLIN, 0};
         items[2] = (zmq_pollitem_t){d->admin, 0, ZMQ_POLLIN, 0};
@@ -290,16 +343,8 @@ static int event_loop(daemon_state *d)
         int fetch_wait = pm_fetch_tick(d->fetcher, now);
         if (fetch_wait >= 0 && fetch_wait < timeout)
             timeout = fetch_wait;
-        if (!d->writing &&
-            (pm_gossip_self_synced(d->gossip) || now - d->started_ms > SELF_SYNC_WAIT_MS)) {
-            if (!pm_gossip_self_synced(d->gossip))
-                pm_warn("node",
-                        "no peer answered within %d s: writing without knowing whether "
-                        "a peer holds later events of this node",
-                        SELF_SYNC_WAIT_MS / 1000);
-            int rc = start_writing(d);
-            if (rc)
-                return rc;
+        if (!d->writing && may_sign(d, now)) {
+            start_writing(d);
             d->writing = 1;
         }
         if (d->writing)
@@ -344,24 +389,18 @@ static int start_edge(daemon_state *d, const char *dir)
     return PM_OK;
 }
 
-/* Once this node knows it cannot fork its own feed (pm_gossip_self_synced): announce
- * what arrived before a crash, and open the DICOM edge. */
-static int start_writing(daemon_state *d)
+/* The DICOM edge opens at once: a C-STORE is stored durably whether or not the node
+ * may sign yet (its announcement waits, see start_writing). */
+static int start_dicom(daemon_state *d)
 {
-    int rc;
-    pm_head head;
-    if (pm_feed_head(d->node.store, pm_identity_public(d->node.id), &head) == PM_OK)
-        pm_info("node", "own feed at seq %llu; accepting new work", (unsigned long long)head.seq);
     d->edge.ingest = (pm_ingest_ctx){d->node.store, d->blobs, d->node.id, d->node.cfg};
     d->edge.zctx = d->zctx;
-    unsigned announced = 0;
-    if (pm_ingest_announce(&d->edge.ingest, &announced) == PM_OK && announced)
-        pm_info("node", "announced %u studies received before a restart", announced);
     pm_dicom_settings settings;
     pm_dicom_provider provider;
     pm_edge_settings(d->node.cfg, d->spool_dir, &settings);
     pm_edge_provider(&d->edge, &provider);
-    if ((rc = pm_dicom_server_start(&settings, &provider, &d->dicom))) {
+    int rc = pm_dicom_server_start(&settings, &provider, &d->dicom);
+    if (rc) {
         pm_error("node", "cannot start the DICOM edge on port %d: %s", d->node.cfg->dicom_port,
                  pm_strerror(rc));
         return rc;
@@ -372,6 +411,21 @@ static int start_writing(daemon_state *d)
         d->dir,   d->node.cfg, d->node.store,   d->blobs, pm_identity_public(d->node.id),
         provider, d->zctx,     PM_EDGE_ENDPOINT};
     return pm_http_start(&web, &d->http);
+}
+
+/* Once this node knows it cannot fork its own feed (may_sign): announce what arrived
+ * before (a crash, or while it waited), and let the edge announce as it goes. */
+static void start_writing(daemon_state *d)
+{
+    pm_head head;
+    if (pm_feed_head(d->node.store, pm_identity_public(d->node.id), &head) == PM_OK)
+        pm_info("node", "own feed at seq %llu; accepting new work", (unsigned long long)head.seq);
+    __atomic_store_n(&d->edge.may_sign, 1, __ATOMIC_RELEASE);
+    unsigned announced = 0;
+    if (pm_ingest_announce(&d->edge.ingest, &announced) == PM_OK && announced) {
+        pm_info("node", "announced %u studies received before this node could sign", announced);
+        pm_gossip_push_local(d->gossip);
+    }
 }
 
 int pm_cmd_run(int argc, char **argv)
@@ -399,6 +453,8 @@ int pm_cmd_run(int argc, char **argv)
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = on_hangup; /* reload node.conf; never the default (which ends the node) */
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     char id[PM_ID_HEX];
@@ -422,6 +478,11 @@ int pm_cmd_run(int argc, char **argv)
     if (!r) /* a thread of its own: a slow RIS never holds up the loop */
         r = pm_ris_sender_new(a.dir, d.node.store, pm_identity_public(d.node.id), d.node.cfg,
                               &d.ris);
+    if (!r)
+        r = start_dicom(&d);
+    if (!r && (d.unconfirmed = pm_feed_guard_unconfirmed(d.node.store, NULL)))
+        pm_warn("node", "this node's store was restored: nothing is signed until a peer "
+                        "confirms how far its own feed goes (C-STOREs are kept meanwhile)");
     if (!r) {
         pm_info("node", "running; mesh %s", *d.node.cfg->mesh_id ? d.node.cfg->mesh_id : "(none)");
         r = event_loop(&d);
@@ -430,7 +491,9 @@ int pm_cmd_run(int argc, char **argv)
     pm_ris_sender_destroy(&d.ris);
     pm_metrics_destroy(&d.metrics);
     pm_http_stop(&d.http);
+    pm_wl_metrics_destroy(&d.wl_sites);
     pm_dicom_server_stop(&d.dicom);
+    pm_daemon_reload_cleanup(&d);
     for (size_t i = 0; i < d.n_waiters; i++)
         zmq_msg_close(&d.waiters[i].routing);
     if (d.edge_socket)

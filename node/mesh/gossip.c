@@ -2,38 +2,90 @@
 #include "crypto/hash.h"
 #include "node/cli/cli.h"
 #include "node/mesh/fetch.h"
+#include "node/mesh/gossip_internal.h"
+#include "node/mesh/sync_plan.h"
 #include "node/mesh/wire.h"
 #include "proto/error.h"
 #include "proto/log.h"
 #include "proto/wire.pb-c.h"
 #include "store/feed.h"
+#include "store/forks.h"
 
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
-struct pm_gossip {
-    pm_transport *t;
-    pm_store *store;
-    const pm_identity *id;
-    const pm_config *cfg;
-    uint64_t pushed_seq; /* own events up to here were pushed */
-    uint64_t next_sync_ms, next_heartbeat_ms;
-    pm_gossip_stats stats;
-    pm_fetcher *fetcher;
-    pm_head *known; /* highest seq per origin that peers reported (seq only) */
-    size_t n_known;
-    int heard_sync;         /* a peer's sync hello arrived */
-    uint64_t self_seq_seen; /* the highest seq of our own feed any peer holds */
-};
+const char *pm_gossip_peer_name(const uint8_t *id, char buf[9])
+{
+    pm_hex_encode(id, 4, buf);
+    return buf;
+}
+
+/* Packs and sends msg on ch (reply) or to peer (when ch is NULL). */
+int pm_gossip_send(pm_gossip *g, const pm_channel *ch, pm_peer *peer, Pm__WireMessage *msg)
+{
+    uint8_t *buf;
+    size_t len;
+    int rc = pm_wire_pack(msg, &buf, &len);
+    if (rc)
+        return rc;
+    rc = ch ? pm_transport_reply(g->t, ch, buf, len) : pm_transport_send(g->t, peer, buf, len);
+    if (rc == PM_OK)
+        g->stats.sent++;
+    free(buf);
+    return rc;
+}
+
+int pm_gossip_batch_add(void *ctx, const uint8_t *raw, size_t len)
+{
+    pm_gossip_batch *b = ctx;
+    if (b->n == b->cap || b->bytes + len > PM_GOSSIP_BATCH_BYTES)
+        return 1;
+    uint8_t *copy = malloc(len);
+    if (!copy)
+        return 1;
+    memcpy(copy, raw, len);
+    b->items[b->n].data = copy;
+    b->items[b->n].len = len;
+    b->n++;
+    b->bytes += len;
+    return 0;
+}
+
+void pm_gossip_batch_clear(pm_gossip_batch *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        free(b->items[i].data);
+    b->n = 0;
+    b->bytes = 0;
+}
+
+void pm_gossip_batch_flush(pm_gossip *g, const pm_channel *ch, pm_peer *peer, pm_gossip_batch *b)
+{
+    if (b->n) {
+        Pm__Events ev = PM__EVENTS__INIT;
+        ev.envelopes = b->items;
+        ev.n_envelopes = b->n;
+        Pm__WireMessage msg = PM__WIRE_MESSAGE__INIT;
+        msg.kind_case = PM__WIRE_MESSAGE__KIND_EVENTS;
+        msg.events = &ev;
+        pm_gossip_send(g, ch, peer, &msg);
+    }
+    pm_gossip_batch_clear(b);
+}
+
+/* Node-local: how far this node's own feed was pushed when it last stopped. */
+static const char PUSHED_KEY[] = "gossip-pushed-seq";
+enum { PUSH_BACKLOG = 4096 };
 
 int pm_gossip_self_synced(pm_gossip *g)
 {
-    if (pm_transport_peer_count(g->t) == 0)
-        return 1;
     pm_head head;
     uint64_t mine =
         pm_feed_head(g->store, pm_identity_public(g->id), &head) == PM_OK ? head.seq : 0;
+    uint64_t top = 0; /* a forked own feed: the longer branch is held too */
+    if (pm_forks_top(g->store, pm_identity_public(g->id), &top) == PM_OK && top > mine)
+        mine = top;
     return g->heard_sync && mine >= g->self_seq_seen;
 }
 
@@ -59,8 +111,22 @@ int pm_gossip_new(pm_transport *t, pm_store *store, const pm_identity *id, const
     g->id = id;
     g->cfg = cfg;
     pm_head head;
-    if (pm_feed_head(store, pm_identity_public(id), &head) == PM_OK)
-        g->pushed_seq = head.seq; /* older events reach peers by anti-entropy */
+    if (pm_feed_head(store, pm_identity_public(id), &head) == PM_OK) {
+        /* From where the last run stopped pushing: events signed while the node was
+         * stopped (CLI writes) are pushed now. A much older mark (a crash) is capped;
+         * what lies before reaches peers by anti-entropy. */
+        void *val = NULL;
+        size_t len = 0;
+        g->pushed_seq = head.seq;
+        if (pm_store_local_get(store, PUSHED_KEY, &val, &len) == PM_OK && len == 8) {
+            uint64_t mark = 0;
+            for (int i = 0; i < 8; i++)
+                mark = mark << 8 | ((uint8_t *)val)[i];
+            if (mark < head.seq)
+                g->pushed_seq = head.seq - mark > PUSH_BACKLOG ? head.seq - PUSH_BACKLOG : mark;
+        }
+        free(val);
+    }
     *out = g;
     return PM_OK;
 }
@@ -69,6 +135,10 @@ void pm_gossip_destroy(pm_gossip **self_p)
 {
     if (!self_p || !*self_p)
         return;
+    uint8_t mark[8];
+    for (int i = 0; i < 8; i++)
+        mark[i] = (uint8_t)((*self_p)->pushed_seq >> (56 - 8 * i));
+    pm_store_local_put((*self_p)->store, PUSHED_KEY, mark, sizeof mark);
     free((*self_p)->known);
     free(*self_p);
     *self_p = NULL;
@@ -79,29 +149,11 @@ pm_gossip_stats pm_gossip_get_stats(pm_gossip *g)
     return g->stats;
 }
 
-static const char *peer_name(const uint8_t *id, char buf[9])
-{
-    pm_hex_encode(id, 4, buf);
-    return buf;
-}
-
-/* Packs and sends msg on ch (reply) or to peer (when ch is NULL). */
-static void send_message(pm_gossip *g, const pm_channel *ch, pm_peer *peer, Pm__WireMessage *msg)
-{
-    uint8_t *buf;
-    size_t len;
-    if (pm_wire_pack(msg, &buf, &len) != PM_OK)
-        return;
-    int rc = ch ? pm_transport_reply(g->t, ch, buf, len) : pm_transport_send(g->t, peer, buf, len);
-    if (rc == PM_OK)
-        g->stats.sent++;
-    free(buf);
-}
-
 static void send_hello(pm_gossip *g, const pm_channel *ch, pm_peer *peer, int sync)
 {
     Pm__Hello hello = PM__HELLO__INIT;
     Pm__VersionEntry *entries = NULL, **ptrs = NULL;
+    uint8_t(*digests)[PM_HASH_BYTES] = NULL;
     pm_head *heads = NULL;
     size_t n = 0;
     uint8_t mesh[PM_HASH_BYTES];
@@ -110,11 +162,26 @@ static void send_hello(pm_gossip *g, const pm_channel *ch, pm_peer *peer, int sy
         ptrs = calloc(n, sizeof *ptrs);
         if (!entries || !ptrs)
             n = 0;
+        digests = calloc(n ? n : 1, PM_HASH_BYTES);
+        if (!digests)
+            n = 0;
         for (size_t i = 0; i < n; i++) {
             pm__version_entry__init(&entries[i]);
             entries[i].origin.data = heads[i].origin;
             entries[i].origin.len = PM_ID_BYTES;
             entries[i].seq = heads[i].seq;
+            /* The head is named by its hash, so a peer holding a different event at this
+             * seq sees the fork at once; a forked origin also carries what this node
+             * holds of its branches, so two nodes compare the whole fork. */
+            entries[i].hash.data = heads[i].hash;
+            entries[i].hash.len = PM_HASH_BYTES;
+            uint64_t floor = 0;
+            if (pm_forks_floor(g->store, heads[i].origin, &floor) == PM_OK && floor &&
+                pm_forks_digest(g->store, heads[i].origin, floor, digests[i]) == PM_OK) {
+                entries[i].fork_floor = floor;
+                entries[i].fork_digest.data = digests[i];
+                entries[i].fork_digest.len = PM_HASH_BYTES;
+            }
             ptrs[i] = &entries[i];
         }
         hello.heads = ptrs;
@@ -127,66 +194,36 @@ static void send_hello(pm_gossip *g, const pm_channel *ch, pm_peer *peer, int sy
         hello.mesh.len = PM_HASH_BYTES;
     }
     hello.sync = sync;
+    char digest_hex[PM_HASH_HEX];
+    uint8_t digest[PM_HASH_BYTES];
+    if (pm_store_digest(g->store, digest_hex) == PM_OK &&
+        pm_hex_decode(digest_hex, digest, PM_HASH_BYTES) == PM_OK) {
+        hello.digest.data = digest;
+        hello.digest.len = PM_HASH_BYTES;
+    }
     Pm__WireMessage msg = PM__WIRE_MESSAGE__INIT;
     msg.kind_case = PM__WIRE_MESSAGE__KIND_HELLO;
     msg.hello = &hello;
-    send_message(g, ch, peer, &msg);
+    pm_gossip_send(g, ch, peer, &msg);
     free(entries);
     free(ptrs);
+    free(digests);
     free(heads);
 }
 
-/* Collects envelopes into an Events message, within the batch bounds. */
-typedef struct {
-    ProtobufCBinaryData *items;
-    size_t n, cap, bytes;
-} batch;
-
-static int batch_add(void *ctx, const uint8_t *raw, size_t len)
-{
-    batch *b = ctx;
-    if (b->n == b->cap || b->bytes + len > PM_GOSSIP_BATCH_BYTES)
-        return 1;
-    uint8_t *copy = malloc(len);
-    if (!copy)
-        return 1;
-    memcpy(copy, raw, len);
-    b->items[b->n].data = copy;
-    b->items[b->n].len = len;
-    b->n++;
-    b->bytes += len;
-    return 0;
-}
-
-static void batch_clear(batch *b)
-{
-    for (size_t i = 0; i < b->n; i++)
-        free(b->items[i].data);
-    b->n = 0;
-    b->bytes = 0;
-}
-
-static void batch_send_and_clear(pm_gossip *g, const pm_channel *ch, pm_peer *peer, batch *b)
-{
-    if (b->n) {
-        Pm__Events ev = PM__EVENTS__INIT;
-        ev.envelopes = b->items;
-        ev.n_envelopes = b->n;
-        Pm__WireMessage msg = PM__WIRE_MESSAGE__INIT;
-        msg.kind_case = PM__WIRE_MESSAGE__KIND_EVENTS;
-        msg.events = &ev;
-        send_message(g, ch, peer, &msg);
-    }
-    batch_clear(b);
-}
-
-static uint64_t their_seq(const Pm__Hello *h, const uint8_t *origin)
+static const Pm__VersionEntry *their_entry(const Pm__Hello *h, const uint8_t *origin)
 {
     for (size_t i = 0; i < h->n_heads; i++)
         if (h->heads[i]->origin.len == PM_ID_BYTES &&
             memcmp(h->heads[i]->origin.data, origin, PM_ID_BYTES) == 0)
-            return h->heads[i]->seq;
-    return 0;
+            return h->heads[i];
+    return NULL;
+}
+
+static uint64_t their_seq(const Pm__Hello *h, const uint8_t *origin)
+{
+    const Pm__VersionEntry *e = their_entry(h, origin);
+    return e ? e->seq : 0;
 }
 
 static void note_known_heads(pm_gossip *g, const Pm__Hello *h)
@@ -226,39 +263,33 @@ json_t *pm_gossip_known_heads(pm_gossip *g)
     return o;
 }
 
-typedef struct {
-    pm_gossip *g;
-    const pm_channel *ch;
-} fork_answer;
-
-/* One fork proof to one channel (ch) or peer. */
-static void send_fork(pm_gossip *g, const pm_channel *ch, pm_peer *peer, const uint8_t *a,
-                      size_t alen, const uint8_t *b, size_t blen)
+/* Appends origin's events from seq have+1 to to_seq to the batch, sending full batches;
+ * stops when the budget of batches is spent. */
+static void send_range(pm_gossip *g, const pm_channel *ch, pm_gossip_batch *b,
+                       const uint8_t *origin, uint64_t have, uint64_t to_seq, size_t *budget)
 {
-    Pm__ForkProof f = PM__FORK_PROOF__INIT;
-    f.a.data = (uint8_t *)a;
-    f.a.len = alen;
-    f.b.data = (uint8_t *)b;
-    f.b.len = blen;
-    Pm__WireMessage msg = PM__WIRE_MESSAGE__INIT;
-    msg.kind_case = PM__WIRE_MESSAGE__KIND_FORK;
-    msg.fork = &f;
-    send_message(g, ch, peer, &msg);
+    while (have < to_seq && *budget) {
+        size_t before = b->n;
+        pm_feed_read(g->store, origin, have + 1, b->cap - b->n, PM_GOSSIP_BATCH_BYTES,
+                     pm_gossip_batch_add, b);
+        have += b->n - before;
+        if (b->n == before || b->n == b->cap || b->bytes >= PM_GOSSIP_BATCH_BYTES / 2) {
+            pm_gossip_batch_flush(g, ch, NULL, b);
+            (*budget)--;
+        }
+        if (b->n == before && have < to_seq)
+            break; /* nothing fitted: move on */
+    }
 }
 
-static int send_fork_proof(void *ctx, const uint8_t origin[PM_ID_BYTES], uint64_t seq,
-                           const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
-{
-    (void)origin, (void)seq;
-    fork_answer *fa = ctx;
-    send_fork(fa->g, fa->ch, NULL, a, alen, b, blen);
-    return 0;
-}
-
-/* Answers a sync hello: sends what the peer lacks (oldest first, one batch worth per
- * origin per round) and asks for what we lack. */
+/* Answers a sync hello: sends what the peer lacks (oldest first, within a budget of
+ * batches; node/mesh/sync_plan.h decides per origin) and asks for what we lack. */
 static void handle_hello(pm_gossip *g, const pm_channel *ch, const Pm__Hello *h)
 {
+    if (ch->peer && h->digest.len == PM_HASH_BYTES) {
+        memcpy(ch->peer->digest, h->digest.data, PM_HASH_BYTES);
+        ch->peer->has_digest = 1;
+    }
     if (!h->sync) {
         /* A heartbeat on our ROUTER is answered, so the sender learns that its link to
          * us works; answers (arriving on a DEALER) are not, or they would ping-pong. */
@@ -276,37 +307,41 @@ static void handle_hello(pm_gossip *g, const pm_channel *ch, const Pm__Hello *h)
     if (pm_feed_heads(g->store, &heads, &n) != PM_OK)
         return;
     unsigned max_batch = g->cfg->gossip_max_batch ? g->cfg->gossip_max_batch : 256;
-    batch b = {calloc(max_batch, sizeof(ProtobufCBinaryData)), 0, max_batch, 0};
+    pm_gossip_batch b = {calloc(max_batch, sizeof(ProtobufCBinaryData)), 0, max_batch, 0};
     /* Up to PM_GOSSIP_BATCHES_PER_ANSWER batches per answer; if more remains, the answer
      * ends with our own sync hello, after which (the connection keeps order) the
      * receiver, having stored the batches, asks again from its new heads. Catch-up
      * thus streams without sending anything twice. */
     size_t budget = PM_GOSSIP_BATCHES_PER_ANSWER;
+    int forked = 0;
     for (size_t i = 0; i < n && b.items && budget; i++) {
-        uint64_t have = their_seq(h, heads[i].origin);
-        while (have < heads[i].seq && budget) {
-            size_t before = b.n;
-            pm_feed_read(g->store, heads[i].origin, have + 1, max_batch - b.n,
-                         PM_GOSSIP_BATCH_BYTES, batch_add, &b);
-            have += b.n - before;
-            if (b.n == before || b.n == b.cap || b.bytes >= PM_GOSSIP_BATCH_BYTES / 2) {
-                batch_send_and_clear(g, ch, NULL, &b);
-                budget--;
-            }
-            if (b.n == before && have < heads[i].seq)
-                break; /* nothing fitted: move on */
+        pm_sync_plan plan;
+        pm_sync_plan_origin(g->store, &heads[i], their_entry(h, heads[i].origin), &plan);
+        if (plan.diverged) {
+            char who[9], origin[9];
+            pm_warn("gossip",
+                    "peer %s holds another event of origin %s at a seq this node holds: "
+                    "sending the feed from seq %llu so the fork is kept as proof",
+                    pm_gossip_peer_name(ch->id, who), pm_gossip_peer_name(heads[i].origin, origin),
+                    (unsigned long long)plan.from_seq);
+        }
+        send_range(g, ch, &b, heads[i].origin, plan.from_seq - 1, heads[i].seq, &budget);
+        if (plan.branches && budget) {
+            pm_gossip_send_branches(g, ch, &b, heads[i].origin, &budget);
+            forked = 1;
         }
     }
     int more = budget == 0;
     if (b.items)
-        batch_send_and_clear(g, ch, NULL, &b);
-    /* Fork proofs are part of what converges: a node that was away when one was
-     * broadcast gets it here (a proof it holds is not news to it and goes no further). */
-    fork_answer fa = {g, ch};
-    pm_feed_forks(g->store, send_fork_proof, &fa);
+        pm_gossip_batch_flush(g, ch, NULL, &b);
+    /* Fork proofs go to a peer whose fork set differs from ours: one that is behind
+     * keeps them even before it can place the branches. */
+    if (forked)
+        pm_gossip_send_proofs(g, ch);
     free(b.items);
-    /* Do they hold anything we lack? Then ask for it. */
-    int lacking = 0;
+    /* Do they hold anything we lack? Then ask for it (fork branches at most once per
+     * interval per peer: they come with every answer while the sets differ). */
+    int lacking = 0, fork_news = 0;
     for (size_t i = 0; i < h->n_heads && !lacking; i++) {
         const Pm__VersionEntry *e = h->heads[i];
         if (e->origin.len != PM_ID_BYTES)
@@ -316,8 +351,15 @@ static void handle_hello(pm_gossip *g, const pm_channel *ch, const Pm__Hello *h)
             if (memcmp(heads[j].origin, e->origin.data, PM_ID_BYTES) == 0)
                 mine = heads[j].seq;
         lacking = e->seq > mine;
+        fork_news = fork_news || pm_sync_fork_news(g->store, e);
     }
     free(heads);
+    uint64_t now = pm_now_ms();
+    if (fork_news && !lacking && ch->peer &&
+        now - ch->peer->fork_sync_ms >= g->cfg->gossip_interval_ms) {
+        ch->peer->fork_sync_ms = now;
+        lacking = 1;
+    }
     if (lacking || more)
         send_hello(g, ch, NULL, 1);
 }
@@ -327,7 +369,7 @@ static void relay(pm_gossip *g, const uint8_t *except, ProtobufCBinaryData *item
     size_t peers = pm_transport_peer_count(g->t);
     if (!peers || !n)
         return;
-    batch b = {items, n, n, 0};
+    pm_gossip_batch b = {items, n, n, 0};
     Pm__Events ev = PM__EVENTS__INIT;
     ev.envelopes = b.items;
     ev.n_envelopes = b.n;
@@ -340,54 +382,9 @@ static void relay(pm_gossip *g, const uint8_t *except, ProtobufCBinaryData *item
         pm_peer *p = pm_transport_peer(g->t, (start + k) % peers);
         if (except && memcmp(p->id, except, PM_ID_BYTES) == 0)
             continue;
-        send_message(g, NULL, p, &msg);
+        pm_gossip_send(g, NULL, p, &msg);
         sent++;
     }
-}
-
-static void broadcast_fork(pm_gossip *g, const uint8_t *a, size_t alen, const uint8_t *b,
-                           size_t blen)
-{
-    for (size_t i = 0; i < pm_transport_peer_count(g->t); i++)
-        send_fork(g, NULL, pm_transport_peer(g->t, i), a, alen, b, blen);
-}
-
-/* Finds the envelope we hold at the fork's (origin, seq) to pair with the newcomer. */
-typedef struct {
-    const uint8_t *raw;
-    size_t len;
-    uint8_t *held;
-    size_t held_len;
-} fork_pair;
-
-static int take_held(void *ctx, const uint8_t *raw, size_t len)
-{
-    fork_pair *f = ctx;
-    if ((f->held = malloc(len))) {
-        memcpy(f->held, raw, len);
-        f->held_len = len;
-    }
-    return 1;
-}
-
-static void show_predecessor(pm_gossip *g, const pm_channel *ch, const uint8_t *raw, size_t len)
-{
-    Pm__Envelope *env = pm__envelope__unpack(NULL, len, raw);
-    Pm__EventBody *b = env ? pm__event_body__unpack(NULL, env->body.len, env->body.data) : NULL;
-    if (b && b->origin.len == PM_ID_BYTES && b->seq > 1) {
-        unsigned max_batch = 1;
-        batch out = {calloc(max_batch, sizeof(ProtobufCBinaryData)), 0, max_batch, 0};
-        if (out.items) {
-            pm_feed_read(g->store, b->origin.data, b->seq - 1, 1, PM_GOSSIP_BATCH_BYTES, batch_add,
-                         &out);
-            batch_send_and_clear(g, ch, NULL, &out);
-            free(out.items);
-        }
-    }
-    if (b)
-        pm__event_body__free_unpacked(b, NULL);
-    if (env)
-        pm__envelope__free_unpacked(env, NULL);
 }
 
 static void handle_events(pm_gossip *g, const pm_channel *ch, const Pm__Events *ev)
@@ -408,7 +405,7 @@ static void handle_events(pm_gossip *g, const pm_channel *ch, const Pm__Events *
     char who[9];
     int rc = pm_feed_ingest_batch(g->store, bytes, lens, n, results);
     if (rc) {
-        pm_error("gossip", "cannot store events from %s: %s", peer_name(ch->id, who),
+        pm_error("gossip", "cannot store events from %s: %s", pm_gossip_peer_name(ch->id, who),
                  pm_strerror(rc));
         goto done;
     }
@@ -422,31 +419,20 @@ static void handle_events(pm_gossip *g, const pm_channel *ch, const Pm__Events *
         } else if (r == PM_E_CHAIN) {
             /* Its predecessor differs from ours: one of us holds a forked event. Show the
              * sender ours, so whoever holds both keeps the proof and gossips it. */
-            show_predecessor(g, ch, bytes[i], lens[i]);
+            pm_gossip_show_predecessor(g, ch, bytes[i], lens[i]);
         } else if (r == PM_E_FORK) {
             g->stats.forks++;
-            Pm__Envelope *env = pm__envelope__unpack(NULL, lens[i], bytes[i]);
-            Pm__EventBody *b =
-                env ? pm__event_body__unpack(NULL, env->body.len, env->body.data) : NULL;
-            fork_pair f = {bytes[i], lens[i], NULL, 0};
-            if (b)
-                pm_feed_read(g->store, b->origin.data, b->seq, 1, 1, take_held, &f);
-            if (f.held)
-                broadcast_fork(g, f.held, f.held_len, bytes[i], lens[i]);
-            free(f.held);
-            if (b)
-                pm__event_body__free_unpacked(b, NULL);
-            if (env)
-                pm__envelope__free_unpacked(env, NULL);
+            fresh[n_fresh++] = ev->envelopes[i]; /* a branch event spreads like any */
+            pm_gossip_fork_detected(g, bytes[i], lens[i]);
         } else if (r != PM_ALREADY_HELD && r != PM_E_FORK) {
             g->stats.refused++;
-            pm_warn("gossip", "refused an event from peer %s: %s", peer_name(ch->id, who),
+            pm_warn("gossip", "refused an event from peer %s: %s", pm_gossip_peer_name(ch->id, who),
                     pm_strerror(r));
         }
     }
     g->stats.ingested += n_fresh;
     if (n_fresh) {
-        pm_debug("gossip", "%zu new events from %s", n_fresh, peer_name(ch->id, who));
+        pm_debug("gossip", "%zu new events from %s", n_fresh, pm_gossip_peer_name(ch->id, who));
         relay(g, ch->id, fresh, n_fresh);
     }
     /* A gap means we missed something: ask again. (More of a long catch-up is asked
@@ -464,21 +450,6 @@ done:
     free(fresh);
 }
 
-static void handle_fork(pm_gossip *g, const pm_channel *ch, const Pm__ForkProof *f)
-{
-    char who[9];
-    int rc = pm_feed_record_fork_proof(g->store, f->a.data, f->a.len, f->b.data, f->b.len);
-    if (rc == PM_OK) {
-        g->stats.forks++;
-        pm_warn("gossip", "fork evidence received from %s", peer_name(ch->id, who));
-        broadcast_fork(g, f->a.data, f->a.len, f->b.data, f->b.len);
-    } else if (rc != PM_ALREADY_HELD) {
-        g->stats.refused++;
-        pm_warn("gossip", "refused a fork proof from %s: %s", peer_name(ch->id, who),
-                pm_strerror(rc));
-    }
-}
-
 void pm_gossip_handle(pm_gossip *g, const pm_channel *ch, const uint8_t *data, size_t len)
 {
     char who[9];
@@ -492,7 +463,8 @@ void pm_gossip_handle(pm_gossip *g, const pm_channel *ch, const uint8_t *data, s
     int rc = pm_wire_unpack(data, len, &msg);
     if (rc) {
         g->stats.malformed++;
-        pm_warn("gossip", "dropped a message (%zu bytes) from %s: %s", len, peer_name(ch->id, who),
+        pm_warn("gossip", "dropped a message (%zu bytes) from %s: %s", len,
+                pm_gossip_peer_name(ch->id, who),
                 rc == PM_E_FORMAT    ? "another wire version"
                 : rc == PM_E_UNKNOWN ? "a kind of message this node does not know"
                                      : pm_strerror(rc));
@@ -501,7 +473,7 @@ void pm_gossip_handle(pm_gossip *g, const pm_channel *ch, const uint8_t *data, s
     switch (msg->kind_case) {
     case PM__WIRE_MESSAGE__KIND_HELLO: handle_hello(g, ch, msg->hello); break;
     case PM__WIRE_MESSAGE__KIND_EVENTS: handle_events(g, ch, msg->events); break;
-    case PM__WIRE_MESSAGE__KIND_FORK: handle_fork(g, ch, msg->fork); break;
+    case PM__WIRE_MESSAGE__KIND_FORK: pm_gossip_handle_fork(g, ch, msg->fork); break;
     case PM__WIRE_MESSAGE__KIND_CHUNK_REQUEST:
         if (g->fetcher)
             pm_fetch_handle_request(g->fetcher, ch, msg->chunk_request);
@@ -518,25 +490,32 @@ void pm_gossip_handle(pm_gossip *g, const pm_channel *ch, const uint8_t *data, s
 void pm_gossip_push_local(pm_gossip *g)
 {
     pm_head head;
+    uint64_t now = pm_now_ms();
     if (pm_feed_head(g->store, pm_identity_public(g->id), &head) != PM_OK ||
-        head.seq <= g->pushed_seq)
+        head.seq <= g->pushed_seq || now < g->push_retry_ms)
         return;
     unsigned max_batch = g->cfg->gossip_max_batch ? g->cfg->gossip_max_batch : 256;
-    batch b = {calloc(max_batch, sizeof(ProtobufCBinaryData)), 0, max_batch, 0};
+    pm_gossip_batch b = {calloc(max_batch, sizeof(ProtobufCBinaryData)), 0, max_batch, 0};
     if (!b.items)
         return;
     pm_feed_read(g->store, head.origin, g->pushed_seq + 1, max_batch, PM_GOSSIP_BATCH_BYTES,
-                 batch_add, &b);
+                 pm_gossip_batch_add, &b);
     Pm__Events ev = PM__EVENTS__INIT;
     ev.envelopes = b.items;
     ev.n_envelopes = b.n;
     Pm__WireMessage msg = PM__WIRE_MESSAGE__INIT;
     msg.kind_case = PM__WIRE_MESSAGE__KIND_EVENTS;
     msg.events = &ev;
+    size_t delivered = 0;
     for (size_t i = 0; i < pm_transport_peer_count(g->t); i++)
-        send_message(g, NULL, pm_transport_peer(g->t, i), &msg);
-    g->pushed_seq += b.n;
-    batch_clear(&b);
+        delivered += pm_gossip_send(g, NULL, pm_transport_peer(g->t, i), &msg) == PM_OK;
+    /* Pushed only once some peer took it: with no link up the events wait here (a
+     * retry each second) rather than being left to anti-entropy alone. */
+    if (delivered)
+        g->pushed_seq += b.n;
+    else
+        g->push_retry_ms = now + 1000;
+    pm_gossip_batch_clear(&b);
     free(b.items);
 }
 
@@ -570,8 +549,13 @@ json_t *pm_gossip_liveness(pm_gossip *g, uint64_t now)
         char hex[PM_ID_HEX];
         pm_hex_encode(p->id, PM_ID_BYTES, hex);
         int up = p->last_seen_ms && now - p->last_seen_ms < up_window_ms(g);
-        json_object_set_new(
-            o, hex, json_pack("{s:b, s:I}", "up", up, "last_seen", (json_int_t)p->last_seen_ms));
+        json_t *e = json_pack("{s:b, s:I}", "up", up, "last_seen", (json_int_t)p->last_seen_ms);
+        if (p->has_digest) {
+            char d[PM_HASH_HEX];
+            pm_hex_encode(p->digest, PM_HASH_BYTES, d);
+            json_object_set_new(e, "digest", json_string(d));
+        }
+        json_object_set_new(o, hex, e);
     }
     return o;
 }

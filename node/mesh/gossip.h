@@ -39,16 +39,18 @@ void pm_gossip_handle(pm_gossip *self, const pm_channel *ch, const uint8_t *data
  * the milliseconds until it wants to run again. */
 int pm_gossip_tick(pm_gossip *self, uint64_t now_ms);
 
-/* Pushes this node's events not yet pushed to every connected peer. */
+/* Pushes this node's events not yet pushed to every connected peer; they count as
+ * pushed once a peer's link took them. */
 void pm_gossip_push_local(pm_gossip *self);
 
-/* Whether this node may write new events without forking its own feed: a peer has
- * told us (in a sync hello) how far our own feed goes, and we hold at least that much.
- * A node restored from an old backup thus first recovers its own later events from
- * its peers. Also true when there are no peers to ask. */
+/* Whether a peer has told us (in a sync hello) how far our own feed goes, and we hold
+ * at least that much: a node restored from an old backup thus first recovers its own
+ * later events from its peers before it signs (node/cli/feed_guard.h). Never true
+ * without a peer's word. */
 int pm_gossip_self_synced(pm_gossip *self);
 
-/* {"<id hex>": {"up": bool, "last_seen": ms}} for every peer. */
+/* {"<id hex>": {"up": bool, "last_seen": ms, "digest": hex}} for every peer (digest:
+ * its view digest as its last hello said, when one did). */
 json_t *pm_gossip_liveness(pm_gossip *self, uint64_t now_ms);
 
 /* {"<origin hex>": seq}: the highest sequence of each origin that any peer has said

@@ -135,19 +135,23 @@ pm_peer *pm_transport_find(pm_transport *t, const uint8_t id[PM_ID_BYTES])
 typedef struct {
     const uint8_t *client_curve;
     uint8_t member[PM_ID_BYTES];
-    int found;
+    int found; /* the key is a known node's: found, in state (member, pending, revoked) */
+    char state[16], name[64];
 } zap_search;
 
+/* Every known node is searched, not only members, so that a refusal names the node
+ * (id, name, state) instead of a bare CURVE key. */
 static int match_curve_key(void *ctx, const Pm__MemberView *m)
 {
     zap_search *z = ctx;
     uint8_t curve[PM_CURVE_KEY_BYTES];
-    if (strcmp(m->state, "member") != 0 || m->id.len != PM_ID_BYTES ||
-        pm_identity_curve_public_of(m->id.data, curve) != PM_OK)
+    if (m->id.len != PM_ID_BYTES || pm_identity_curve_public_of(m->id.data, curve) != PM_OK)
         return 0;
     if (sodium_memcmp(curve, z->client_curve, PM_CURVE_KEY_BYTES) == 0) {
         memcpy(z->member, m->id.data, PM_ID_BYTES);
         z->found = 1;
+        snprintf(z->state, sizeof z->state, "%s", m->state);
+        snprintf(z->name, sizeof z->name, "%s", m->name);
         return 1;
     }
     return 0;
@@ -181,16 +185,21 @@ void pm_transport_handle_zap(pm_transport *t)
     char address[64] = "?";
     if (n >= 7 && zmq_msg_size(&frames[6]) == PM_CURVE_KEY_BYTES && zmq_msg_size(&frames[5]) == 5 &&
         memcmp(zmq_msg_data(&frames[5]), "CURVE", 5) == 0) {
-        zap_search z = {zmq_msg_data(&frames[6]), {0}, 0};
+        zap_search z = {zmq_msg_data(&frames[6]), {0}, 0, "", ""};
         pm_views_members(t->store, match_curve_key, &z);
         size_t alen = zmq_msg_size(&frames[3]) < sizeof address - 1 ? zmq_msg_size(&frames[3])
                                                                     : sizeof address - 1;
         memcpy(address, zmq_msg_data(&frames[3]), alen);
         address[alen] = 0;
-        if (z.found) {
+        if (z.found && strcmp(z.state, "member") == 0) {
             status = "200";
             text = "OK";
             pm_hex_encode(z.member, PM_ID_BYTES, user);
+        } else if (z.found) {
+            char id[PM_ID_HEX];
+            pm_hex_encode(z.member, PM_ID_BYTES, id);
+            pm_warn("transport", "refused handshake from %s: node %s '%s' is %s", address, id,
+                    z.name, *z.state ? z.state : "not admitted");
         } else {
             char key[17];
             pm_hex_encode(zmq_msg_data(&frames[6]), 8, key);

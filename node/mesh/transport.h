@@ -25,12 +25,15 @@
 typedef struct {
     uint8_t id[PM_ID_BYTES];
     char endpoint[256];
-    void *dealer;             /* outbound socket, NULL until connected */
-    uint64_t last_seen_ms;    /* last message received from this peer, either direction */
-    uint64_t connected_ms;    /* when the DEALER was (re)made */
-    uint64_t dealer_heard_ms; /* last message received on our DEALER (our link works) */
-    uint64_t gap_sync_ms;     /* last sync hello sent because its events had a gap */
-    int in_view;              /* seen in the latest refresh */
+    void *dealer;                  /* outbound socket, NULL until connected */
+    uint64_t last_seen_ms;         /* last message received from this peer, either direction */
+    uint64_t connected_ms;         /* when the DEALER was (re)made */
+    uint64_t dealer_heard_ms;      /* last message received on our DEALER (our link works) */
+    uint64_t gap_sync_ms;          /* last sync hello sent because its events had a gap */
+    uint64_t fork_sync_ms;         /* last sync hello sent because its fork branches differ */
+    int in_view;                   /* seen in the latest refresh */
+    uint8_t digest[PM_HASH_BYTES]; /* its view digest, as its last hello said */
+    int has_digest;
 } pm_peer;
 
 typedef struct pm_transport pm_transport;
