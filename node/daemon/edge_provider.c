@@ -140,4 +140,10 @@ void pm_edge_settings(const pm_config *cfg, const char *spool_dir, pm_dicom_sett
     out->n_destinations = cfg->n_destinations;
     out->spool_dir = spool_dir;
     out->max_pdu = cfg->max_pdu;
+    out->idle_timeout_ms = (unsigned)cfg->dicom_idle_timeout_ms;
+    out->read_timeout_ms = (unsigned)cfg->dicom_read_timeout_ms;
+    out->max_associations = cfg->dicom_max_associations;
+    out->max_associations_per_host = cfg->dicom_max_associations_per_host;
+    out->max_nesting = cfg->dicom_max_nesting;
+    out->max_elements = cfg->dicom_max_elements;
 }

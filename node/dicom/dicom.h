@@ -47,8 +47,15 @@ typedef struct {
 
 /* Reads a DICOM Part-10 file (or a raw data set without meta header) and fills out.
  * Returns PM_OK, or PM_E_DICOM with a one-line reason in err (e.g. "not a DICOM file",
- * "missing SOPInstanceUID", "truncated"). Never throws, never aborts on bad input. */
+ * "missing SOPInstanceUID", "truncated", "refused: sequences nested deeper than 64
+ * levels"). Never throws, never aborts on bad input: the structure is scanned within
+ * the limits of pm_dicom_set_limits (node/dicom/scan.h) first, and dcmtk reads the file
+ * in a separate parser process, so a file that crashes dcmtk is refused with a reason. */
 int pm_dicom_read_meta(const char *path, pm_dicom_meta *out, char *err, size_t errlen);
+
+/* Whether pm_dicom_read_meta has dcmtk read in a parser process (1, the default) or in
+ * the calling process (0: fuzzers, which must see dcmtk's crashes). Process-wide. */
+void pm_dicom_set_isolation(int on);
 
 typedef struct {
     void *ctx;
@@ -108,6 +115,13 @@ typedef struct {
     size_t n_destinations;
     const char *spool_dir; /* where incoming instances are written before store() */
     unsigned max_pdu;      /* bytes; 0 means 131072 */
+    /* Below, 0 means the default given. */
+    unsigned idle_timeout_ms;           /* no message for this long: closed (30 s) */
+    unsigned read_timeout_ms;           /* the rest of a begun PDU or message (30 s) */
+    unsigned max_associations;          /* at once, in total (200) */
+    unsigned max_associations_per_host; /* at once, from one calling address (32) */
+    unsigned max_nesting;               /* sequence nesting of data sets (64) */
+    unsigned long max_elements;         /* elements of one data set (1,000,000) */
 } pm_dicom_settings;
 
 typedef struct pm_dicom_server pm_dicom_server;

@@ -2,6 +2,7 @@
  * 3.6.7 can only bind all interfaces), one thread per association, presentation context
  * negotiation, and the C-ECHO and C-STORE services. C-FIND is in dicom_find.cc, C-GET
  * and C-MOVE in dicom_retrieve.cc. Every extern "C" entry catches every exception. */
+#include "node/dicom/scan.h"
 #include "node/dicom/shim_internal.h"
 
 #include <arpa/inet.h>
@@ -517,6 +518,8 @@ static int start(const pm_dicom_settings *st, const pm_dicom_provider *prov, pm_
     srv->spool_dir = st->spool_dir ? st->spool_dir : ".";
     srv->max_pdu = st->max_pdu;
     srv->provider = *prov;
+    pm_dicom_limits lim = {st->max_nesting, st->max_elements};
+    pm_dicom_set_limits(&lim);
 
     srv->listen_fd = open_listener(srv.get());
     if (srv->listen_fd < 0)

@@ -1,5 +1,6 @@
 #include "node/studies/ingest.h"
 #include "crypto/hash.h"
+#include "node/dicom/scan.h"
 #include "node/mesh/fetch.h"
 #include "node/studies/modalities.h"
 #include "proto/clock.h"
@@ -128,6 +129,10 @@ int pm_ingest_file(const pm_ingest_ctx *c, const char *path, int take, char *stu
                    size_t errlen)
 {
     pm_dicom_meta meta;
+    if (c->cfg) { /* [dicom] max_nesting and max_elements, for import as for C-STORE */
+        pm_dicom_limits lim = {c->cfg->dicom_max_nesting, c->cfg->dicom_max_elements};
+        pm_dicom_set_limits(&lim);
+    }
     int rc = pm_dicom_read_meta(path, &meta, err, errlen);
     if (rc) {
         if (take)
