@@ -10,12 +10,15 @@
  *  - every file of pydicom's test set that dcmtk reads is accepted by the scan (the scan
  *    must never refuse what dcmtk reads well);
  *  - pm_dicom_read_meta refuses 10,000-deep nesting with a one-line reason;
+ *  - the wire guard (node/dicom/wire.h): commands and C-FIND identifiers held until
+ *    complete and scanned, C-STORE data streamed, size limits;
  *  - the parser process: with the scan switched off (PM_DICOM_UNCHECKED), the same file
  *    makes dcmtk overflow its stack in the parser process, not here; the instance is
  *    refused with a reason naming the signal, and the next file is read by a fresh
  *    parser. */
 #include "node/dicom/dicom.h"
 #include "node/dicom/scan.h"
+#include "node/dicom/wire.h"
 #include "test/check.h"
 
 #include <dirent.h>
@@ -569,6 +572,116 @@ static void test_parser_process(void)
     free(good);
 }
 
+/* ---- the wire guard ---- */
+
+static buf pdata(uint8_t pcid, int command, int last, const void *frag, size_t n)
+{
+    buf b = {0};
+    uint8_t h[2] = {4, 0};
+    put(&b, h, 2);
+    put32(&b, (uint32_t)(n + 6), 1);
+    put32(&b, (uint32_t)(n + 2), 1);
+    uint8_t ph[2] = {pcid, (uint8_t)((command ? 1 : 0) | (last ? 2 : 0))};
+    put(&b, ph, 2);
+    put(&b, frag, n);
+    return b;
+}
+
+static buf command_set(uint16_t field, int dataset)
+{
+    buf c = {0};
+    ihdr(&c, 0x0000, 0x0002, 28);
+    put(&c, "1.2.840.10008.5.1.4.1.2.2.1\0", 28);
+    ihdr(&c, 0x0000, 0x0100, 2);
+    put16(&c, field, 0);
+    ihdr(&c, 0x0000, 0x0110, 2);
+    put16(&c, 1, 0);
+    ihdr(&c, 0x0000, 0x0800, 2);
+    put16(&c, dataset ? 0x0001 : 0x0101, 0);
+    return c;
+}
+
+static int feed(pm_dicom_wire *w, buf b, char *why)
+{
+    int rc = pm_dicom_wire_pdu(w, b.p, b.n, why, 256);
+    free(b.p);
+    return rc;
+}
+
+static void test_wire(void)
+{
+    char why[256];
+    pm_dicom_wire_limits lim = {16384, 0, 0, {0, 0}};
+    pm_dicom_wire *w = pm_dicom_wire_new(&lim);
+    CHECK(w);
+    pm_dicom_wire_set_ts(w, 1, PM_DICOM_TS_EXPLICIT_LE);
+    uint8_t h[6] = {4, 0, 0, 0, 0x41, 0x00}; /* 16640 bytes > 16384 + 64 */
+    uint32_t len;
+    CHECK_CODE(pm_dicom_wire_header(w, h, &len, why, sizeof why), PM_E_TOOBIG);
+    CHECK(strstr(why, "P-DATA-TF PDU of 16640 bytes"));
+    uint8_t rq[6] = {1, 0, 0x7F, 0, 0, 0};
+    CHECK_CODE(pm_dicom_wire_header(w, rq, &len, why, sizeof why), PM_E_TOOBIG);
+    uint8_t ok[6] = {1, 0, 0, 0, 0x10, 0};
+    CHECK_RC(pm_dicom_wire_header(w, ok, &len, why, sizeof why));
+    CHECK_EQ_INT(len, 4096);
+
+    /* A C-FIND: held in two halves until its identifier is complete, then released. */
+    buf c = command_set(0x0020, 1);
+    CHECK_RC(feed(w, pdata(1, 1, 0, c.p, 10), why));
+    CHECK_EQ_INT(pm_dicom_wire_ready(w), 0);
+    CHECK_RC(feed(w, pdata(1, 1, 1, c.p + 10, c.n - 10), why));
+    CHECK_EQ_INT(pm_dicom_wire_ready(w), 0); /* its identifier is still to come */
+    int mode;
+    buf id = nested(NEST_SQ_LE, 5, &mode);
+    CHECK_RC(feed(w, pdata(1, 0, 0, id.p, id.n / 2), why));
+    CHECK_EQ_INT(pm_dicom_wire_ready(w), 0);
+    CHECK_RC(feed(w, pdata(1, 0, 1, id.p + id.n / 2, id.n - id.n / 2), why));
+    size_t ready = pm_dicom_wire_ready(w);
+    CHECK_EQ_INT(ready, 4 * 12 + c.n + id.n);
+    uint8_t *out = malloc(ready);
+    CHECK_EQ_INT(pm_dicom_wire_take(w, out, ready), ready);
+    CHECK(!memcmp(out + 12, c.p, 10)); /* the bytes as sent */
+    free(out);
+    free(id.p);
+
+    /* A C-STORE's data set goes through as it comes. */
+    buf st = command_set(0x0001, 1);
+    CHECK_RC(feed(w, pdata(1, 1, 1, st.p, st.n), why));
+    CHECK(pm_dicom_wire_ready(w) > 0);
+    buf deep = nested(NEST_SQ_LE, 1000, &mode);
+    CHECK_RC(feed(w, pdata(1, 0, 0, deep.p, 8000), why));
+    CHECK(pm_dicom_wire_ready(w) > st.n + 8000);
+    CHECK_RC(feed(w, pdata(1, 0, 1, deep.p + 8000, 100), why));
+
+    /* The same nesting as a C-FIND identifier: refused. */
+    CHECK_RC(feed(w, pdata(1, 1, 1, c.p, c.n), why));
+    size_t off = 0;
+    int rc = PM_OK;
+    while (rc == PM_OK && off < deep.n) {
+        size_t n = deep.n - off < 8000 ? deep.n - off : 8000;
+        rc = feed(w, pdata(1, 0, off + n == deep.n, deep.p + off, n), why);
+        off += n;
+    }
+    CHECK_CODE(rc, PM_E_DICOM);
+    CHECK(!strcmp(why, "C-FIND-RQ identifier refused: sequences nested deeper than 64 levels"));
+    pm_dicom_wire_free(w);
+
+    /* A data set without its command; a command over its limit. */
+    w = pm_dicom_wire_new(&lim);
+    CHECK_CODE(feed(w, pdata(1, 0, 1, "ab", 2), why), PM_E_DICOM);
+    CHECK(strstr(why, "without its command"));
+    pm_dicom_wire_free(w);
+    pm_dicom_wire_limits small = {16384, 100, 0, {0, 0}};
+    w = pm_dicom_wire_new(&small);
+    uint8_t big[120] = {0};
+    CHECK_CODE(feed(w, pdata(1, 1, 1, big, sizeof big), why), PM_E_TOOBIG);
+    pm_dicom_wire_free(w);
+    free(c.p);
+    free(st.p);
+    free(deep.p);
+    printf("wire guard: identifiers held until complete and scanned, C-STORE data streamed\n");
+}
+
 int main(void)
 {
     tmp = check_tmpdir("dicom-hostile");
@@ -576,6 +689,7 @@ int main(void)
     test_scan_elements();
     test_scan_shapes();
     test_scan_files();
+    test_wire();
     test_pydicom_files();
     test_read_meta_refuses();
     test_parser_process();

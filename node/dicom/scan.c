@@ -695,23 +695,35 @@ static int rewind_file(reader *r, uint64_t start, void *ctx)
     return PM_OK;
 }
 
-/* The meta group (explicit VR little endian, or implicit in some old files): elements
- * as long as their group is 0002. Leaves the reader at the data set. */
+/* The meta group, as dcmtk reads it (dcmetinf.cc): explicit VR little endian, or
+ * implicit in some old files; when it starts with its group length (0002,0000), every
+ * element within that length whatever its group, else elements as long as their group
+ * is 0002. Leaves the reader at the data set. */
 static int scan_meta(scanner *s)
 {
     reader *r = s->r;
     int mode = MODE_EXPLICIT_LE;
     if (have(r, 6) && !(r->buf[r->bpos + 4] >= 'A' && r->buf[r->bpos + 4] <= 'Z'))
         mode = MODE_IMPLICIT_LE;
+    uint64_t start = r->pos, end = NO_END;
+    if (mode == MODE_EXPLICIT_LE && have(r, 12) && !memcmp(r->buf + r->bpos, "\2\0\0\0UL\4\0", 8))
+        end = start + 12 + u32(r->buf + r->bpos + 8, 0);
+    else if (mode == MODE_IMPLICIT_LE && have(r, 12) &&
+             !memcmp(r->buf + r->bpos, "\2\0\0\0\4\0\0\0", 8))
+        end = start + 12 + u32(r->buf + r->bpos + 8, 0);
     for (;;) {
-        if (!have(r, 4) || u16(r->buf + r->bpos, 0) != 0x0002)
+        if (end != NO_END ? r->pos >= end
+                          : !have(r, 4) || (u16(r->buf + r->bpos, 0) != 0x0002 &&
+                                            u16(r->buf + r->bpos, 1) != 0x0002))
             return S_OK;
+        if (!have(r, 4))
+            return eof(s);
         uint8_t t[4];
         take(r, t, 4);
         int rc = count(s);
         if (rc)
             return rc;
-        if ((rc = scan_element(s, mode, own(NO_END, NO_END), 0, 0x0002, u16(t + 2, 0))))
+        if ((rc = scan_element(s, mode, own(NO_END, NO_END), 0, u16(t, 0), u16(t + 2, 0))))
             return rc;
     }
 }
