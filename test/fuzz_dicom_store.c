@@ -4,11 +4,12 @@
  * (preamble and a meta group naming the presentation context's transfer syntax, then
  * the bytes as received), reads it with pm_dicom_read_meta (the bounded scan, then
  * dcmtk, in this process so that the fuzzer sees dcmtk's crashes) and hands it to
- * pm_ingest_file with take = 1, as the edge's provider does, into a scratch store.
+ * pm_ingest_instance with take = 1, as the edge's provider does, into a scratch store.
  *
  * Contract checked beyond "no crash, no leak, no undefined behaviour":
  *   - pm_dicom_read_meta gives PM_OK with the UIDs, or PM_E_DICOM with one line;
- *   - pm_ingest_file agrees with it: it fails exactly when the reader refused;
+ *   - pm_ingest_instance agrees with it: it fails when the reader refused, else only
+ *     for a patient that differs from the study's (the corpus shares study UIDs);
  *   - the spool file is gone afterwards (taken into the blob store or removed): a
  *     refused instance leaves nothing behind, in the spool or the blob directory;
  *   - an ingested instance is held under the hash of the spool file's bytes.
@@ -235,14 +236,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (pm_hash_file(path, hash, &fsize) != PM_OK)
         abort();
     int blobs_before = count_files(blob_dir);
-    char study[PM_DICOM_UID_MAX + 1], ierr[256];
-    int irc = pm_ingest_file(&ctx, path, 1, study, ierr, sizeof ierr);
-    if ((irc == PM_OK) != (rc == PM_OK))
+    char ierr[256];
+    pm_ingest_result res;
+    int irc = pm_ingest_instance(&ctx, path, 1, NULL, &res, ierr, sizeof ierr);
+    /* Refused by the reader exactly when pm_dicom_read_meta refuses; else stored, the
+     * same data set again, or refused for its patient (the corpus shares study UIDs). */
+    if (rc != PM_OK ? irc == PM_OK : irc != PM_OK && res.outcome != PM_INGEST_REFUSED_PATIENT)
         abort();
     if (access(path, F_OK) == 0)
         abort(); /* the spool file must have been taken over or removed */
     if (irc == PM_OK) {
-        if (strcmp(study, m.study_uid) != 0 || pm_blobs_has(blobs, hash) != 1)
+        if (strcmp(res.study_uid, m.study_uid) != 0)
+            abort();
+        if (res.outcome == PM_INGEST_STORED && pm_blobs_has(blobs, hash) != 1)
+            abort();
+        if (res.outcome != PM_INGEST_STORED && res.outcome != PM_INGEST_DUPLICATE)
             abort();
     } else if (count_files(blob_dir) > blobs_before) {
         abort(); /* a refused instance left something in the blob directory */

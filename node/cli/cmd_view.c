@@ -6,6 +6,7 @@
 #include "node/cli/cli.h"
 #include "node/cli/commands.h"
 #include "node/ris/sender.h"
+#include "node/studies/incidents.h"
 #include "node/worklist/present.h"
 #include "proto/error.h"
 #include "proto/version.h"
@@ -190,6 +191,10 @@ int pm_cmd_status(int argc, char **argv)
                         ris_on ? json_pack("{s:s, s:I}", "endpoint", node.cfg->ris_endpoint,
                                            "undelivered", (json_int_t)ris_pending)
                                : json_null());
+    /* Patient conflicts and damaged blobs (node/studies/incidents.h). */
+    json_t *incidents = pm_incidents_json(node.store, 20);
+    if (incidents)
+        json_object_set_new(doc, "dicom", incidents);
     if (a.json) {
         pm_cli_print_json(doc);
     } else {
@@ -232,7 +237,10 @@ int pm_cmd_status(int argc, char **argv)
             if (behind)
                 printf(" (%lld behind)", (long long)behind);
         }
-        printf("\n\n");
+        printf("\n");
+        if (incidents)
+            pm_incidents_print(incidents, stdout);
+        printf("\n");
         print_members_table(json_object_get(doc, "members"));
         json_decref(doc);
     }

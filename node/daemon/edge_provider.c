@@ -42,16 +42,20 @@ static int ask_main_loop(pm_edge *e, json_t *req, int timeout_ms, char *err, siz
     return rc;
 }
 
-static int edge_store(void *ctx, const char *calling_ae, const char *tmp_path, char *err,
-                      size_t errlen)
+static int edge_store(void *ctx, pm_dicom_store_rq *rq, char *err, size_t errlen)
 {
     pm_edge *e = ctx;
-    char study[PM_DICOM_UID_MAX + 1];
-    int rc = pm_ingest_file(&e->ingest, tmp_path, 1, study, err, errlen);
+    pm_ingest_source src = {rq->calling_ae, rq->peer_host, rq->meta};
+    pm_ingest_result res;
+    int rc = pm_ingest_instance(&e->ingest, rq->tmp_path, 1, &src, &res, err, errlen);
     __atomic_store_n(&e->last_store_ms, pm_now_ms(), __ATOMIC_RELAXED);
     __atomic_add_fetch(&e->stores, 1, __ATOMIC_RELAXED);
-    if (rc)
-        pm_warn("dicom", "C-STORE from %s refused: %s", calling_ae, err);
+    if (res.outcome == PM_INGEST_QUARANTINED) {
+        rq->quarantined = 1; /* kept aside: the sender need not send it again */
+        return PM_OK;
+    }
+    if (res.outcome == PM_INGEST_REFUSED_PATIENT)
+        rq->status = 0xA900; /* Error: data set does not match (its study's patient) */
     return rc;
 }
 

@@ -29,6 +29,7 @@ typedef struct {
     char sop_class_uid[PM_DICOM_UID_MAX + 1];
     char transfer_syntax_uid[PM_DICOM_UID_MAX + 1];
     char patient_id[65];
+    char issuer_of_patient_id[65];
     char patient_name[325];
     char patient_birth_date[9];
     char patient_sex[17];
@@ -57,14 +58,25 @@ int pm_dicom_read_meta(const char *path, pm_dicom_meta *out, char *err, size_t e
  * the calling process (0: fuzzers, which must see dcmtk's crashes). Process-wide. */
 void pm_dicom_set_isolation(int on);
 
+/* One instance received by C-STORE, handed to the provider's store(). */
+typedef struct {
+    const char *calling_ae;
+    const char *peer_host;     /* the calling address */
+    const char *tmp_path;      /* the Part-10 file, exactly as the sender encoded it */
+    const pm_dicom_meta *meta; /* read from it by the edge */
+    uint16_t status;           /* out: when non-zero, the DIMSE status to answer */
+    int quarantined;           /* out: kept aside, not stored in its study */
+} pm_dicom_store_rq;
+
 typedef struct {
     void *ctx;
 
-    /* C-STORE: the instance received is in the Part-10 file at tmp_path, exactly as the
-     * sender encoded it. The provider makes it durable (blob + signed event) and returns
-     * PM_OK, or a negative PM_E_* code and a reason in err; the edge then answers with a
-     * failure status. The provider takes the file over (moves or removes it). */
-    int (*store)(void *ctx, const char *calling_ae, const char *tmp_path, char *err, size_t errlen);
+    /* C-STORE: the provider makes the instance in rq->tmp_path durable (blob + signed
+     * event) and returns PM_OK (with rq->quarantined set when it kept it aside instead),
+     * or a negative PM_E_* code and a reason in err; the edge then answers with
+     * rq->status if set, else 0xA700 for a lack of resources, else 0xC000. The provider
+     * takes the file over (moves or removes it). */
+    int (*store)(void *ctx, pm_dicom_store_rq *rq, char *err, size_t errlen);
 
     /* The association that delivered stored instances ended (released or aborted). */
     void (*association_end)(void *ctx, const char *calling_ae, unsigned stored);

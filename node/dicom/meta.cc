@@ -138,6 +138,7 @@ static int read_meta(const char *path, pm_dicom_meta *out, char *err, size_t err
                      x.getXferID());
     }
     get_str(ds, DCM_PatientID, out->patient_id, sizeof out->patient_id);
+    get_str(ds, DCM_IssuerOfPatientID, out->issuer_of_patient_id, sizeof out->issuer_of_patient_id);
     get_str(ds, DCM_PatientName, out->patient_name, sizeof out->patient_name);
     get_str(ds, DCM_PatientBirthDate, out->patient_birth_date, sizeof out->patient_birth_date);
     get_str(ds, DCM_PatientSex, out->patient_sex, sizeof out->patient_sex);

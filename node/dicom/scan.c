@@ -785,6 +785,37 @@ int pm_dicom_scan_file(const char *path, const pm_dicom_limits *lim, pm_dicom_sc
     return out;
 }
 
+int pm_dicom_dataset_offset(const char *path, uint64_t *offset)
+{
+    *offset = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return PM_E_IO;
+    reader r;
+    memset(&r, 0, sizeof r);
+    r.fd = fd;
+    struct stat st;
+    r.own = malloc(BUF_SIZE);
+    int rc = PM_E_NOMEM;
+    if (r.own && fstat(fd, &st) == 0) {
+        r.buf = r.own;
+        r.file_size = (uint64_t)st.st_size;
+        scanner s;
+        pm_dicom_limits lim = {PM_DICOM_MAX_DEPTH_LIMIT, ~0UL};
+        scanner_init(&s, &r, &lim);
+        if (have(&r, 132) && memcmp(r.buf + 128, "DICM", 4) == 0)
+            skip(&r, 132);
+        int m = S_OK;
+        if (have(&r, 4) && u16(r.buf + r.bpos, 0) == 0x0002)
+            m = scan_meta(&s);
+        rc = r.ioerr ? PM_E_IO : m == S_OK || m == S_EOF ? PM_OK : PM_E_DICOM;
+        *offset = r.pos;
+    }
+    free(r.own);
+    close(fd);
+    return rc;
+}
+
 /* ---- the process-wide limits ---- */
 
 static _Atomic unsigned cur_depth;

@@ -81,6 +81,10 @@ int pm_dicom_scan_file(const char *path, const pm_dicom_limits *lim, pm_dicom_sc
 int pm_dicom_scan_buffer(const void *data, size_t len, pm_dicom_ts ts, const pm_dicom_limits *lim,
                          pm_dicom_scan_result *res);
 
+/* Where the data set of the file at path starts: after its preamble and meta group as
+ * dcmtk reads them (0 for a raw data set). PM_OK, PM_E_IO, PM_E_DICOM. */
+int pm_dicom_dataset_offset(const char *path, uint64_t *offset);
+
 /* The limits pm_dicom_read_meta and the DICOM edge apply, process-wide (set once at
  * start from [dicom] max_nesting and max_elements; the defaults until then). */
 void pm_dicom_set_limits(const pm_dicom_limits *lim);

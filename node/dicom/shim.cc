@@ -202,33 +202,35 @@ static void store_callback(void *data, T_DIMSE_StoreProgress *progress, T_DIMSE_
         pm_dicom_meta meta;
         char err[256];
         if (pm_dicom_read_meta(s->path.c_str(), &meta, err, sizeof err) != PM_OK) {
-            pm_warn(LOG_MOD, "C-STORE from %s: %s", s->a->calling_ae.c_str(), err);
+            pm_warn(LOG_MOD, "C-STORE from %s: %s", s->a->label.c_str(), err);
             store_fail(s, rsp, STATUS_STORE_Error_CannotUnderstand, err);
         } else if (strcmp(meta.sop_uid, req->AffectedSOPInstanceUID) != 0 ||
                    strcmp(meta.sop_class_uid, req->AffectedSOPClassUID) != 0) {
             pm_warn(LOG_MOD, "C-STORE from %s: data set UIDs differ from the request",
-                    s->a->calling_ae.c_str());
+                    s->a->label.c_str());
             store_fail(s, rsp, STATUS_STORE_Error_DataSetDoesNotMatchSOPClass,
                        "SOP Class/Instance UID differ from the C-STORE request");
         } else {
             const pm_dicom_provider &p = s->a->srv->provider;
             err[0] = '\0';
             s->handed_over = true;
-            int rc =
-                p.store ? p.store(p.ctx, s->a->calling_ae.c_str(), s->path.c_str(), err, sizeof err)
-                        : PM_E_INVAL;
+            pm_dicom_store_rq rq = {
+                s->a->calling_ae.c_str(), s->a->host.c_str(), s->path.c_str(), &meta, 0, 0};
+            int rc = p.store ? p.store(p.ctx, &rq, err, sizeof err) : PM_E_INVAL;
             if (rc == PM_OK) {
                 rsp->DimseStatus = STATUS_STORE_Success;
-                s->a->stored++;
+                if (!rq.quarantined)
+                    s->a->stored++;
             } else {
                 std::string why = err[0] ? err : pm_strerror(rc);
-                pm_warn(LOG_MOD, "C-STORE from %s refused: %s", s->a->calling_ae.c_str(),
-                        why.c_str());
+                pm_warn(LOG_MOD, "C-STORE from %s%s%s", s->a->label.c_str(),
+                        why.compare(0, 7, "refused") == 0 ? ": " : " refused: ", why.c_str());
                 bool resources =
                     rc == PM_E_MAPFULL || rc == PM_E_NOMEM || rc == PM_E_IO || rc == PM_E_STORE;
                 store_fail(s, rsp,
-                           resources ? STATUS_STORE_Refused_OutOfResources
-                                     : STATUS_STORE_Error_CannotUnderstand,
+                           rq.status   ? rq.status
+                           : resources ? STATUS_STORE_Refused_OutOfResources
+                                       : STATUS_STORE_Error_CannotUnderstand,
                            why);
             }
         }
@@ -256,7 +258,7 @@ static OFCondition handle_store(pm_dicom_assoc &a, T_ASC_PresentationContextID p
         unlink(s.path.c_str());
     delete s.detail;
     if (c.bad())
-        pm_warn(LOG_MOD, "C-STORE from %s failed: %s", a.calling_ae.c_str(), c.text());
+        pm_warn(LOG_MOD, "C-STORE from %s failed: %s", a.label.c_str(), c.text());
     return c;
 }
 
