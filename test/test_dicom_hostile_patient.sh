@@ -91,9 +91,9 @@ pm $A import "$T/wrong1.dcm" >/dev/null 2>"$T/import.err" || rc=$?
 [ "$rc" = 1 ] || fail "import of the wrong-patient instance exited $rc"
 grep -q "skipped $T/wrong1.dcm: refused: its PatientID differs from the study known" "$T/import.err" ||
     { cat "$T/import.err"; fail "import did not skip the wrong-patient instance with the reason"; }
-conflicts() { pmjson "$1" status --json -- "d['dicom']['patient_conflicts']['$2']"; }
+conflicts() { pmjson "$1" status -- "d['dicom']['patient_conflicts']['$2']"; }
 [ "$(conflicts $B refused)" = 2 ] || fail "B's status counts $(conflicts $B refused) refused, not 2"
-[ "$(pmjson $B status --json -- "d['dicom']['patient_conflicts']['recent'][0]['calling_ae'] + ' ' + d['dicom']['patient_conflicts']['recent'][0]['host']")" = "PACS_X 127.0.0.1" ] ||
+[ "$(pmjson $B status -- "d['dicom']['patient_conflicts']['recent'][0]['calling_ae'] + ' ' + d['dicom']['patient_conflicts']['recent'][0]['host']")" = "PACS_X 127.0.0.1" ] ||
     fail "B's status does not name the last sender"
 pm $B status >"$T/status.txt"
 grep -q "^PATIENTS 2 instances refused, 0 quarantined" "$T/status.txt" ||

@@ -110,6 +110,14 @@ typedef struct {
     /* Path of the local file holding the blob with this content hash (after
      * prepare_study). Writes at most pathlen bytes; PM_E_NOTFOUND if not local. */
     int (*blob_path)(void *ctx, const uint8_t hash[32], char *path, size_t pathlen);
+
+    /* Optional: before the file at path is sent as the instance sop_uid of study_uid,
+     * whether it is the blob with this content hash (the instance's signed hash) and
+     * safe to parse. PM_OK; PM_E_HASH when it is damaged (the provider has logged and
+     * recorded that, and set the copy aside: prepare_study fetches the instance again
+     * from another holder); another code when it cannot be served. why: one line. */
+    int (*verify_blob)(void *ctx, const uint8_t hash[32], const char *path, const char *study_uid,
+                       const char *sop_uid, char *why, size_t wl);
 } pm_dicom_provider;
 
 typedef struct {

@@ -83,12 +83,8 @@ static void damaged_key(const uint8_t hash[32], char key[4 + PM_HASH_HEX])
     snprintf(key, 4 + PM_HASH_HEX, DAMAGED_PREFIX "%s", hex);
 }
 
-int pm_incident_damaged(pm_store *store, const uint8_t hash[32], const char *path,
-                        const char *study_uid, const char *sop_uid, const char *why)
+static json_t *load_damaged(pm_store *store, const char *key)
 {
-    char key[4 + PM_HASH_HEX];
-    damaged_key(hash, key);
-    pthread_mutex_lock(&lock);
     void *old = NULL;
     size_t olen = 0;
     json_t *rec = NULL;
@@ -97,49 +93,75 @@ int pm_incident_damaged(pm_store *store, const uint8_t hash[32], const char *pat
         rec = json_loadb(old, olen, 0, &e);
         free(old);
     }
+    return rec;
+}
+
+static int save(pm_store *store, const char *key, json_t *rec)
+{
+    char *text = json_dumps(rec, JSON_COMPACT);
+    int rc = text ? pm_store_local_put(store, key, text, strlen(text)) : PM_E_NOMEM;
+    free(text);
+    return rc;
+}
+
+int pm_incident_damaged(pm_store *store, const uint8_t hash[32], const char *path,
+                        const char *study_uid, const char *sop_uid, const char *why, int pinned,
+                        const char *set_aside)
+{
+    char key[4 + PM_HASH_HEX];
+    damaged_key(hash, key);
+    pthread_mutex_lock(&lock);
+    json_t *rec = load_damaged(store, key);
+    uint64_t now = pm_now_ms();
     if (!rec)
-        rec = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:I}", "time_ms", (json_int_t)pm_now_ms(),
-                        "blob", key + strlen(DAMAGED_PREFIX), "path", s_or(path), "study_uid",
-                        s_or(study_uid), "sop_uid", s_or(sop_uid), "why", s_or(why), "detections",
-                        (json_int_t)0);
+        rec = json_pack("{s:I, s:s, s:I}", "time_ms", (json_int_t)now, "blob",
+                        key + strlen(DAMAGED_PREFIX), "detections", (json_int_t)0);
     int rc = PM_E_NOMEM;
     if (rec) {
-        json_object_set_new(rec, "last_ms", json_integer((json_int_t)pm_now_ms()));
         json_int_t d = json_integer_value(json_object_get(rec, "detections"));
-        json_object_set_new(rec, "detections", json_integer(d + 1));
-        char *text = json_dumps(rec, JSON_COMPACT);
-        rc = text ? pm_store_local_put(store, key, text, strlen(text)) : PM_E_NOMEM;
-        free(text);
+        json_t *upd = json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:b, s:s}", "last_ms",
+                                (json_int_t)now, "detections", d + 1, "state", "damaged", "path",
+                                s_or(path), "study_uid", s_or(study_uid), "sop_uid", s_or(sop_uid),
+                                "why", s_or(why), "pinned", pinned, "set_aside", s_or(set_aside));
+        if (upd && json_object_update(rec, upd) == 0)
+            rc = save(store, key, rec);
+        json_decref(upd);
         json_decref(rec);
     }
     pthread_mutex_unlock(&lock);
     return rc;
 }
 
-int pm_incident_is_damaged(pm_store *store, const uint8_t hash[32])
+int pm_incident_damaged_state(pm_store *store, const uint8_t hash[32], int *pinned)
 {
     char key[4 + PM_HASH_HEX];
     damaged_key(hash, key);
-    void *v = NULL;
-    size_t n = 0;
-    int has = pm_store_local_get(store, key, &v, &n) == PM_OK;
-    free(v);
-    return has;
+    json_t *rec = load_damaged(store, key);
+    if (pinned)
+        *pinned = rec && json_is_true(json_object_get(rec, "pinned"));
+    int state = !rec ? 0
+                : strcmp(s_or(json_string_value(json_object_get(rec, "state"))), "repaired") == 0
+                    ? 2
+                    : 1;
+    json_decref(rec);
+    return state;
 }
 
-int pm_incident_damaged_clear(pm_store *store, const uint8_t hash[32])
+int pm_incident_repaired(pm_store *store, const uint8_t hash[32])
 {
     char key[4 + PM_HASH_HEX];
     damaged_key(hash, key);
     pthread_mutex_lock(&lock);
-    void *v = NULL;
-    size_t n = 0;
-    int rc = pm_store_local_get(store, key, &v, &n);
-    if (rc == PM_OK)
-        rc = pm_store_local_delete_if(store, key, strlen(key), v, n);
-    free(v);
+    json_t *rec = load_damaged(store, key);
+    int rc = PM_E_NOTFOUND;
+    if (rec) {
+        json_object_set_new(rec, "state", json_string("repaired"));
+        json_object_set_new(rec, "repaired_ms", json_integer((json_int_t)pm_now_ms()));
+        rc = save(store, key, rec);
+        json_decref(rec);
+    }
     pthread_mutex_unlock(&lock);
-    return rc == PM_E_NOTFOUND ? PM_OK : rc;
+    return rc;
 }
 
 static int collect_json(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
@@ -196,19 +218,34 @@ void pm_incidents_print(const json_t *doc, FILE *out)
         }
     }
     const json_t *damaged = json_object_get(doc, "damaged_blobs");
-    if (!json_array_size(damaged)) {
-        fprintf(out, "blobs    none damaged\n");
+    size_t i, n_damaged = 0, n_repaired = 0;
+    json_t *r;
+    json_array_foreach(damaged, i, r)
+    {
+        if (!strcmp(s_or(json_string_value(json_object_get(r, "state"))), "repaired"))
+            n_repaired++;
+        else
+            n_damaged++;
+    }
+    if (!n_damaged) {
+        fprintf(out, "blobs    none damaged");
+        if (n_repaired)
+            fprintf(out, " (%zu found damaged earlier, repaired from peers)", n_repaired);
+        fprintf(out, "\n");
         return;
     }
-    fprintf(out,
-            "DAMAGED  %zu blobs do not match their signed hash (served from elsewhere "
-            "meanwhile):\n",
-            json_array_size(damaged));
-    size_t i;
-    json_t *r;
-    json_array_foreach(damaged, i, r) fprintf(out, "         %s (instance %s of study %s): %s\n",
-                                              json_string_value(json_object_get(r, "path")),
-                                              json_string_value(json_object_get(r, "sop_uid")),
-                                              json_string_value(json_object_get(r, "study_uid")),
-                                              json_string_value(json_object_get(r, "why")));
+    fprintf(out, "DAMAGED  %zu blobs do not match their signed hash (set aside, not served):\n",
+            n_damaged);
+    json_array_foreach(damaged, i, r)
+    {
+        if (!strcmp(s_or(json_string_value(json_object_get(r, "state"))), "repaired"))
+            continue;
+        fprintf(out, "         %s (instance %s of study %s): %s\n",
+                s_or(json_string_value(json_object_get(r, "path"))),
+                s_or(json_string_value(json_object_get(r, "sop_uid"))),
+                s_or(json_string_value(json_object_get(r, "study_uid"))),
+                s_or(json_string_value(json_object_get(r, "why"))));
+    }
+    if (n_repaired)
+        fprintf(out, "         (and %zu found damaged earlier, repaired from peers)\n", n_repaired);
 }
