@@ -535,6 +535,45 @@ static void test_read_meta_refuses(void)
     free(path);
 }
 
+/* Values longer than their VR allows are kept whole, up to PM_DICOM_TEXT_MAX; past it,
+ * and UIDs past 64 characters, the instance is refused: never cut. */
+static void test_long_values(void)
+{
+    char *path = check_path(tmp, "long.dcm");
+    char desc[1500 + 1], uid[71];
+    memset(desc, 'D', sizeof desc - 1);
+    desc[sizeof desc - 1] = 0;
+    memset(uid, '1', sizeof uid - 1);
+    uid[sizeof uid - 1] = 0;
+    uid[1] = '.';
+    pm_dicom_meta m;
+    char err[256];
+    buf mt = meta_for("1.2.840.10008.1.2.1");
+    for (int round = 0; round < 3; round++) {
+        buf b = {0};
+        estr(&b, 0x0008, 0x0016, "UI", "1.2.840.10008.5.1.4.1.1.2", 0);
+        estr(&b, 0x0008, 0x0018, "UI", round == 2 ? uid : "1.2.826.0.1.3680043.99.7.1", 0);
+        char d[1501];
+        snprintf(d, sizeof d, "%.*s", round == 0 ? 100 : 1500, desc);
+        estr(&b, 0x0008, 0x1030, "LO", d, 0);
+        ct_tail(&b, 1);
+        write_file(path, mt.p, mt.n, b.p, b.n);
+        free(b.p);
+        int rc = pm_dicom_read_meta(path, &m, err, sizeof err);
+        if (round == 0) {
+            CHECK_RC(rc);
+            CHECK_EQ_INT(strlen(m.study_description), 100); /* LO allows 64: kept whole */
+        } else {
+            CHECK_CODE(rc, PM_E_DICOM);
+            printf("long value: %s\n", err);
+            CHECK(strstr(err, round == 1 ? "refused: StudyDescription is longer than the 1024"
+                                         : "refused: SOPInstanceUID is longer than 64"));
+        }
+    }
+    free(mt.p);
+    free(path);
+}
+
 static void test_parser_process(void)
 {
     char *deep = check_path(tmp, "deep-crash.dcm");
@@ -692,6 +731,7 @@ int main(void)
     test_wire();
     test_pydicom_files();
     test_read_meta_refuses();
+    test_long_values();
     test_parser_process();
     check_tmpdir_remove(&tmp);
     printf("test_dicom_hostile: ok\n");

@@ -320,4 +320,35 @@ grep -q "association with IDLE_SCU (127.0.0.1) idle for 2 s: closed" "${NODE_LOG
 nodes_alive $A
 log "idle: $nopen associations closed after ${minms}-${maxms} ms; threads $th0 -> $th1 -> $th2, RSS $rss0 -> $rss1 -> $rss2 kB"
 
+# ---- 5. query oddities (findscu) --------------------------------------------------------------------
+[ "$(dcount $A S STUDY StudyInstanceUID)" -ge 2 ] || fail "fewer than 2 studies at A"
+n=$(dcount $A S STUDY StudyInstanceUID -k "StudyInstanceUID=$GOOD\\") || fail "findscu failed"
+[ "$n" = 1 ] || fail "a UID list with an empty element matched $n studies, not 1"
+[ "$(dfind $A S STUDY StudyInstanceUID -k "StudyInstanceUID=$GOOD\\")" = "$GOOD" ] ||
+    fail "a UID list with an empty element matched another study"
+findscu -d -aet VIEWER_B -aec PACSMESH -S -k QueryRetrieveLevel=STUDY -k StudyDate=abc-xyz \
+    -k StudyInstanceUID 127.0.0.1 "$PORT_A" >"$T/find-bad.log" 2>&1
+grep -q "DIMSE Status *: 0xa900: Error: Data Set does not match SOP Class" "$T/find-bad.log" ||
+    { cat "$T/find-bad.log"; fail "a malformed date range was not refused with A900"; }
+grep -q "\[StudyDate: 'abc-xyz' is not a date or date range\].*ErrorComment" "$T/find-bad.log" ||
+    { cat "$T/find-bad.log"; fail "the refusal does not say which value is malformed"; }
+grep -q "Received Find Response\b.*Pending\|Status *: 0xff00" "$T/find-bad.log" && fail "a malformed date range matched studies"
+grep -q "C-FIND from VIEWER_B (127.0.0.1) refused: StudyDate: 'abc-xyz' is not a date or date range" "${NODE_LOG[A]}" ||
+    fail "A's log does not say the C-FIND was refused"
+LONG_DESC=$(printf 'LONG DESCRIPTION %.0s' $(seq 1 6))  # 102 characters, LO allows 64
+LONG=$(gen_study "$T/long" 1 1 LONG0001 "LONG^VALUES" 20240105) || fail "cannot generate a study"
+"$PYD" - "$T/long" "$LONG_DESC" <<'EOF' || fail "cannot set the long description"
+import glob, sys, pydicom
+for f in glob.glob(sys.argv[1] + "/*.dcm"):
+    ds = pydicom.dcmread(f)
+    ds.StudyDescription = sys.argv[2]
+    ds.save_as(f)
+EOF
+dstore $A "$T/long" >/dev/null 2>&1 || fail "storescu of the long-valued study failed"
+images_are() { [ "$(dfind "$1" S IMAGE SOPInstanceUID -k "StudyInstanceUID=$2" | wc -w)" = "$3" ]; }
+wait_until 20 images_are $A "$LONG" 1
+got=$(dfind $A S STUDY StudyDescription -k "StudyInstanceUID=$LONG")
+[ "$got" = "$(echo "$LONG_DESC" | sed 's/ *$//')" ] || fail "StudyDescription came back as '$got' (${#got} characters), not whole"
+log "query oddities: empty UID list element matches nothing, 'abc-xyz' refused (A900), a ${#got}-character LO kept whole"
+
 echo "PASS: $TEST_NAME"

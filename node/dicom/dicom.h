@@ -21,27 +21,31 @@ extern "C" {
 #define PM_DICOM_AE_MAX 16
 
 /* Metadata the node needs from one instance (read by pm_dicom_read_meta). Strings are
- * NUL-terminated, trimmed of DICOM padding, empty when absent. */
+ * NUL-terminated, trimmed of DICOM padding, empty when absent, and whole: a UID longer
+ * than 64 characters, or a text value longer than PM_DICOM_TEXT_MAX, is refused by
+ * pm_dicom_read_meta, never cut (values longer than their VR allows, as some devices
+ * write them, are kept as they are up to that bound). */
+#define PM_DICOM_TEXT_MAX 1024
 typedef struct {
     char study_uid[PM_DICOM_UID_MAX + 1];
     char series_uid[PM_DICOM_UID_MAX + 1];
     char sop_uid[PM_DICOM_UID_MAX + 1];
     char sop_class_uid[PM_DICOM_UID_MAX + 1];
     char transfer_syntax_uid[PM_DICOM_UID_MAX + 1];
-    char patient_id[65];
-    char issuer_of_patient_id[65];
-    char patient_name[325];
-    char patient_birth_date[9];
-    char patient_sex[17];
-    char study_date[9];
-    char study_time[17];
-    char accession_number[17];
-    char study_description[65];
-    char referring_physician[325];
-    char study_id[17];
-    char modality[17];
-    char series_description[65];
-    char body_part[17];
+    char patient_id[PM_DICOM_TEXT_MAX + 1];
+    char issuer_of_patient_id[PM_DICOM_TEXT_MAX + 1];
+    char patient_name[PM_DICOM_TEXT_MAX + 1];
+    char patient_birth_date[PM_DICOM_TEXT_MAX + 1];
+    char patient_sex[PM_DICOM_TEXT_MAX + 1];
+    char study_date[PM_DICOM_TEXT_MAX + 1];
+    char study_time[PM_DICOM_TEXT_MAX + 1];
+    char accession_number[PM_DICOM_TEXT_MAX + 1];
+    char study_description[PM_DICOM_TEXT_MAX + 1];
+    char referring_physician[PM_DICOM_TEXT_MAX + 1];
+    char study_id[PM_DICOM_TEXT_MAX + 1];
+    char modality[PM_DICOM_TEXT_MAX + 1];
+    char series_description[PM_DICOM_TEXT_MAX + 1];
+    char body_part[PM_DICOM_TEXT_MAX + 1];
     int series_number;
     int instance_number;
 } pm_dicom_meta;

@@ -35,6 +35,9 @@ extern "C" {
 
 extern char **environ;
 
+#define PM_STR_(x) #x
+#define PM_STR(x) PM_STR_(x)
+
 #if defined(__SANITIZE_ADDRESS__)
 #define PM_UNDER_ASAN 1
 #elif defined(__has_feature)
@@ -55,8 +58,11 @@ static void set_err(char *err, size_t errlen, const char *msg)
         snprintf(err, errlen, "%s", msg);
 }
 
-/* Copies the attribute's value, all values joined by backslashes, without padding. */
-static void get_str(DcmItem *item, const DcmTagKey &tag, char *out, size_t outlen)
+/* Copies the attribute's value, all values joined by backslashes, without padding.
+ * Whole or not at all: a value that does not fit is remembered in *too_long (the
+ * first such attribute) and the instance refused. */
+static void get_str(DcmItem *item, const DcmTagKey &tag, const char *keyword, char *out,
+                    size_t outlen, const char **too_long)
 {
     OFString v;
     out[0] = '\0';
@@ -67,9 +73,13 @@ static void get_str(DcmItem *item, const DcmTagKey &tag, char *out, size_t outle
         b++;
     while (e > b && (v[e - 1] == ' ' || v[e - 1] == '\0'))
         e--;
-    size_t n = e - b < outlen - 1 ? e - b : outlen - 1;
-    memcpy(out, v.c_str() + b, n);
-    out[n] = '\0';
+    if (e - b > outlen - 1) {
+        if (!*too_long)
+            *too_long = keyword;
+        return;
+    }
+    memcpy(out, v.c_str() + b, e - b);
+    out[e - b] = '\0';
 }
 
 static int get_int(DcmItem *item, const DcmTagKey &tag)
@@ -115,21 +125,27 @@ static int read_meta(const char *path, pm_dicom_meta *out, char *err, size_t err
     }
     DcmDataset *ds = ff.getDataset();
     DcmMetaInfo *mi = ff.getMetaInfo();
+    const char *too_long = nullptr;
     if (!ds) {
         set_err(err, errlen, "no data set");
         return PM_E_DICOM;
     }
-    get_str(ds, DCM_StudyInstanceUID, out->study_uid, sizeof out->study_uid);
-    get_str(ds, DCM_SeriesInstanceUID, out->series_uid, sizeof out->series_uid);
-    get_str(ds, DCM_SOPInstanceUID, out->sop_uid, sizeof out->sop_uid);
-    get_str(ds, DCM_SOPClassUID, out->sop_class_uid, sizeof out->sop_class_uid);
+    get_str(ds, DCM_StudyInstanceUID, "StudyInstanceUID", out->study_uid, sizeof out->study_uid,
+            &too_long);
+    get_str(ds, DCM_SeriesInstanceUID, "SeriesInstanceUID", out->series_uid, sizeof out->series_uid,
+            &too_long);
+    get_str(ds, DCM_SOPInstanceUID, "SOPInstanceUID", out->sop_uid, sizeof out->sop_uid, &too_long);
+    get_str(ds, DCM_SOPClassUID, "SOPClassUID", out->sop_class_uid, sizeof out->sop_class_uid,
+            &too_long);
     if (mi) {
         if (!out->sop_uid[0])
-            get_str(mi, DCM_MediaStorageSOPInstanceUID, out->sop_uid, sizeof out->sop_uid);
+            get_str(mi, DCM_MediaStorageSOPInstanceUID, "MediaStorageSOPInstanceUID", out->sop_uid,
+                    sizeof out->sop_uid, &too_long);
         if (!out->sop_class_uid[0])
-            get_str(mi, DCM_MediaStorageSOPClassUID, out->sop_class_uid, sizeof out->sop_class_uid);
-        get_str(mi, DCM_TransferSyntaxUID, out->transfer_syntax_uid,
-                sizeof out->transfer_syntax_uid);
+            get_str(mi, DCM_MediaStorageSOPClassUID, "MediaStorageSOPClassUID", out->sop_class_uid,
+                    sizeof out->sop_class_uid, &too_long);
+        get_str(mi, DCM_TransferSyntaxUID, "TransferSyntaxUID", out->transfer_syntax_uid,
+                sizeof out->transfer_syntax_uid, &too_long);
     }
     if (!out->transfer_syntax_uid[0]) {
         DcmXfer x(ds->getOriginalXfer());
@@ -137,24 +153,39 @@ static int read_meta(const char *path, pm_dicom_meta *out, char *err, size_t err
             snprintf(out->transfer_syntax_uid, sizeof out->transfer_syntax_uid, "%s",
                      x.getXferID());
     }
-    get_str(ds, DCM_PatientID, out->patient_id, sizeof out->patient_id);
-    get_str(ds, DCM_IssuerOfPatientID, out->issuer_of_patient_id, sizeof out->issuer_of_patient_id);
-    get_str(ds, DCM_PatientName, out->patient_name, sizeof out->patient_name);
-    get_str(ds, DCM_PatientBirthDate, out->patient_birth_date, sizeof out->patient_birth_date);
-    get_str(ds, DCM_PatientSex, out->patient_sex, sizeof out->patient_sex);
-    get_str(ds, DCM_StudyDate, out->study_date, sizeof out->study_date);
-    get_str(ds, DCM_StudyTime, out->study_time, sizeof out->study_time);
-    get_str(ds, DCM_AccessionNumber, out->accession_number, sizeof out->accession_number);
-    get_str(ds, DCM_StudyDescription, out->study_description, sizeof out->study_description);
-    get_str(ds, DCM_ReferringPhysicianName, out->referring_physician,
-            sizeof out->referring_physician);
-    get_str(ds, DCM_StudyID, out->study_id, sizeof out->study_id);
-    get_str(ds, DCM_Modality, out->modality, sizeof out->modality);
-    get_str(ds, DCM_SeriesDescription, out->series_description, sizeof out->series_description);
-    get_str(ds, DCM_BodyPartExamined, out->body_part, sizeof out->body_part);
+    get_str(ds, DCM_PatientID, "PatientID", out->patient_id, sizeof out->patient_id, &too_long);
+    get_str(ds, DCM_IssuerOfPatientID, "IssuerOfPatientID", out->issuer_of_patient_id,
+            sizeof out->issuer_of_patient_id, &too_long);
+    get_str(ds, DCM_PatientName, "PatientName", out->patient_name, sizeof out->patient_name,
+            &too_long);
+    get_str(ds, DCM_PatientBirthDate, "PatientBirthDate", out->patient_birth_date,
+            sizeof out->patient_birth_date, &too_long);
+    get_str(ds, DCM_PatientSex, "PatientSex", out->patient_sex, sizeof out->patient_sex, &too_long);
+    get_str(ds, DCM_StudyDate, "StudyDate", out->study_date, sizeof out->study_date, &too_long);
+    get_str(ds, DCM_StudyTime, "StudyTime", out->study_time, sizeof out->study_time, &too_long);
+    get_str(ds, DCM_AccessionNumber, "AccessionNumber", out->accession_number,
+            sizeof out->accession_number, &too_long);
+    get_str(ds, DCM_StudyDescription, "StudyDescription", out->study_description,
+            sizeof out->study_description, &too_long);
+    get_str(ds, DCM_ReferringPhysicianName, "ReferringPhysicianName", out->referring_physician,
+            sizeof out->referring_physician, &too_long);
+    get_str(ds, DCM_StudyID, "StudyID", out->study_id, sizeof out->study_id, &too_long);
+    get_str(ds, DCM_Modality, "Modality", out->modality, sizeof out->modality, &too_long);
+    get_str(ds, DCM_SeriesDescription, "SeriesDescription", out->series_description,
+            sizeof out->series_description, &too_long);
+    get_str(ds, DCM_BodyPartExamined, "BodyPartExamined", out->body_part, sizeof out->body_part,
+            &too_long);
     out->series_number = get_int(ds, DCM_SeriesNumber);
     out->instance_number = get_int(ds, DCM_InstanceNumber);
 
+    if (too_long) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "refused: %s is longer than %s", too_long,
+                 strstr(too_long, "UID") ? "64 characters (a UID)"
+                                         : "the " PM_STR(PM_DICOM_TEXT_MAX) " characters kept");
+        set_err(err, errlen, msg);
+        return PM_E_DICOM;
+    }
     const char *missing = !out->sop_uid[0]         ? "missing SOPInstanceUID"
                           : !out->sop_class_uid[0] ? "missing SOPClassUID"
                           : !out->study_uid[0]     ? "missing StudyInstanceUID"

@@ -82,7 +82,7 @@ const char *pm_patient_differs(const pm_patient *known, const pm_patient *incomi
         return "PatientID";
     if (known->issuer[0] && incoming->issuer[0] && strcmp(known->issuer, incoming->issuer) != 0)
         return "IssuerOfPatientID";
-    char a[325], b[325];
+    char a[PM_DICOM_TEXT_MAX + 1], b[PM_DICOM_TEXT_MAX + 1];
     normalize_name(known->name, a, sizeof a);
     normalize_name(incoming->name, b, sizeof b);
     if (a[0] && b[0] && strcmp(a, b) != 0)

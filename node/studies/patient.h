@@ -20,10 +20,10 @@
 #include "store/store.h"
 
 typedef struct {
-    char id[65];
-    char issuer[65];
-    char name[325];
-    char birth_date[9];
+    char id[PM_DICOM_TEXT_MAX + 1];
+    char issuer[PM_DICOM_TEXT_MAX + 1];
+    char name[PM_DICOM_TEXT_MAX + 1];
+    char birth_date[PM_DICOM_TEXT_MAX + 1];
 } pm_patient;
 
 /* The patient of an instance, from its metadata. */
