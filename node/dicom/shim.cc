@@ -6,12 +6,14 @@
 #include "node/dicom/shim_internal.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -241,11 +243,44 @@ static void store_callback(void *data, T_DIMSE_StoreProgress *progress, T_DIMSE_
         *status_detail = s->detail;
 }
 
+/* Below this much free space on the spool's file system, C-STORE answers "out of
+ * resources" rather than start writing an instance it may not be able to finish (a
+ * write failing midway would end the association without an answer). */
+enum { SPOOL_RESERVE_BYTES = 16 * 1024 * 1024 };
+
+/* The data set of a C-STORE that cannot be stored: read to its end (so that the
+ * association goes on), answered with 0xA700 and why. */
+static void full_callback(void *data, T_DIMSE_StoreProgress *progress, T_DIMSE_C_StoreRQ *, char *,
+                          DcmDataset **, T_DIMSE_C_StoreRSP *rsp, DcmDataset **detail)
+{
+    store_ctx *s = static_cast<store_ctx *>(data);
+    if (progress->state != DIMSE_StoreEnd)
+        return;
+    try {
+        store_fail(s, rsp, STATUS_STORE_Refused_OutOfResources, "Out of resources: disk full");
+        *detail = s->detail;
+    } catch (...) {
+        rsp->DimseStatus = STATUS_STORE_Refused_OutOfResources;
+    }
+}
+
 static OFCondition handle_store(pm_dicom_assoc &a, T_ASC_PresentationContextID pcid,
                                 T_DIMSE_C_StoreRQ *req)
 {
     store_ctx s;
     s.a = &a;
+    struct statvfs fs;
+    if (statvfs(a.srv->spool_dir.c_str(), &fs) == 0 &&
+        (uint64_t)fs.f_bavail * fs.f_frsize < SPOOL_RESERVE_BYTES) {
+        pm_error(LOG_MOD, "C-STORE from %s refused: the disk of %s is full (%llu KiB free)",
+                 a.label.c_str(), a.srv->spool_dir.c_str(),
+                 (unsigned long long)((uint64_t)fs.f_bavail * fs.f_frsize / 1024));
+        OFCondition c =
+            DIMSE_storeProvider(a.assoc, pcid, req, NULL_DEVICE_NAME, 0, nullptr, full_callback, &s,
+                                DIMSE_NONBLOCKING, dimse_timeout(a.srv));
+        delete s.detail;
+        return c;
+    }
     char name[64];
     snprintf(name, sizeof name, "/rx-%ld-%lu.dcm", (long)getpid(), ++spool_seq);
     s.path = a.srv->spool_dir + name;
@@ -258,7 +293,8 @@ static OFCondition handle_store(pm_dicom_assoc &a, T_ASC_PresentationContextID p
         unlink(s.path.c_str());
     delete s.detail;
     if (c.bad())
-        pm_warn(LOG_MOD, "C-STORE from %s failed: %s", a.label.c_str(), c.text());
+        pm_warn(LOG_MOD, "C-STORE from %s failed: %s%s", a.label.c_str(), c.text(),
+                c == DIMSE_OUTOFRESOURCES ? "" : " (association aborted)");
     return c;
 }
 
@@ -668,6 +704,34 @@ static int open_listener(const pm_dicom_server *srv)
     return fd;
 }
 
+/* Spool files of another process (rx-<pid>-<n>.dcm): left by an earlier run that
+ * ended in the middle of a C-STORE (the run lock says no other node uses this
+ * directory); their instances were never acknowledged. Files of this process may
+ * belong to another server sharing the directory and are kept. */
+static void remove_stale_spool(const std::string &dir)
+{
+    DIR *d = opendir(dir.c_str());
+    if (!d)
+        return;
+    unsigned removed = 0;
+    long self = (long)getpid();
+    for (struct dirent *e; (e = readdir(d));) {
+        long pid;
+        unsigned long seq;
+        char tail[8];
+        if (sscanf(e->d_name, "rx-%ld-%lu.%7s", &pid, &seq, tail) != 3 || strcmp(tail, "dcm") ||
+            pid == self)
+            continue;
+        std::string p = dir + "/" + e->d_name;
+        if (unlink(p.c_str()) == 0)
+            removed++;
+    }
+    closedir(d);
+    if (removed)
+        pm_info(LOG_MOD, "removed %u stale spool files of an earlier run from %s", removed,
+                dir.c_str());
+}
+
 static void destroy(pm_dicom_server *srv)
 {
     if (srv->listen_fd >= 0)
@@ -706,6 +770,7 @@ static int start(const pm_dicom_settings *st, const pm_dicom_provider *prov, pm_
     /* Peers are named by address in logs; a reverse lookup could stall a reception. */
     dcmDisableGethostbyaddr.set(OFTrue);
 
+    remove_stale_spool(srv->spool_dir);
     srv->listen_fd = open_listener(srv.get());
     if (srv->listen_fd < 0)
         return PM_E_NET;
