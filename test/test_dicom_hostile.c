@@ -16,6 +16,7 @@
  *    makes dcmtk overflow its stack in the parser process, not here; the instance is
  *    refused with a reason naming the signal, and the next file is read by a fresh
  *    parser. */
+#include "node/config/config.h"
 #include "node/dicom/dicom.h"
 #include "node/dicom/scan.h"
 #include "node/dicom/wire.h"
@@ -721,9 +722,50 @@ static void test_wire(void)
     printf("wire guard: identifiers held until complete and scanned, C-STORE data streamed\n");
 }
 
+/* The [dicom] keys of these defences: defaults, values, refusals. */
+static void test_config_keys(void)
+{
+    static const char base[] = "[node]\nname = n\n";
+    pm_config *cfg = NULL;
+    char err[512];
+    CHECK_RC(pm_config_parse("t.conf", base, sizeof base - 1, tmp, &cfg, err, sizeof err));
+    CHECK_EQ_INT(cfg->dicom_idle_timeout_ms, 30000);
+    CHECK_EQ_INT(cfg->dicom_read_timeout_ms, 30000);
+    CHECK_EQ_INT(cfg->dicom_max_associations, 200);
+    CHECK_EQ_INT(cfg->dicom_max_associations_per_host, 32);
+    CHECK_EQ_INT(cfg->dicom_max_nesting, 64);
+    CHECK_EQ_INT(cfg->dicom_max_elements, 1000000);
+    CHECK_EQ_INT(cfg->patient_conflict, PM_CONFIG_CONFLICT_REFUSE);
+    pm_config_destroy(&cfg);
+    static const char set[] = "[node]\nname = n\n[dicom]\nidle_timeout = 5m\nread_timeout = 10s\n"
+                              "max_associations = 50\nmax_associations_per_host = 5\n"
+                              "max_nesting = 16\nmax_elements = 5000\n"
+                              "patient_conflict = quarantine\n";
+    CHECK_RC(pm_config_parse("t.conf", set, sizeof set - 1, tmp, &cfg, err, sizeof err));
+    CHECK_EQ_INT(cfg->dicom_idle_timeout_ms, 300000);
+    CHECK_EQ_INT(cfg->dicom_read_timeout_ms, 10000);
+    CHECK_EQ_INT(cfg->dicom_max_associations, 50);
+    CHECK_EQ_INT(cfg->dicom_max_associations_per_host, 5);
+    CHECK_EQ_INT(cfg->dicom_max_nesting, 16);
+    CHECK_EQ_INT(cfg->dicom_max_elements, 5000);
+    CHECK_EQ_INT(cfg->patient_conflict, PM_CONFIG_CONFLICT_QUARANTINE);
+    pm_config_destroy(&cfg);
+    static const char *const bad[] = {"patient_conflict = ignore", "max_nesting = 2000",
+                                      "idle_timeout = 0s", "max_elements = 10"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[256];
+        int n = snprintf(text, sizeof text, "[node]\nname = n\n[dicom]\n%s\n", bad[i]);
+        CHECK_CODE(pm_config_parse("t.conf", text, (size_t)n, tmp, &cfg, err, sizeof err),
+                   PM_E_CONFIG);
+        printf("config: %s -> %s\n", bad[i], err);
+        CHECK(strstr(err, "[dicom]") && strstr(err, "t.conf:4"));
+    }
+}
+
 int main(void)
 {
     tmp = check_tmpdir("dicom-hostile");
+    test_config_keys();
     test_scan_nesting();
     test_scan_elements();
     test_scan_shapes();
