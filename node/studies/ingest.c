@@ -5,6 +5,7 @@
 #include "node/studies/incidents.h"
 #include "node/studies/modalities.h"
 #include "node/studies/patient.h"
+#include "node/studies/verify.h"
 #include "proto/clock.h"
 #include "proto/error.h"
 #include "proto/log.h"
@@ -331,6 +332,12 @@ static int ingest(const pm_ingest_ctx *c, const char *path, int take, const pm_d
                                      &n_chunks))) {
         snprintf(err, errlen, "cannot store the blob: %s", pm_strerror(rc));
         return rc;
+    }
+    {
+        /* Hashed and scanned on the way in: served without reading it again. */
+        char blob[4096];
+        if (pm_blobs_path(c->blobs, hash, blob, sizeof blob) == PM_OK)
+            pm_blob_verify_mark(hash, blob);
     }
     size_t rec_len;
     uint8_t *rec = pack_record(m, hash, size, chunks, n_chunks, &rec_len);

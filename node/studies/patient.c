@@ -45,6 +45,13 @@ static int first_record(void *ctx, const void *key, size_t klen, const void *val
 
 int pm_patient_of_study(pm_store *store, const char *study_uid, pm_patient *out)
 {
+    /* Instances taken in here first: they were checked against the views when they
+     * came (or defined the study's patient), and reading one is cheap, where a view
+     * holds every instance of the study. */
+    char prefix[2 + PM_DICOM_UID_MAX + 2];
+    size_t plen = (size_t)snprintf(prefix, sizeof prefix, INSTANCE_PREFIX "%s", study_uid) + 1;
+    if (plen <= sizeof prefix && pm_store_local_each(store, prefix, plen, first_record, out) == 1)
+        return PM_OK;
     Pm__StudyView *v = NULL;
     if (pm_views_study(store, study_uid, &v) == PM_OK) {
         int have = v->study != NULL;
@@ -54,11 +61,7 @@ int pm_patient_of_study(pm_store *store, const char *study_uid, pm_patient *out)
         if (have)
             return PM_OK;
     }
-    char prefix[2 + PM_DICOM_UID_MAX + 2];
-    size_t plen = (size_t)snprintf(prefix, sizeof prefix, INSTANCE_PREFIX "%s", study_uid) + 1;
-    if (plen > sizeof prefix)
-        return PM_E_NOTFOUND;
-    return pm_store_local_each(store, prefix, plen, first_record, out) == 1 ? PM_OK : PM_E_NOTFOUND;
+    return PM_E_NOTFOUND;
 }
 
 /* The first component group, letters upper-cased, spaces around '^' and trailing '^'

@@ -1,9 +1,9 @@
 /* Patient consistency: which patient a study belongs to, and the rule for an instance
  * whose patient differs from its study's.
  *
- * The study's patient is what the mesh's views say under its Study Instance UID, else
- * (a study this node has taken in but not yet announced) what its first instance here
- * said. An instance differs from it when:
+ * The study's patient is what its first instance taken in here said (instances are
+ * checked when they come, so that agrees with the views), else what the mesh's views
+ * say under its Study Instance UID. An instance differs from it when:
  *   - its PatientID differs (compared exactly, after DICOM padding is trimmed; an empty
  *     PatientID differs from a non-empty one), or
  *   - both carry IssuerOfPatientID and the issuers differ, or

@@ -37,6 +37,19 @@ static int same_file(const checked *c, const uint8_t hash[PM_HASH_BYTES], const 
            c->ctime.tv_sec == st->st_ctim.tv_sec && c->ctime.tv_nsec == st->st_ctim.tv_nsec;
 }
 
+static void remember(checked *c, const uint8_t hash[PM_HASH_BYTES], const struct stat *st)
+{
+    pthread_mutex_lock(&lock);
+    memcpy(c->hash, hash, PM_HASH_BYTES);
+    c->dev = st->st_dev;
+    c->ino = st->st_ino;
+    c->size = st->st_size;
+    c->mtime = st->st_mtim;
+    c->ctime = st->st_ctim;
+    c->valid = 1;
+    pthread_mutex_unlock(&lock);
+}
+
 int pm_blob_verify(const uint8_t hash[32], const char *path, char *why, size_t wl)
 {
     struct stat st;
@@ -72,16 +85,15 @@ int pm_blob_verify(const uint8_t hash[32], const char *path, char *why, size_t w
         return PM_E_DICOM;
     }
     /* The file may have changed while it was read: remember what was seen before. */
-    pthread_mutex_lock(&lock);
-    memcpy(c->hash, hash, PM_HASH_BYTES);
-    c->dev = st.st_dev;
-    c->ino = st.st_ino;
-    c->size = st.st_size;
-    c->mtime = st.st_mtim;
-    c->ctime = st.st_ctim;
-    c->valid = 1;
-    pthread_mutex_unlock(&lock);
+    remember(c, hash, &st);
     return PM_OK;
+}
+
+void pm_blob_verify_mark(const uint8_t hash[32], const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) == 0)
+        remember(slot_of(hash), hash, &st);
 }
 
 void pm_blob_verify_forget(const uint8_t hash[32])

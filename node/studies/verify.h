@@ -15,6 +15,10 @@
  * (why: "hashes to <hex>"); PM_E_DICOM: refused by the scan (why); PM_E_IO. */
 int pm_blob_verify(const uint8_t hash[32], const char *path, char *why, size_t wl);
 
+/* Records that the file at path is the blob `hash`, without reading it: for a blob
+ * just made from a file whose hash and structure were checked on the way in. */
+void pm_blob_verify_mark(const uint8_t hash[32], const char *path);
+
 /* Forgets what was checked of this blob (its file was replaced). */
 void pm_blob_verify_forget(const uint8_t hash[32]);
 
