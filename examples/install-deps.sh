@@ -4,7 +4,7 @@
 set -eu
 PACKAGES="build-essential autoconf automake libtool pkg-config
 libsodium-dev libzmq3-dev liblmdb-dev lmdb-utils libprotobuf-c-dev protobuf-c-compiler
-libdcmtk-dev dcmtk libsndfile1-dev libinih-dev libjansson-dev
+libdcmtk-dev dcmtk libsndfile1-dev libinih-dev libjansson-dev zlib1g-dev
 python3 python3-pydicom python3-hl7 iproute2 clang clang-format orthanc curl
 libmicrohttpd-dev libcurl4-gnutls-dev orthanc-dicomweb chromium openssl"
 missing=""

@@ -203,6 +203,64 @@ int pm_blobs_path(pm_blobs *b, const uint8_t hash[PM_HASH_BYTES], char *path, si
     return PM_OK;
 }
 
+int pm_blobs_set_aside(pm_blobs *b, const uint8_t hash[PM_HASH_BYTES], char *moved_to,
+                       size_t movedlen, int *was_pinned)
+{
+    char path[4096], dir[4096];
+    *was_pinned = 0;
+    if (moved_to && movedlen)
+        moved_to[0] = 0;
+    blob_file(b, hash, path, sizeof path, 0);
+    snprintf(dir, sizeof dir, "%.4000s/damaged", b->dir);
+    pthread_mutex_lock(&b->lock);
+    MDB_txn *txn;
+    int rc = pm_store_txn_begin(b->store, 1, &txn);
+    if (!rc) {
+        MDB_val k = {PM_HASH_BYTES, (void *)hash}, v;
+        if (mdb_get(txn, b->store->blobs, &k, &v) == 0) {
+            *was_pinned = v.mv_size == REC_LEN && ((uint8_t *)v.mv_data)[8];
+            rc = pm_store_mdb_error(mdb_del(txn, b->store->blobs, &k, NULL), "set a blob aside");
+        }
+        rc = rc ? (mdb_txn_abort(txn), rc) : pm_store_txn_commit(txn);
+    }
+    if (!rc && (mkdir(dir, 0700) == 0 || errno == EEXIST)) {
+        char to[4200];
+        char hex[PM_HASH_HEX];
+        pm_hex_encode(hash, PM_HASH_BYTES, hex);
+        snprintf(to, sizeof to, "%s/%s-%llu", dir, hex, (unsigned long long)pm_now_ms());
+        if (rename(path, to) == 0) {
+            if (moved_to)
+                snprintf(moved_to, movedlen, "%s", to);
+        } else if (errno != ENOENT) {
+            unlink(path); /* never served again, whatever happens */
+        }
+    }
+    pthread_mutex_unlock(&b->lock);
+    return rc;
+}
+
+int pm_blobs_pin(pm_blobs *b, const uint8_t hash[PM_HASH_BYTES])
+{
+    MDB_txn *txn;
+    int rc = pm_store_txn_begin(b->store, 1, &txn);
+    if (rc)
+        return rc;
+    MDB_val k = {PM_HASH_BYTES, (void *)hash}, v;
+    if (mdb_get(txn, b->store->blobs, &k, &v) != 0 || v.mv_size != REC_LEN) {
+        mdb_txn_abort(txn);
+        return PM_E_NOTFOUND;
+    }
+    uint8_t rec[REC_LEN];
+    memcpy(rec, v.mv_data, REC_LEN);
+    rec[8] = 1;
+    MDB_val nv = {REC_LEN, rec};
+    if ((rc = pm_store_mdb_error(mdb_put(txn, b->store->blobs, &k, &nv, 0), "pin blob"))) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    return pm_store_txn_commit(txn);
+}
+
 int pm_blobs_touch(pm_blobs *b, const uint8_t (*hashes)[PM_HASH_BYTES], size_t n)
 {
     MDB_txn *txn;

@@ -36,6 +36,16 @@ int pm_blobs_adopt_chunked(pm_blobs *self, const char *tmp_path, int pinned, uin
  * (or its file has gone missing). Does not write: see pm_blobs_touch. */
 int pm_blobs_path(pm_blobs *self, const uint8_t hash[PM_HASH_BYTES], char *path, size_t pathlen);
 
+/* A blob found damaged (its file does not hash to its name): its file is moved to
+ * DIR/damaged/<hash>-<ms> (kept as evidence; moved_to receives where, "" if it had
+ * gone) and its index entry removed, so that it is no longer held: a fetch brings it
+ * back from a peer. *was_pinned says whether it was one of the trust's own. */
+int pm_blobs_set_aside(pm_blobs *self, const uint8_t hash[PM_HASH_BYTES], char *moved_to,
+                       size_t movedlen, int *was_pinned);
+
+/* Pins a held blob (one of the trust's own again, after a repair). PM_E_NOTFOUND. */
+int pm_blobs_pin(pm_blobs *self, const uint8_t hash[PM_HASH_BYTES]);
+
 /* Marks the n blobs as used now (for LRU eviction), in one transaction: a study's
  * read costs one commit, not one per instance. */
 int pm_blobs_touch(pm_blobs *self, const uint8_t (*hashes)[PM_HASH_BYTES], size_t n);

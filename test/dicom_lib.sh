@@ -285,16 +285,17 @@ study_field()
 }
 
 # raw_cstore PORT CLASS_UID [SOP_UID:FILE]...: one association to 127.0.0.1:PORT that
-# sends each FILE's bytes as the data set of a C-STORE (Explicit VR Little Endian; a
+# sends each FILE's bytes as the data set of a C-STORE (Explicit VR Little Endian, or
+# the transfer syntax UID in $RAW_TS; a
 # Part-10 file's preamble and meta header are stripped, any other bytes go as they are:
 # random bytes reach the node's parser untouched, which storescu never does). Prints
 # one line per C-STORE: "SOP_UID 0xSTATUS", or "SOP_UID aborted" if the node aborted.
 raw_cstore()
 {
     "$PYD" - "$@" <<'EOF'
-import socket, struct, sys
+import os, socket, struct, sys
 port, cls = int(sys.argv[1]), sys.argv[2].encode()
-EVLE = b"1.2.840.10008.1.2.1"
+EVLE = os.environ.get("RAW_TS", "1.2.840.10008.1.2.1").encode()
 def uid(u):
     return u + b"\0" if len(u) % 2 else u
 def item(t, body):

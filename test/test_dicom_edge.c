@@ -54,15 +54,17 @@ static stored store_list[MAX_STORED];
 static int n_stored, n_assoc_end, n_prepared;
 static unsigned last_assoc_stored;
 
-static int prov_store(void *ctx, const char *ae, const char *tmp_path, char *err, size_t errlen)
+static int prov_store(void *ctx, pm_dicom_store_rq *rq, char *err, size_t errlen)
 {
     (void)ctx;
-    (void)ae;
+    const char *tmp_path = rq->tmp_path;
     pm_dicom_meta m;
+    CHECK(rq->meta && rq->calling_ae && !strcmp(rq->peer_host, "127.0.0.1"));
     if (pm_dicom_read_meta(tmp_path, &m, err, errlen) != PM_OK) {
         unlink(tmp_path);
         return PM_E_DICOM;
     }
+    CHECK(!strcmp(m.sop_uid, rq->meta->sop_uid));
     if (!strcmp(m.patient_id, "REFUSE")) {
         snprintf(err, errlen, "refused by the test provider");
         unlink(tmp_path);

@@ -284,9 +284,86 @@ static void test_walks(void)
     }
 }
 
+/* Oddities a client may send: empty values in lists, malformed dates and times. */
+static void test_oddities(void)
+{
+    /* An empty value in a UID list matches nothing (only an empty pattern is universal),
+     * nor does a wildcard inside a UID list. */
+    CHECK(pm_dicom_query_match(PM_DICOM_MATCH_UID, "1.2.3\\", "1.2.3"));
+    CHECK(!pm_dicom_query_match(PM_DICOM_MATCH_UID, "1.2.3\\", "1.2.4"));
+    CHECK(!pm_dicom_query_match(PM_DICOM_MATCH_UID, "\\1.2.3", "9.9"));
+    CHECK(!pm_dicom_query_match(PM_DICOM_MATCH_UID, "\\", "1.2.3"));
+    CHECK(!pm_dicom_query_match(PM_DICOM_MATCH_UID, "1.2.3\\*", "1.2.4"));
+    CHECK(pm_dicom_query_match(PM_DICOM_MATCH_UID, "1.2.3\\*", "1.2.3"));
+    CHECK(pm_dicom_query_match(PM_DICOM_MATCH_UID, "*", "1.2.3")); /* alone: universal */
+    CHECK(!pm_dicom_query_match(PM_DICOM_MATCH_STRING, "CT\\", "MR"));
+    CHECK(!pm_dicom_query_match(PM_DICOM_MATCH_MULTI, "CT\\", "MR\\US"));
+    CHECK(pm_dicom_query_match(PM_DICOM_MATCH_MULTI, "CT\\", "MR\\CT"));
+
+    /* Dates and times that are neither values nor ranges are refused. */
+    static const struct {
+        int key;
+        const char *value;
+        int ok;
+    } cases[] = {
+        {PM_DK_STUDY_DATE, "20240301", 1},
+        {PM_DK_STUDY_DATE, "2024.03.01", 1},
+        {PM_DK_STUDY_DATE, "20240101-20241231", 1},
+        {PM_DK_STUDY_DATE, "20240101-", 1},
+        {PM_DK_STUDY_DATE, "-20241231", 1},
+        {PM_DK_STUDY_DATE, "", 1},
+        {PM_DK_STUDY_DATE, "*", 1},
+        {PM_DK_STUDY_DATE, "20240101\\20240202", 1},
+        {PM_DK_STUDY_DATE, "abc-xyz", 0},
+        {PM_DK_STUDY_DATE, "abc", 0},
+        {PM_DK_STUDY_DATE, "-", 0},
+        {PM_DK_STUDY_DATE, "20241301", 0},
+        {PM_DK_STUDY_DATE, "20240132", 0},
+        {PM_DK_STUDY_DATE, "2024", 0},
+        {PM_DK_STUDY_DATE, "20240101-2024", 0},
+        {PM_DK_STUDY_DATE, "2024*", 0},
+        {PM_DK_STUDY_DATE, "20240101--20240102", 0},
+        {PM_DK_STUDY_DATE, "20240101\\junk", 0},
+        {PM_DK_PATIENT_BIRTH_DATE, "19700101-", 1},
+        {PM_DK_PATIENT_BIRTH_DATE, "1970-01-01", 0},
+        {PM_DK_STUDY_TIME, "10", 1},
+        {PM_DK_STUDY_TIME, "1015", 1},
+        {PM_DK_STUDY_TIME, "101500.123456", 1},
+        {PM_DK_STUDY_TIME, "10:15:00", 1},
+        {PM_DK_STUDY_TIME, "0800-1200", 1},
+        {PM_DK_STUDY_TIME, "-08", 1},
+        {PM_DK_STUDY_TIME, "25", 0},
+        {PM_DK_STUDY_TIME, "1060", 0},
+        {PM_DK_STUDY_TIME, "101", 0},
+        {PM_DK_STUDY_TIME, "1015.5", 0},
+        {PM_DK_STUDY_TIME, "101500.1234567", 0},
+        {PM_DK_STUDY_TIME, "noon-night", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        pm_dicom_query q;
+        memset(&q, 0, sizeof q);
+        q.level = PM_DICOM_LEVEL_STUDY;
+        q.value[cases[i].key] = cases[i].value;
+        char why[128] = "";
+        int rc = pm_dicom_query_validate(&q, why, sizeof why);
+        if ((rc == PM_OK) != cases[i].ok)
+            fprintf(stderr, "validate '%s': %d (%s)\n", cases[i].value, rc, why);
+        CHECK((rc == PM_OK) == cases[i].ok);
+        if (!cases[i].ok)
+            CHECK(strstr(why, pm_dicom_query_key_info(cases[i].key)->name) && strlen(why) <= 64);
+    }
+    pm_dicom_query q;
+    memset(&q, 0, sizeof q);
+    q.value[PM_DK_STUDY_DATE] = "abc-xyz";
+    char why[128];
+    CHECK_CODE(pm_dicom_query_validate(&q, why, sizeof why), PM_E_INVAL);
+    CHECK(!strcmp(why, "StudyDate: 'abc-xyz' is not a date or date range"));
+}
+
 int main(void)
 {
     test_match_rules();
+    test_oddities();
     test_levels_and_keys();
     test_walks();
     printf("test_dicom_query: ok\n");

@@ -134,11 +134,11 @@ int main(void)
     CHECK(memcmp(sv->site.data, pm_identity_public(id), PM_ID_BYTES) == 0);
     pm__study_view__free_unpacked(sv, NULL);
 
-    /* The same file again: announced again (the study may have grown), still one
-     * instance, and the due time of the first announcement kept. */
+    /* The same file again: the same instance, already held: a success that changes
+     * nothing (nothing new to announce), still one instance, the due time kept. */
     CHECK_RC(pm_ingest_file(&c, CT_FILE, 0, uid2, err, sizeof err));
     CHECK(strcmp(uid, uid2) == 0);
-    CHECK_EQ_INT(announce(&c), 1);
+    CHECK_EQ_INT(announce(&c), 0);
     sv = study(s, uid);
     CHECK_EQ_INT(sv->study->series[0]->n_instances, 1);
     CHECK_EQ_INT(sv->study->terms->due_ms, due);

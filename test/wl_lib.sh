@@ -112,7 +112,9 @@ expect_exit()
     EXPECT_ERR=$("$@" 2>&1 >/dev/null) || rc=$?
     [ "$rc" = "$code" ] || fail "expected exit $code, got $rc from: $* (stderr: $EXPECT_ERR)"
     [ -n "$EXPECT_ERR" ] || fail "no message on stderr from: $*"
-    printf '%s\n' "$EXPECT_ERR" | grep -qiE -- "$pat" ||
+    # grep reads all of it (not -q): under pipefail an early exit could fail printf
+    # with SIGPIPE and read as no match.
+    printf '%s\n' "$EXPECT_ERR" | grep -iE -- "$pat" >/dev/null ||
         fail "stderr of '$*' does not match /$pat/: $EXPECT_ERR"
     log "refused as expected (exit $rc): ${EXPECT_ERR%%$'\n'*}"
 }

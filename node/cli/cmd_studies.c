@@ -138,7 +138,19 @@ static int collect_study(void *ctx, const Pm__StudyView *s)
         return 0;
     int cached = pm_items_viewable(s, q->self, NULL, blob_is_local, q->blobs);
     int viewable = cached || pm_items_viewable(s, q->self, q->liveness, NULL, NULL);
-    json_array_append_new(q->list, pm_items_study_json(s, viewable, cached));
+    json_t *o = pm_items_study_json(s, viewable, cached);
+    /* Not viewable as a whole, yet some instances are here: a viewer gets those (C-GET
+     * and C-MOVE report the others as failed sub-operations). */
+    size_t local = 0, total = 0;
+    for (size_t i = 0; !viewable && st && i < st->n_series; i++)
+        for (size_t j = 0; j < st->series[i]->n_instances; j++, total++)
+            local += blob_is_local(q->blobs, st->series[i]->instances[j]->hash.data) != 0;
+    if (o && !viewable && local > 0) {
+        json_object_set_new(o, "partial", json_true());
+        json_object_set_new(o, "local_instances", json_integer((json_int_t)local));
+    }
+    json_array_append_new(q->list, o);
+    (void)total;
     return 0;
 }
 
@@ -237,7 +249,9 @@ int pm_cmd_studies(int argc, char **argv)
                                  json_string_value(json_object_get(o, "description")),
                                  json_string_value(json_object_get(o, "site")),
                                  inst,
-                                 json_is_true(json_object_get(o, "viewable")) ? "yes" : "no"};
+                                 json_is_true(json_object_get(o, "viewable"))  ? "yes"
+                                 : json_is_true(json_object_get(o, "partial")) ? "partial"
+                                                                               : "no"};
             char site[9];
             snprintf(site, sizeof site, "%.8s", row[6]);
             row[6] = site;

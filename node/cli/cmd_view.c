@@ -7,6 +7,7 @@
 #include "node/cli/commands.h"
 #include "node/cli/feed_guard.h"
 #include "node/ris/sender.h"
+#include "node/studies/incidents.h"
 #include "node/worklist/present.h"
 #include "proto/error.h"
 #include "proto/version.h"
@@ -242,7 +243,10 @@ static void print_status_table(json_t *doc, int running)
         if (jint(h, "behind"))
             printf(" (%lld behind)", (long long)jint(h, "behind"));
     }
-    printf("\n\n");
+    printf("\n");
+    if (json_object_get(doc, "dicom"))
+        pm_incidents_print(json_object_get(doc, "dicom"), stdout);
+    printf("\n");
     print_members_table(json_object_get(doc, "members"));
 }
 
@@ -311,6 +315,10 @@ int pm_cmd_status(int argc, char **argv)
                         ris_on ? json_pack("{s:s, s:I}", "endpoint", node.cfg->ris_endpoint,
                                            "undelivered", (json_int_t)ris_pending)
                                : json_null());
+    /* Patient conflicts and damaged blobs (node/studies/incidents.h). */
+    json_t *incidents = pm_incidents_json(node.store, 20);
+    if (incidents)
+        json_object_set_new(doc, "dicom", incidents);
     add_safety(doc, &node, json_object_get(doc, "members"));
     if (a.json) {
         pm_cli_print_json(doc);

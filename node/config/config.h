@@ -36,6 +36,9 @@ extern "C" {
 #define PM_CONFIG_LINE_MAX 198
 /* Largest node.conf accepted. */
 #define PM_CONFIG_FILE_MAX (1024 * 1024)
+/* [dicom] patient_conflict */
+#define PM_CONFIG_CONFLICT_REFUSE 0
+#define PM_CONFIG_CONFLICT_QUARANTINE 1
 
 /* The effective configuration: every field holds its value or its default. All of it
  * is owned by the pm_config and freed by pm_config_destroy. */
@@ -59,6 +62,10 @@ typedef struct pm_config {
     char **allowed_aes; /* NULL-terminated; empty: any calling AE */
     size_t n_allowed_aes;
     unsigned max_pdu;
+    uint64_t dicom_idle_timeout_ms, dicom_read_timeout_ms;
+    unsigned dicom_max_associations, dicom_max_associations_per_host;
+    unsigned dicom_max_nesting, dicom_max_elements;
+    int patient_conflict; /* PM_CONFIG_CONFLICT_* */
     pm_dicom_destination *destinations;
     size_t n_destinations;
 

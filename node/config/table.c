@@ -46,6 +46,23 @@ const pm_config_key pm_config_keys[] = {
      "Calling AE titles accepted (comma- or space-separated; empty: any)."},
     {"dicom", "max_pdu", K_UINT, FIELD(max_pdu), 0, "131072", 16384, 1048576, "number of bytes",
      "Largest PDU received, in bytes."},
+    {"dicom", "idle_timeout", K_DURATION, FIELD(dicom_idle_timeout_ms), 0, "30s", SECOND,
+     3600 * SECOND, NULL, "An association idle this long (no message from the client) is closed."},
+    {"dicom", "read_timeout", K_DURATION, FIELD(dicom_read_timeout_ms), 0, "30s", SECOND,
+     3600 * SECOND, NULL,
+     "Longest wait for the rest of a PDU or message once it has begun, and for the "
+     "A-ASSOCIATE-RQ."},
+    {"dicom", "max_associations", K_UINT, FIELD(dicom_max_associations), 0, "200", 1, 10000,
+     "number of associations", "Associations served at once; more are rejected."},
+    {"dicom", "max_associations_per_host", K_UINT, FIELD(dicom_max_associations_per_host), 0, "32",
+     1, 10000, "number of associations",
+     "Associations served at once from one calling address; more are rejected."},
+    {"dicom", "max_nesting", K_UINT, FIELD(dicom_max_nesting), 0, "64", 1, 1000, "number of levels",
+     "Deepest nesting of sequences accepted in a data set."},
+    {"dicom", "max_elements", K_UINT, FIELD(dicom_max_elements), 0, "1000000", 1000, 100000000,
+     "number of elements", "Most elements (items included) accepted in one data set."},
+    {"dicom", "patient_conflict", K_CONFLICT, FIELD(patient_conflict), 0, "refuse", 0, 0, NULL,
+     "An instance whose patient differs from its study's: refuse it, or quarantine it."},
 
     {"gossip", "interval_ms", K_UINT, FIELD(gossip_interval_ms), 0, "500", 10, 60000,
      "number of milliseconds", "Milliseconds between anti-entropy rounds."},
@@ -120,6 +137,17 @@ const pm_config_key *pm_config_key_find(const char *section, const char *name)
 bool pm_config_key_is_list(pm_config_kind t)
 {
     return t == K_PEERS || t == K_AES || t == K_RULE;
+}
+
+/* [dicom] patient_conflict, stored as PM_CONFIG_CONFLICT_*. */
+static const char *const conflict_names[] = {"refuse", "quarantine"};
+
+static int conflict_index(const char *v)
+{
+    for (int i = 0; i < 2; i++)
+        if (strcmp(v, conflict_names[i]) == 0)
+            return i;
+    return -1;
 }
 
 /* ---------------------------------------------------------------- storing values */
@@ -314,6 +342,14 @@ int pm_config_key_apply(pm_config *cfg, const pm_config_key *k, const char *v, i
         }
         *(int *)field = i;
         return PM_OK;
+    case K_CONFLICT:
+        if ((i = conflict_index(v)) < 0) {
+            pm_config_errf(why, wl, "%s is not a patient conflict policy (refuse, quarantine)",
+                           pm_config_quote(v, q));
+            return PM_E_CONFIG;
+        }
+        *(int *)field = i;
+        return PM_OK;
     case K_PRIORITY:
         if (pm_config_priority_index(v) < 0) {
             pm_config_errf(why, wl, "%s is not a priority (immediate, urgent, routine)",
@@ -339,6 +375,7 @@ void pm_config_key_format(const pm_config *cfg, const pm_config_key *k, char *bu
     case K_BYTES: pm_config_format_bytes(v, buf, len); break;
     case K_DURATION: pm_config_format_duration(v, buf, len); break;
     case K_LEVEL: snprintf(buf, len, "%s", pm_config_level_name(*(const int *)field)); break;
+    case K_CONFLICT: snprintf(buf, len, "%s", conflict_names[*(const int *)field & 1]); break;
     case K_PRIORITY: snprintf(buf, len, "%s", field); break;
     default: {
         const char *s = *(char *const *)field;

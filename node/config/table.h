@@ -25,6 +25,7 @@ typedef enum {
     K_DURATION, /* duration with unit */
     K_LEVEL,    /* log level name, stored as int */
     K_PRIORITY, /* priority name, stored in char[16] */
+    K_CONFLICT, /* patient conflict policy name, stored as int */
     K_MESHID,   /* 64 hex digits or empty */
     K_AE,       /* DICOM AE title */
     K_PEERS,    /* list of K_CONNECT endpoints */

@@ -1,4 +1,7 @@
 #include "node/daemon/edge_provider.h"
+#include "crypto/hash.h"
+#include "node/studies/incidents.h"
+#include "node/studies/verify.h"
 #include "proto/clock.h"
 #include "proto/error.h"
 #include "proto/log.h"
@@ -42,16 +45,20 @@ static int ask_main_loop(pm_edge *e, json_t *req, int timeout_ms, char *err, siz
     return rc;
 }
 
-static int edge_store(void *ctx, const char *calling_ae, const char *tmp_path, char *err,
-                      size_t errlen)
+static int edge_store(void *ctx, pm_dicom_store_rq *rq, char *err, size_t errlen)
 {
     pm_edge *e = ctx;
-    char study[PM_DICOM_UID_MAX + 1];
-    int rc = pm_ingest_file(&e->ingest, tmp_path, 1, study, err, errlen);
+    pm_ingest_source src = {rq->calling_ae, rq->peer_host, rq->meta};
+    pm_ingest_result res;
+    int rc = pm_ingest_instance(&e->ingest, rq->tmp_path, 1, &src, &res, err, errlen);
     __atomic_store_n(&e->last_store_ms, pm_now_ms(), __ATOMIC_RELAXED);
     __atomic_add_fetch(&e->stores, 1, __ATOMIC_RELAXED);
-    if (rc)
-        pm_warn("dicom", "C-STORE from %s refused: %s", calling_ae, err);
+    if (res.outcome == PM_INGEST_QUARANTINED) {
+        rq->quarantined = 1; /* kept aside: the sender need not send it again */
+        return PM_OK;
+    }
+    if (res.outcome == PM_INGEST_REFUSED_PATIENT)
+        rq->status = 0xA900; /* Error: data set does not match (its study's patient) */
     return rc;
 }
 
@@ -116,6 +123,48 @@ static int edge_blob_path(void *ctx, const uint8_t hash[32], char *path, size_t 
     return pm_blobs_path(e->ingest.blobs, hash, path, pathlen);
 }
 
+/* Serving only what was signed (node/studies/verify.h). A damaged copy is logged,
+ * recorded for `status`, set aside (no longer held: peers asking for it are told so,
+ * and the next prepare_study fetches it from another holder); a copy that checks out
+ * after that repair is one of the trust's own again if it was before. */
+static int edge_verify_blob(void *ctx, const uint8_t hash[32], const char *path,
+                            const char *study_uid, const char *sop_uid, char *why, size_t wl)
+{
+    pm_edge *e = ctx;
+    pm_store *store = e->ingest.store;
+    char hex[PM_HASH_HEX];
+    pm_hex_encode(hash, PM_HASH_BYTES, hex);
+    int rc = pm_blob_verify(hash, path, why, wl);
+    if (rc == PM_OK) {
+        int pinned = 0;
+        if (pm_incident_damaged_state(store, hash, &pinned) == 1) {
+            if (pinned)
+                pm_blobs_pin(e->ingest.blobs, hash);
+            pm_incident_repaired(store, hash);
+            pm_info("dicom",
+                    "blob %.16s (instance %s of study %s) repaired: a whole copy came "
+                    "from a peer",
+                    hex, sop_uid, study_uid);
+        }
+        return PM_OK;
+    }
+    if (rc == PM_E_HASH) {
+        char aside[4200] = "";
+        int pinned = 0;
+        pm_blobs_set_aside(e->ingest.blobs, hash, aside, sizeof aside, &pinned);
+        pm_blob_verify_forget(hash);
+        pm_incident_damaged(store, hash, path, study_uid, sop_uid, why, pinned, aside);
+        pm_error("dicom",
+                 "blob %.16s at %s (instance %s of study %s) %s: damaged, not served; set aside "
+                 "as %s",
+                 hex, path, sop_uid, study_uid, why, aside[0] ? aside : "(gone)");
+    } else {
+        pm_error("dicom", "blob %.16s at %s (instance %s of study %s) cannot be served: %s", hex,
+                 path, sop_uid, study_uid, why);
+    }
+    return rc;
+}
+
 void pm_edge_provider(pm_edge *e, pm_dicom_provider *p)
 {
     memset(p, 0, sizeof *p);
@@ -127,6 +176,7 @@ void pm_edge_provider(pm_edge *e, pm_dicom_provider *p)
     p->for_each_study_by_attr = edge_for_each_study_by_attr;
     p->prepare_study = edge_prepare_study;
     p->blob_path = edge_blob_path;
+    p->verify_blob = edge_verify_blob;
 }
 
 void pm_edge_settings(const pm_config *cfg, const char *spool_dir, pm_dicom_settings *out)
@@ -140,4 +190,10 @@ void pm_edge_settings(const pm_config *cfg, const char *spool_dir, pm_dicom_sett
     out->n_destinations = cfg->n_destinations;
     out->spool_dir = spool_dir;
     out->max_pdu = cfg->max_pdu;
+    out->idle_timeout_ms = (unsigned)cfg->dicom_idle_timeout_ms;
+    out->read_timeout_ms = (unsigned)cfg->dicom_read_timeout_ms;
+    out->max_associations = cfg->dicom_max_associations;
+    out->max_associations_per_host = cfg->dicom_max_associations_per_host;
+    out->max_nesting = cfg->dicom_max_nesting;
+    out->max_elements = cfg->dicom_max_elements;
 }

@@ -21,43 +21,66 @@ extern "C" {
 #define PM_DICOM_AE_MAX 16
 
 /* Metadata the node needs from one instance (read by pm_dicom_read_meta). Strings are
- * NUL-terminated, trimmed of DICOM padding, empty when absent. */
+ * NUL-terminated, trimmed of DICOM padding, empty when absent, and whole: a UID longer
+ * than 64 characters, or a text value longer than PM_DICOM_TEXT_MAX, is refused by
+ * pm_dicom_read_meta, never cut (values longer than their VR allows, as some devices
+ * write them, are kept as they are up to that bound). */
+#define PM_DICOM_TEXT_MAX 1024
 typedef struct {
     char study_uid[PM_DICOM_UID_MAX + 1];
     char series_uid[PM_DICOM_UID_MAX + 1];
     char sop_uid[PM_DICOM_UID_MAX + 1];
     char sop_class_uid[PM_DICOM_UID_MAX + 1];
     char transfer_syntax_uid[PM_DICOM_UID_MAX + 1];
-    char patient_id[65];
-    char patient_name[325];
-    char patient_birth_date[9];
-    char patient_sex[17];
-    char study_date[9];
-    char study_time[17];
-    char accession_number[17];
-    char study_description[65];
-    char referring_physician[325];
-    char study_id[17];
-    char modality[17];
-    char series_description[65];
-    char body_part[17];
+    char patient_id[PM_DICOM_TEXT_MAX + 1];
+    char issuer_of_patient_id[PM_DICOM_TEXT_MAX + 1];
+    char patient_name[PM_DICOM_TEXT_MAX + 1];
+    char patient_birth_date[PM_DICOM_TEXT_MAX + 1];
+    char patient_sex[PM_DICOM_TEXT_MAX + 1];
+    char study_date[PM_DICOM_TEXT_MAX + 1];
+    char study_time[PM_DICOM_TEXT_MAX + 1];
+    char accession_number[PM_DICOM_TEXT_MAX + 1];
+    char study_description[PM_DICOM_TEXT_MAX + 1];
+    char referring_physician[PM_DICOM_TEXT_MAX + 1];
+    char study_id[PM_DICOM_TEXT_MAX + 1];
+    char modality[PM_DICOM_TEXT_MAX + 1];
+    char series_description[PM_DICOM_TEXT_MAX + 1];
+    char body_part[PM_DICOM_TEXT_MAX + 1];
     int series_number;
     int instance_number;
 } pm_dicom_meta;
 
 /* Reads a DICOM Part-10 file (or a raw data set without meta header) and fills out.
  * Returns PM_OK, or PM_E_DICOM with a one-line reason in err (e.g. "not a DICOM file",
- * "missing SOPInstanceUID", "truncated"). Never throws, never aborts on bad input. */
+ * "missing SOPInstanceUID", "truncated", "refused: sequences nested deeper than 64
+ * levels"). Never throws, never aborts on bad input: the structure is scanned within
+ * the limits of pm_dicom_set_limits (node/dicom/scan.h) first, and dcmtk reads the file
+ * in a separate parser process, so a file that crashes dcmtk is refused with a reason. */
 int pm_dicom_read_meta(const char *path, pm_dicom_meta *out, char *err, size_t errlen);
+
+/* Whether pm_dicom_read_meta has dcmtk read in a parser process (1, the default) or in
+ * the calling process (0: fuzzers, which must see dcmtk's crashes). Process-wide. */
+void pm_dicom_set_isolation(int on);
+
+/* One instance received by C-STORE, handed to the provider's store(). */
+typedef struct {
+    const char *calling_ae;
+    const char *peer_host;     /* the calling address */
+    const char *tmp_path;      /* the Part-10 file, exactly as the sender encoded it */
+    const pm_dicom_meta *meta; /* read from it by the edge */
+    uint16_t status;           /* out: when non-zero, the DIMSE status to answer */
+    int quarantined;           /* out: kept aside, not stored in its study */
+} pm_dicom_store_rq;
 
 typedef struct {
     void *ctx;
 
-    /* C-STORE: the instance received is in the Part-10 file at tmp_path, exactly as the
-     * sender encoded it. The provider makes it durable (blob + signed event) and returns
-     * PM_OK, or a negative PM_E_* code and a reason in err; the edge then answers with a
-     * failure status. The provider takes the file over (moves or removes it). */
-    int (*store)(void *ctx, const char *calling_ae, const char *tmp_path, char *err, size_t errlen);
+    /* C-STORE: the provider makes the instance in rq->tmp_path durable (blob + signed
+     * event) and returns PM_OK (with rq->quarantined set when it kept it aside instead),
+     * or a negative PM_E_* code and a reason in err; the edge then answers with
+     * rq->status if set, else 0xA700 for a lack of resources, else 0xC000. The provider
+     * takes the file over (moves or removes it). */
+    int (*store)(void *ctx, pm_dicom_store_rq *rq, char *err, size_t errlen);
 
     /* The association that delivered stored instances ended (released or aborted). */
     void (*association_end)(void *ctx, const char *calling_ae, unsigned stored);
@@ -91,6 +114,14 @@ typedef struct {
     /* Path of the local file holding the blob with this content hash (after
      * prepare_study). Writes at most pathlen bytes; PM_E_NOTFOUND if not local. */
     int (*blob_path)(void *ctx, const uint8_t hash[32], char *path, size_t pathlen);
+
+    /* Optional: before the file at path is sent as the instance sop_uid of study_uid,
+     * whether it is the blob with this content hash (the instance's signed hash) and
+     * safe to parse. PM_OK; PM_E_HASH when it is damaged (the provider has logged and
+     * recorded that, and set the copy aside: prepare_study fetches the instance again
+     * from another holder); another code when it cannot be served. why: one line. */
+    int (*verify_blob)(void *ctx, const uint8_t hash[32], const char *path, const char *study_uid,
+                       const char *sop_uid, char *why, size_t wl);
 } pm_dicom_provider;
 
 typedef struct {
@@ -108,6 +139,13 @@ typedef struct {
     size_t n_destinations;
     const char *spool_dir; /* where incoming instances are written before store() */
     unsigned max_pdu;      /* bytes; 0 means 131072 */
+    /* Below, 0 means the default given. */
+    unsigned idle_timeout_ms;           /* no message for this long: closed (30 s) */
+    unsigned read_timeout_ms;           /* the rest of a begun PDU or message (30 s) */
+    unsigned max_associations;          /* at once, in total (200) */
+    unsigned max_associations_per_host; /* at once, from one calling address (32) */
+    unsigned max_nesting;               /* sequence nesting of data sets (64) */
+    unsigned long max_elements;         /* elements of one data set (1,000,000) */
 } pm_dicom_settings;
 
 typedef struct pm_dicom_server pm_dicom_server;

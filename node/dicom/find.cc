@@ -54,6 +54,11 @@ int pm_dicom_edge_parse_query(DcmDataset *ids, const char *sop_class, pm_dicom_q
     }
     for (int k = 0; k < PM_DK_COUNT; k++)
         q->value[k] = idx[k] >= 0 ? strings[idx[k]].c_str() : nullptr;
+    char why[128];
+    if (pm_dicom_query_validate(q, why, sizeof why) != PM_OK) {
+        reason = why;
+        return PM_E_INVAL;
+    }
     return PM_OK;
 }
 
@@ -147,6 +152,7 @@ static void run_query(find_ctx *f, T_DIMSE_C_FindRQ *req, DcmDataset *ids)
     if (pm_dicom_edge_parse_query(ids, req->AffectedSOPClassUID, &q, strings, reason) != PM_OK) {
         f->final_status = STATUS_FIND_Error_DataSetDoesNotMatchSOPClass;
         f->error = reason;
+        pm_warn(LOG_MOD, "C-FIND from %s refused: %s", f->a->label.c_str(), reason.c_str());
         return;
     }
     f->req_ids = ids;

@@ -1,17 +1,50 @@
 /* pm_dicom_read_meta: the metadata the node needs from one DICOM file, read with dcmtk.
  * The file comes from a peer, an import or a DICOM client, so every failure is a
- * one-line reason, never an exception or an abort. */
+ * one-line reason, never an exception or an abort.
+ *
+ * Two defences stand between such a file and the node's process. First the bounded
+ * structure scan (node/dicom/scan.h) refuses what nests too deep or holds too many
+ * elements, before dcmtk sees a byte. Then dcmtk reads the file in a parser process
+ * (the node's own executable, started once and reused, one per concurrent reader): a
+ * file that still crashes dcmtk ends that process, the instance is refused with a
+ * reason, and the next file gets a fresh parser. */
+#include "node/dicom/scan.h"
 #include "node/dicom/shim_internal.h"
 
 #include <dcmtk/oflog/oflog.h>
 
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 
 extern "C" {
 #include "proto/error.h"
+#include "proto/log.h"
 }
+
+extern char **environ;
+
+#define PM_STR_(x) #x
+#define PM_STR(x) PM_STR_(x)
+
+#if defined(__SANITIZE_ADDRESS__)
+#define PM_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PM_UNDER_ASAN 1
+#endif
+#endif
 
 void pm_dicom_edge_quiet_dcmtk(void)
 {
@@ -25,8 +58,11 @@ static void set_err(char *err, size_t errlen, const char *msg)
         snprintf(err, errlen, "%s", msg);
 }
 
-/* Copies the attribute's value, all values joined by backslashes, without padding. */
-static void get_str(DcmItem *item, const DcmTagKey &tag, char *out, size_t outlen)
+/* Copies the attribute's value, all values joined by backslashes, without padding.
+ * Whole or not at all: a value that does not fit is remembered in *too_long (the
+ * first such attribute) and the instance refused. */
+static void get_str(DcmItem *item, const DcmTagKey &tag, const char *keyword, char *out,
+                    size_t outlen, const char **too_long)
 {
     OFString v;
     out[0] = '\0';
@@ -37,9 +73,13 @@ static void get_str(DcmItem *item, const DcmTagKey &tag, char *out, size_t outle
         b++;
     while (e > b && (v[e - 1] == ' ' || v[e - 1] == '\0'))
         e--;
-    size_t n = e - b < outlen - 1 ? e - b : outlen - 1;
-    memcpy(out, v.c_str() + b, n);
-    out[n] = '\0';
+    if (e - b > outlen - 1) {
+        if (!*too_long)
+            *too_long = keyword;
+        return;
+    }
+    memcpy(out, v.c_str() + b, e - b);
+    out[e - b] = '\0';
 }
 
 static int get_int(DcmItem *item, const DcmTagKey &tag)
@@ -85,21 +125,27 @@ static int read_meta(const char *path, pm_dicom_meta *out, char *err, size_t err
     }
     DcmDataset *ds = ff.getDataset();
     DcmMetaInfo *mi = ff.getMetaInfo();
+    const char *too_long = nullptr;
     if (!ds) {
         set_err(err, errlen, "no data set");
         return PM_E_DICOM;
     }
-    get_str(ds, DCM_StudyInstanceUID, out->study_uid, sizeof out->study_uid);
-    get_str(ds, DCM_SeriesInstanceUID, out->series_uid, sizeof out->series_uid);
-    get_str(ds, DCM_SOPInstanceUID, out->sop_uid, sizeof out->sop_uid);
-    get_str(ds, DCM_SOPClassUID, out->sop_class_uid, sizeof out->sop_class_uid);
+    get_str(ds, DCM_StudyInstanceUID, "StudyInstanceUID", out->study_uid, sizeof out->study_uid,
+            &too_long);
+    get_str(ds, DCM_SeriesInstanceUID, "SeriesInstanceUID", out->series_uid, sizeof out->series_uid,
+            &too_long);
+    get_str(ds, DCM_SOPInstanceUID, "SOPInstanceUID", out->sop_uid, sizeof out->sop_uid, &too_long);
+    get_str(ds, DCM_SOPClassUID, "SOPClassUID", out->sop_class_uid, sizeof out->sop_class_uid,
+            &too_long);
     if (mi) {
         if (!out->sop_uid[0])
-            get_str(mi, DCM_MediaStorageSOPInstanceUID, out->sop_uid, sizeof out->sop_uid);
+            get_str(mi, DCM_MediaStorageSOPInstanceUID, "MediaStorageSOPInstanceUID", out->sop_uid,
+                    sizeof out->sop_uid, &too_long);
         if (!out->sop_class_uid[0])
-            get_str(mi, DCM_MediaStorageSOPClassUID, out->sop_class_uid, sizeof out->sop_class_uid);
-        get_str(mi, DCM_TransferSyntaxUID, out->transfer_syntax_uid,
-                sizeof out->transfer_syntax_uid);
+            get_str(mi, DCM_MediaStorageSOPClassUID, "MediaStorageSOPClassUID", out->sop_class_uid,
+                    sizeof out->sop_class_uid, &too_long);
+        get_str(mi, DCM_TransferSyntaxUID, "TransferSyntaxUID", out->transfer_syntax_uid,
+                sizeof out->transfer_syntax_uid, &too_long);
     }
     if (!out->transfer_syntax_uid[0]) {
         DcmXfer x(ds->getOriginalXfer());
@@ -107,23 +153,39 @@ static int read_meta(const char *path, pm_dicom_meta *out, char *err, size_t err
             snprintf(out->transfer_syntax_uid, sizeof out->transfer_syntax_uid, "%s",
                      x.getXferID());
     }
-    get_str(ds, DCM_PatientID, out->patient_id, sizeof out->patient_id);
-    get_str(ds, DCM_PatientName, out->patient_name, sizeof out->patient_name);
-    get_str(ds, DCM_PatientBirthDate, out->patient_birth_date, sizeof out->patient_birth_date);
-    get_str(ds, DCM_PatientSex, out->patient_sex, sizeof out->patient_sex);
-    get_str(ds, DCM_StudyDate, out->study_date, sizeof out->study_date);
-    get_str(ds, DCM_StudyTime, out->study_time, sizeof out->study_time);
-    get_str(ds, DCM_AccessionNumber, out->accession_number, sizeof out->accession_number);
-    get_str(ds, DCM_StudyDescription, out->study_description, sizeof out->study_description);
-    get_str(ds, DCM_ReferringPhysicianName, out->referring_physician,
-            sizeof out->referring_physician);
-    get_str(ds, DCM_StudyID, out->study_id, sizeof out->study_id);
-    get_str(ds, DCM_Modality, out->modality, sizeof out->modality);
-    get_str(ds, DCM_SeriesDescription, out->series_description, sizeof out->series_description);
-    get_str(ds, DCM_BodyPartExamined, out->body_part, sizeof out->body_part);
+    get_str(ds, DCM_PatientID, "PatientID", out->patient_id, sizeof out->patient_id, &too_long);
+    get_str(ds, DCM_IssuerOfPatientID, "IssuerOfPatientID", out->issuer_of_patient_id,
+            sizeof out->issuer_of_patient_id, &too_long);
+    get_str(ds, DCM_PatientName, "PatientName", out->patient_name, sizeof out->patient_name,
+            &too_long);
+    get_str(ds, DCM_PatientBirthDate, "PatientBirthDate", out->patient_birth_date,
+            sizeof out->patient_birth_date, &too_long);
+    get_str(ds, DCM_PatientSex, "PatientSex", out->patient_sex, sizeof out->patient_sex, &too_long);
+    get_str(ds, DCM_StudyDate, "StudyDate", out->study_date, sizeof out->study_date, &too_long);
+    get_str(ds, DCM_StudyTime, "StudyTime", out->study_time, sizeof out->study_time, &too_long);
+    get_str(ds, DCM_AccessionNumber, "AccessionNumber", out->accession_number,
+            sizeof out->accession_number, &too_long);
+    get_str(ds, DCM_StudyDescription, "StudyDescription", out->study_description,
+            sizeof out->study_description, &too_long);
+    get_str(ds, DCM_ReferringPhysicianName, "ReferringPhysicianName", out->referring_physician,
+            sizeof out->referring_physician, &too_long);
+    get_str(ds, DCM_StudyID, "StudyID", out->study_id, sizeof out->study_id, &too_long);
+    get_str(ds, DCM_Modality, "Modality", out->modality, sizeof out->modality, &too_long);
+    get_str(ds, DCM_SeriesDescription, "SeriesDescription", out->series_description,
+            sizeof out->series_description, &too_long);
+    get_str(ds, DCM_BodyPartExamined, "BodyPartExamined", out->body_part, sizeof out->body_part,
+            &too_long);
     out->series_number = get_int(ds, DCM_SeriesNumber);
     out->instance_number = get_int(ds, DCM_InstanceNumber);
 
+    if (too_long) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "refused: %s is longer than %s", too_long,
+                 strstr(too_long, "UID") ? "64 characters (a UID)"
+                                         : "the " PM_STR(PM_DICOM_TEXT_MAX) " characters kept");
+        set_err(err, errlen, msg);
+        return PM_E_DICOM;
+    }
     const char *missing = !out->sop_uid[0]         ? "missing SOPInstanceUID"
                           : !out->sop_class_uid[0] ? "missing SOPClassUID"
                           : !out->study_uid[0]     ? "missing StudyInstanceUID"
@@ -136,12 +198,9 @@ static int read_meta(const char *path, pm_dicom_meta *out, char *err, size_t err
     return PM_OK;
 }
 
-extern "C" int pm_dicom_read_meta(const char *path, pm_dicom_meta *out, char *err, size_t errlen)
+/* dcmtk's reading, in this process: what the parser process runs, and the fallback. */
+static int read_meta_here(const char *path, pm_dicom_meta *out, char *err, size_t errlen)
 {
-    if (!path || !out) {
-        set_err(err, errlen, "bad argument");
-        return PM_E_INVAL;
-    }
     memset(out, 0, sizeof *out);
     set_err(err, errlen, "");
     pm_dicom_edge_quiet_dcmtk();
@@ -161,4 +220,235 @@ extern "C" int pm_dicom_read_meta(const char *path, pm_dicom_meta *out, char *er
         set_err(err, errlen, "unreadable DICOM (exception)");
         return PM_E_DICOM;
     }
+}
+
+/* ---- the parser process ---- */
+
+#define PARSER_ENV "PACSMESH_DICOM_PARSER_FD"
+#define PARSER_FD 3
+enum { PARSER_TIMEOUT_MS = 60000, PARSER_IDLE_MAX = 8, PATH_MAX_LEN = 4096 };
+
+struct parser_reply {
+    int32_t rc;
+    pm_dicom_meta meta;
+    char err[256];
+};
+
+/* In the parser process, before main: answer requests (a path each) until the node
+ * closes the socket, then leave without running anything else of the program. */
+__attribute__((constructor)) static void parser_process_main(void)
+{
+    const char *v = getenv(PARSER_ENV);
+    if (!v || strcmp(v, "3") != 0)
+        return;
+    unsetenv(PARSER_ENV);
+    /* No PR_SET_PDEATHSIG: it follows the thread that started us, and parsers outlive
+     * association threads. When the node ends, its end of the socket closes: recv()
+     * returns 0 and this process leaves. */
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGINT, SIG_IGN); /* a terminal's ^C is the node's to handle */
+    for (int fd = PARSER_FD + 1; fd < 1024; fd++)
+        close(fd); /* nothing of the node's stays open here */
+#ifndef PM_UNDER_ASAN
+    /* A bound on what one hostile header can make dcmtk allocate (not under ASan,
+     * which reserves terabytes of address space). */
+    struct rlimit as = {UINT64_C(4) << 30, UINT64_C(4) << 30};
+    setrlimit(RLIMIT_AS, &as);
+#endif
+    char path[PATH_MAX_LEN + 1];
+    for (;;) {
+        ssize_t n = recv(PARSER_FD, path, PATH_MAX_LEN, 0);
+        if (n <= 0) {
+            if (n < 0 && errno == EINTR)
+                continue;
+            _exit(0);
+        }
+        path[n] = 0;
+        parser_reply rep;
+        memset(&rep, 0, sizeof rep);
+        rep.rc = read_meta_here(path, &rep.meta, rep.err, sizeof rep.err);
+        if (send(PARSER_FD, &rep, sizeof rep, MSG_NOSIGNAL) != (ssize_t)sizeof rep)
+            _exit(1);
+    }
+}
+
+struct parser {
+    pid_t pid;
+    int fd;
+};
+
+static std::mutex parsers_mu;
+static std::vector<parser> idle_parsers;
+static std::atomic<int> isolation{1};
+static std::atomic<bool> spawn_warned{false};
+
+static int spawn_parser(parser *p)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+        return PM_E_IO;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, sv[1], PARSER_FD);
+    /* The environment plus our marker. */
+    size_t n = 0;
+    while (environ && environ[n])
+        n++;
+    std::vector<char *> env;
+    std::string marker = std::string(PARSER_ENV) + "=3";
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], PARSER_ENV "=", strlen(PARSER_ENV) + 1) != 0)
+            env.push_back(environ[i]);
+    env.push_back(const_cast<char *>(marker.c_str()));
+    env.push_back(nullptr);
+    char arg0[] = "pacsmesh-dicom-parser";
+    char *argv[] = {arg0, nullptr};
+    pid_t pid;
+    int rc = posix_spawn(&pid, "/proc/self/exe", &fa, nullptr, argv, env.data());
+    posix_spawn_file_actions_destroy(&fa);
+    close(sv[1]);
+    if (rc != 0) {
+        close(sv[0]);
+        errno = rc;
+        return PM_E_IO;
+    }
+    p->pid = pid;
+    p->fd = sv[0];
+    return PM_OK;
+}
+
+static void end_parser(parser *p, bool kill_it)
+{
+    if (kill_it)
+        kill(p->pid, SIGKILL);
+    close(p->fd);
+    int st;
+    while (waitpid(p->pid, &st, 0) < 0 && errno == EINTR) {
+    }
+}
+
+/* What became of a parser that did not answer. */
+static void parser_died(parser *p, const char *path, char *err, size_t errlen, bool timed_out)
+{
+    if (timed_out)
+        kill(p->pid, SIGKILL);
+    close(p->fd);
+    int st = 0;
+    while (waitpid(p->pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    char why[96];
+    if (timed_out)
+        snprintf(why, sizeof why, "did not answer within %d s", PARSER_TIMEOUT_MS / 1000);
+    else if (WIFSIGNALED(st))
+        snprintf(why, sizeof why, "died of signal %d (%s)", WTERMSIG(st), strsignal(WTERMSIG(st)));
+    else
+        snprintf(why, sizeof why, "exited with status %d", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    pm_warn("dicom", "the DICOM parser process %ld %s reading %s: that file is refused",
+            (long)p->pid, why, path);
+    snprintf(err, errlen, "unreadable DICOM (the parser process %s)", why);
+}
+
+/* PM_OK with the parser's answer in rc, or PM_E_IO if no parser could be started. */
+static int read_meta_isolated(const char *path, pm_dicom_meta *out, char *err, size_t errlen,
+                              int *rc_out)
+{
+    size_t plen = strlen(path);
+    if (plen > PATH_MAX_LEN) {
+        set_err(err, errlen, "path too long");
+        *rc_out = PM_E_INVAL;
+        return PM_OK;
+    }
+    parser p;
+    bool have = false;
+    {
+        std::lock_guard<std::mutex> g(parsers_mu);
+        if (!idle_parsers.empty()) {
+            p = idle_parsers.back();
+            idle_parsers.pop_back();
+            have = true;
+        }
+    }
+    if (!have && spawn_parser(&p) != PM_OK)
+        return PM_E_IO;
+    if (send(p.fd, path, plen, MSG_NOSIGNAL) != (ssize_t)plen) {
+        parser_died(&p, path, err, errlen, false);
+        *rc_out = PM_E_DICOM;
+        return PM_OK;
+    }
+    struct pollfd pfd = {p.fd, POLLIN, 0};
+    int r;
+    do
+        r = poll(&pfd, 1, PARSER_TIMEOUT_MS);
+    while (r < 0 && errno == EINTR);
+    parser_reply rep;
+    ssize_t n = r > 0 ? recv(p.fd, &rep, sizeof rep, 0) : -1;
+    if (n != (ssize_t)sizeof rep) {
+        parser_died(&p, path, err, errlen, r == 0);
+        memset(out, 0, sizeof *out);
+        *rc_out = PM_E_DICOM;
+        return PM_OK;
+    }
+    rep.err[sizeof rep.err - 1] = 0;
+    *out = rep.meta;
+    set_err(err, errlen, rep.err);
+    *rc_out = rep.rc;
+    {
+        std::lock_guard<std::mutex> g(parsers_mu);
+        if (idle_parsers.size() < PARSER_IDLE_MAX) {
+            idle_parsers.push_back(p);
+            return PM_OK;
+        }
+    }
+    end_parser(&p, false);
+    return PM_OK;
+}
+
+extern "C" void pm_dicom_set_isolation(int on)
+{
+    isolation = on;
+}
+
+extern "C" int pm_dicom_read_meta(const char *path, pm_dicom_meta *out, char *err, size_t errlen)
+{
+    if (!path || !out) {
+        set_err(err, errlen, "bad argument");
+        return PM_E_INVAL;
+    }
+    memset(out, 0, sizeof *out);
+    set_err(err, errlen, "");
+    /* The scan first: what it refuses, dcmtk never reads. */
+    pm_dicom_limits lim;
+    pm_dicom_get_limits(&lim);
+    pm_dicom_scan_result scan;
+    int rc = lim.max_depth == PM_DICOM_UNCHECKED ? PM_OK : pm_dicom_scan_file(path, &lim, &scan);
+    if (rc == PM_E_IO) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "not a DICOM file (%s)", scan.reason);
+        set_err(err, errlen, msg);
+        return PM_E_DICOM;
+    }
+    if (rc != PM_OK) {
+        char msg[256];
+        if (scan.refusal == PM_DICOM_SCAN_LIMIT)
+            snprintf(msg, sizeof msg, "refused: %s", scan.reason);
+        else if (!looks_like_dicom(path))
+            snprintf(msg, sizeof msg, "not a DICOM file");
+        else
+            snprintf(msg, sizeof msg, "%s", scan.reason);
+        set_err(err, errlen, msg);
+        return PM_E_DICOM;
+    }
+    try {
+        if (isolation) {
+            int prc = PM_OK;
+            if (read_meta_isolated(path, out, err, errlen, &prc) == PM_OK)
+                return prc;
+            if (!spawn_warned.exchange(true))
+                pm_warn("dicom", "cannot start a DICOM parser process (%s): parsing in the node",
+                        strerror(errno));
+        }
+    } catch (...) {
+        /* out of memory for the request: read here */
+    }
+    return read_meta_here(path, out, err, errlen);
 }

@@ -275,11 +275,19 @@ int pm_dicom_query_match(pm_dicom_match_kind kind, const char *pattern, const ch
     slice pats = trim(pattern, strlen(pattern));
     if (pats.n == 0)
         return 1;
-    /* Each backslash-separated pattern value is an alternative (a UID list for UIDs). */
+    /* Each backslash-separated pattern value is an alternative (a UID list for UIDs).
+     * Only a wholly empty pattern is universal: an empty value in a list, or "*" in a
+     * UID list, matches nothing. */
     slice val = trim(value, strlen(value));
+    int list = memchr(pats.p, '\\', pats.n) != NULL;
     for (;;) {
         int last = memchr(pats.p, '\\', pats.n) == NULL;
         slice pat = next_value(&pats);
+        if (list && (pat.n == 0 || (kind == PM_DICOM_MATCH_UID && has_wildcard(pat)))) {
+            if (last)
+                return 0;
+            continue;
+        }
         if (kind == PM_DICOM_MATCH_MULTI) {
             slice vals = val;
             do {
@@ -292,6 +300,96 @@ int pm_dicom_query_match(pm_dicom_match_kind kind, const char *pattern, const ch
         if (last)
             return 0;
     }
+}
+
+/* ---- what a query may ask ---- */
+
+static int all_digits(slice s)
+{
+    for (size_t i = 0; i < s.n; i++)
+        if (!isdigit((unsigned char)s.p[i]))
+            return 0;
+    return 1;
+}
+
+/* A date: YYYYMMDD (or the old YYYY.MM.DD) with a plausible month and day. */
+static int valid_date(slice d)
+{
+    char k[9];
+    size_t n = 0;
+    for (size_t i = 0; i < d.n; i++) {
+        if (isdigit((unsigned char)d.p[i]) && n < 8)
+            k[n++] = d.p[i];
+        else if (d.p[i] != '.' || d.n != 10)
+            return 0;
+    }
+    if (n != 8)
+        return 0;
+    int month = (k[4] - '0') * 10 + (k[5] - '0'), day = (k[6] - '0') * 10 + (k[7] - '0');
+    return month >= 1 && month <= 12 && day >= 1 && day <= 31;
+}
+
+/* A time: HH, HHMM, HHMMSS, HHMMSS.F to HHMMSS.FFFFFF (or the old HH:MM:SS), in range. */
+static int valid_time(slice t)
+{
+    char k[6];
+    size_t n = 0, i = 0;
+    for (; i < t.n && t.p[i] != '.'; i++) {
+        if (isdigit((unsigned char)t.p[i]) && n < 6)
+            k[n++] = t.p[i];
+        else if (t.p[i] != ':')
+            return 0;
+    }
+    if (n != 2 && n != 4 && n != 6)
+        return 0;
+    if (i < t.n) { /* a fraction: 1-6 digits after HHMMSS */
+        slice f = {t.p + i + 1, t.n - i - 1};
+        if (n != 6 || f.n < 1 || f.n > 6 || !all_digits(f))
+            return 0;
+    }
+    int hh = (k[0] - '0') * 10 + (k[1] - '0');
+    int mm = n >= 4 ? (k[2] - '0') * 10 + (k[3] - '0') : 0;
+    int ss = n >= 6 ? (k[4] - '0') * 10 + (k[5] - '0') : 0;
+    return hh <= 23 && mm <= 59 && ss <= 60;
+}
+
+/* One value of a date or time key: empty, "*", a value, or a range (either end may be
+ * open, not both). Wildcards other than a lone "*" are not date or time matching. */
+static int valid_range_value(pm_dicom_match_kind kind, slice v)
+{
+    int (*valid)(slice) = kind == PM_DICOM_MATCH_DATE ? valid_date : valid_time;
+    if (v.n == 0 || (v.n == 1 && v.p[0] == '*'))
+        return 1;
+    const char *dash = memchr(v.p, '-', v.n);
+    if (!dash)
+        return valid(v);
+    slice lo = trim(v.p, (size_t)(dash - v.p)), hi = trim(dash + 1, v.n - (size_t)(dash - v.p) - 1);
+    if (memchr(hi.p, '-', hi.n) || (lo.n == 0 && hi.n == 0))
+        return 0;
+    return (lo.n == 0 || valid(lo)) && (hi.n == 0 || valid(hi));
+}
+
+int pm_dicom_query_validate(const pm_dicom_query *q, char *why, size_t wl)
+{
+    for (int k = 0; k < PM_DK_COUNT; k++) {
+        const char *v = q->value[k];
+        pm_dicom_match_kind kind = key_table[k].kind;
+        if (!v || (kind != PM_DICOM_MATCH_DATE && kind != PM_DICOM_MATCH_TIME))
+            continue;
+        slice rest = trim(v, strlen(v));
+        while (rest.n > 0) {
+            slice one = next_value(&rest);
+            if (!valid_range_value(kind, one)) {
+                if (why && wl)
+                    snprintf(why, wl, "%s: '%.*s' is not a %s or %s range", key_table[k].name,
+                             (int)(one.n > 20 ? 20 : one.n), one.p,
+                             kind == PM_DICOM_MATCH_DATE ? "date" : "time",
+                             kind == PM_DICOM_MATCH_DATE ? "date" : "time");
+                return PM_E_INVAL;
+            }
+        }
+    }
+    return PM_OK;
 }
 
 /* ---- walking the views ---- */

@@ -5,7 +5,9 @@
  *
  * Matching follows DICOM PS3.4 C.2.2.2: universal (empty or "*"), single value, "*" and
  * "?" wildcards, date and time ranges, UID lists; values separated by backslashes match
- * when any of them matches. PatientName is matched case-insensitively, other strings
+ * when any of them matches (an empty value in such a list matches nothing: only a wholly
+ * empty pattern is universal). Malformed date and time values are refused before any
+ * matching (pm_dicom_query_validate). PatientName is matched case-insensitively, other strings
  * case-sensitively. Count keys (NumberOf...) are return keys only. */
 #ifndef PM_DICOM_QUERY_H
 #define PM_DICOM_QUERY_H
@@ -106,6 +108,12 @@ typedef struct {
 } pm_dicom_row;
 
 typedef int (*pm_dicom_row_fn)(void *ctx, const pm_dicom_row *row);
+
+/* Refuses what no matching rule gives a meaning to: a date or time key whose value
+ * is neither a date (YYYYMMDD, month and day in range) or time (HH[MM[SS[.F{1,6}]]], in
+ * range), nor a range of them with at least one end, nor empty or "*" (e.g. "abc-xyz",
+ * "20241301", "2024-"). PM_OK, or PM_E_INVAL with a one-line reason naming the key. */
+int pm_dicom_query_validate(const pm_dicom_query *q, char *why, size_t wl);
 
 /* C-FIND: calls fn once per entity at q->level that matches every key of q at or above
  * that level. PATIENT rows aggregate all matching studies of one PatientID. Returns

@@ -47,7 +47,8 @@ struct retrieve_job {
     unsigned completed = 0, failed = 0, warning = 0;
     std::vector<std::string> failed_uids;
     std::set<std::string> unprepared;
-    Uint16 refuse = 0; /* non-zero: answer with this final status at once */
+    unsigned repairs = 0; /* damaged copies fetched again during this job */
+    Uint16 refuse = 0;    /* non-zero: answer with this final status at once */
     std::string error;
     const pm_dicom_destination *dest = nullptr;
     T_ASC_Network *sub_net = nullptr;
@@ -216,8 +217,10 @@ static void start_job(retrieve_job *j, const char *sop_class, DcmDataset *ids,
                                                s.c_str())
                  : PM_OK;
         if (rc != PM_OK) {
-            pm_warn(LOG_MOD, "%s from %s: study not available: %s", j->move ? "C-MOVE" : "C-GET",
-                    j->a->calling_ae.c_str(), pm_strerror(rc));
+            /* What is here is still sent; the rest become failed sub-operations. */
+            pm_warn(LOG_MOD, "%s from %s: study %s not wholly available (%s): sending what is here",
+                    j->move ? "C-MOVE" : "C-GET", j->a->calling_ae.c_str(), s.c_str(),
+                    pm_strerror(rc));
             j->unprepared.insert(s);
         }
     }
@@ -232,20 +235,46 @@ static void start_job(retrieve_job *j, const char *sop_class, DcmDataset *ids,
     }
 }
 
+/* The local file of an instance, checked against its signed hash before it goes out:
+ * nullptr and its path, or why it cannot be sent. A damaged copy (which the provider
+ * sets aside) is fetched again from another holder and checked once more. */
+static const char *local_copy(retrieve_job *j, const retrieve_item &it, char *path, size_t len)
+{
+    const pm_dicom_provider &p = j->a->srv->provider;
+    if (!it.has_hash || !p.blob_path || p.blob_path(p.ctx, it.hash, path, len) != PM_OK)
+        return j->unprepared.count(it.study) ? "instance not available (no holder reachable)"
+                                             : "instance not held locally";
+    if (!p.verify_blob)
+        return nullptr;
+    char why[256];
+    int rc =
+        p.verify_blob(p.ctx, it.hash, path, it.study.c_str(), it.sop_uid.c_str(), why, sizeof why);
+    if (rc == PM_OK)
+        return nullptr;
+    if (rc != PM_E_HASH)
+        return "instance cannot be served";
+    if (j->repairs >= 16 || !p.prepare_study || j->unprepared.count(it.study))
+        return "damaged copy (does not match its signed hash)";
+    j->repairs++;
+    pm_warn(LOG_MOD, "%s from %s: instance %s is damaged here: fetching it from another holder",
+            j->move ? "C-MOVE" : "C-GET", j->a->calling_ae.c_str(), it.sop_uid.c_str());
+    if (p.prepare_study(p.ctx, j->a->calling_ae.c_str(), it.study.c_str()) != PM_OK ||
+        p.blob_path(p.ctx, it.hash, path, len) != PM_OK ||
+        p.verify_blob(p.ctx, it.hash, path, it.study.c_str(), it.sop_uid.c_str(), why,
+                      sizeof why) != PM_OK)
+        return "damaged copy, and no other holder could provide it";
+    return nullptr;
+}
+
 /* One C-STORE sub-operation; counts it as completed, warning or failed. */
 static void send_one(retrieve_job *j, const retrieve_item &it)
 {
-    pm_dicom_server *srv = j->a->srv;
     T_ASC_Association *target = j->move ? j->sub : j->a->assoc;
     char path[4096];
     const char *why = nullptr;
     T_ASC_PresentationContextID pcid = 0;
     std::string ts = it.ts;
-    if (j->unprepared.count(it.study))
-        why = "study not available";
-    else if (!it.has_hash || !srv->provider.blob_path ||
-             srv->provider.blob_path(srv->provider.ctx, it.hash, path, sizeof path) != PM_OK)
-        why = "instance not held locally";
+    why = local_copy(j, it, path, sizeof path);
     if (!why && ts.empty()) {
         pm_dicom_meta meta;
         char err[128];
@@ -295,7 +324,8 @@ static void send_one(retrieve_job *j, const retrieve_item &it)
             why = "refused by the storage SCP";
         }
     }
-    pm_debug(LOG_MOD, "sub-operation for an instance failed: %s", why);
+    pm_info(LOG_MOD, "%s from %s: instance %s failed: %s", j->move ? "C-MOVE" : "C-GET",
+            j->a->calling_ae.c_str(), it.sop_uid.c_str(), why);
     j->failed++;
     j->failed_uids.push_back(it.sop_uid);
 }

@@ -85,7 +85,8 @@ static void store_part(pm_http_req *r, const char *study, const char *p, size_t 
         return;
     }
     snprintf(who, sizeof who, "STOW %s", r->user.name);
-    if (pv->store(pv->ctx, who, tmp, err, sizeof err)) {
+    pm_dicom_store_rq rq = {who, "", tmp, &meta, 0, 0};
+    if (pv->store(pv->ctx, &rq, err, sizeof err)) {
         unlink(tmp); /* the provider removes it on success or failure; make sure */
         failed(res, meta.sop_class_uid, meta.sop_uid, STOW_REFUSED);
         return;

@@ -175,12 +175,19 @@ static size_t locate(pm_http_req *r, wado_set *w)
 {
     const pm_dicom_provider *p = &r->srv->s.provider;
     size_t missing = 0;
-    for (size_t i = 0; i < w->n; i++)
-        if (!w->items[i].path[0] &&
-            p->blob_path(p->ctx, w->items[i].hash, w->items[i].path, sizeof w->items[i].path)) {
-            w->items[i].path[0] = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        wado_item *it = &w->items[i];
+        char why[256];
+        /* Only what matches its signed hash is served: a damaged copy is set aside by
+         * the provider and fetched again like a missing one. */
+        if (!it->path[0] &&
+            (p->blob_path(p->ctx, it->hash, it->path, sizeof it->path) ||
+             (p->verify_blob &&
+              p->verify_blob(p->ctx, it->hash, it->path, it->study, it->sop, why, sizeof why)))) {
+            it->path[0] = 0;
             missing++;
         }
+    }
     return missing;
 }
 

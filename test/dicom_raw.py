@@ -1,0 +1,137 @@
+# test/dicom_raw.py: a DICOM upper layer client in raw bytes, for tests that must send
+# what no toolkit sends (half PDUs, hostile identifiers, hundreds of idle associations).
+# Standard library only (runs under python3 -S). Imported by the test scripts:
+#   sys.path.insert(0, top_srcdir + "/test"); import dicom_raw as dr
+import socket
+import struct
+import time
+
+VERIFICATION = b"1.2.840.10008.1.1"
+FIND_STUDY = b"1.2.840.10008.5.1.4.1.2.2.1"
+CT_STORAGE = b"1.2.840.10008.5.1.4.1.1.2"
+IVLE = b"1.2.840.10008.1.2"
+EVLE = b"1.2.840.10008.1.2.1"
+
+
+def uid(u):
+    return u + b"\0" if len(u) % 2 else u
+
+
+def item(t, body):
+    return struct.pack(">BBH", t, 0, len(body)) + body
+
+
+def pdu(t, body):
+    return struct.pack(">BBI", t, 0, len(body)) + body
+
+
+def elem(g, e, v):  # implicit VR little endian, as commands are
+    return struct.pack("<HHI", g, e, len(v)) + v
+
+
+def associate_rq(called=b"PACSMESH", calling=b"RAW_SCU", contexts=((VERIFICATION, IVLE),),
+                 max_pdu=16384):
+    rq = struct.pack(">HH", 1, 0) + called.ljust(16) + calling.ljust(16) + b"\0" * 32
+    rq += item(0x10, b"1.2.840.10008.3.1.1.1")
+    for i, (abstract, ts) in enumerate(contexts):
+        rq += item(0x20, bytes([2 * i + 1, 0, 0, 0]) + item(0x30, abstract) + item(0x40, ts))
+    rq += item(0x50, item(0x51, struct.pack(">I", max_pdu)) +
+               item(0x52, b"1.2.826.0.1.3680043.99.9"))
+    return pdu(0x01, rq)
+
+
+def recv_exact(s, n):
+    b = b""
+    while len(b) < n:
+        c = s.recv(n - len(b))
+        if not c:
+            raise EOFError("connection closed")
+        b += c
+    return b
+
+
+def recv_pdu(s):
+    h = recv_exact(s, 6)
+    t, _, n = struct.unpack(">BBI", h)
+    return t, recv_exact(s, n)
+
+
+def connect(port, src=None, timeout=30):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    if src:
+        s.bind((src, 0))
+    s.connect(("127.0.0.1", port))
+    return s
+
+
+def open_association(port, calling=b"RAW_SCU", contexts=((VERIFICATION, IVLE),), src=None,
+                     timeout=30):
+    """An established association's socket, or raises with the rejection bytes."""
+    s = connect(port, src, timeout)
+    s.sendall(associate_rq(calling=calling, contexts=contexts))
+    t, b = recv_pdu(s)
+    if t != 0x02:
+        s.close()
+        raise Rejected(t, b)
+    return s
+
+
+class Rejected(Exception):
+    def __init__(self, t, body):
+        Exception.__init__(self, "PDU type %d %s" % (t, body.hex()))
+        self.type, self.body = t, body
+
+
+def command(field, cls, msg_id=1, dataset=False, extra=b""):
+    c = elem(0, 0x0002, uid(cls)) + elem(0, 0x0100, struct.pack("<H", field)) + \
+        elem(0, 0x0110, struct.pack("<H", msg_id)) + extra + \
+        elem(0, 0x0800, struct.pack("<H", 0x0001 if dataset else 0x0101))
+    return elem(0, 0, struct.pack("<I", len(c))) + c
+
+
+def send_command(s, cmd, pcid=1):
+    s.sendall(pdu(0x04, struct.pack(">IBB", len(cmd) + 2, pcid, 3) + cmd))
+
+
+def send_data(s, data, pcid=1, frag=16000):
+    for k in range(0, max(len(data), 1), frag):
+        part = data[k:k + frag]
+        last = 2 if k + frag >= len(data) else 0
+        s.sendall(pdu(0x04, struct.pack(">IBB", len(part) + 2, pcid, last) + part))
+
+
+def status_of(body):
+    """The (0000,0900) Status of the command in one P-DATA-TF PDU body, or None."""
+    body = body[6:]
+    i = 0
+    while i + 8 <= len(body):
+        g, e, n = struct.unpack("<HHI", body[i:i + 8])
+        if (g, e) == (0, 0x0900):
+            return struct.unpack("<H", body[i + 8:i + 10])[0]
+        i += 8 + n
+    return None
+
+
+def echo(port, calling=b"RAW_ECHO", timeout=10):
+    """One association, one C-ECHO, release; returns the milliseconds it took."""
+    t0 = time.monotonic()
+    s = open_association(port, calling=calling, timeout=timeout)
+    send_command(s, command(0x0030, VERIFICATION))
+    t, b = recv_pdu(s)
+    if t != 0x04 or status_of(b) != 0:
+        raise RuntimeError("C-ECHO failed: PDU type %d" % t)
+    s.sendall(pdu(0x05, b"\0\0\0\0"))
+    recv_pdu(s)
+    s.close()
+    return (time.monotonic() - t0) * 1000
+
+
+def proc_status(pid):
+    """Threads and VmRSS (kB) of a process, from /proc/PID/status."""
+    out = {}
+    for line in open("/proc/%d/status" % pid):
+        k, _, v = line.partition(":")
+        if k in ("Threads", "VmRSS"):
+            out[k] = int(v.split()[0])
+    return out
