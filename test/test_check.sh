@@ -66,9 +66,11 @@ lines=$(grep -cE "^pacsmesh: imported [0-9]+ files, [0-9.]+ MB, [0-9.]+ MB/s$" "
 if [ "$took" -gt 2500 ]; then
     [ "$lines" -ge 1 ] || fail "an import of ${took} ms printed no progress line: $(cat "$T/imp.err")"
     log "   ${took} ms, $lines progress lines, e.g. $(head -n 1 "$T/imp.err")"
-else
+elif [ "$took" -lt 2000 ]; then
     [ "$lines" = 0 ] || fail "an import of ${took} ms printed $lines progress lines (one every 2 s)"
     log "   the import took ${took} ms: too quick for a progress line (one every 2 s)"
+else # 2-2.5 s: the first line is due at 2 s of the import itself; either is right
+    log "   the import took ${took} ms, near the first line's 2 s: $lines progress lines"
 fi
 nodes_alive
 echo "PASS: $TEST_NAME"

@@ -79,6 +79,8 @@ node_start $C
 wait_until 20 dicom_up $C
 wait_until 30 is_up $B "${NODE_ID[C]}"
 wait_until 30 is_up $A "${NODE_ID[C]}"
+# and C hears B: B's own link to the restarted C is back (a fetch sends on that one)
+wait_until 30 is_up $C "${NODE_ID[B]}"
 dget $B "$T/got2" -k QueryRetrieveLevel=STUDY -k "StudyInstanceUID=$STUDY" >"$T/get2.log" 2>&1 ||
     { cat "$T/get2.log"; fail "C-GET at B failed"; }
 n=$(same_datasets "$T/got2" "$T/s") || fail "C-GET at B: data differs from what A's PACS sent"
