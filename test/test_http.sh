@@ -111,6 +111,33 @@ http 2 POST /api/verify -u bob:bob-password -H 'Content-Type: application/json' 
 expect_status 200
 wait_until 20 item_is 1 "$UID1" "w['state'] == 'verified'"
 
+log "a coordinator levels: assign (taking an item from its holder) and flag, named in the log"
+UID3=$(new_uid)
+import_study 1 "$T/studies" "$UID3" CR CHEST "chest"
+wait_until 20 item_is 2 "$UID3" True
+http 2 POST /api/claim -u bob:bob-password -H 'Content-Type: application/json' -d "{\"study_uid\":\"$UID3\"}"
+expect_status 200
+http 2 POST /api/assign -u alice:alice-password -H 'Content-Type: application/json' \
+    -d "{\"study_uid\":\"$UID3\",\"reporter\":\"dr.alice\"}"
+expect_status 403 # a reporter may not assign
+http 2 POST /api/assign -u carol:carol-password -H 'Content-Type: application/json' \
+    -d "{\"study_uid\":\"$UID3\",\"reporter\":\"dr.alice\",\"by\":\"someone\"}"
+expect_status 400 # the coordinator is the signed-in user, never a field
+http 2 POST /api/assign -u carol:carol-password -H 'Content-Type: application/json' \
+    -d "{\"study_uid\":\"$UID3\",\"reporter\":\"dr.alice\"}"
+expect_status 200
+wait_until 20 item_is 1 "$UID3" "w['claimed_by'] == 'dr.alice' and w['assigned_by'] == 'carol'"
+http 2 POST /api/flag -u carol:carol-password -H 'Content-Type: application/json' \
+    -d "{\"study_uid\":\"$UID3\",\"priority\":\"high\",\"reason\":\"x\"}"
+expect_status 400
+http 2 POST /api/flag -u carol:carol-password -H 'Content-Type: application/json' \
+    -d "{\"study_uid\":\"$UID3\",\"priority\":\"immediate\",\"reason\":\"AI: suspected pneumothorax\"}"
+expect_status 200
+wait_until 20 item_is 1 "$UID3" "w['priority'] == 'immediate' and w['flags'][0]['by'] == 'carol'"
+http 2 POST /api/assign -u carol:carol-password -H 'Content-Type: application/json' \
+    -d "{\"study_uid\":\"$UID1\",\"reporter\":\"dr.bob\"}"
+expect_status 409 # reported and verified: nothing to assign
+
 log "the CLI against the node's API (COMMAND --node URL): no account on the node's host"
 UID2=$(new_uid)
 import_study 1 "$T/studies" "$UID2" MR KNEE "MR knee"

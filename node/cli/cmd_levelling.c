@@ -2,8 +2,11 @@
  * with a reason (an AI triage product, a radiographer, a coordinator) flags an item to
  * a new priority, and the acquiring trust withdraws a study sent in error. Each is an
  * event on this node's feed; the rules they check are the fold's (states.h). */
+#include "node/cli/admin_client.h"
 #include "node/cli/commands.h"
+#include "node/cli/feed_guard.h"
 #include "node/cli/item_command.h"
+#include "node/worklist/actions.h"
 #include "node/worklist/rules.h"
 #include "node/worklist/states.h"
 #include "proto/error.h"
@@ -26,6 +29,28 @@ static int open_with(int argc, char **argv, pm_cli_opt *opts, int n_required,
     return rc ? rc : pm_item_open(a, NULL, node, sv);
 }
 
+typedef enum { ACT_ASSIGN, ACT_FLAG } levelling_action;
+
+/* Runs the shared action (node/worklist/actions.h, the web server's too) behind the
+ * feed guard, prints its sentence and tells a running node to push the event. For
+ * assign, who is the reporter; for flag, the priority. */
+static int run_action(pm_node *node, levelling_action act, const char *uid, const char *who,
+                      const char *by, const char *reason)
+{
+    int rc = pm_feed_guard_check(node); /* signs an event: never while unconfirmed */
+    if (rc)
+        return rc;
+    pm_wl_node n = {node->store, node->blobs, node->id, node->cfg};
+    char msg[1024];
+    rc = act == ACT_ASSIGN ? pm_wl_assign(&n, uid, who, by, msg, sizeof msg)
+                           : pm_wl_flag(&n, uid, who, reason, by, msg, sizeof msg);
+    if (rc)
+        return pm_cli_fail("%s", msg);
+    pm_admin_kick(node);
+    printf("%s\n", msg);
+    return PM_EXIT_OK;
+}
+
 static void close_item(pm_node *node, Pm__StudyView *sv)
 {
     pm__study_view__free_unpacked(sv, NULL);
@@ -42,32 +67,11 @@ int pm_cmd_assign(int argc, char **argv)
     int rc = open_with(argc, argv, opts, 2, "--reporter and --by are required", &a, &node, &sv);
     if (rc)
         return rc;
-    uint64_t now = pm_now_ms();
-    pm_wl_verdict v = pm_wl_may_assign(sv, pm_views_item_state(sv, now));
     if (!pm_item_reporter_ok(reporter) || !pm_item_reporter_ok(by))
         rc = pm_cli_usage(a.usage, "--reporter and --by are reporter ids (1-64 letters, digits, "
                                    "'.', '_', '-', '@')");
-    else if (v != PM_WL_ALLOWED)
-        rc = pm_cli_fail("cannot assign %s: %s", a.args[0], pm_wl_verdict_text(v));
-    if (rc) {
-        close_item(&node, sv);
-        return rc;
-    }
-    const char *previous =
-        strcmp(sv->state, "claimed") == 0 && sv->claim ? sv->claim->reporter : "";
-    Pm__ItemClaimed c = PM__ITEM_CLAIMED__INIT;
-    c.study_instance_uid = a.args[0];
-    c.reporter = (char *)reporter;
-    c.assigned_by = (char *)by;
-    c.lease_until_ms = now + node.cfg->lease_ms;
-    Pm__EventBody body = PM__EVENT_BODY__INIT;
-    body.payload_case = PM__EVENT_BODY__PAYLOAD_ITEM_CLAIMED;
-    body.item_claimed = &c;
-    rc = pm_item_append(&node, &body);
-    if (rc == PM_EXIT_OK)
-        printf("assigned %s to %s by %s%s%s\n", a.args[0], reporter, by,
-               *previous && strcmp(previous, reporter) != 0 ? "; taken from " : "",
-               *previous && strcmp(previous, reporter) != 0 ? previous : "");
+    else
+        rc = run_action(&node, ACT_ASSIGN, a.args[0], reporter, by, NULL);
     close_item(&node, sv);
     return rc;
 }
@@ -90,28 +94,8 @@ int pm_cmd_flag(int argc, char **argv)
         rc = pm_cli_usage(a.usage, "--priority is one of immediate, urgent, routine");
     else if (!*reason || strlen(reason) > REASON_MAX || !*by || strlen(by) > 256)
         rc = pm_cli_usage(a.usage, "--reason (1-4096 characters) and --by (1-256) must be given");
-    else if (sv->withdrawn)
-        rc = pm_cli_fail("cannot flag %s: %s", a.args[0], pm_wl_verdict_text(PM_WL_WITHDRAWN));
-    if (rc) {
-        close_item(&node, sv);
-        return rc;
-    }
-    /* The due time follows the new priority from the item's arrival, by this node's
-     * [worklist] due_* settings; it travels in the event so every node agrees. */
-    Pm__ItemFlagged f = PM__ITEM_FLAGGED__INIT;
-    f.study_instance_uid = a.args[0];
-    f.priority = (char *)priority;
-    f.reason = (char *)reason;
-    f.by = (char *)by;
-    f.due_ms = sv->announced_ms + pm_worklist_due_for(node.cfg, priority);
-    Pm__EventBody body = PM__EVENT_BODY__INIT;
-    body.payload_case = PM__EVENT_BODY__PAYLOAD_ITEM_FLAGGED;
-    body.item_flagged = &f;
-    rc = pm_item_append(&node, &body);
-    char due[32];
-    if (rc == PM_EXIT_OK)
-        printf("flagged %s %s (was %s) by %s; due %s\n", a.args[0], priority, pm_wl_priority(sv),
-               by, pm_cli_time(f.due_ms, due));
+    else
+        rc = run_action(&node, ACT_FLAG, a.args[0], priority, by, reason);
     close_item(&node, sv);
     return rc;
 }

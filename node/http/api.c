@@ -339,6 +339,20 @@ enum MHD_Result pm_http_api_audit(pm_http_req *r)
     return pm_http_json(r, 200, kept);
 }
 
+/* The main loop's answer to a write, as HTTP: 200, or the refusal's status. */
+static enum MHD_Result answer_of_loop(pm_http_req *r, json_t *reply)
+{
+    json_int_t code = json_integer_value(json_object_get(reply, "code"));
+    unsigned status = !json_object_get(reply, "error") ? 200
+                      : code == PM_E_NOTFOUND          ? 404
+                      : code > 0                       ? 409 /* a pm_wl_verdict: the rules refuse */
+                      : code == PM_E_INVAL             ? 400
+                      : code == PM_E_MESH              ? 503
+                                                       : 500;
+    json_object_del(reply, "code");
+    return pm_http_json(r, status, reply);
+}
+
 enum MHD_Result pm_http_api_write(pm_http_req *r)
 {
     const char *what = r->seg[1];
@@ -375,13 +389,44 @@ enum MHD_Result pm_http_api_write(pm_http_req *r)
         json_decref(reply);
         return pm_http_error(r, 503, "the node did not answer: %s", pm_strerror(rc));
     }
-    json_int_t code = json_integer_value(json_object_get(reply, "code"));
-    unsigned status = !json_object_get(reply, "error") ? 200
-                      : code == PM_E_NOTFOUND          ? 404
-                      : code > 0                       ? 409 /* a pm_wl_verdict: the rules refuse */
-                      : code == PM_E_INVAL             ? 400
-                      : code == PM_E_MESH              ? 503
-                                                       : 500;
-    json_object_del(reply, "code");
-    return pm_http_json(r, status, reply);
+    return answer_of_loop(r, reply);
+}
+
+/* POST /api/assign {study_uid, reporter} and /api/flag {study_uid, priority, reason}:
+ * a coordinator's levelling; the coordinator named in the log is the signed-in user,
+ * never a field of the body. */
+enum MHD_Result pm_http_api_coordinate(pm_http_req *r)
+{
+    const char *what = r->seg[1], *why = NULL;
+    int assign = strcmp(what, "assign") == 0;
+    json_t *doc = body_json(r, &why);
+    if (!doc)
+        return pm_http_error(r, strstr(why, "Content-Type") ? 415 : 400, "%s", why);
+    const char *uid = json_string_value(json_object_get(doc, "study_uid"));
+    const char *reporter = json_string_value(json_object_get(doc, "reporter"));
+    const char *priority = json_string_value(json_object_get(doc, "priority"));
+    const char *reason = json_string_value(json_object_get(doc, "reason"));
+    const char *bad = json_object_get(doc, "by") ? "give no \"by\": it is the signed-in user"
+                      : !uid || !value_ok(uid) || strlen(uid) > 64 ? "give \"study_uid\""
+                      : assign && !reporter               ? "give the \"reporter\" to assign to"
+                      : !assign && (!priority || !reason) ? "give \"priority\" and \"reason\""
+                                                          : NULL;
+    if (bad) {
+        json_decref(doc);
+        return pm_http_error(r, 400, "%s", bad);
+    }
+    char cmd[32];
+    snprintf(cmd, sizeof cmd, "http-%s", what);
+    json_t *req =
+        json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?}", "cmd", cmd, "study", uid, "by", r->user.name,
+                  "reporter", reporter, "priority", priority, "reason", reason);
+    json_decref(doc);
+    json_t *reply = NULL;
+    int rc = req ? pm_http_ask_loop(r->srv, req, 30000, &reply) : PM_E_NOMEM;
+    json_decref(req);
+    if (rc) {
+        json_decref(reply);
+        return pm_http_error(r, 503, "the node did not answer: %s", pm_strerror(rc));
+    }
+    return answer_of_loop(r, reply);
 }

@@ -78,8 +78,9 @@ enum MHD_Result pm_http_api_login(pm_http_req *r);
 enum MHD_Result pm_http_api_logout(pm_http_req *r);
 enum MHD_Result pm_http_api_tokens(pm_http_req *r);
 enum MHD_Result pm_http_api_me(pm_http_req *r);
-enum MHD_Result pm_http_api_read(pm_http_req *r);  /* worklist, studies, status, ... */
-enum MHD_Result pm_http_api_write(pm_http_req *r); /* claim, release, report, verify */
+enum MHD_Result pm_http_api_read(pm_http_req *r);       /* worklist, studies, status, ... */
+enum MHD_Result pm_http_api_write(pm_http_req *r);      /* claim, release, report, verify */
+enum MHD_Result pm_http_api_coordinate(pm_http_req *r); /* assign, flag */
 enum MHD_Result pm_http_api_audit(pm_http_req *r);
 enum MHD_Result pm_http_dicomweb(pm_http_req *r);
 enum MHD_Result pm_http_static(pm_http_req *r); /* /viewer/ and the pages */

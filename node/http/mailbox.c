@@ -53,10 +53,17 @@ json_t *pm_http_answer_write(const pm_wl_node *n, const json_t *req)
     const char *uid = json_string_value(json_object_get(req, "study"));
     const char *rep = json_string_value(json_object_get(req, "reporter"));
     const char *text = json_string_value(json_object_get(req, "text"));
+    const char *by = json_string_value(json_object_get(req, "by"));
     char msg[1024] = "", note[512] = "";
     int rc = PM_E_INVAL;
-    if (!uid || !rep)
+    int is_flag = cmd && strcmp(cmd, "http-flag") == 0;
+    if (!uid || (!rep && !is_flag) || (!by && (is_flag || strcmp(cmd, "http-assign") == 0)))
         snprintf(msg, sizeof msg, "malformed request");
+    else if (is_flag)
+        rc = pm_wl_flag(n, uid, json_string_value(json_object_get(req, "priority")),
+                        json_string_value(json_object_get(req, "reason")), by, msg, sizeof msg);
+    else if (strcmp(cmd, "http-assign") == 0)
+        rc = pm_wl_assign(n, uid, rep, by, msg, sizeof msg);
     else if (strcmp(cmd, "http-claim") == 0)
         rc = pm_wl_claim(n, uid, rep, msg, sizeof msg);
     else if (strcmp(cmd, "http-release") == 0)

@@ -38,6 +38,8 @@ static const route routes[] = {
     {"POST", "/api/release", PM_ROLE_REPORTER, pm_http_api_write},
     {"POST", "/api/report", PM_ROLE_REPORTER, pm_http_api_write},
     {"POST", "/api/verify", PM_ROLE_REPORTER, pm_http_api_write},
+    {"POST", "/api/assign", PM_ROLE_COORDINATOR | PM_ROLE_ADMIN, pm_http_api_coordinate},
+    {"POST", "/api/flag", PM_ROLE_COORDINATOR | PM_ROLE_ADMIN, pm_http_api_coordinate},
     {"GET", "/api/audit", PM_ROLE_AUDITOR | PM_ROLE_ADMIN, pm_http_api_audit},
     {NULL, "/dicom-web/", READERS, pm_http_dicomweb},
     {"GET", "/viewer/", READERS, pm_http_static},

@@ -1,9 +1,11 @@
 #include "node/worklist/actions.h"
 #include "node/dicom/sr.h"
 #include "node/studies/ingest.h"
+#include "node/worklist/rules.h"
 #include "node/worklist/states.h"
 #include "proto/clock.h"
 #include "proto/error.h"
+#include "store/event.h"
 #include "store/feed.h"
 #include "store/views.h"
 
@@ -282,6 +284,82 @@ int pm_wl_report(const pm_wl_node *n, const char *uid, const char *reporter, con
                 "warning: the report SR will be announced when the node next starts");
         say(msg, len, 0, "%s by %s recorded for %s%s%s", addendum ? "addendum" : "report", reporter,
             uid, *sr_uid ? "; DICOM SR " : "", sr_uid);
+    }
+    pm__study_view__free_unpacked(sv, NULL);
+    return rc;
+}
+
+int pm_wl_assign(const pm_wl_node *n, const char *uid, const char *reporter, const char *by,
+                 char *msg, size_t len)
+{
+    if (!pm_wl_reporter_ok(by))
+        return say(msg, len, PM_E_INVAL, "'%s' is not a coordinator id (a reporter id)",
+                   by ? by : "");
+    Pm__StudyView *sv = NULL;
+    int rc = open_item(n, uid, reporter, &sv, msg, len);
+    if (rc)
+        return rc;
+    uint64_t now = pm_now_ms();
+    pm_wl_verdict v = pm_wl_may_assign(sv, pm_views_item_state(sv, now));
+    const char *held = strcmp(sv->state, "claimed") == 0 && sv->claim ? sv->claim->reporter : "";
+    if (v != PM_WL_ALLOWED) {
+        rc = say(msg, len, v, "cannot assign %s: %s", uid, pm_wl_verdict_text(v));
+    } else {
+        Pm__ItemClaimed c = PM__ITEM_CLAIMED__INIT;
+        c.study_instance_uid = (char *)uid;
+        c.reporter = (char *)reporter;
+        c.assigned_by = (char *)by;
+        c.lease_until_ms = now + n->cfg->lease_ms;
+        Pm__EventBody body = PM__EVENT_BODY__INIT;
+        body.payload_case = PM__EVENT_BODY__PAYLOAD_ITEM_CLAIMED;
+        body.item_claimed = &c;
+        int taken = *held && strcmp(held, reporter) != 0;
+        if (!(rc = append(n, &body, msg, len)))
+            say(msg, len, 0, "assigned %s to %s by %s%s%s", uid, reporter, by,
+                taken ? "; taken from " : "", taken ? held : "");
+    }
+    pm__study_view__free_unpacked(sv, NULL);
+    return rc;
+}
+
+int pm_wl_flag(const pm_wl_node *n, const char *uid, const char *priority, const char *reason,
+               const char *by, char *msg, size_t len)
+{
+    if (!pm_event_priority_known(priority))
+        return say(msg, len, PM_E_INVAL, "the priority is one of immediate, urgent, routine");
+    if (!reason || !*reason || strlen(reason) > 4096 || !by || !*by || strlen(by) > 256)
+        return say(msg, len, PM_E_INVAL,
+                   "a flag needs a reason (1-4096 characters) and who raised it (1-256)");
+    Pm__StudyView *sv = NULL;
+    int r = pm_views_study(n->store, uid, &sv);
+    if (r == PM_OK && !sv->study)
+        r = PM_E_NOTFOUND;
+    if (r) {
+        if (sv)
+            pm__study_view__free_unpacked(sv, NULL);
+        return r == PM_E_NOTFOUND
+                   ? say(msg, len, r, "unknown study %s: no node of the mesh has announced it", uid)
+                   : say(msg, len, r, "cannot read study %s: %s", uid, pm_strerror(r));
+    }
+    int rc;
+    char due[32];
+    if (sv->withdrawn) {
+        rc = say(msg, len, PM_WL_WITHDRAWN, "cannot flag %s: %s", uid,
+                 pm_wl_verdict_text(PM_WL_WITHDRAWN));
+    } else {
+        /* The due time travels in the event, so every node derives the same one. */
+        Pm__ItemFlagged f = PM__ITEM_FLAGGED__INIT;
+        f.study_instance_uid = (char *)uid;
+        f.priority = (char *)priority;
+        f.reason = (char *)reason;
+        f.by = (char *)by;
+        f.due_ms = sv->announced_ms + pm_worklist_due_for(n->cfg, priority);
+        Pm__EventBody body = PM__EVENT_BODY__INIT;
+        body.payload_case = PM__EVENT_BODY__PAYLOAD_ITEM_FLAGGED;
+        body.item_flagged = &f;
+        if (!(rc = append(n, &body, msg, len)))
+            say(msg, len, 0, "flagged %s %s (was %s) by %s; due %s", uid, priority,
+                pm_wl_priority(sv), by, iso(f.due_ms, due));
     }
     pm__study_view__free_unpacked(sv, NULL);
     return rc;

@@ -41,6 +41,16 @@ int pm_wl_release(const pm_wl_node *n, const char *uid, const char *reporter, ch
                   size_t msglen);
 int pm_wl_verify(const pm_wl_node *n, const char *uid, const char *reporter, char *msg,
                  size_t msglen);
+/* A coordinator (by, a reporter id) assigns the item to reporter: a claim on their
+ * behalf, which takes the item from a current holder. */
+int pm_wl_assign(const pm_wl_node *n, const char *uid, const char *reporter, const char *by,
+                 char *msg, size_t msglen);
+/* Raises or lowers the item's priority (immediate, urgent, routine) with a reason and
+ * who or what raised it (1-256 characters: an AI product, a person); the due time
+ * becomes the arrival plus this node's due time for the new priority. */
+int pm_wl_flag(const pm_wl_node *n, const char *uid, const char *priority, const char *reason,
+               const char *by, char *msg, size_t msglen);
+
 /* text must satisfy pm_wl_report_text_problem; with addendum it amends the item's latest
  * report. The same text twice is one report (PM_OK, msg says nothing new was recorded).
  * A warning that does not stop the report (the SR could not be made) goes into note, ""
