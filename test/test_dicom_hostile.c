@@ -43,7 +43,8 @@ static void put(buf *b, const void *d, size_t n)
         b->p = realloc(b->p, b->cap);
         CHECK(b->p);
     }
-    memcpy(b->p + b->n, d, n);
+    if (n) /* d may be NULL for an empty part */
+        memcpy(b->p + b->n, d, n);
     b->n += n;
 }
 

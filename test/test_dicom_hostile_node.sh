@@ -314,7 +314,13 @@ read -r _ nclosed _ nopen _ minms _ maxms < <(grep '^closed' "$T/idle.log")
 [ "$minms" -ge 1800 ] && [ "$maxms" -le 8000 ] ||
     fail "idle associations closed after $minms..$maxms ms, not about idle_timeout (2 s)"
 [ "$th2" -le $((th0 + 2)) ] || fail "threads: $th0 before, $th2 after the idle associations closed"
-[ "$rss2" -le $((rss0 + 16384)) ] || fail "RSS: $rss0 kB before, $rss2 kB after"
+# Under AddressSanitizer freed memory sits in its quarantine instead of going back:
+# the threads are checked there, the RSS only in a plain build.
+if ldd "$PACSMESH" 2>/dev/null | grep -q libasan; then
+    log "   (an AddressSanitizer build: RSS not compared, freed memory stays quarantined)"
+else
+    [ "$rss2" -le $((rss0 + 16384)) ] || fail "RSS: $rss0 kB before, $rss2 kB after"
+fi
 grep -q "association with IDLE_SCU (127.0.0.1) idle for 2 s: closed" "${NODE_LOG[A]}" ||
     fail "A's log does not say idle associations were closed"
 nodes_alive $A
