@@ -292,6 +292,7 @@ static void test_scan_shapes(void)
     CHECK_RC(scan(&b, PM_DICOM_TS_EXPLICIT_LE, 0, 0, &r));
     CHECK_EQ_INT(r.depth, 0);
     free(b.p);
+    free(frag.p);
 
     /* Implicit VR: a value that starts like an item but holds garbage is only a guess:
      * accepted, and the scan goes on after it. */
