@@ -600,7 +600,13 @@ static void test_parser_process(void)
     pm_dicom_set_limits(&unchecked);
     CHECK_CODE(pm_dicom_read_meta(deep, &m, err, sizeof err), PM_E_DICOM);
     printf("without the scan, 30000-deep: %s\n", err);
+#ifdef __SANITIZE_ADDRESS__
+    /* AddressSanitizer catches the overflow itself and ends the parser with status 1. */
+    CHECK(strstr(err, "the parser process died of signal") != NULL ||
+          strstr(err, "the parser process exited with status") != NULL);
+#else
     CHECK(strstr(err, "the parser process died of signal") != NULL);
+#endif
     CHECK(!strchr(err, '\n'));
     /* This process is fine; the next file gets a fresh parser. */
     CHECK_RC(pm_dicom_read_meta(good, &m, err, sizeof err));
