@@ -90,6 +90,10 @@ else
 fi
 
 # ---- 4. a revoked node --------------------------------------------------------------------------------
+# B hears of its revocation only from A, which drops B's links once B is revoked: both
+# links must be up (B may just have restarted) for the revocation to reach it first.
+wait_until 30 is_up $A "${NODE_ID[B]}"
+wait_until 30 is_up $B "${NODE_ID[A]}"
 pm $A revoke "${NODE_ID[B]}" --reason "test: revoked node refuses C-STORE" >/dev/null || fail "revoke failed"
 wait_until 20 state_is $B "${NODE_ID[B]}" revoked
 R=$(gen_study "$T/rev" 1 1 REV0001 "REVOKED^NODE" 20240503) || fail "cannot generate a study"
