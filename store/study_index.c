@@ -25,24 +25,31 @@ static int put_index(MDB_txn *txn, MDB_dbi dbi, const char *value, const char *u
     return rc == MDB_NOTFOUND ? PM_OK : pm_store_mdb_error(rc, "study index");
 }
 
+/* A time-keyed index (time(8 BE) uid -> ""): adds or removes uid under time_ms; a zero
+ * time lists nothing. */
+static int put_timed(MDB_txn *txn, MDB_dbi dbi, uint64_t time_ms, const char *uid, int add,
+                     const char *what)
+{
+    size_t ulen = strlen(uid);
+    uint8_t key[8 + PM_UID_MAX];
+    if (!time_ms || ulen > PM_UID_MAX)
+        return PM_OK;
+    pm_put_be64(key, time_ms);
+    memcpy(key + 8, uid, ulen);
+    MDB_val k = {8 + ulen, key}, v0 = {0, ""};
+    int rc = add ? mdb_put(txn, dbi, &k, &v0, 0) : mdb_del(txn, dbi, &k, NULL);
+    return rc == MDB_NOTFOUND ? PM_OK : pm_store_mdb_error(rc, what);
+}
+
 /* The open-items index: an item that is unreported or claimed (a lapsed lease still
  * reads as open) and has a due time is listed by due time, so `worklist --overdue`
  * walks only what is due before now. A function of the view, like the view itself. */
 static int put_due_index(MDB_txn *txn, pm_store *s, const Pm__StudyView *v, const char *uid,
                          int add)
 {
-    uint64_t due = pm_wl_due_ms(v);
-    if (!due || (strcmp(v->state, "unreported") != 0 && strcmp(v->state, "claimed") != 0))
+    if (strcmp(v->state, "unreported") != 0 && strcmp(v->state, "claimed") != 0)
         return PM_OK;
-    size_t ulen = strlen(uid);
-    uint8_t key[8 + PM_UID_MAX];
-    if (ulen > PM_UID_MAX)
-        return PM_OK;
-    pm_put_be64(key, due);
-    memcpy(key + 8, uid, ulen);
-    MDB_val k = {8 + ulen, key}, v0 = {0, ""};
-    int rc = add ? mdb_put(txn, s->bydue, &k, &v0, 0) : mdb_del(txn, s->bydue, &k, NULL);
-    return rc == MDB_NOTFOUND ? PM_OK : pm_store_mdb_error(rc, "due index");
+    return put_timed(txn, s->bydue, pm_wl_due_ms(v), uid, add, "due index");
 }
 
 /* The final-reports index: items whose report is final, by the time it became so, so
@@ -50,16 +57,7 @@ static int put_due_index(MDB_txn *txn, pm_store *s, const Pm__StudyView *v, cons
 static int put_final_index(MDB_txn *txn, pm_store *s, const Pm__StudyView *v, const char *uid,
                            int add)
 {
-    uint64_t final = pm_wl_final_ms(v);
-    size_t ulen = strlen(uid);
-    uint8_t key[8 + PM_UID_MAX];
-    if (!final || ulen > PM_UID_MAX)
-        return PM_OK;
-    pm_put_be64(key, final);
-    memcpy(key + 8, uid, ulen);
-    MDB_val k = {8 + ulen, key}, v0 = {0, ""};
-    int rc = add ? mdb_put(txn, s->byfinal, &k, &v0, 0) : mdb_del(txn, s->byfinal, &k, NULL);
-    return rc == MDB_NOTFOUND ? PM_OK : pm_store_mdb_error(rc, "final index");
+    return put_timed(txn, s->byfinal, pm_wl_final_ms(v), uid, add, "final index");
 }
 
 void pm_study_index_normalize(char attr, const char *value, char *out)

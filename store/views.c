@@ -161,23 +161,28 @@ int pm_views_studies_dated(pm_store *s, const char *from, const char *to, pm_stu
     return rc;
 }
 
-int pm_views_studies_due_before(pm_store *s, uint64_t before_ms, pm_study_fn fn, void *ctx)
+/* Walks a time-keyed index (time(8 BE) uid -> "") from from_ms while times are below
+ * until_ms, reading each study it lists. */
+static int walk_timed(pm_store *s, MDB_dbi dbi, uint64_t from_ms, uint64_t until_ms, pm_study_fn fn,
+                      void *ctx)
 {
     MDB_txn *txn;
     MDB_cursor *cur;
     int rc = pm_store_txn_begin(s, 0, &txn);
     if (rc)
         return rc;
-    if ((rc = pm_store_mdb_error(mdb_cursor_open(txn, s->bydue, &cur), "open cursor"))) {
+    if ((rc = pm_store_mdb_error(mdb_cursor_open(txn, dbi, &cur), "open cursor"))) {
         mdb_txn_abort(txn);
         return rc;
     }
-    MDB_val k, v;
-    for (int op = MDB_FIRST; !rc && mdb_cursor_get(cur, &k, &v, op) == 0; op = MDB_NEXT) {
+    uint8_t from[8];
+    pm_put_be64(from, from_ms);
+    MDB_val k = {8, from}, v;
+    for (int op = MDB_SET_RANGE; !rc && mdb_cursor_get(cur, &k, &v, op) == 0; op = MDB_NEXT) {
         if (k.mv_size <= 8)
             continue;
-        if (pm_get_be64(k.mv_data) >= before_ms)
-            break; /* keys sort by due time */
+        if (pm_get_be64(k.mv_data) >= until_ms)
+            break; /* keys sort by time */
         MDB_val sk = {k.mv_size - 8, (uint8_t *)k.mv_data + 8}, sv;
         if (mdb_get(txn, s->studies, &sk, &sv) == 0)
             rc = call_study(&sv, fn, ctx);
@@ -187,30 +192,14 @@ int pm_views_studies_due_before(pm_store *s, uint64_t before_ms, pm_study_fn fn,
     return rc;
 }
 
+int pm_views_studies_due_before(pm_store *s, uint64_t before_ms, pm_study_fn fn, void *ctx)
+{
+    return walk_timed(s, s->bydue, 0, before_ms, fn, ctx);
+}
+
 int pm_views_studies_final_since(pm_store *s, uint64_t since_ms, pm_study_fn fn, void *ctx)
 {
-    MDB_txn *txn;
-    MDB_cursor *cur;
-    int rc = pm_store_txn_begin(s, 0, &txn);
-    if (rc)
-        return rc;
-    if ((rc = pm_store_mdb_error(mdb_cursor_open(txn, s->byfinal, &cur), "open cursor"))) {
-        mdb_txn_abort(txn);
-        return rc;
-    }
-    uint8_t from[8];
-    pm_put_be64(from, since_ms);
-    MDB_val k = {8, from}, v;
-    for (int op = MDB_SET_RANGE; !rc && mdb_cursor_get(cur, &k, &v, op) == 0; op = MDB_NEXT) {
-        if (k.mv_size <= 8)
-            continue;
-        MDB_val sk = {k.mv_size - 8, (uint8_t *)k.mv_data + 8}, sv;
-        if (mdb_get(txn, s->studies, &sk, &sv) == 0)
-            rc = call_study(&sv, fn, ctx);
-    }
-    mdb_cursor_close(cur);
-    mdb_txn_abort(txn);
-    return rc;
+    return walk_timed(s, s->byfinal, since_ms, UINT64_MAX, fn, ctx);
 }
 
 int pm_views_studies_by_attr(pm_store *s, char attr, const char *value, int exact, pm_study_fn fn,
