@@ -15,13 +15,16 @@
 #include "node/worklist/present.h"
 #include "store/blobs.h"
 
-/* A DICOM thread waiting for a fetch job: answered when the job ends. */
+/* A DICOM or web thread waiting for a fetch job: answered when the job ends or, with
+ * has_hash, as soon as that one instance of it has arrived (node/daemon/fetch_waiters.c). */
 typedef struct {
     uint64_t job;
+    uint8_t hash[PM_HASH_BYTES];
+    int has_hash;
     zmq_msg_t routing;
 } fetch_waiter;
 
-enum { QUIET_PERIOD_MS = 1000, MAX_WAITERS = 64, MAX_RELOADS = 1024 };
+enum { QUIET_PERIOD_MS = 1000, MAX_WAITERS = 256, MAX_RELOADS = 1024 };
 
 /* Worklist counts for metrics. Walking every study is O(studies), so a scrape reuses
  * counts younger than WORKLIST_COUNT_MS instead of stalling the loop on each one. */
@@ -56,6 +59,17 @@ typedef struct daemon_state {
     pm_config *retired[MAX_RELOADS]; /* configurations SIGHUP replaced (node/daemon/reload.h) */
     size_t n_retired;
 } daemon_state;
+
+/* node/daemon/fetch_waiters.c: the lazy fetch's requests from other threads. */
+void pm_daemon_reply_edge(daemon_state *d, zmq_msg_t *routing, json_t *reply);
+/* "fetch-begin" (wait 0: answered with the job at once) and "prepare" (wait 1: answered
+ * when the job ends), both {study, reader}. */
+void pm_daemon_edge_fetch(daemon_state *d, zmq_msg_t *rid, const json_t *req, int wait);
+/* "await" {job, hash}: answered when that instance is here, or cannot be. */
+void pm_daemon_edge_await(daemon_state *d, zmq_msg_t *rid, const json_t *req);
+/* The fetcher's callbacks (pm_fetch_done_fn, pm_fetch_instance_fn); ctx is the state. */
+void pm_daemon_fetch_done(void *ctx, uint64_t job, int rc);
+void pm_daemon_instance_done(void *ctx, uint64_t job, const uint8_t hash[PM_HASH_BYTES], int rc);
 
 /* Writes the node's metrics (pm_metrics_collect_fn; ctx is the daemon_state). */
 void pm_daemon_collect_metrics(void *ctx, pm_metrics_writer *w);

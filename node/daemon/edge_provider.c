@@ -12,8 +12,10 @@
 #include <string.h>
 #include <zmq.h>
 
-/* One request to the main loop, waiting up to timeout_ms for its answer. */
-static int ask_main_loop(pm_edge *e, json_t *req, int timeout_ms, char *err, size_t errlen)
+/* One request to the main loop, waiting up to timeout_ms for its answer; *reply_out,
+ * if given, receives the answer (the caller's to decref). */
+static int ask_main_loop(pm_edge *e, json_t *req, int timeout_ms, char *err, size_t errlen,
+                         json_t **reply_out)
 {
     void *sock = zmq_socket(e->zctx, ZMQ_REQ);
     if (!sock)
@@ -36,6 +38,8 @@ static int ask_main_loop(pm_edge *e, json_t *req, int timeout_ms, char *err, siz
             rc = reply && !error ? PM_OK : PM_E_NOTFOUND;
             if (error && err)
                 snprintf(err, errlen, "%s", error);
+            if (reply_out && rc == PM_OK)
+                *reply_out = json_incref(reply);
             json_decref(reply);
         }
         zmq_msg_close(&msg);
@@ -72,7 +76,7 @@ static void edge_association_end(void *ctx, const char *calling_ae, unsigned sto
     if (rc)
         pm_error("dicom", "cannot announce what %s stored: %s", calling_ae, pm_strerror(rc));
     json_t *req = json_pack("{s:s}", "cmd", "kick");
-    ask_main_loop(e, req, 5000, NULL, 0);
+    ask_main_loop(e, req, 5000, NULL, 0, NULL);
     json_decref(req);
 }
 
@@ -109,11 +113,46 @@ static int edge_prepare_study(void *ctx, const char *calling_ae, const char *stu
         json_pack("{s:s, s:s, s:s}", "cmd", "prepare", "study", study_uid, "reader", calling_ae);
     char err[256] = "";
     /* A large study from a slow peer may take minutes; the viewer waits meanwhile. */
-    int rc = ask_main_loop(e, req, 600000, err, sizeof err);
+    int rc = ask_main_loop(e, req, 600000, err, sizeof err, NULL);
     json_decref(req);
     if (rc)
         pm_warn("dicom", "cannot make study %s available for %s: %s", study_uid, calling_ae,
                 *err ? err : pm_strerror(rc));
+    return rc;
+}
+
+static int edge_begin_study(void *ctx, const char *calling_ae, const char *study_uid,
+                            uint64_t *fetch)
+{
+    pm_edge *e = ctx;
+    __atomic_add_fetch(&e->retrieves, 1, __ATOMIC_RELAXED);
+    json_t *req = json_pack("{s:s, s:s, s:s}", "cmd", "fetch-begin", "study", study_uid, "reader",
+                            calling_ae),
+           *reply = NULL;
+    char err[256] = "";
+    int rc = ask_main_loop(e, req, 10000, err, sizeof err, &reply);
+    json_decref(req);
+    if (!rc && !json_is_integer(json_object_get(reply, "job")))
+        rc = PM_E_NOTFOUND;
+    if (!rc)
+        *fetch = (uint64_t)json_integer_value(json_object_get(reply, "job"));
+    json_decref(reply);
+    if (rc)
+        pm_warn("dicom", "cannot make study %s available for %s: %s", study_uid, calling_ae,
+                *err ? err : pm_strerror(rc));
+    return rc;
+}
+
+static int edge_await_blob(void *ctx, uint64_t fetch, const uint8_t hash[32])
+{
+    pm_edge *e = ctx;
+    char hex[PM_HASH_HEX];
+    pm_hex_encode(hash, PM_HASH_BYTES, hex);
+    json_t *req =
+        json_pack("{s:s, s:I, s:s}", "cmd", "await", "job", (json_int_t)fetch, "hash", hex);
+    /* One instance from a slow peer may take a while; the viewer waits meanwhile. */
+    int rc = ask_main_loop(e, req, 600000, NULL, 0, NULL);
+    json_decref(req);
     return rc;
 }
 
@@ -175,6 +214,8 @@ void pm_edge_provider(pm_edge *e, pm_dicom_provider *p)
     p->for_each_study_dated = edge_for_each_study_dated;
     p->for_each_study_by_attr = edge_for_each_study_by_attr;
     p->prepare_study = edge_prepare_study;
+    p->begin_study = edge_begin_study;
+    p->await_blob = edge_await_blob;
     p->blob_path = edge_blob_path;
     p->verify_blob = edge_verify_blob;
 }

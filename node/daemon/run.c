@@ -51,42 +51,6 @@ static void on_signal(int sig)
     stop_requested = 1;
 }
 
-static void reply_edge(daemon_state *d, zmq_msg_t *routing, json_t *reply)
-{
-    char *text = json_dumps(reply, JSON_COMPACT);
-    zmq_msg_t rid;
-    zmq_msg_init(&rid);
-    zmq_msg_copy(&rid, routing);
-    /* REQ peers expect an empty delimiter frame between routing id and body. */
-    if (text && zmq_msg_send(&rid, d->edge_socket, ZMQ_SNDMORE) >= 0) {
-        zmq_send(d->edge_socket, "", 0, ZMQ_SNDMORE);
-        zmq_send(d->edge_socket, text, strlen(text), 0);
-    } else {
-        zmq_msg_close(&rid);
-    }
-    free(text);
-    json_decref(reply);
-}
-
-/* The fetcher finished a job: answer the DICOM threads waiting for it. */
-static void on_fetch_done(void *ctx, uint64_t job, int rc)
-{
-    daemon_state *d = ctx;
-    size_t kept = 0;
-    for (size_t i = 0; i < d->n_waiters; i++) {
-        fetch_waiter *w = &d->waiters[i];
-        if (w->job != job) {
-            d->waiters[kept++] = *w;
-            continue;
-        }
-        reply_edge(d, &w->routing,
-                   rc ? json_pack("{s:s}", "error", pm_strerror(rc)) : json_pack("{s:b}", "ok", 1));
-        zmq_msg_close(&w->routing);
-    }
-    d->n_waiters = kept;
-    pm_gossip_push_local(d->gossip); /* the study-accessed event */
-}
-
 static void answer_edge(daemon_state *d)
 {
     zmq_msg_t rid, empty, body;
@@ -103,32 +67,26 @@ static void answer_edge(daemon_state *d)
     if (cmd && strcmp(cmd, "kick") == 0) {
         d->announced_store_ms = __atomic_load_n(&d->edge.last_store_ms, __ATOMIC_RELAXED);
         pm_gossip_push_local(d->gossip);
-        reply_edge(d, &rid, json_pack("{s:b}", "ok", 1));
+        pm_daemon_reply_edge(d, &rid, json_pack("{s:b}", "ok", 1));
     } else if (cmd && strcmp(cmd, "prepare") == 0 && !d->writing) {
-        reply_edge(d, &rid, json_pack("{s:s}", "error", UNCONFIRMED));
-    } else if (cmd && strcmp(cmd, "prepare") == 0 && d->n_waiters < MAX_WAITERS) {
-        json_t *live = pm_gossip_liveness(d->gossip, pm_now_ms());
-        uint64_t job = 0;
-        int rc = pm_fetch_start(d->fetcher, json_string_value(json_object_get(req, "study")),
-                                json_string_value(json_object_get(req, "reader")), live, &job);
-        json_decref(live);
-        if (rc) {
-            reply_edge(d, &rid, json_pack("{s:s}", "error", pm_strerror(rc)));
-        } else { /* answered by on_fetch_done */
-            fetch_waiter *w = &d->waiters[d->n_waiters++];
-            w->job = job;
-            zmq_msg_init(&w->routing);
-            zmq_msg_copy(&w->routing, &rid);
-        }
+        pm_daemon_reply_edge(d, &rid, json_pack("{s:s}", "error", UNCONFIRMED));
+    } else if (cmd && strcmp(cmd, "prepare") == 0) {
+        pm_daemon_edge_fetch(d, &rid, req, 1);
+    } else if (cmd && strcmp(cmd, "fetch-begin") == 0 && !d->writing) {
+        pm_daemon_reply_edge(d, &rid, json_pack("{s:s}", "error", UNCONFIRMED));
+    } else if (cmd && strcmp(cmd, "fetch-begin") == 0) {
+        pm_daemon_edge_fetch(d, &rid, req, 0);
+    } else if (cmd && strcmp(cmd, "await") == 0) {
+        pm_daemon_edge_await(d, &rid, req);
     } else if (pm_http_is_write(cmd) && !d->writing) {
         /* A web write signs an event: never before a peer confirmed the own feed. */
-        reply_edge(d, &rid, json_pack("{s:s}", "error", UNCONFIRMED));
+        pm_daemon_reply_edge(d, &rid, json_pack("{s:s}", "error", UNCONFIRMED));
     } else if (pm_http_is_write(cmd)) { /* the web server's claim, report ... */
         pm_wl_node n = {d->node.store, d->blobs, d->node.id, d->node.cfg};
-        reply_edge(d, &rid, pm_http_answer_write(&n, req));
+        pm_daemon_reply_edge(d, &rid, pm_http_answer_write(&n, req));
         pm_gossip_push_local(d->gossip);
     } else {
-        reply_edge(
+        pm_daemon_reply_edge(
             d, &rid,
             json_pack("{s:s}", "error", cmd ? "busy or unknown request" : "malformed request"));
     }
@@ -380,8 +338,9 @@ static int start_edge(daemon_state *d, const char *dir)
     if (!d->spool_dir || (mkdir(d->spool_dir, 0700) != 0 && errno != EEXIST))
         return PM_E_IO;
     if ((rc = pm_fetcher_new(d->transport, d->node.store, d->blobs, d->node.id, d->node.cfg,
-                             on_fetch_done, d, &d->fetcher)))
+                             pm_daemon_fetch_done, d, &d->fetcher)))
         return rc;
+    pm_fetcher_on_instance(d->fetcher, pm_daemon_instance_done, d);
     pm_gossip_set_fetcher(d->gossip, d->fetcher);
     d->edge_socket = zmq_socket(d->zctx, ZMQ_ROUTER);
     if (!d->edge_socket || zmq_bind(d->edge_socket, PM_EDGE_ENDPOINT) != 0)

@@ -111,6 +111,17 @@ typedef struct {
      * code (then the edge fails those sub-operations). */
     int (*prepare_study)(void *ctx, const char *calling_ae, const char *study_uid);
 
+    /* Optional (NULL: prepare_study is used, and the whole study is waited for): starts
+     * making the bytes of study_uid local without waiting, and records the access as
+     * prepare_study does; *fetch receives a handle for await_blob. PM_OK or a negative
+     * code (then the edge sends what is here and fails the rest). */
+    int (*begin_study)(void *ctx, const char *calling_ae, const char *study_uid, uint64_t *fetch);
+
+    /* Optional, with begin_study: waits until the blob with this content hash, one of
+     * the fetch begun as `fetch`, is local (PM_OK) or cannot be (a negative code), so
+     * that each instance goes out as soon as it has arrived and been verified. */
+    int (*await_blob)(void *ctx, uint64_t fetch, const uint8_t hash[32]);
+
     /* Path of the local file holding the blob with this content hash (after
      * prepare_study). Writes at most pathlen bytes; PM_E_NOTFOUND if not local. */
     int (*blob_path)(void *ctx, const uint8_t hash[32], char *path, size_t pathlen);

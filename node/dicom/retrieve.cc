@@ -1,13 +1,15 @@
 /* C-GET and C-MOVE for the DICOM edge: match instances with dicom_query.c, have the
- * provider make each study's bytes local, then send every instance's stored file by
- * C-STORE sub-operations, on the requester's association (C-GET) or on a new one to the
- * configured destination (C-MOVE). Files go out as stored: dcmtk streams a file's data
- * set bytes unchanged when the presentation context has its transfer syntax, and for
- * C-MOVE we propose exactly the syntaxes the files are stored in. */
+ * provider begin making each study's bytes local, then send every instance's stored file
+ * by C-STORE sub-operations, on the requester's association (C-GET) or on a new one to
+ * the configured destination (C-MOVE), each as soon as it has arrived and been verified,
+ * in series and instance order, while the rest of the study is still coming. Files go out as
+ * stored: dcmtk streams a file's data set bytes unchanged when the presentation context has its
+ * transfer syntax, and for C-MOVE we propose exactly the syntaxes the files are stored in. */
 #include "node/dicom/shim_internal.h"
 
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <set>
 
 extern "C" {
@@ -47,8 +49,9 @@ struct retrieve_job {
     unsigned completed = 0, failed = 0, warning = 0;
     std::vector<std::string> failed_uids;
     std::set<std::string> unprepared;
-    unsigned repairs = 0; /* damaged copies fetched again during this job */
-    Uint16 refuse = 0;    /* non-zero: answer with this final status at once */
+    std::map<std::string, uint64_t> fetches; /* study -> the provider's begun fetch */
+    unsigned repairs = 0;                    /* damaged copies fetched again during this job */
+    Uint16 refuse = 0;                       /* non-zero: answer with this final status at once */
     std::string error;
     const pm_dicom_destination *dest = nullptr;
     T_ASC_Network *sub_net = nullptr;
@@ -207,15 +210,20 @@ static void start_job(retrieve_job *j, const char *sop_class, DcmDataset *ids,
         j->items.clear();
         return;
     }
-    /* Make every study involved local before the first byte goes out. */
+    /* Begin making every study involved local; each instance is awaited as it is sent. */
     std::set<std::string> studies;
     for (const retrieve_item &it : j->items)
         studies.insert(it.study);
+    const pm_dicom_provider &p = srv->provider;
     for (const std::string &s : studies) {
-        rc = srv->provider.prepare_study
-                 ? srv->provider.prepare_study(srv->provider.ctx, j->a->calling_ae.c_str(),
-                                               s.c_str())
-                 : PM_OK;
+        uint64_t fetch = 0;
+        if (p.begin_study && p.await_blob)
+            rc = p.begin_study(p.ctx, j->a->calling_ae.c_str(), s.c_str(), &fetch);
+        else
+            rc = p.prepare_study ? p.prepare_study(p.ctx, j->a->calling_ae.c_str(), s.c_str())
+                                 : PM_OK;
+        if (rc == PM_OK && p.begin_study && p.await_blob)
+            j->fetches[s] = fetch;
         if (rc != PM_OK) {
             /* What is here is still sent; the rest become failed sub-operations. */
             pm_warn(LOG_MOD, "%s from %s: study %s not wholly available (%s): sending what is here",
@@ -241,6 +249,11 @@ static void start_job(retrieve_job *j, const char *sop_class, DcmDataset *ids,
 static const char *local_copy(retrieve_job *j, const retrieve_item &it, char *path, size_t len)
 {
     const pm_dicom_provider &p = j->a->srv->provider;
+    if (it.has_hash && p.blob_path && p.blob_path(p.ctx, it.hash, path, len) != PM_OK) {
+        auto fetch = j->fetches.find(it.study);
+        if (fetch != j->fetches.end() && p.await_blob(p.ctx, fetch->second, it.hash) != PM_OK)
+            return "instance not available (no holder could provide it)";
+    }
     if (!it.has_hash || !p.blob_path || p.blob_path(p.ctx, it.hash, path, len) != PM_OK)
         return j->unprepared.count(it.study) ? "instance not available (no holder reachable)"
                                              : "instance not held locally";

@@ -17,13 +17,37 @@ struct multipart_s {
     size_t head_len, head_off;
     int in_body, done;
     char boundary[48];
+    mp_resolve_fn resolve;
+    void *resolve_ctx;
+    void (*free_resolve_ctx)(void *);
 };
+
+void mp_set_resolver(multipart *m, mp_resolve_fn fn, void *ctx, void (*free_ctx)(void *))
+{
+    m->resolve = fn;
+    m->resolve_ctx = ctx;
+    m->free_resolve_ctx = free_ctx;
+}
+
+/* Part i's file, once it is there (mp_set_resolver). */
+static int resolve_part(multipart *m, size_t i)
+{
+    if (m->paths[i] || m->data[i] || !m->resolve)
+        return 0;
+    char path[4096];
+    if (m->resolve(m->resolve_ctx, i, path, sizeof path) != 0)
+        return -1;
+    m->paths[i] = strdup(path);
+    return m->paths[i] ? 0 : -1;
+}
 
 void mp_free(void *cls)
 {
     multipart *m = cls;
     if (m->f)
         fclose(m->f);
+    if (m->free_resolve_ctx)
+        m->free_resolve_ctx(m->resolve_ctx);
     for (size_t i = 0; i < m->nparts; i++) {
         free(m->paths[i]);
         free(m->data[i]);
@@ -73,6 +97,8 @@ static ssize_t mp_read(void *cls, uint64_t pos, char *buf, size_t max)
             m->done = 1;
             continue;
         }
+        if (resolve_part(m, m->cur) != 0)
+            return MHD_CONTENT_READER_END_WITH_ERROR;
         if (m->paths[m->cur] && !(m->f = fopen(m->paths[m->cur], "rb")))
             return MHD_CONTENT_READER_END_WITH_ERROR;
         m->head_len =

@@ -18,6 +18,13 @@ char **mp_data(multipart *m, size_t i);
 size_t *mp_len(multipart *m, size_t i);
 char **mp_ctype(multipart *m, size_t i);
 
+/* A part whose file is not there yet: when the answer reaches part i with neither a
+ * path nor data, fn is called (on the connection's thread, and may block until the file
+ * has arrived) to write its path into path; non-zero ends the answer with an error.
+ * free_ctx(ctx) runs when the multipart is freed. */
+typedef int (*mp_resolve_fn)(void *ctx, size_t i, char *path, size_t pathlen);
+void mp_set_resolver(multipart *m, mp_resolve_fn fn, void *ctx, void (*free_ctx)(void *));
+
 /* Answers with the parts (type: the parts' media type); the multipart is consumed. */
 enum MHD_Result mp_send(pm_http_req *r, multipart *m, const char *type);
 

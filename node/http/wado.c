@@ -38,6 +38,8 @@ typedef struct {
     size_t n, cap;
     int local; /* every blob is here */
     pm_http_server *srv;
+    int streaming; /* instances are sent as they arrive from the fetch begun as `fetch` */
+    uint64_t fetch;
 } wado_set;
 
 static int collect(void *ctx, const pm_dicom_row *row)
@@ -191,15 +193,34 @@ static size_t locate(pm_http_req *r, wado_set *w)
     return missing;
 }
 
+/* Begins the lazy fetch of what of w is not here, without waiting: the answer sends each
+ * instance as it arrives (stream_part). The fetch records the read. */
+static int begin_stream(pm_http_req *r, const char *study, wado_set *w, char *err, size_t errlen)
+{
+    const pm_dicom_provider *p = &r->srv->s.provider;
+    int rc = p->begin_study(p->ctx, reader_of(r), study, &w->fetch);
+    if (rc) {
+        snprintf(err, errlen, "cannot start fetching it: %s", pm_strerror(rc));
+        return rc;
+    }
+    recently_recorded(reader_of(r), study, 1);
+    w->streaming = 1;
+    return PM_OK;
+}
+
 /* Makes w's blobs local: another trust's instances come from the lazy fetch the DICOM
  * edge uses, and each is served as soon as it is verified and here, without waiting for
  * the rest of the study. A read of an already cached study is still recorded (once per
  * reader and study per ACCESS_RECORD_MS). */
-static int make_local(pm_http_req *r, const char *study, wado_set *w, char *err, size_t errlen)
+static int make_local(pm_http_req *r, const char *study, wado_set *w, int stream, char *err,
+                      size_t errlen)
 {
     const pm_dicom_provider *p = &r->srv->s.provider;
     const char *reader = reader_of(r);
-    if (!locate(r, w)) {
+    size_t missing = locate(r, w);
+    if (missing && stream && p->begin_study && p->await_blob)
+        return begin_stream(r, study, w, err, errlen);
+    if (!missing) {
         if (recently_recorded(reader, study, 0))
             return PM_OK;
         int rc = p->prepare_study(p->ctx, reader, study); /* cached: records the read */
@@ -239,7 +260,7 @@ static int make_local(pm_http_req *r, const char *study, wado_set *w, char *err,
 /* Finds the instances and makes their bytes local. Answers the request itself on
  * failure (returns 1 then, with *res set). */
 static int resolve(pm_http_req *r, const char *study, const char *series, const char *inst,
-                   wado_set *w, enum MHD_Result *res)
+                   int stream, wado_set *w, enum MHD_Result *res)
 {
     const pm_dicom_provider *p = &r->srv->s.provider;
     pm_dicom_query q;
@@ -263,7 +284,7 @@ static int resolve(pm_http_req *r, const char *study, const char *series, const 
         return 1;
     }
     char err[256] = "";
-    if (make_local(r, study, w, err, sizeof err)) {
+    if (make_local(r, study, w, stream, err, sizeof err)) {
         *res = pm_http_error(r, 503, "the pixel data cannot be reached now: %s", err);
         return 1;
     }
@@ -271,6 +292,57 @@ static int resolve(pm_http_req *r, const char *study, const char *series, const 
 }
 
 /* ---- the three kinds of answer */
+
+/* What a streamed answer needs to find its parts' files as they arrive. */
+typedef struct {
+    const pm_dicom_provider *p;
+    uint64_t fetch;
+    wado_item *items; /* copied: the answer outlives the request handler */
+    size_t n;
+} stream_parts;
+
+static void free_stream_parts(void *ctx)
+{
+    stream_parts *sp = ctx;
+    free(sp->items);
+    free(sp);
+}
+
+/* Part i's file: waits until its instance has arrived and checks it against its hash. */
+static int stream_part(void *ctx, size_t i, char *path, size_t pathlen)
+{
+    stream_parts *sp = ctx;
+    const pm_dicom_provider *p = sp->p;
+    wado_item *it = &sp->items[i];
+    char why[256];
+    if (p->blob_path(p->ctx, it->hash, path, pathlen) != PM_OK &&
+        (p->await_blob(p->ctx, sp->fetch, it->hash) != PM_OK ||
+         p->blob_path(p->ctx, it->hash, path, pathlen) != PM_OK)) {
+        pm_warn("http", "instance %s of study %s did not arrive: the answer ends short", it->sop,
+                it->study);
+        return -1;
+    }
+    if (p->verify_blob &&
+        p->verify_blob(p->ctx, it->hash, path, it->study, it->sop, why, sizeof why) != PM_OK)
+        return -1;
+    return 0;
+}
+
+/* Hands the parts still missing to the answer, which waits for each in turn. */
+static int stream_missing(pm_http_req *r, wado_set *w, multipart *m)
+{
+    stream_parts *sp = calloc(1, sizeof *sp);
+    if (!sp || !(sp->items = malloc(w->n * sizeof *sp->items))) {
+        free(sp);
+        return PM_E_NOMEM;
+    }
+    memcpy(sp->items, w->items, w->n * sizeof *sp->items);
+    sp->n = w->n;
+    sp->p = &r->srv->s.provider;
+    sp->fetch = w->fetch;
+    mp_set_resolver(m, stream_part, sp, free_stream_parts);
+    return PM_OK;
+}
 
 static enum MHD_Result send_instances(pm_http_req *r, wado_set *w)
 {
@@ -294,8 +366,13 @@ static enum MHD_Result send_instances(pm_http_req *r, wado_set *w)
         }
         char ct[128];
         snprintf(ct, sizeof ct, "application/dicom; transfer-syntax=%s", w->items[i].ts);
-        *mp_path(m, i) = strdup(w->items[i].path);
+        if (w->items[i].path[0]) /* else streamed: filled in when it has arrived */
+            *mp_path(m, i) = strdup(w->items[i].path);
         *mp_ctype(m, i) = strdup(ct);
+    }
+    if (w->streaming && stream_missing(r, w, m) != PM_OK) {
+        mp_free(m);
+        return pm_http_error(r, 500, "out of memory");
     }
     return mp_send(r, m, "application/dicom");
 }
@@ -424,7 +501,8 @@ enum MHD_Result pm_dw_wado(pm_http_req *r, const char *study, const char *series
 {
     wado_set w;
     enum MHD_Result res = MHD_NO;
-    if (resolve(r, study, series, instance, &w, &res)) {
+    int stream = strcmp(what, "metadata") && strcmp(what, "frames") && strcmp(what, "bulk");
+    if (resolve(r, study, series, instance, stream, &w, &res)) {
         free(w.items);
         return res;
     }

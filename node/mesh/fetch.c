@@ -22,17 +22,21 @@ typedef struct {
     uint8_t (*chunk_hashes)[PM_HASH_BYTES]; /* signed per-chunk hashes, or NULL */
     size_t n_chunk_hashes;
     int state;
-    size_t holder; /* index into the job's holders being tried */
+    size_t holder;           /* index into the job's holders being tried */
+    uint64_t unreachable_ms; /* since when its holder's link has been down (0: it is up) */
     char tmp[4096];
     int fd;
     uint64_t next_offset; /* next chunk to request */
     uint64_t received;    /* bytes written */
 } fetch_instance;
 
+#define MAX_READERS 16
+
 typedef struct {
     uint64_t id;
     char study[PM_UID_MAX + 1];
-    char reader[65];
+    char readers[MAX_READERS][65]; /* who read it: the first starter, then who joined */
+    size_t n_readers;
     fetch_instance *inst;
     size_t n_inst;
     uint8_t (*holders)[PM_ID_BYTES];
@@ -63,6 +67,9 @@ struct pm_fetcher {
     const pm_config *cfg;
     pm_fetch_done_fn done;
     void *done_ctx;
+    pm_fetch_instance_fn on_instance;
+    void *on_instance_ctx;
+    int waiting; /* some instance waits for its holder's link to come back */
     fetch_job **jobs;
     size_t n_jobs;
     in_flight flight[PM_FETCH_WINDOW];
@@ -164,25 +171,28 @@ static void order_holders(fetch_job *j, const Pm__StudyView *sv, const uint8_t *
         }
 }
 
+/* One study-accessed event per reader of the job. */
 static void record_access(pm_fetcher *f, fetch_job *j)
 {
-    Pm__StudyAccessed a = PM__STUDY_ACCESSED__INIT;
-    a.study_instance_uid = j->study;
-    a.reporter = j->reader;
     ProtobufCBinaryData *served = calloc(j->n_served_by + 1, sizeof *served);
     for (size_t i = 0; served && i < j->n_served_by; i++) {
         served[i].data = j->served_by[i];
         served[i].len = PM_ID_BYTES;
     }
-    a.served_by = served;
-    a.n_served_by = served ? j->n_served_by : 0;
-    a.bytes = j->bytes;
-    Pm__EventBody body = PM__EVENT_BODY__INIT;
-    body.payload_case = PM__EVENT_BODY__PAYLOAD_STUDY_ACCESSED;
-    body.study_accessed = &a;
-    int rc = pm_feed_append(f->store, f->id, &body, NULL);
-    if (rc)
-        pm_error("fetch", "cannot record the access to %s: %s", j->study, pm_strerror(rc));
+    for (size_t r = 0; r < j->n_readers; r++) {
+        Pm__StudyAccessed a = PM__STUDY_ACCESSED__INIT;
+        a.study_instance_uid = j->study;
+        a.reporter = j->readers[r];
+        a.served_by = served;
+        a.n_served_by = served ? j->n_served_by : 0;
+        a.bytes = r == 0 ? j->bytes : 0; /* the bytes moved once, for the first reader */
+        Pm__EventBody body = PM__EVENT_BODY__INIT;
+        body.payload_case = PM__EVENT_BODY__PAYLOAD_STUDY_ACCESSED;
+        body.study_accessed = &a;
+        int rc = pm_feed_append(f->store, f->id, &body, NULL);
+        if (rc)
+            pm_error("fetch", "cannot record the access to %s: %s", j->study, pm_strerror(rc));
+    }
     free(served);
 }
 
@@ -211,6 +221,112 @@ static void finish_job(pm_fetcher *f, fetch_job *j, int error)
         f->done(f->done_ctx, j->id, error);
 }
 
+/* Adds instance in to the job's list of what to fetch. */
+static void plan_instance(fetch_job *j, const Pm__Instance *in)
+{
+    fetch_instance *fi = &j->inst[j->n_inst++];
+    memcpy(fi->hash, in->hash.data, PM_HASH_BYTES);
+    fi->size = in->size;
+    fi->fd = -1;
+    fi->chunk = PM_FETCH_CHUNK;
+    /* Signed chunk hashes are used only if they cover the instance exactly. */
+    uint64_t cs = in->chunk_size;
+    if (cs >= 4096 && cs <= PM_FETCH_CHUNK && in->n_chunk_hashes &&
+        in->n_chunk_hashes == (in->size + cs - 1) / cs &&
+        (fi->chunk_hashes = malloc(in->n_chunk_hashes * PM_HASH_BYTES))) {
+        int ok = 1;
+        for (size_t c = 0; c < in->n_chunk_hashes; c++) {
+            ok &= in->chunk_hashes[c].len == PM_HASH_BYTES;
+            if (ok)
+                memcpy(fi->chunk_hashes[c], in->chunk_hashes[c].data, PM_HASH_BYTES);
+        }
+        fi->chunk = (uint32_t)cs;
+        fi->n_chunk_hashes = in->n_chunk_hashes;
+        if (!ok) {
+            free(fi->chunk_hashes);
+            fi->chunk_hashes = NULL;
+            fi->n_chunk_hashes = 0;
+            fi->chunk = PM_FETCH_CHUNK;
+        }
+    }
+}
+
+/* Builds a job for what of the study is not local, in series and instance order (the
+ * order a viewer asks for them, so the first instance arrives first). */
+static fetch_job *plan_job(pm_fetcher *f, const Pm__StudyView *sv, const char *study_uid,
+                           const char *reader, json_t *live)
+{
+    fetch_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return NULL;
+    j->started_ms = pm_now_ms();
+    snprintf(j->study, sizeof j->study, "%s", study_uid);
+    snprintf(j->readers[0], sizeof j->readers[0], "%s", reader ? reader : "");
+    j->n_readers = 1;
+    j->inst = calloc(sv->instance_count + 1, sizeof *j->inst);
+    uint8_t(*held)[PM_HASH_BYTES] = calloc(sv->instance_count + 1, PM_HASH_BYTES);
+    size_t n_held = 0;
+    j->served_by = calloc(sv->n_holders + 1, PM_ID_BYTES);
+    for (size_t s = 0; j->inst && sv->study && s < sv->study->n_series; s++)
+        for (size_t i = 0; i < sv->study->series[s]->n_instances; i++) {
+            const Pm__Instance *in = sv->study->series[s]->instances[i];
+            j->total += in->size;
+            if (!pm_blobs_has(f->blobs, in->hash.data))
+                plan_instance(j, in);
+            else if (held)
+                memcpy(held[n_held++], in->hash.data, PM_HASH_BYTES);
+        }
+    /* A read is a use: the cache's LRU times of what is held, in one transaction. */
+    if (held && n_held)
+        pm_blobs_touch(f->blobs, held, n_held);
+    free(held);
+    order_holders(j, sv, pm_identity_public(f->id), live);
+    j->remote = memcmp(sv->site.data, pm_identity_public(f->id), PM_ID_BYTES) != 0;
+    if (!j->inst || !j->served_by || !j->holders)
+        j->error = PM_E_NOMEM; /* finished, like every job, by the next pm_fetch_tick */
+    return j;
+}
+
+static const fetch_instance *job_instance(const fetch_job *j, const uint8_t hash[PM_HASH_BYTES])
+{
+    for (size_t i = 0; i < j->n_inst; i++)
+        if (memcmp(j->inst[i].hash, hash, PM_HASH_BYTES) == 0)
+            return &j->inst[i];
+    return NULL;
+}
+
+/* A running job of the same study that is still fetching everything fresh needs: two
+ * viewers opening one study (or a prefetch, then the viewer) share one transfer. */
+static fetch_job *joinable_job(pm_fetcher *f, const fetch_job *fresh)
+{
+    for (size_t k = 0; k < f->n_jobs; k++) {
+        fetch_job *j = f->jobs[k];
+        if (j->state != 0 || j->error || strcmp(j->study, fresh->study) != 0)
+            continue;
+        size_t i;
+        for (i = 0; i < fresh->n_inst; i++) {
+            const fetch_instance *in = job_instance(j, fresh->inst[i].hash);
+            if (!in || in->state == INST_FAILED)
+                break;
+        }
+        if (i == fresh->n_inst)
+            return j;
+    }
+    return NULL;
+}
+
+static void add_reader(fetch_job *j, const char *reader)
+{
+    const char *who = reader ? reader : "";
+    for (size_t i = 0; i < j->n_readers; i++)
+        if (strcmp(j->readers[i], who) == 0)
+            return;
+    if (j->n_readers < MAX_READERS)
+        snprintf(j->readers[j->n_readers++], sizeof j->readers[0], "%s", who);
+}
+
+static void job_free(fetch_job *j);
+
 int pm_fetch_start(pm_fetcher *f, const char *study_uid, const char *reader, json_t *live,
                    uint64_t *job_id)
 {
@@ -220,69 +336,46 @@ int pm_fetch_start(pm_fetcher *f, const char *study_uid, const char *reader, jso
     int rc = pm_views_study(f->store, study_uid, &sv);
     if (rc)
         return rc;
-    fetch_job *j = calloc(1, sizeof *j);
-    fetch_job **grown = j ? realloc(f->jobs, (f->n_jobs + 1) * sizeof *grown) : NULL;
+    fetch_job *j = plan_job(f, sv, study_uid, reader, live);
+    pm__study_view__free_unpacked(sv, NULL);
+    if (!j)
+        return PM_E_NOMEM;
+    fetch_job *running = j->error ? NULL : joinable_job(f, j);
+    if (running && j->n_inst) {
+        add_reader(running, reader);
+        job_free(j);
+        *job_id = running->id;
+        return PM_OK;
+    }
+    fetch_job **grown = realloc(f->jobs, (f->n_jobs + 1) * sizeof *grown);
     if (!grown) {
-        free(j);
-        pm__study_view__free_unpacked(sv, NULL);
+        job_free(j);
         return PM_E_NOMEM;
     }
     f->jobs = grown;
     f->jobs[f->n_jobs++] = j;
     j->id = f->next_job++;
-    j->started_ms = pm_now_ms();
-    snprintf(j->study, sizeof j->study, "%s", study_uid);
-    snprintf(j->reader, sizeof j->reader, "%s", reader ? reader : "");
-    j->inst = calloc(sv->instance_count + 1, sizeof *j->inst);
-    uint8_t(*held)[PM_HASH_BYTES] = calloc(sv->instance_count + 1, PM_HASH_BYTES);
-    size_t n_held = 0;
-    j->served_by = calloc(sv->n_holders + 1, PM_ID_BYTES);
-    for (size_t s = 0; j->inst && sv->study && s < sv->study->n_series; s++)
-        for (size_t i = 0; i < sv->study->series[s]->n_instances; i++) {
-            const Pm__Instance *in = sv->study->series[s]->instances[i];
-            j->total += in->size;
-            if (pm_blobs_has(f->blobs, in->hash.data)) {
-                if (held)
-                    memcpy(held[n_held++], in->hash.data, PM_HASH_BYTES);
-                continue;
-            }
-            fetch_instance *fi = &j->inst[j->n_inst++];
-            memcpy(fi->hash, in->hash.data, PM_HASH_BYTES);
-            fi->size = in->size;
-            fi->fd = -1;
-            fi->chunk = PM_FETCH_CHUNK;
-            /* Signed chunk hashes are used only if they cover the instance exactly. */
-            uint64_t cs = in->chunk_size;
-            if (cs >= 4096 && cs <= PM_FETCH_CHUNK && in->n_chunk_hashes &&
-                in->n_chunk_hashes == (in->size + cs - 1) / cs &&
-                (fi->chunk_hashes = malloc(in->n_chunk_hashes * PM_HASH_BYTES))) {
-                int ok = 1;
-                for (size_t c = 0; c < in->n_chunk_hashes; c++) {
-                    ok &= in->chunk_hashes[c].len == PM_HASH_BYTES;
-                    if (ok)
-                        memcpy(fi->chunk_hashes[c], in->chunk_hashes[c].data, PM_HASH_BYTES);
-                }
-                fi->chunk = (uint32_t)cs;
-                fi->n_chunk_hashes = in->n_chunk_hashes;
-                if (!ok) {
-                    free(fi->chunk_hashes);
-                    fi->chunk_hashes = NULL;
-                    fi->n_chunk_hashes = 0;
-                    fi->chunk = PM_FETCH_CHUNK;
-                }
-            }
-        }
-    /* A read is a use: the cache's LRU times of what is held, in one transaction. */
-    if (held && n_held)
-        pm_blobs_touch(f->blobs, held, n_held);
-    free(held);
-    order_holders(j, sv, pm_identity_public(f->id), live);
-    j->remote = memcmp(sv->site.data, pm_identity_public(f->id), PM_ID_BYTES) != 0;
-    pm__study_view__free_unpacked(sv, NULL);
     *job_id = j->id;
-    if (!j->inst || !j->served_by || !j->holders)
-        j->error = PM_E_NOMEM; /* finished, like every job, by the next pm_fetch_tick */
     return PM_OK;
+}
+
+int pm_fetch_instance_state(pm_fetcher *f, uint64_t job, const uint8_t hash[PM_HASH_BYTES])
+{
+    fetch_job *j = find_job(f, job);
+    const fetch_instance *in = j ? job_instance(j, hash) : NULL;
+    if (!in)
+        return PM_E_NOTFOUND;
+    if (in->state == INST_DONE)
+        return 1;
+    if (in->state == INST_FAILED || j->state != 0)
+        return PM_E_NOTFOUND;
+    return 0;
+}
+
+void pm_fetcher_on_instance(pm_fetcher *f, pm_fetch_instance_fn fn, void *ctx)
+{
+    f->on_instance = fn;
+    f->on_instance_ctx = ctx;
 }
 
 json_t *pm_fetch_status(pm_fetcher *f, uint64_t id)
@@ -333,8 +426,27 @@ static void next_holder(pm_fetcher *f, fetch_job *j, size_t idx, const char *why
     }
     in->state = INST_PENDING;
     in->next_offset = in->received = 0;
-    if (++in->holder >= j->n_holders)
+    in->unreachable_ms = 0;
+    if (++in->holder >= j->n_holders) {
         in->state = INST_FAILED;
+        if (f->on_instance)
+            f->on_instance(f->on_instance_ctx, j->id, in->hash, PM_E_NOTFOUND);
+    }
+}
+
+/* The holder's link is down (ZeroMQ is reconnecting it, or its queue is full): the
+ * instance waits for it up to PM_FETCH_RECONNECT_MS before the next holder is tried,
+ * so a link that drops for a moment does not fail a study it alone holds. */
+static void holder_unreachable(pm_fetcher *f, fetch_job *j, size_t idx, uint64_t now,
+                               const char *why)
+{
+    fetch_instance *in = &j->inst[idx];
+    if (!in->unreachable_ms)
+        in->unreachable_ms = now;
+    if (now - in->unreachable_ms > PM_FETCH_RECONNECT_MS)
+        next_holder(f, j, idx, why);
+    else
+        f->waiting = 1;
 }
 
 static void check_job(pm_fetcher *f, fetch_job *j)
@@ -375,7 +487,7 @@ static int request_chunk(pm_fetcher *f, fetch_job *j, size_t idx, uint64_t now)
         return 0;
     pm_peer *peer = pm_transport_find(f->t, j->holders[in->holder]);
     if (!peer || !peer->dealer) {
-        next_holder(f, j, idx, "not connected");
+        holder_unreachable(f, j, idx, now, "not connected");
         return 0;
     }
     uint64_t left = in->size - in->next_offset;
@@ -398,9 +510,10 @@ static int request_chunk(pm_fetcher *f, fetch_job *j, size_t idx, uint64_t now)
     int sent = pm_transport_send(f->t, peer, buf, n);
     free(buf);
     if (sent != PM_OK) {
-        next_holder(f, j, idx, "cannot send to it");
+        holder_unreachable(f, j, idx, now, "cannot send to it");
         return 0;
     }
+    in->unreachable_ms = 0;
     in_flight *fl = &f->flight[f->n_flight++];
     fl->request_id = req.request_id;
     fl->job = j;
@@ -431,6 +544,7 @@ int pm_fetch_tick(pm_fetcher *f, uint64_t now)
         i++;
     }
     /* Fill the window, oldest job first. */
+    f->waiting = 0;
     for (size_t k = 0; k < f->n_jobs && f->n_flight < PM_FETCH_WINDOW; k++) {
         fetch_job *j = f->jobs[k];
         if (j->state != 0)
@@ -454,7 +568,7 @@ int pm_fetch_tick(pm_fetcher *f, uint64_t now)
             f->jobs[kept++] = j;
     }
     f->n_jobs = kept;
-    return f->n_flight ? 200 : -1;
+    return f->n_flight ? 200 : f->waiting ? 100 : -1;
 }
 
 static void add_served_by(fetch_job *j, const uint8_t *id)
@@ -517,6 +631,8 @@ void pm_fetch_handle_reply(pm_fetcher *f, const pm_channel *ch, const Pm__ChunkR
                 in->state = INST_DONE;
                 f->stats.instances_fetched++;
                 add_served_by(j, fl.holder);
+                if (f->on_instance)
+                    f->on_instance(f->on_instance_ctx, j->id, in->hash, PM_OK);
             } else {
                 if (rc == PM_E_HASH)
                     f->stats.corrupt++;

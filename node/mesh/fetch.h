@@ -20,6 +20,8 @@
 #define PM_FETCH_CHUNK (1u << 20)
 #define PM_FETCH_WINDOW 16
 #define PM_FETCH_TIMEOUT_MS 5000
+/* How long an instance waits for its holder's link to come back before trying the next. */
+#define PM_FETCH_RECONNECT_MS 8000
 
 typedef struct pm_fetcher pm_fetcher;
 
@@ -33,9 +35,23 @@ void pm_fetcher_destroy(pm_fetcher **self_p);
 /* Starts fetching what is not local of study_uid on behalf of reader (a reporter or
  * calling AE). *job receives its id. The done callback never runs inside this call:
  * jobs finish (even those with nothing to fetch) in pm_fetch_tick, so the caller can
- * register interest in the id first. PM_E_NOTFOUND for an unknown study. */
+ * register interest in the id first. A running job of the same study that is fetching
+ * everything this one would is joined instead (*job is its id; reader is added to those
+ * its study-accessed events name). PM_E_NOTFOUND for an unknown study. */
 int pm_fetch_start(pm_fetcher *self, const char *study_uid, const char *reader, json_t *liveness,
                    uint64_t *job);
+
+/* Called as each instance of a job arrives and is verified (rc PM_OK), or fails at
+ * every holder (rc PM_E_NOTFOUND), so that a viewer is served instance by instance
+ * while the rest of the study is still coming. */
+typedef void (*pm_fetch_instance_fn)(void *ctx, uint64_t job, const uint8_t hash[PM_HASH_BYTES],
+                                     int rc);
+void pm_fetcher_on_instance(pm_fetcher *self, pm_fetch_instance_fn fn, void *ctx);
+
+/* Of the instance with this content hash in job: 1 arrived, 0 still coming,
+ * PM_E_NOTFOUND failed, or not part of the job (the job is gone, or it was local when the
+ * job started). */
+int pm_fetch_instance_state(pm_fetcher *self, uint64_t job, const uint8_t hash[PM_HASH_BYTES]);
 
 /* {"state": "running"|"done"|"failed", "bytes", "total", "instances", "error"?} or NULL. */
 json_t *pm_fetch_status(pm_fetcher *self, uint64_t job);

@@ -1,0 +1,121 @@
+/* The main loop's side of the lazy fetch for the DICOM edge and the web server: threads
+ * ask over PM_EDGE_ENDPOINT to begin a fetch ("fetch-begin", answered at once with the
+ * job), to wait for one instance of it ("await", answered as soon as that instance has
+ * arrived and its hash is verified) or for all of it ("prepare", answered when the job
+ * ends). Waiting threads are answered from the fetcher's callbacks. */
+#include "crypto/hash.h"
+#include "node/daemon/daemon.h"
+#include "proto/error.h"
+#include "proto/log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void pm_daemon_reply_edge(daemon_state *d, zmq_msg_t *routing, json_t *reply)
+{
+    char *text = json_dumps(reply, JSON_COMPACT);
+    zmq_msg_t rid;
+    zmq_msg_init(&rid);
+    zmq_msg_copy(&rid, routing);
+    /* REQ peers expect an empty delimiter frame between routing id and body. */
+    if (text && zmq_msg_send(&rid, d->edge_socket, ZMQ_SNDMORE) >= 0) {
+        zmq_send(d->edge_socket, "", 0, ZMQ_SNDMORE);
+        zmq_send(d->edge_socket, text, strlen(text), 0);
+    } else {
+        zmq_msg_close(&rid);
+    }
+    free(text);
+    json_decref(reply);
+}
+
+static json_t *outcome(int rc)
+{
+    return rc ? json_pack("{s:s}", "error", pm_strerror(rc)) : json_pack("{s:b}", "ok", 1);
+}
+
+/* Answers and removes the waiters that match: those of job (all of them, or with hash
+ * only those waiting for that instance), with rc. */
+static void answer_waiters(daemon_state *d, uint64_t job, const uint8_t *hash, int rc)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < d->n_waiters; i++) {
+        fetch_waiter *w = &d->waiters[i];
+        int match = w->job == job && (!hash || (w->has_hash && !memcmp(w->hash, hash, 32)));
+        if (!match) {
+            d->waiters[kept++] = *w;
+            continue;
+        }
+        /* When the whole job ends, an instance's waiter is told whether it is here. */
+        int r = rc;
+        if (!hash && w->has_hash)
+            r = pm_blobs_has(d->blobs, w->hash) ? PM_OK : (rc ? rc : PM_E_NOTFOUND);
+        pm_daemon_reply_edge(d, &w->routing, outcome(r));
+        zmq_msg_close(&w->routing);
+    }
+    d->n_waiters = kept;
+}
+
+void pm_daemon_fetch_done(void *ctx, uint64_t job, int rc)
+{
+    daemon_state *d = ctx;
+    answer_waiters(d, job, NULL, rc);
+    pm_gossip_push_local(d->gossip); /* the study-accessed event */
+}
+
+void pm_daemon_instance_done(void *ctx, uint64_t job, const uint8_t hash[PM_HASH_BYTES], int rc)
+{
+    answer_waiters(ctx, job, hash, rc);
+}
+
+static void add_waiter(daemon_state *d, zmq_msg_t *rid, uint64_t job, const uint8_t *hash)
+{
+    fetch_waiter *w = &d->waiters[d->n_waiters++];
+    w->job = job;
+    w->has_hash = hash != NULL;
+    if (hash)
+        memcpy(w->hash, hash, PM_HASH_BYTES);
+    zmq_msg_init(&w->routing);
+    zmq_msg_copy(&w->routing, rid);
+}
+
+void pm_daemon_edge_fetch(daemon_state *d, zmq_msg_t *rid, const json_t *req, int wait)
+{
+    if (d->n_waiters >= MAX_WAITERS) {
+        pm_daemon_reply_edge(d, rid, json_pack("{s:s}", "error", "busy: too many waiting"));
+        return;
+    }
+    json_t *live = pm_gossip_liveness(d->gossip, pm_now_ms());
+    uint64_t job = 0;
+    int rc = pm_fetch_start(d->fetcher, json_string_value(json_object_get(req, "study")),
+                            json_string_value(json_object_get(req, "reader")), live, &job);
+    json_decref(live);
+    if (rc)
+        pm_daemon_reply_edge(d, rid, json_pack("{s:s}", "error", pm_strerror(rc)));
+    else if (wait) /* answered by pm_daemon_fetch_done */
+        add_waiter(d, rid, job, NULL);
+    else
+        pm_daemon_reply_edge(d, rid, json_pack("{s:I}", "job", (json_int_t)job));
+}
+
+void pm_daemon_edge_await(daemon_state *d, zmq_msg_t *rid, const json_t *req)
+{
+    uint8_t hash[PM_HASH_BYTES];
+    const char *hex = json_string_value(json_object_get(req, "hash"));
+    uint64_t job = (uint64_t)json_integer_value(json_object_get(req, "job"));
+    if (!hex || pm_hex_decode(hex, hash, PM_HASH_BYTES) != PM_OK) {
+        pm_daemon_reply_edge(d, rid, json_pack("{s:s}", "error", "malformed request"));
+        return;
+    }
+    if (pm_blobs_has(d->blobs, hash)) {
+        pm_daemon_reply_edge(d, rid, outcome(PM_OK));
+        return;
+    }
+    int state = pm_fetch_instance_state(d->fetcher, job, hash);
+    if (state == 0 && d->n_waiters < MAX_WAITERS)
+        add_waiter(d, rid, job, hash);
+    else
+        pm_daemon_reply_edge(d, rid,
+                             outcome(state == 0   ? PM_E_BUSY
+                                     : state == 1 ? PM_OK
+                                                  : PM_E_NOTFOUND));
+}
