@@ -2,7 +2,7 @@
 #include "proto/clock.h"
 #include "proto/error.h"
 #include "proto/log.h"
-#include "store/store_internal.h"
+#include "store/blobs_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,17 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Index record: size(8) pinned(1) last_access_ms(8). */
-enum { REC_LEN = 17 };
-
-struct pm_blobs {
-    pm_store *store;
-    char *dir;
-    /* Adoption and eviction of one blob must not interleave (an adopt that found the
-     * file must not have it unlinked under its new index entry): they take this lock.
-     * Other processes (CLI import) only adopt, and adopt renames unconditionally. */
-    pthread_mutex_t lock;
-};
+enum { REC_LEN = PM_BLOB_REC_LEN };
 
 int pm_blobs_open(pm_store *store, const char *dir, pm_blobs **out)
 {
@@ -53,8 +43,8 @@ void pm_blobs_close(pm_blobs **self_p)
     *self_p = NULL;
 }
 
-static void blob_file(const pm_blobs *b, const uint8_t hash[PM_HASH_BYTES], char *path, size_t len,
-                      int dir_only)
+void pm_blobs_file(const pm_blobs *b, const uint8_t hash[PM_HASH_BYTES], char *path, size_t len,
+                   int dir_only)
 {
     char hex[PM_HASH_HEX];
     pm_hex_encode(hash, PM_HASH_BYTES, hex);
@@ -64,7 +54,7 @@ static void blob_file(const pm_blobs *b, const uint8_t hash[PM_HASH_BYTES], char
         snprintf(path, len, "%s/%.2s/%s", b->dir, hex, hex);
 }
 
-static int fsync_dir(const char *dir)
+int pm_blobs_fsync_dir(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY);
     if (fd < 0)
@@ -80,12 +70,9 @@ int pm_blobs_temp_path(pm_blobs *b, char *path, size_t pathlen)
     return PM_OK;
 }
 
-static int write_index(pm_blobs *b, const uint8_t hash[PM_HASH_BYTES], uint64_t size, int pinned)
+int pm_blobs_index_put(MDB_txn *txn, pm_blobs *b, const uint8_t hash[PM_HASH_BYTES], uint64_t size,
+                       int pinned)
 {
-    MDB_txn *txn;
-    int rc = pm_store_txn_begin(b->store, 1, &txn);
-    if (rc)
-        return rc;
     MDB_val k = {PM_HASH_BYTES, (void *)hash}, old;
     uint8_t rec[REC_LEN];
     if (mdb_get(txn, b->store->blobs, &k, &old) == 0 && old.mv_size == REC_LEN)
@@ -94,7 +81,16 @@ static int write_index(pm_blobs *b, const uint8_t hash[PM_HASH_BYTES], uint64_t 
     rec[8] = (uint8_t)pinned;
     pm_put_be64(rec + 9, pm_now_ms());
     MDB_val v = {REC_LEN, rec};
-    if ((rc = pm_store_mdb_error(mdb_put(txn, b->store->blobs, &k, &v, 0), "index blob"))) {
+    return pm_store_mdb_error(mdb_put(txn, b->store->blobs, &k, &v, 0), "index blob");
+}
+
+static int write_index(pm_blobs *b, const uint8_t hash[PM_HASH_BYTES], uint64_t size, int pinned)
+{
+    MDB_txn *txn;
+    int rc = pm_store_txn_begin(b->store, 1, &txn);
+    if (rc)
+        return rc;
+    if ((rc = pm_blobs_index_put(txn, b, hash, size, pinned))) {
         mdb_txn_abort(txn);
         return rc;
     }
@@ -125,10 +121,10 @@ static int adopt(pm_blobs *b, const char *tmp_path, int pinned, const uint8_t *e
         return PM_E_HASH;
     }
     char dir[4096], path[4096];
-    blob_file(b, hash, dir, sizeof dir, 1);
-    blob_file(b, hash, path, sizeof path, 0);
+    pm_blobs_file(b, hash, dir, sizeof dir, 1);
+    pm_blobs_file(b, hash, path, sizeof path, 0);
     if (mkdir(dir, 0700) == 0) {
-        if (fsync_dir(b->dir) != PM_OK) { /* the new subdirectory itself must survive */
+        if (pm_blobs_fsync_dir(b->dir) != PM_OK) { /* the new subdirectory itself must survive */
             unlink(tmp_path);
             return PM_E_IO;
         }
@@ -147,7 +143,7 @@ static int adopt(pm_blobs *b, const char *tmp_path, int pinned, const uint8_t *e
     }
     close(fd);
     pthread_mutex_lock(&b->lock);
-    if (rename(tmp_path, path) != 0 || fsync_dir(dir) != PM_OK) {
+    if (rename(tmp_path, path) != 0 || pm_blobs_fsync_dir(dir) != PM_OK) {
         pthread_mutex_unlock(&b->lock);
         unlink(tmp_path);
         return PM_E_IO;
@@ -197,7 +193,7 @@ int pm_blobs_path(pm_blobs *b, const uint8_t hash[PM_HASH_BYTES], char *path, si
 {
     if (!pm_blobs_has(b, hash))
         return PM_E_NOTFOUND;
-    blob_file(b, hash, path, pathlen, 0);
+    pm_blobs_file(b, hash, path, pathlen, 0);
     if (access(path, R_OK) != 0)
         return PM_E_NOTFOUND;
     return PM_OK;
@@ -210,7 +206,7 @@ int pm_blobs_set_aside(pm_blobs *b, const uint8_t hash[PM_HASH_BYTES], char *mov
     *was_pinned = 0;
     if (moved_to && movedlen)
         moved_to[0] = 0;
-    blob_file(b, hash, path, sizeof path, 0);
+    pm_blobs_file(b, hash, path, sizeof path, 0);
     snprintf(dir, sizeof dir, "%.4000s/damaged", b->dir);
     pthread_mutex_lock(&b->lock);
     MDB_txn *txn;
@@ -359,7 +355,7 @@ static int evict_locked(pm_blobs *b, uint64_t max_bytes, uint64_t *evicted)
     } else if (!(rc = pm_store_txn_commit(txn))) {
         for (size_t i = 0; i < victims; i++) {
             char path[4096];
-            blob_file(b, list[i].hash, path, sizeof path, 0);
+            pm_blobs_file(b, list[i].hash, path, sizeof path, 0);
             if (!pm_blobs_has(b, list[i].hash)) /* re-adopted meanwhile: keep it */
                 unlink(path);
         }
@@ -434,7 +430,7 @@ int pm_blobs_each(pm_blobs *b, int pinned_only, pm_blob_fn fn, void *ctx)
     mdb_txn_abort(txn); /* the files are read outside the transaction */
     char path[4096];
     for (size_t i = 0; !rc && i < n; i++) {
-        blob_file(b, hashes[i], path, sizeof path, 0);
+        pm_blobs_file(b, hashes[i], path, sizeof path, 0);
         rc = fn(ctx, hashes[i], path, sizes[i]);
     }
     free(hashes);

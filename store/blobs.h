@@ -32,6 +32,41 @@ int pm_blobs_adopt_chunked(pm_blobs *self, const char *tmp_path, int pinned, uin
                            uint8_t hash_out[PM_HASH_BYTES], uint64_t *size_out,
                            uint8_t (**chunks)[PM_HASH_BYTES], size_t *n_chunks);
 
+/* Adoption in two steps, so that many blobs share one sync of their directories and one
+ * index commit (a fetch's batch of instances; C-STOREs arriving together):
+ * pm_blobs_prepare hashes one file and makes its bytes durable (any thread, in parallel);
+ * pm_blobs_commit_batch moves the prepared files into place and indexes them all, with
+ * any local key/values of the caller's, in one transaction. */
+typedef struct {
+    char tmp_path[4096]; /* in: the file, on the blob store's file system */
+    int pinned;          /* in */
+    uint8_t hash[PM_HASH_BYTES];
+    uint64_t size;
+    uint8_t (*chunks)[PM_HASH_BYTES]; /* with chunk_size: malloc'ed, the caller's to free */
+    size_t n_chunks;
+    int rc; /* PM_OK, or why this blob was not adopted (its file is removed then) */
+} pm_blob_prep;
+
+/* Fills p from p->tmp_path: its hash (which must be expect, if non-NULL: else
+ * PM_E_HASH), size and, with chunk_size > 0, the hash of each chunk_size piece; and
+ * fsyncs it. Returns p->rc. */
+int pm_blobs_prepare(pm_blobs *self, pm_blob_prep *p, const uint8_t *expect, uint32_t chunk_size);
+
+/* One local key/value written with a batch (val NULL deletes the key). */
+typedef struct {
+    const void *key;
+    size_t klen;
+    const void *val;
+    size_t vlen;
+} pm_blob_kv;
+
+/* Moves every prepared blob of preps (those with rc PM_OK) into place, syncs each
+ * directory touched once, and indexes them with the n_kvs local key/values in one durable
+ * transaction. PM_OK once all of it committed; else a failure for all of it (then each
+ * prep's rc is set to it, and nothing of the batch is indexed or written). */
+int pm_blobs_commit_batch(pm_blobs *self, pm_blob_prep *preps, size_t n, const pm_blob_kv *kvs,
+                          size_t n_kvs);
+
 /* Writes the path of the blob into path (pathlen bytes). PM_E_NOTFOUND if not held
  * (or its file has gone missing). Does not write: see pm_blobs_touch. */
 int pm_blobs_path(pm_blobs *self, const uint8_t hash[PM_HASH_BYTES], char *path, size_t pathlen);

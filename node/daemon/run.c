@@ -243,7 +243,7 @@ static int may_sign(daemon_state *d, uint64_t now)
 
 static int event_loop(daemon_state *d)
 {
-    enum { FIXED = 5, MAX_PEERS = 1024 };
+    enum { FIXED = 6, MAX_PEERS = 1024 };
     zmq_pollitem_t items[FIXED + MAX_PEERS];
     pm_peer *owners[MAX_PEERS];
     int timeout = 0;
@@ -259,6 +259,8 @@ static int event_loop(daemon_state *d)
         /* The metrics socket is a plain fd; when metrics are off (-1) it asks for nothing. */
         items[4] =
             (zmq_pollitem_t){NULL, pm_metrics_fd(d->metrics), d->metrics ? ZMQ_POLLIN : 0, 0};
+        /* Fetched instances adopted off this thread (node/mesh/fetch_adopt.h). */
+        items[5] = (zmq_pollitem_t){NULL, pm_fetch_wake_fd(d->fetcher), ZMQ_POLLIN, 0};
         int n = FIXED;
         for (size_t i = 0; i < pm_transport_peer_count(d->transport) && n < FIXED + MAX_PEERS;
              i++) {
@@ -283,6 +285,8 @@ static int event_loop(daemon_state *d)
                 answer_edge(d);
             if (items[4].revents & ZMQ_POLLIN)
                 pm_metrics_handle(d->metrics, pm_daemon_collect_metrics, d);
+            if (items[5].revents & ZMQ_POLLIN)
+                pm_fetch_handle_adopted(d->fetcher);
             for (int k = 0; k < 64 && (items[0].revents & ZMQ_POLLIN); k++) {
                 int events = 0;
                 size_t sz = sizeof events;

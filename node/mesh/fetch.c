@@ -1,6 +1,7 @@
 #include "node/mesh/fetch.h"
 #include "crypto/hash.h"
 #include "node/cli/cli.h"
+#include "node/mesh/fetch_adopt.h"
 #include "node/mesh/wire.h"
 #include "proto/error.h"
 #include "proto/log.h"
@@ -13,7 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
-enum { INST_PENDING, INST_ACTIVE, INST_DONE, INST_FAILED };
+/* ADOPTING: every byte is here; the adopter checks and adopts the file. */
+enum { INST_PENDING, INST_ACTIVE, INST_ADOPTING, INST_DONE, INST_FAILED };
 
 typedef struct {
     uint8_t hash[PM_HASH_BYTES];
@@ -23,6 +25,7 @@ typedef struct {
     size_t n_chunk_hashes;
     int state;
     size_t holder;           /* index into the job's holders being tried */
+    size_t tries;            /* holders tried before this one */
     uint64_t unreachable_ms; /* since when its holder's link has been down (0: it is up) */
     char tmp[4096];
     int fd;
@@ -40,7 +43,7 @@ typedef struct {
     fetch_instance *inst;
     size_t n_inst;
     uint8_t (*holders)[PM_ID_BYTES];
-    size_t n_holders;
+    size_t n_holders, n_up; /* the first n_up are up: instances are spread over them */
     uint8_t (*served_by)[PM_ID_BYTES];
     size_t n_served_by;
     uint64_t bytes, total, started_ms;
@@ -70,6 +73,7 @@ struct pm_fetcher {
     pm_fetch_instance_fn on_instance;
     void *on_instance_ctx;
     int waiting; /* some instance waits for its holder's link to come back */
+    pm_fetch_adopter *adopter;
     fetch_job **jobs;
     size_t n_jobs;
     in_flight flight[PM_FETCH_WINDOW];
@@ -94,6 +98,11 @@ int pm_fetcher_new(pm_transport *t, pm_store *store, pm_blobs *blobs, const pm_i
     f->done_ctx = done_ctx;
     f->next_job = 1;
     f->next_request = 1;
+    int rc = pm_fetch_adopter_new(blobs, &f->adopter);
+    if (rc) {
+        free(f);
+        return rc;
+    }
     *out = f;
     return PM_OK;
 }
@@ -118,6 +127,7 @@ void pm_fetcher_destroy(pm_fetcher **self_p)
     if (!self_p || !*self_p)
         return;
     pm_fetcher *f = *self_p;
+    pm_fetch_adopter_destroy(&f->adopter);
     for (size_t i = 0; i < f->n_jobs; i++)
         job_free(f->jobs[i]);
     free(f->jobs);
@@ -160,6 +170,7 @@ static void order_holders(fetch_job *j, const Pm__StudyView *sv, const uint8_t *
         if (pass == 0)
             n_up = j->n_holders;
     }
+    j->n_up = n_up;
     /* Within the first (up) group, move the site to the front: it holds everything. */
     for (size_t i = 1; i < n_up; i++)
         if (memcmp(j->holders[i], sv->site.data, PM_ID_BYTES) == 0) {
@@ -281,6 +292,11 @@ static fetch_job *plan_job(pm_fetcher *f, const Pm__StudyView *sv, const char *s
         pm_blobs_touch(f->blobs, held, n_held);
     free(held);
     order_holders(j, sv, pm_identity_public(f->id), live);
+    /* Several holders up: each sends a share (instance i from holder i mod n_up), so a
+     * study comes at the speed of all their links, and each instance still falls back
+     * on the others in turn. */
+    for (size_t i = 0; j->n_up > 1 && i < j->n_inst; i++)
+        j->inst[i].holder = i % j->n_up;
     j->remote = memcmp(sv->site.data, pm_identity_public(f->id), PM_ID_BYTES) != 0;
     if (!j->inst || !j->served_by || !j->holders)
         j->error = PM_E_NOMEM; /* finished, like every job, by the next pm_fetch_tick */
@@ -427,7 +443,8 @@ static void next_holder(pm_fetcher *f, fetch_job *j, size_t idx, const char *why
     in->state = INST_PENDING;
     in->next_offset = in->received = 0;
     in->unreachable_ms = 0;
-    if (++in->holder >= j->n_holders) {
+    in->holder = j->n_holders ? (in->holder + 1) % j->n_holders : 0;
+    if (++in->tries >= j->n_holders) {
         in->state = INST_FAILED;
         if (f->on_instance)
             f->on_instance(f->on_instance_ctx, j->id, in->hash, PM_E_NOTFOUND);
@@ -592,6 +609,68 @@ static int chunk_matches(const fetch_instance *in, const Pm__ChunkReply *rep)
     return sodium_memcmp(h, in->chunk_hashes[index], PM_HASH_BYTES) == 0;
 }
 
+/* Every byte of the instance is here: the adopter checks it against the hash its origin
+ * signed and adopts it, off the main loop (pm_fetch_handle_adopted takes the result). */
+static void hand_to_adopter(pm_fetcher *f, fetch_job *j, size_t idx, const uint8_t *holder)
+{
+    fetch_instance *in = &j->inst[idx];
+    close(in->fd);
+    in->fd = -1;
+    pm_fetch_adoption a;
+    memset(&a, 0, sizeof a);
+    a.job = j->id;
+    a.inst = idx;
+    memcpy(a.hash, in->hash, PM_HASH_BYTES);
+    memcpy(a.holder, holder, PM_ID_BYTES);
+    snprintf(a.tmp, sizeof a.tmp, "%s", in->tmp);
+    in->state = INST_ADOPTING;
+    if (pm_fetch_adopter_submit(f->adopter, &a) != PM_OK) {
+        unlink(in->tmp);
+        in->state = INST_ACTIVE;
+        next_holder(f, j, idx, "out of memory");
+    }
+}
+
+static void adopted(pm_fetcher *f, const pm_fetch_adoption *a)
+{
+    fetch_job *j = find_job(f, a->job);
+    if (!j || a->inst >= j->n_inst || j->inst[a->inst].state != INST_ADOPTING)
+        return;
+    fetch_instance *in = &j->inst[a->inst];
+    if (a->rc == PM_OK) {
+        in->state = INST_DONE;
+        f->stats.instances_fetched++;
+        add_served_by(j, a->holder);
+        if (f->on_instance)
+            f->on_instance(f->on_instance_ctx, j->id, in->hash, PM_OK);
+    } else {
+        if (a->rc == PM_E_HASH)
+            f->stats.corrupt++;
+        in->state = INST_ACTIVE;
+        next_holder(f, j, a->inst,
+                    a->rc == PM_E_HASH ? "its bytes do not match the signed hash (corrupt)"
+                                       : pm_strerror(a->rc));
+    }
+    check_job(f, j);
+}
+
+int pm_fetch_wake_fd(pm_fetcher *f)
+{
+    return pm_fetch_adopter_fd(f->adopter);
+}
+
+void pm_fetch_handle_adopted(pm_fetcher *f)
+{
+    pm_fetch_adoption *done = NULL;
+    size_t n = 0;
+    pm_fetch_adopter_results(f->adopter, &done, &n);
+    for (size_t i = 0; i < n; i++)
+        adopted(f, &done[i]);
+    free(done);
+    if (n)
+        pm_fetch_tick(f, pm_now_ms());
+}
+
 void pm_fetch_handle_reply(pm_fetcher *f, const pm_channel *ch, const Pm__ChunkReply *rep)
 {
     size_t i;
@@ -622,26 +701,8 @@ void pm_fetch_handle_reply(pm_fetcher *f, const pm_channel *ch, const Pm__ChunkR
         in->received += rep->data.len;
         j->bytes += rep->data.len;
         f->stats.bytes_fetched += rep->data.len;
-        if (in->received == in->size) {
-            close(in->fd);
-            in->fd = -1;
-            /* The whole instance must hash to what its origin signed. */
-            int rc = pm_blobs_adopt(f->blobs, in->tmp, 0, in->hash, NULL, NULL);
-            if (rc == PM_OK) {
-                in->state = INST_DONE;
-                f->stats.instances_fetched++;
-                add_served_by(j, fl.holder);
-                if (f->on_instance)
-                    f->on_instance(f->on_instance_ctx, j->id, in->hash, PM_OK);
-            } else {
-                if (rc == PM_E_HASH)
-                    f->stats.corrupt++;
-                in->fd = -1;
-                next_holder(f, j, fl.inst,
-                            rc == PM_E_HASH ? "its bytes do not match the signed hash (corrupt)"
-                                            : pm_strerror(rc));
-            }
-        }
+        if (in->received == in->size)
+            hand_to_adopter(f, j, fl.inst, fl.holder);
     }
     check_job(f, j);
     pm_fetch_tick(f, pm_now_ms());

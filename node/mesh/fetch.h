@@ -3,11 +3,12 @@
  *
  * A fetch job asks holders for PM_FETCH_CHUNK-byte chunks, keeping at most
  * PM_FETCH_WINDOW requests in flight (each reply returns one credit, so a slow peer
- * cannot be flooded and memory stays bounded). A finished instance is hashed and
- * adopted only if it matches the hash its origin signed; otherwise, and when a holder
- * says it lacks the blob or does not answer in time, the instance starts again from
- * the next holder. When the study is complete, a study-accessed event records who
- * read it and which nodes served it. Runs in the main loop's thread. */
+ * cannot be flooded and memory stays bounded), instances in series and instance order,
+ * spread over the holders that are up. A finished instance is hashed and adopted off the
+ * main loop (node/mesh/fetch_adopt.h), only if it matches the hash its origin signed; otherwise,
+ * and when a holder says it lacks the blob or does not answer in time, the instance starts again
+ * from the next holder. When the study is complete, a study-accessed event records who read it and
+ * which nodes served it. Runs in the main loop's thread. */
 #ifndef PM_FETCH_H
 #define PM_FETCH_H
 
@@ -18,7 +19,7 @@
 #include "store/blobs.h"
 
 #define PM_FETCH_CHUNK (1u << 20)
-#define PM_FETCH_WINDOW 16
+#define PM_FETCH_WINDOW 32 /* within the transport's queue of 64 messages per peer */
 #define PM_FETCH_TIMEOUT_MS 5000
 /* How long an instance waits for its holder's link to come back before trying the next. */
 #define PM_FETCH_RECONNECT_MS 8000
@@ -58,6 +59,11 @@ json_t *pm_fetch_status(pm_fetcher *self, uint64_t job);
 
 void pm_fetch_handle_request(pm_fetcher *self, const pm_channel *ch, const Pm__ChunkRequest *req);
 void pm_fetch_handle_reply(pm_fetcher *self, const pm_channel *ch, const Pm__ChunkReply *rep);
+
+/* The adopter's wake-up file descriptor (readable when fetched instances have been
+ * checked and adopted off the main loop), and what to call when it is readable. */
+int pm_fetch_wake_fd(pm_fetcher *self);
+void pm_fetch_handle_adopted(pm_fetcher *self);
 
 /* Timeouts and new requests; returns ms until it wants to run again (or -1). */
 int pm_fetch_tick(pm_fetcher *self, uint64_t now_ms);

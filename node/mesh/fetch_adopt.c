@@ -1,0 +1,167 @@
+#include "node/mesh/fetch_adopt.h"
+#include "proto/error.h"
+#include "proto/log.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum { BATCH_MAX = 64 }; /* files adopted in one index commit */
+
+typedef struct {
+    pm_fetch_adoption *items;
+    size_t n, cap;
+} queue;
+
+struct pm_fetch_adopter {
+    pm_blobs *blobs;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t work;
+    queue todo, done;
+    int stop;
+    int wake[2]; /* pipe: the adopter writes a byte when results are waiting */
+};
+
+static int push(queue *q, const pm_fetch_adoption *a)
+{
+    if (q->n == q->cap) {
+        size_t cap = q->cap ? 2 * q->cap : 64;
+        pm_fetch_adoption *g = realloc(q->items, cap * sizeof *g);
+        if (!g)
+            return PM_E_NOMEM;
+        q->items = g;
+        q->cap = cap;
+    }
+    q->items[q->n++] = *a;
+    return PM_OK;
+}
+
+/* Prepares (hash, fsync) and commits one batch; results go to the done queue. */
+static void adopt_batch(pm_fetch_adopter *ad, pm_fetch_adoption *batch, size_t n)
+{
+    pm_blob_prep *preps = calloc(n, sizeof *preps);
+    if (!preps) {
+        for (size_t i = 0; i < n; i++) {
+            unlink(batch[i].tmp);
+            batch[i].rc = PM_E_NOMEM;
+        }
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            snprintf(preps[i].tmp_path, sizeof preps[i].tmp_path, "%s", batch[i].tmp);
+            pm_blobs_prepare(ad->blobs, &preps[i], batch[i].hash, 0);
+        }
+        pm_blobs_commit_batch(ad->blobs, preps, n, NULL, 0);
+        for (size_t i = 0; i < n; i++)
+            batch[i].rc = preps[i].rc;
+        free(preps);
+    }
+    pthread_mutex_lock(&ad->lock);
+    for (size_t i = 0; i < n; i++)
+        if (push(&ad->done, &batch[i]) != PM_OK)
+            pm_error("fetch", "out of memory: an adopted instance is not reported");
+    pthread_mutex_unlock(&ad->lock);
+    char one = 1;
+    if (write(ad->wake[1], &one, 1) < 0) { /* full: the loop has a wake-up pending anyway */
+    }
+}
+
+static void *run(void *arg)
+{
+    pm_fetch_adopter *ad = arg;
+    pm_fetch_adoption batch[BATCH_MAX];
+    for (;;) {
+        pthread_mutex_lock(&ad->lock);
+        while (!ad->todo.n && !ad->stop)
+            pthread_cond_wait(&ad->work, &ad->lock);
+        if (!ad->todo.n && ad->stop) {
+            pthread_mutex_unlock(&ad->lock);
+            return NULL;
+        }
+        /* Whatever has queued up meanwhile is one batch: under load batches grow, and
+         * a lone instance is adopted at once. */
+        size_t n = ad->todo.n < BATCH_MAX ? ad->todo.n : BATCH_MAX;
+        memcpy(batch, ad->todo.items, n * sizeof *batch);
+        memmove(ad->todo.items, ad->todo.items + n, (ad->todo.n - n) * sizeof *batch);
+        ad->todo.n -= n;
+        pthread_mutex_unlock(&ad->lock);
+        adopt_batch(ad, batch, n);
+    }
+}
+
+int pm_fetch_adopter_new(pm_blobs *blobs, pm_fetch_adopter **out)
+{
+    pm_fetch_adopter *ad = calloc(1, sizeof *ad);
+    if (!ad)
+        return PM_E_NOMEM;
+    ad->blobs = blobs;
+    if (pipe(ad->wake) != 0) {
+        free(ad);
+        return PM_E_IO;
+    }
+    fcntl(ad->wake[0], F_SETFL, O_NONBLOCK);
+    fcntl(ad->wake[1], F_SETFL, O_NONBLOCK);
+    fcntl(ad->wake[0], F_SETFD, FD_CLOEXEC);
+    fcntl(ad->wake[1], F_SETFD, FD_CLOEXEC);
+    pthread_mutex_init(&ad->lock, NULL);
+    pthread_cond_init(&ad->work, NULL);
+    if (pthread_create(&ad->thread, NULL, run, ad) != 0) {
+        close(ad->wake[0]);
+        close(ad->wake[1]);
+        free(ad);
+        return PM_E_NOMEM;
+    }
+    *out = ad;
+    return PM_OK;
+}
+
+void pm_fetch_adopter_destroy(pm_fetch_adopter **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    pm_fetch_adopter *ad = *self_p;
+    pthread_mutex_lock(&ad->lock);
+    ad->stop = 1;
+    pthread_cond_signal(&ad->work);
+    pthread_mutex_unlock(&ad->lock);
+    pthread_join(ad->thread, NULL);
+    pthread_mutex_destroy(&ad->lock);
+    pthread_cond_destroy(&ad->work);
+    close(ad->wake[0]);
+    close(ad->wake[1]);
+    free(ad->todo.items);
+    free(ad->done.items);
+    free(ad);
+    *self_p = NULL;
+}
+
+int pm_fetch_adopter_submit(pm_fetch_adopter *ad, const pm_fetch_adoption *a)
+{
+    pthread_mutex_lock(&ad->lock);
+    int rc = push(&ad->todo, a);
+    if (rc == PM_OK)
+        pthread_cond_signal(&ad->work);
+    pthread_mutex_unlock(&ad->lock);
+    return rc;
+}
+
+int pm_fetch_adopter_fd(pm_fetch_adopter *ad)
+{
+    return ad->wake[0];
+}
+
+int pm_fetch_adopter_results(pm_fetch_adopter *ad, pm_fetch_adoption **out, size_t *n)
+{
+    char drain[256];
+    while (read(ad->wake[0], drain, sizeof drain) > 0) {
+    }
+    pthread_mutex_lock(&ad->lock);
+    *out = ad->done.items;
+    *n = ad->done.n;
+    ad->done.items = NULL;
+    ad->done.n = ad->done.cap = 0;
+    pthread_mutex_unlock(&ad->lock);
+    return PM_OK;
+}

@@ -1,0 +1,41 @@
+/* The fetch's adopter: a thread that takes the fetched instances' files off the main loop,
+ * checks each against the hash its origin signed, syncs it, and adopts them into the blob
+ * store in batches (one directory sync each and one index commit per batch, see
+ * pm_blobs_commit_batch), so that the main loop goes on receiving chunks meanwhile.
+ *
+ * It talks to the main loop through two bounded queues under a lock, and wakes it through
+ * a pipe whose read end the loop polls (the fetcher has no ZeroMQ context of its own). */
+#ifndef PM_FETCH_ADOPT_H
+#define PM_FETCH_ADOPT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto/identity.h"
+#include "store/blobs.h"
+
+typedef struct {
+    uint64_t job;
+    size_t inst;
+    uint8_t hash[PM_HASH_BYTES]; /* what the file must hash to */
+    uint8_t holder[PM_ID_BYTES]; /* who sent it */
+    char tmp[4096];              /* the file; the adopter's once submitted */
+    int rc;                      /* result: PM_OK, PM_E_HASH, ... */
+} pm_fetch_adoption;
+
+typedef struct pm_fetch_adopter pm_fetch_adopter;
+
+int pm_fetch_adopter_new(pm_blobs *blobs, pm_fetch_adopter **out);
+/* Finishes what was submitted, stops the thread and frees. Accepts NULL. */
+void pm_fetch_adopter_destroy(pm_fetch_adopter **self_p);
+
+/* Hands a finished file over (main loop). PM_E_NOMEM when the queue cannot grow. */
+int pm_fetch_adopter_submit(pm_fetch_adopter *self, const pm_fetch_adoption *a);
+
+/* The file descriptor that becomes readable when results are waiting. */
+int pm_fetch_adopter_fd(pm_fetch_adopter *self);
+
+/* Takes the waiting results: *out receives a malloc'ed array of *n (the caller frees). */
+int pm_fetch_adopter_results(pm_fetch_adopter *self, pm_fetch_adoption **out, size_t *n);
+
+#endif
