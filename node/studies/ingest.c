@@ -2,6 +2,7 @@
 #include "crypto/hash.h"
 #include "node/dicom/scan.h"
 #include "node/mesh/fetch.h"
+#include "node/studies/group_commit.h"
 #include "node/studies/incidents.h"
 #include "node/studies/modalities.h"
 #include "node/studies/patient.h"
@@ -324,29 +325,27 @@ static int ingest(const pm_ingest_ctx *c, const char *path, int take, const pm_d
             return rc;
         }
     }
-    uint8_t hash[PM_HASH_BYTES];
-    uint64_t size;
-    uint8_t(*chunks)[PM_HASH_BYTES] = NULL;
-    size_t n_chunks = 0;
-    if ((rc = pm_blobs_adopt_chunked(c->blobs, tmp, 1, PM_FETCH_CHUNK, hash, &size, &chunks,
-                                     &n_chunks))) {
+    /* Hashed and synced here, in this association's thread; moved into place and
+     * recorded with the instance and its study's announce mark in one transaction shared
+     * with whatever else arrives meanwhile (node/studies/group_commit.h). */
+    pm_blob_prep prep;
+    memset(&prep, 0, sizeof prep);
+    snprintf(prep.tmp_path, sizeof prep.tmp_path, "%s", tmp);
+    prep.pinned = 1;
+    if ((rc = pm_blobs_prepare(c->blobs, &prep, NULL, PM_FETCH_CHUNK))) {
         snprintf(err, errlen, "cannot store the blob: %s", pm_strerror(rc));
         return rc;
     }
-    {
-        /* Hashed and scanned on the way in: served without reading it again. */
-        char blob[4096];
-        if (pm_blobs_path(c->blobs, hash, blob, sizeof blob) == PM_OK)
-            pm_blob_verify_mark(hash, blob);
-    }
     size_t rec_len;
-    uint8_t *rec = pack_record(m, hash, size, chunks, n_chunks, &rec_len);
-    free(chunks);
-    if (!rec)
+    uint8_t *rec = pack_record(m, prep.hash, prep.size, prep.chunks, prep.n_chunks, &rec_len);
+    free(prep.chunks);
+    if (!rec) {
+        unlink(prep.tmp_path);
         return PM_E_NOMEM;
+    }
     if (ex.found) {
         char hex[17];
-        pm_hex_encode(hash, 8, hex);
+        pm_hex_encode(prep.hash, 8, hex);
         ikey[ilen] = 0;
         memcpy(ikey + ilen + 1, hex, 16);
         ilen += 17;
@@ -360,15 +359,19 @@ static int ingest(const pm_ingest_ctx *c, const char *path, int take, const pm_d
      * still the value it saw before collecting the instances (see announce_study). */
     uint8_t generation[8];
     randombytes_buf(generation, sizeof generation);
-    const char *keys[2] = {ikey, akey};
-    size_t klens[2] = {ilen, (size_t)n};
-    const void *vals[2] = {rec, generation};
-    size_t vlens[2] = {rec_len, sizeof generation};
-    rc = pm_store_local_write(c->store, keys, klens, vals, vlens, 2);
+    pm_blob_kv kvs[2] = {{ikey, ilen, rec, rec_len},
+                         {akey, (size_t)n, generation, sizeof generation}};
+    rc = pm_group_commit(c->blobs, &prep, kvs, 2);
     free(rec);
     if (rc) {
         snprintf(err, errlen, "cannot record the instance: %s", pm_strerror(rc));
         return rc;
+    }
+    {
+        /* Hashed and scanned on the way in: served without reading it again. */
+        char blob[4096];
+        if (pm_blobs_path(c->blobs, prep.hash, blob, sizeof blob) == PM_OK)
+            pm_blob_verify_mark(prep.hash, blob);
     }
     res->outcome = PM_INGEST_STORED;
     return PM_OK;
