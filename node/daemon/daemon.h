@@ -56,6 +56,9 @@ typedef struct daemon_state {
     pm_worklist_counts wl;          /* cached for metrics */
     struct pm_wl_metrics *wl_sites; /* by site and priority, cached with wl */
     uint64_t wl_counted_ms;
+    uint64_t prefetch_check_ms; /* next look at the own feed for claims (prefetch.c) */
+    uint64_t prefetch_seq;      /* own events looked at so far */
+    int prefetch_started;
     pm_config *retired[MAX_RELOADS]; /* configurations SIGHUP replaced (node/daemon/reload.h) */
     size_t n_retired;
 } daemon_state;
@@ -70,6 +73,10 @@ void pm_daemon_edge_await(daemon_state *d, zmq_msg_t *rid, const json_t *req);
 /* The fetcher's callbacks (pm_fetch_done_fn, pm_fetch_instance_fn); ctx is the state. */
 void pm_daemon_fetch_done(void *ctx, uint64_t job, int rc);
 void pm_daemon_instance_done(void *ctx, uint64_t job, const uint8_t hash[PM_HASH_BYTES], int rc);
+
+/* node/daemon/prefetch.c: starts fetching the studies of claims and assignments this
+ * node signed since the last call (at most every 100 ms), so they are warm when opened. */
+void pm_daemon_prefetch_claims(daemon_state *d, uint64_t now);
 
 /* Writes the node's metrics (pm_metrics_collect_fn; ctx is the daemon_state). */
 void pm_daemon_collect_metrics(void *ctx, pm_metrics_writer *w);

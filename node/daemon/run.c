@@ -309,8 +309,10 @@ static int event_loop(daemon_state *d)
             start_writing(d);
             d->writing = 1;
         }
-        if (d->writing)
+        if (d->writing) {
             announce_quiet_studies(d, now);
+            pm_daemon_prefetch_claims(d, now);
+        }
     }
     return PM_OK;
 }

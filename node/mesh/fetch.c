@@ -272,8 +272,10 @@ static fetch_job *plan_job(pm_fetcher *f, const Pm__StudyView *sv, const char *s
         return NULL;
     j->started_ms = pm_now_ms();
     snprintf(j->study, sizeof j->study, "%s", study_uid);
-    snprintf(j->readers[0], sizeof j->readers[0], "%s", reader ? reader : "");
-    j->n_readers = 1;
+    if (reader) { /* a prefetch has no reader until one joins it */
+        snprintf(j->readers[0], sizeof j->readers[0], "%s", reader);
+        j->n_readers = 1;
+    }
     j->inst = calloc(sv->instance_count + 1, sizeof *j->inst);
     uint8_t(*held)[PM_HASH_BYTES] = calloc(sv->instance_count + 1, PM_HASH_BYTES);
     size_t n_held = 0;
@@ -343,8 +345,9 @@ static void add_reader(fetch_job *j, const char *reader)
 
 static void job_free(fetch_job *j);
 
-int pm_fetch_start(pm_fetcher *f, const char *study_uid, const char *reader, json_t *live,
-                   uint64_t *job_id)
+/* pm_fetch_start, and pm_fetch_prefetch with reader NULL. */
+static int start_job(pm_fetcher *f, const char *study_uid, const char *reader, json_t *live,
+                     uint64_t *job_id)
 {
     Pm__StudyView *sv = NULL;
     if (!study_uid || !*study_uid)
@@ -357,10 +360,11 @@ int pm_fetch_start(pm_fetcher *f, const char *study_uid, const char *reader, jso
     if (!j)
         return PM_E_NOMEM;
     fetch_job *running = j->error ? NULL : joinable_job(f, j);
-    if (running && j->n_inst) {
-        add_reader(running, reader);
+    if ((running && j->n_inst) || (!reader && !j->n_inst && !j->error)) {
+        if (running && reader)
+            add_reader(running, reader);
+        *job_id = running ? running->id : 0; /* a prefetch of what is here: nothing to do */
         job_free(j);
-        *job_id = running->id;
         return PM_OK;
     }
     fetch_job **grown = realloc(f->jobs, (f->n_jobs + 1) * sizeof *grown);
@@ -373,6 +377,18 @@ int pm_fetch_start(pm_fetcher *f, const char *study_uid, const char *reader, jso
     j->id = f->next_job++;
     *job_id = j->id;
     return PM_OK;
+}
+
+int pm_fetch_start(pm_fetcher *f, const char *study_uid, const char *reader, json_t *live,
+                   uint64_t *job_id)
+{
+    return start_job(f, study_uid, reader ? reader : "", live, job_id);
+}
+
+int pm_fetch_prefetch(pm_fetcher *f, const char *study_uid, json_t *live, uint64_t *job_id)
+{
+    *job_id = 0;
+    return start_job(f, study_uid, NULL, live, job_id);
 }
 
 int pm_fetch_instance_state(pm_fetcher *f, uint64_t job, const uint8_t hash[PM_HASH_BYTES])

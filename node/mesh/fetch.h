@@ -42,6 +42,14 @@ void pm_fetcher_destroy(pm_fetcher **self_p);
 int pm_fetch_start(pm_fetcher *self, const char *study_uid, const char *reader, json_t *liveness,
                    uint64_t *job);
 
+/* Warms the cache: starts fetching what is not local of study_uid in the background, for
+ * no reader yet (a prefetch is not a read: it records no study-accessed event unless a
+ * reader joins it; one who opens the study later joins it or finds it here). *job
+ * receives its id (or that of a running fetch of the study it joined), or 0 when
+ * everything is here.
+ * PM_E_NOTFOUND for an unknown study. */
+int pm_fetch_prefetch(pm_fetcher *self, const char *study_uid, json_t *liveness, uint64_t *job);
+
 /* Called as each instance of a job arrives and is verified (rc PM_OK), or fails at
  * every holder (rc PM_E_NOTFOUND), so that a viewer is served instance by instance
  * while the rest of the study is still coming. */
