@@ -4,7 +4,9 @@
 # ratios, and the load average when each figure was taken (other work on the machine
 # moves them).
 #
-#   top_builddir=/path/to/build bench/bench_pixels.sh
+#   top_builddir=/path/to/build bench/bench_pixels.sh     [BENCH_PARTS="small get wado"]
+#
+# BENCH_PARTS picks what runs besides the CT's C-STORE (always: the others need it).
 #
 # Two pacsmesh nodes hold nothing at first but A; B and C are other trusts' nodes.
 # Clients are dcmtk's (TCP_NODELAY=1, --max-pdu 131072) and, for WADO-RS,
@@ -41,6 +43,8 @@ command -v Orthanc >/dev/null || skip "Orthanc is not installed: apt-get install
 PLUGIN=/usr/share/orthanc/plugins/libOrthancDicomWeb.so
 [ -r "$PLUGIN" ] || skip "Debian's orthanc-dicomweb plugin is not installed"
 PDU=131072
+PARTS=" ${BENCH_PARTS:-small get wado} "
+want() { [[ $PARTS == *" $1 "* ]]; }
 
 elapsed_ms() { ELAPSED_MS=$(($(now_ms) - BENCH_T0)); }
 start_clock() { BENCH_T0=$(now_ms); }
@@ -128,6 +132,7 @@ start_clock; store_to ORTHANC "$OPORT" "$T/big" || fail "C-STORE of the CT into 
 elapsed_ms; or_big=$ELAPSED_MS
 result "C-STORE 300 x 512x512 CT (MB/s)" "$(mbps "$BIG_BYTES" $pm_big)" "$(mbps "$BIG_BYTES" $or_big)" \
     "$(ratio $or_big $pm_big)" "target >= 1"
+if want small; then
 start_clock; store_to PACSMESH "${NODE_DICOM_PORT[A]}" "$T/small" || fail "small C-STORE into A failed"
 elapsed_ms; pm_small=$ELAPSED_MS
 start_clock; store_to ORTHANC "$OPORT" "$T/small" || fail "small C-STORE into Orthanc failed"
@@ -140,6 +145,7 @@ start_clock; store_four ORTHANC "$OPORT" || fail "four-way C-STORE into Orthanc 
 elapsed_ms; or_four=$ELAPSED_MS
 result "C-STORE 4 x 500 tiny, 4 associations (inst/s)" "$(per_s 2000 $pm_four)" \
     "$(per_s 2000 $or_four)" "$(ratio $or_four $pm_four)" "target >= 2"
+fi
 
 # ---- C-GET -----------------------------------------------------------------------------
 instances_are() { [ "$(study_field "$1" "$2" instances)" = "$3" ]; }
@@ -161,6 +167,7 @@ get_from() # AE PORT: C-GET of the CT into a fresh directory; FIRST_MS, WHOLE_MS
         awk -v t0="$t0" '{printf "%.0f", ($1 * 1e9 - t0) / 1e6}')
     rm -rf "$out"
 }
+if want get; then
 get_from PACSMESH "${NODE_DICOM_PORT[B]}" || fail "cold C-GET through B failed"
 cold_first=$FIRST_MS cold_whole=$WHOLE_MS
 [ "$(study_field $B "$BIG" cached)" = true ] || fail "the CT is not cached at B after the C-GET"
@@ -179,6 +186,7 @@ result "C-GET CT via B, warm: first instance (ms)" "$warm_first" "$or_first" \
     "$(ratio $or_first $warm_first)" ""
 result "C-GET CT via B, warm: whole study (MB/s)" "$(mbps "$BIG_BYTES" $warm_whole)" \
     "$(mbps "$BIG_BYTES" $or_whole)" "$(ratio $or_whole $warm_whole)" "target >= 1"
+fi
 
 # ---- WADO-RS ---------------------------------------------------------------------------
 wado() # URL [USER:PASSWORD]: WADO_FIRST WADO_MS WADO_PARTS
@@ -189,6 +197,7 @@ wado() # URL [USER:PASSWORD]: WADO_FIRST WADO_MS WADO_PARTS
 }
 PM_WADO="http://127.0.0.1:${NODE_HTTP_PORT[C]}/dicom-web/studies/$BIG"
 OR_WADO="http://127.0.0.1:$OHTTP/dicom-web/studies/$BIG"
+if want wado; then
 wado "$PM_WADO" bench:bench-password || fail "cold WADO-RS at C failed ($WADO_PARTS parts)"
 wc_first=$WADO_FIRST wc_ms=$WADO_MS
 wado "$PM_WADO" bench:bench-password || fail "warm WADO-RS at C failed"
@@ -206,6 +215,7 @@ result "WADO-RS CT at C, warm: first instance (ms)" "$ww_first" "$wo_first" \
     "$(ratio $wo_first $ww_first)" ""
 result "WADO-RS CT at C, warm: whole study (MB/s)" "$(mbps "$BIG_BYTES" $ww_ms)" \
     "$(mbps "$BIG_BYTES" $wo_ms)" "$(ratio $wo_ms $ww_ms)" "target >= 1"
+fi
 
 echo
 printf '%-46s %10s %10s %7s  %s\n' "measure" pacsmesh Orthanc ratio \

@@ -49,7 +49,9 @@ typedef struct {
 
 /* Fills p from p->tmp_path: its hash (which must be expect, if non-NULL: else
  * PM_E_HASH), size and, with chunk_size > 0, the hash of each chunk_size piece; and
- * fsyncs it. Returns p->rc. */
+ * fsyncs it if it is pinned (a cached copy of another trust's blob is checked against its
+ * hash whenever it is served, so a torn one is fetched again, never served: it is not
+ * synced one by one). Returns p->rc. */
 int pm_blobs_prepare(pm_blobs *self, pm_blob_prep *p, const uint8_t *expect, uint32_t chunk_size);
 
 /* One local key/value written with a batch (val NULL deletes the key). */
@@ -61,8 +63,8 @@ typedef struct {
 } pm_blob_kv;
 
 /* Moves every prepared blob of preps (those with rc PM_OK) into place, syncs each
- * directory touched once, and indexes them with the n_kvs local key/values in one durable
- * transaction. PM_OK once all of it committed; else a failure for all of it (then each
+ * directory a pinned one went to once, and indexes them with the n_kvs local key/values in one
+ * durable transaction. PM_OK once all of it committed; else a failure for all of it (then each
  * prep's rc is set to it, and nothing of the batch is indexed or written). */
 int pm_blobs_commit_batch(pm_blobs *self, pm_blob_prep *preps, size_t n, const pm_blob_kv *kvs,
                           size_t n_kvs);

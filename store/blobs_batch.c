@@ -25,7 +25,11 @@ int pm_blobs_prepare(pm_blobs *b, pm_blob_prep *p, const uint8_t *expect, uint32
     p->rc = pm_hash_file_chunks(p->tmp_path, chunk_size, p->hash, &p->size, &pieces, &p->n_chunks);
     if (p->rc == PM_OK && expect && sodium_memcmp(p->hash, expect, PM_HASH_BYTES) != 0)
         p->rc = PM_E_HASH;
-    if (p->rc == PM_OK) {
+    /* Only the trust's own (pinned) blobs are synced one by one. A cached copy of another
+     * trust's is checked against its hash whenever it is served (node/studies/verify.h),
+     * and by each peer it is served to, so a copy a power cut tore is set aside and
+     * fetched again, never served; the fetch does not pay a sync per instance for it. */
+    if (p->rc == PM_OK && p->pinned) {
         int fd = open(p->tmp_path, O_RDONLY);
         if (fd < 0 || fsync(fd) != 0)
             p->rc = PM_E_IO;
@@ -131,7 +135,8 @@ int pm_blobs_commit_batch(pm_blobs *b, pm_blob_prep *preps, size_t n, const pm_b
             unlink(preps[i].tmp_path);
             break;
         }
-        n_dirs++;
+        if (preps[i].pinned) /* see pm_blobs_prepare */
+            n_dirs++;
     }
     if (rc == PM_OK)
         rc = sync_dirs(dirs, n_dirs);
