@@ -49,7 +49,8 @@ typedef struct {
     uint64_t bytes, total, started_ms;
     int state; /* 0 running, 1 done, 2 failed */
     int error;
-    int remote; /* another trust's study: every read is recorded */
+    int remote;       /* another trust's study: every read is recorded */
+    int told_waiting; /* logged that a holder's link is down and waited for */
 } fetch_job;
 
 typedef struct {
@@ -476,6 +477,13 @@ static void holder_unreachable(pm_fetcher *f, fetch_job *j, size_t idx, uint64_t
     fetch_instance *in = &j->inst[idx];
     if (!in->unreachable_ms)
         in->unreachable_ms = now;
+    if (!j->told_waiting && in->holder < j->n_holders) {
+        char who[9];
+        pm_hex_encode(j->holders[in->holder], 4, who);
+        pm_info("fetch", "study %s: peer %s is not connected (%s); waiting up to %d s for it",
+                j->study, who, why, PM_FETCH_RECONNECT_MS / 1000);
+        j->told_waiting = 1;
+    }
     if (now - in->unreachable_ms > PM_FETCH_RECONNECT_MS)
         next_holder(f, j, idx, why);
     else

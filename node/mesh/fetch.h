@@ -22,7 +22,7 @@
 #define PM_FETCH_WINDOW 32 /* within the transport's queue of 64 messages per peer */
 #define PM_FETCH_TIMEOUT_MS 5000
 /* How long an instance waits for its holder's link to come back before trying the next. */
-#define PM_FETCH_RECONNECT_MS 8000
+#define PM_FETCH_RECONNECT_MS 10000
 
 typedef struct pm_fetcher pm_fetcher;
 
