@@ -1,4 +1,5 @@
 #include "node/mesh/fetch_adopt.h"
+#include "node/studies/verify.h"
 #include "proto/error.h"
 #include "proto/log.h"
 
@@ -54,8 +55,15 @@ static void adopt_batch(pm_fetch_adopter *ad, pm_fetch_adoption *batch, size_t n
             pm_blobs_prepare(ad->blobs, &preps[i], batch[i].hash, 0);
         }
         pm_blobs_commit_batch(ad->blobs, preps, n, NULL, 0);
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
             batch[i].rc = preps[i].rc;
+            /* Just hashed here: scanned here too, so serving it reads it once, not twice
+             * (a file the scan refuses is left to the edge's own check, which says why). */
+            char path[4096], why[256];
+            if (batch[i].rc == PM_OK &&
+                pm_blobs_path(ad->blobs, batch[i].hash, path, sizeof path) == PM_OK)
+                pm_blob_verify_hashed(batch[i].hash, path, why, sizeof why);
+        }
         free(preps);
     }
     pthread_mutex_lock(&ad->lock);

@@ -19,6 +19,11 @@ int pm_blob_verify(const uint8_t hash[32], const char *path, char *why, size_t w
  * just made from a file whose hash and structure were checked on the way in. */
 void pm_blob_verify_mark(const uint8_t hash[32], const char *path);
 
+/* As pm_blob_verify for a file its caller has just hashed to `hash` itself (the fetch's
+ * adopter): only the structure scan is run, and the file remembered as checked, so that
+ * serving it does not read it to hash it again. PM_OK or PM_E_DICOM (why). */
+int pm_blob_verify_hashed(const uint8_t hash[32], const char *path, char *why, size_t wl);
+
 /* Forgets what was checked of this blob (its file was replaced). */
 void pm_blob_verify_forget(const uint8_t hash[32]);
 
