@@ -19,7 +19,10 @@
 #include "store/blobs.h"
 
 #define PM_FETCH_CHUNK (1u << 20)
-#define PM_FETCH_WINDOW 32 /* within the transport's queue of 64 messages per peer */
+/* Requests in flight, within the transport's queue of 32 messages per peer (so chunk
+ * replies and gossip share it without one being dropped). The chunk size stays 1 MiB: it
+ * is the size the origin signs chunk hashes for, and what every node serves at most. */
+#define PM_FETCH_WINDOW 24
 #define PM_FETCH_TIMEOUT_MS 5000
 /* How long an instance waits for its holder's link to come back before trying the next. */
 #define PM_FETCH_RECONNECT_MS 10000

@@ -37,8 +37,8 @@ static void set_common(void *sock)
     /* Few messages queue per connection (a batch is at most a few MiB; a fetch keeps at
      * most PM_FETCH_WINDOW chunks in flight): memory stays bounded, and what cannot be
      * sent now is sent again by anti-entropy. */
-    set_int(sock, ZMQ_SNDHWM, 64);
-    set_int(sock, ZMQ_RCVHWM, 64);
+    set_int(sock, ZMQ_SNDHWM, 32);
+    set_int(sock, ZMQ_RCVHWM, 32);
     /* Heartbeats on the ZMTP level find dead TCP connections. */
     set_int(sock, ZMQ_HEARTBEAT_IVL, 1000);
     set_int(sock, ZMQ_HEARTBEAT_TIMEOUT, 3000);
