@@ -16,6 +16,21 @@
 
 enum { REC_LEN = PM_BLOB_REC_LEN };
 
+/* The 256 directories blobs go to, made once (and the blob directory synced for them),
+ * so that adopting a study's instances does not make a directory for most of them. What
+ * cannot be made here is made by the adoption that needs it. */
+static void make_subdirs(pm_blobs *b)
+{
+    int made = 0;
+    for (int i = 0; i < 256; i++) {
+        char sub[4200];
+        snprintf(sub, sizeof sub, "%s/%02x", b->dir, i);
+        made |= mkdir(sub, 0700) == 0;
+    }
+    if (made)
+        pm_blobs_fsync_dir(b->dir);
+}
+
 int pm_blobs_open(pm_store *store, const char *dir, pm_blobs **out)
 {
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
@@ -29,6 +44,7 @@ int pm_blobs_open(pm_store *store, const char *dir, pm_blobs **out)
     }
     b->store = store;
     pthread_mutex_init(&b->lock, NULL);
+    make_subdirs(b);
     *out = b;
     return PM_OK;
 }
