@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 typedef struct entry {
+    pm_blobs *blobs;
     pm_blob_prep *prep;
     const pm_blob_kv *kvs;
     size_t n_kvs;
@@ -34,10 +35,8 @@ static int commit(pm_blobs *blobs, entry **batch, size_t n)
                 kvs[k++] = batch[i]->kvs[j];
         }
         rc = pm_blobs_commit_batch(blobs, preps, n, kvs, n_kvs);
-        for (size_t i = 0; i < n; i++) {
-            preps[i].chunks = batch[i]->prep->chunks; /* the callers' own, unchanged */
-            *batch[i]->prep = preps[i];
-        }
+        for (size_t i = 0; i < n; i++)
+            batch[i]->prep->rc = preps[i].rc;
     }
     free(preps);
     free(kvs);
@@ -46,7 +45,7 @@ static int commit(pm_blobs *blobs, entry **batch, size_t n)
 
 int pm_group_commit(pm_blobs *blobs, pm_blob_prep *prep, const pm_blob_kv *kvs, size_t n_kvs)
 {
-    entry me = {prep, kvs, n_kvs, 0, 0, NULL};
+    entry me = {blobs, prep, kvs, n_kvs, 0, 0, NULL};
     pthread_mutex_lock(&lock);
     *queue_tail = &me;
     queue_tail = &me.next;
@@ -55,22 +54,28 @@ int pm_group_commit(pm_blobs *blobs, pm_blob_prep *prep, const pm_blob_kv *kvs, 
             pthread_cond_wait(&finished, &lock);
             continue;
         }
-        /* Leader: take what has queued (this caller's entry is among it). */
+        /* Leader: take what has queued for the same blob store (this caller's entry is
+         * among it, unless PM_GROUP_MAX were ahead of it). */
         entry *batch[PM_GROUP_MAX];
         size_t n = 0;
-        while (queue_head && n < PM_GROUP_MAX) {
-            batch[n++] = queue_head;
-            queue_head = queue_head->next;
+        for (entry **at = &queue_head; *at && n < PM_GROUP_MAX;) {
+            if ((*at)->blobs != blobs) {
+                at = &(*at)->next;
+                continue;
+            }
+            batch[n++] = *at;
+            *at = (*at)->next;
         }
-        if (!queue_head)
-            queue_tail = &queue_head;
+        queue_tail = &queue_head;
+        while (*queue_tail)
+            queue_tail = &(*queue_tail)->next;
         committing = 1;
         pthread_mutex_unlock(&lock);
         int rc = commit(blobs, batch, n);
         pthread_mutex_lock(&lock);
         committing = 0;
         for (size_t i = 0; i < n; i++) {
-            batch[i]->rc = rc;
+            batch[i]->rc = rc ? rc : batch[i]->prep->rc;
             batch[i]->done = 1;
         }
         pthread_cond_broadcast(&finished);

@@ -8,7 +8,7 @@
  * every entry queued so far (up to PM_GROUP_MAX), commits them in one transaction
  * (pm_blobs_commit_batch) and wakes their callers; entries that queue meanwhile form the
  * next batch. The delay an entry waits is bounded by one commit of the batch before it.
- * Thread-safe; process-wide (one blob store per process). */
+ * Thread-safe; entries for different blob stores go into different batches. */
 #ifndef PM_GROUP_COMMIT_H
 #define PM_GROUP_COMMIT_H
 

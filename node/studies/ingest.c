@@ -339,6 +339,7 @@ static int ingest(const pm_ingest_ctx *c, const char *path, int take, const pm_d
     size_t rec_len;
     uint8_t *rec = pack_record(m, prep.hash, prep.size, prep.chunks, prep.n_chunks, &rec_len);
     free(prep.chunks);
+    prep.chunks = NULL;
     if (!rec) {
         unlink(prep.tmp_path);
         return PM_E_NOMEM;
