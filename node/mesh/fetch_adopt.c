@@ -9,7 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
-enum { BATCH_MAX = 64 }; /* files adopted in one index commit */
+/* Files adopted in one index commit: enough to share it, few enough that the first
+ * instance of a study is not held back by the hashing of many behind it. */
+enum { BATCH_MAX = 8 };
 
 typedef struct {
     pm_fetch_adoption *items;
