@@ -16,6 +16,7 @@ struct multipart_s {
     char head[512];
     size_t head_len, head_off;
     int in_body, done;
+    int delimited; /* the delimiter after part cur - 1 went out: a client knows it whole */
     char boundary[48];
     mp_resolve_fn resolve;
     void *resolve_ctx;
@@ -90,10 +91,20 @@ static ssize_t mp_read(void *cls, uint64_t pos, char *buf, size_t max)
             }
             m->in_body = 0;
             m->cur++;
+            /* The delimiter goes out at once, before the next part's file is awaited
+             * (mp_set_resolver): the client has this part whole while the next comes. */
+            m->head_off = 0;
+            m->head_len = (size_t)snprintf(m->head, sizeof m->head, "\r\n--%s", m->boundary);
+            m->delimited = 1;
+            continue;
         }
         m->head_off = 0;
         if (m->cur == m->nparts) {
-            m->head_len = (size_t)snprintf(m->head, sizeof m->head, "\r\n--%s--\r\n", m->boundary);
+            if (m->delimited) /* the close delimiter: what went out, and "--" */
+                m->head_len = (size_t)snprintf(m->head, sizeof m->head, "--\r\n");
+            else /* no part at all */
+                m->head_len =
+                    (size_t)snprintf(m->head, sizeof m->head, "\r\n--%s--\r\n", m->boundary);
             m->done = 1;
             continue;
         }
@@ -101,9 +112,13 @@ static ssize_t mp_read(void *cls, uint64_t pos, char *buf, size_t max)
             return MHD_CONTENT_READER_END_WITH_ERROR;
         if (m->paths[m->cur] && !(m->f = fopen(m->paths[m->cur], "rb")))
             return MHD_CONTENT_READER_END_WITH_ERROR;
-        m->head_len =
-            (size_t)snprintf(m->head, sizeof m->head, "%s--%s\r\nContent-Type: %s\r\n\r\n",
-                             m->cur ? "\r\n" : "", m->boundary, m->ctypes[m->cur]);
+        if (m->delimited)
+            m->head_len = (size_t)snprintf(m->head, sizeof m->head, "\r\nContent-Type: %s\r\n\r\n",
+                                           m->ctypes[m->cur]);
+        else
+            m->head_len =
+                (size_t)snprintf(m->head, sizeof m->head, "--%s\r\nContent-Type: %s\r\n\r\n",
+                                 m->boundary, m->ctypes[m->cur]);
         m->in_body = 1;
     }
 }
