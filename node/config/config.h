@@ -59,8 +59,11 @@ typedef struct pm_config {
     char *ae_title;
     int dicom_port;
     char *dicom_bind;
-    char **allowed_aes; /* NULL-terminated; empty: any calling AE */
+    char **allowed_aes; /* NULL-terminated AE[@host][:rights] (node/dicom/access.h) */
     size_t n_allowed_aes;
+    int allow_store_from_any;
+    char *dicom_tls_cert, *dicom_tls_key, *dicom_tls_ca;
+    int dicom_require_client_cert;
     unsigned max_pdu;
     uint64_t dicom_idle_timeout_ms, dicom_read_timeout_ms;
     unsigned dicom_max_associations, dicom_max_associations_per_host;

@@ -26,10 +26,11 @@ typedef enum {
     K_LEVEL,    /* log level name, stored as int */
     K_PRIORITY, /* priority name, stored in char[16] */
     K_CONFLICT, /* patient conflict policy name, stored as int */
+    K_BOOL,     /* yes or no, stored as int 1 or 0 */
     K_MESHID,   /* 64 hex digits or empty */
     K_AE,       /* DICOM AE title */
     K_PEERS,    /* list of K_CONNECT endpoints */
-    K_AES,      /* list of AE titles */
+    K_AES,      /* list of allowed_aes entries: AE[@host][:rights] */
     K_RULE      /* worklist rule; the key may be repeated */
 } pm_config_kind;
 

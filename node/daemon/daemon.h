@@ -38,6 +38,7 @@ typedef struct daemon_state {
     pm_fetcher *fetcher;
     pm_edge edge;
     pm_dicom_server *dicom;
+    pm_http_auth *edge_auth;     /* the edge's users when there is no web server */
     struct pm_http_server *http; /* the web server, NULL when [http] listen is empty */
     const char *dir;
     char *spool_dir;

@@ -144,6 +144,11 @@ static void collect_fetch_and_edge(daemon_state *d, pm_metrics_writer *w, uint64
                        __atomic_load_n(&d->edge.finds, __ATOMIC_RELAXED));
     pm_metrics_counter(w, "pacsmesh_dicom_retrieves_total", "C-GET and C-MOVE requests.",
                        __atomic_load_n(&d->edge.retrieves, __ATOMIC_RELAXED));
+    for (int i = 0; i < PM_DICOM_REFUSED_COUNT; i++)
+        pm_metrics_labelled(w, PM_METRICS_COUNTER, "pacsmesh_dicom_refused_total",
+                            "Associations and requests refused by the DICOM edge's access rules.",
+                            "reason", pm_dicom_refusal_name(i),
+                            (double)__atomic_load_n(&d->edge.refused[i], __ATOMIC_RELAXED));
 }
 
 static void collect_storage(daemon_state *d, pm_metrics_writer *w, uint64_t now)

@@ -389,6 +389,25 @@ static int start_edge(daemon_state *d, const char *dir)
     return PM_OK;
 }
 
+/* The users DICOM user identities are checked against: the web server's (its tokens
+ * are valid then), else the edge's own over the same users file. */
+static int start_dicom_auth(daemon_state *d)
+{
+    pm_http_auth *auth = pm_http_server_auth(d->http);
+    if (!auth) {
+        const pm_config *cfg = d->node.cfg;
+        char *users = cfg->http_users && *cfg->http_users ? strdup(cfg->http_users)
+                                                          : pm_node_path(d->dir, "users");
+        int rc = users ? pm_http_auth_new(users, &d->edge_auth) : PM_E_NOMEM;
+        free(users);
+        if (rc)
+            return rc;
+        auth = d->edge_auth;
+    }
+    __atomic_store_n(&d->edge.auth, auth, __ATOMIC_RELEASE);
+    return PM_OK;
+}
+
 /* The DICOM edge opens at once: a C-STORE is stored durably whether or not the node
  * may sign yet (its announcement waits, see start_writing). */
 static int start_dicom(daemon_state *d)
@@ -410,7 +429,10 @@ static int start_dicom(daemon_state *d)
     pm_http_settings web = {
         d->dir,   d->node.cfg, d->node.store,   d->blobs, pm_identity_public(d->node.id),
         provider, d->zctx,     PM_EDGE_ENDPOINT};
-    return pm_http_start(&web, &d->http);
+    rc = pm_http_start(&web, &d->http);
+    if (rc)
+        return rc;
+    return start_dicom_auth(d);
 }
 
 /* Once this node knows it cannot fork its own feed (may_sign): announce what arrived
@@ -493,6 +515,7 @@ int pm_cmd_run(int argc, char **argv)
     pm_http_stop(&d.http);
     pm_wl_metrics_destroy(&d.wl_sites);
     pm_dicom_server_stop(&d.dicom);
+    pm_http_auth_destroy(&d.edge_auth);
     pm_daemon_reload_cleanup(&d);
     for (size_t i = 0; i < d.n_waiters; i++)
         zmq_msg_close(&d.waiters[i].routing);
