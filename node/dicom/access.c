@@ -3,6 +3,7 @@
 #include "proto/error.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -83,6 +84,11 @@ static int resolve(pm_access_entry *e, char *why, size_t wl)
         e->n_addrs = 1;
         return PM_OK;
     }
+    for (const char *c = e->host; *c; c++)
+        if (!isalnum((unsigned char)*c) && *c != '-' && *c != '.') {
+            whyf(why, wl, "host '%.64s' is neither an IPv4 address nor a host name", e->host);
+            return PM_E_CONFIG;
+        }
     struct addrinfo hints, *res = NULL;
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_INET;
