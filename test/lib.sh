@@ -255,7 +255,7 @@ random_id()
 
 # The calling AE titles the tests' DICOM clients use, allowed everything on every node
 # node_init creates (a test may set TEST_ALLOWED_AES before, or node_set_conf after).
-TEST_ALLOWED_AES=${TEST_ALLOWED_AES:-"ECHO PACS_A PACS_B PACS_X VIEWER VIEWER_B METRICS_T RAW_SCU RAW_ECHO IDLE_SCU ORTHANC"}
+TEST_ALLOWED_AES=${TEST_ALLOWED_AES:-"ECHO ECHO_LOOP PACS_A PACS_B PACS_X VIEWER VIEWER_B METRICS_T RAW_SCU RAW_ECHO IDLE_SCU ORTHANC"}
 
 # node_init I [NAME]: creates node I's directory with its own ports.
 node_init()

@@ -371,6 +371,11 @@ static int bind_admin(daemon_state *d)
 /* Blob store, fetcher and the edge's inproc socket. */
 static int start_edge(daemon_state *d, const char *dir)
 {
+    /* A node directory made before it was created 0700, or opened up since: close it. */
+    struct stat st;
+    if (stat(dir, &st) == 0 && (st.st_mode & 077) && chmod(dir, 0700) == 0)
+        pm_warn("node", "%s was open to other users (mode %03o); now 0700 (it holds patient data)",
+                dir, (unsigned)(st.st_mode & 0777));
     char *blob_dir = pm_node_path(dir, "blobs");
     int rc = pm_blobs_open(d->node.store, blob_dir, &d->blobs);
     free(blob_dir);
