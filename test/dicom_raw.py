@@ -66,19 +66,27 @@ def recv_pdu(s):
     return t, recv_exact(s, n)
 
 
-def connect(port, src=None, timeout=30):
+def connect(port, src=None, timeout=30, tls=None):
+    """tls: (certificate, key, CA) PEM paths for DICOM TLS, or None."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.settimeout(timeout)
     if src:
         s.bind((src, 0))
     s.connect(("127.0.0.1", port))
+    if tls:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.load_cert_chain(tls[0], tls[1])
+        ctx.load_verify_locations(tls[2])
+        s = ctx.wrap_socket(s, server_hostname="127.0.0.1")
     return s
 
 
 def open_association(port, calling=b"RAW_SCU", contexts=((VERIFICATION, IVLE),), src=None,
-                     timeout=30, called=b"PACSMESH", identity=None):
+                     timeout=30, called=b"PACSMESH", identity=None, tls=None):
     """An established association's socket, or raises with the rejection bytes."""
-    s = connect(port, src, timeout)
+    s = connect(port, src, timeout, tls)
     s.sendall(associate_rq(called=called, calling=calling, contexts=contexts, identity=identity))
     t, b = recv_pdu(s)
     if t != 0x02:
