@@ -57,9 +57,12 @@ extern "C" int pm_dicom_server_set_access(pm_dicom_server *self, const pm_dicom_
         return PM_E_INVAL;
     try {
         int rc = pm_dicom_edge_set_access(self, settings);
+        size_t n = 0;
+        for (const char *const *p = settings->allowed_aes; p && *p; p++)
+            n++;
         if (rc == PM_OK)
-            pm_info(LOG_MOD, "access rules replaced: %zu allowed_aes entries, %zu destinations",
-                    self->access->entries.size(), self->access->destinations.size());
+            pm_info(LOG_MOD, "access rules replaced: %zu allowed_aes entries, %zu destinations", n,
+                    settings->n_destinations);
         return rc;
     } catch (...) {
         return PM_E_NOMEM;
