@@ -176,8 +176,8 @@ static void edge_refused(void *ctx, int why)
 
 /* A user identity from an association: the name of a user of the node (its reporter id
  * when it has one, as the web server records readers). */
-static int edge_authenticate(void *ctx, const char *user, const char *password, const char *token,
-                             char *name, size_t namelen)
+static int edge_authenticate(void *ctx, const char *host, const char *user, const char *password,
+                             const char *token, char *name, size_t namelen)
 {
     pm_edge *e = ctx;
     pm_http_auth *auth = __atomic_load_n(&e->auth, __ATOMIC_ACQUIRE);
@@ -187,8 +187,8 @@ static int edge_authenticate(void *ctx, const char *user, const char *password, 
     int retry_s = 0, rc;
     if (token)
         rc = pm_http_auth_token(auth, token, &u);
-    else /* sign-in failures count against the name as on the web (the address is the AE's) */
-        rc = pm_http_auth_password(auth, user, password, "dicom", &u, &retry_s);
+    else /* sign-in failures count against the name and address, as on the web */
+        rc = pm_http_auth_password(auth, user, password, host, &u, &retry_s);
     if (rc != PM_OK)
         return PM_E_SIG;
     snprintf(name, namelen, "%s", *u.reporter ? u.reporter : u.name);

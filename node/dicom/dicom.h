@@ -131,9 +131,10 @@ typedef struct {
      * A-ASSOCIATE-RQ carries, either a user name and passcode (token NULL) or a token of
      * the web server's POST /api/tokens (user and password NULL). PM_OK with the name to
      * record as the reader (the user's reporter id, else their name) in name; PM_E_SIG
-     * when the passcode or token is wrong, unknown or expired. */
-    int (*authenticate)(void *ctx, const char *user, const char *password, const char *token,
-                        char *name, size_t namelen);
+     * when the passcode or token is wrong, unknown or expired. host: the calling address
+     * (sign-in failures are limited per address and per user name). */
+    int (*authenticate)(void *ctx, const char *host, const char *user, const char *password,
+                        const char *token, char *name, size_t namelen);
 } pm_dicom_provider;
 
 /* Why the edge refused something, for the provider's refused() and metrics. */

@@ -60,8 +60,10 @@ int pm_dicom_edge_identity(pm_dicom_assoc &a, std::string &user, std::string &wh
     int rc = PM_E_SIG;
     if (ok && !prim.empty())
         rc = type == ASC_USER_IDENTITY_JWT
-                 ? p.authenticate(p.ctx, nullptr, nullptr, prim.c_str(), name, sizeof name)
-                 : p.authenticate(p.ctx, prim.c_str(), sec.c_str(), nullptr, name, sizeof name);
+                 ? p.authenticate(p.ctx, a.host.c_str(), nullptr, nullptr, prim.c_str(), name,
+                                  sizeof name)
+                 : p.authenticate(p.ctx, a.host.c_str(), prim.c_str(), sec.c_str(), nullptr, name,
+                                  sizeof name);
     sodium_memzero(&sec[0], sec.size());
     if (type == ASC_USER_IDENTITY_JWT)
         sodium_memzero(&prim[0], prim.size());

@@ -394,6 +394,38 @@ static void serve_dimse(pm_dicom_assoc &a)
     }
 }
 
+/* An admitted association: presentation contexts, the A-ASSOCIATE-AC, its requests. */
+static void serve_admitted(pm_dicom_assoc &a)
+{
+    pm_dicom_server *srv = a.srv;
+    T_ASC_Association *assoc = a.assoc;
+    OFCondition c;
+    negotiate_contexts(assoc->params);
+    if (ASC_countAcceptedPresentationContexts(assoc->params) == 0) {
+        pm_warn(LOG_MOD, "association from %s refused: no acceptable presentation context",
+                a.label.c_str());
+        T_ASC_RejectParameters rej = {ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
+                                      ASC_REASON_SU_NOREASON};
+        ASC_rejectAssociation(assoc, &rej);
+        return;
+    }
+    if ((c = ASC_acknowledgeAssociation(assoc)).bad()) {
+        pm_warn(LOG_MOD, "association from %s: acknowledge failed: %s", a.label.c_str(), c.text());
+        return;
+    }
+    pm_dicom_edge_guard_contexts(a.conn, assoc->params);
+    pm_debug(LOG_MOD, "association from %s, max PDU %lu/%lu", a.label.c_str(),
+             pm_dicom_edge_max_pdu(srv), (unsigned long)assoc->params->theirMaxPDUReceiveSize);
+    try {
+        serve_dimse(a);
+    } catch (...) {
+        pm_error(LOG_MOD, "association with %s: internal error, aborting", a.label.c_str());
+        ASC_abortAssociation(assoc);
+    }
+    if (srv->provider.association_end)
+        srv->provider.association_end(srv->provider.ctx, a.calling_ae.c_str(), a.stored);
+}
+
 /* Waits (in short steps, so that stop() is prompt) for the client's first bytes. */
 static bool wait_readable(pm_dicom_server *srv, int fd, unsigned ms)
 {
@@ -465,43 +497,17 @@ static void serve_connection(pm_dicom_server *srv, pm_dicom_conn *conn)
         conn->label = a.label;
     }
 
-    if (!pm_dicom_edge_admit(a)) {
-        /* admit() has answered with the rejection and logged why */    } else {
-            negotiate_contexts(assoc->params);
-            if (ASC_countAcceptedPresentationContexts(assoc->params) == 0) {
-                pm_warn(LOG_MOD, "association from %s refused: no acceptable presentation context",
-                        a.label.c_str());
-                T_ASC_RejectParameters rej = {ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
-                                              ASC_REASON_SU_NOREASON};
-                ASC_rejectAssociation(assoc, &rej);
-            } else if ((c = ASC_acknowledgeAssociation(assoc)).bad()) {
-                pm_warn(LOG_MOD, "association from %s: acknowledge failed: %s", a.label.c_str(),
-                        c.text());
-            } else {
-                pm_dicom_edge_guard_contexts(conn, assoc->params);
-                pm_debug(LOG_MOD, "association from %s, max PDU %lu/%lu", a.label.c_str(),
-                         pm_dicom_edge_max_pdu(srv),
-                         (unsigned long)assoc->params->theirMaxPDUReceiveSize);
-                try {
-                    serve_dimse(a);
-                } catch (...) {
-                    pm_error(LOG_MOD, "association with %s: internal error, aborting",
-                             a.label.c_str());
-                    ASC_abortAssociation(assoc);
-                }
-                if (srv->provider.association_end)
-                    srv->provider.association_end(srv->provider.ctx, a.calling_ae.c_str(),
-                                                  a.stored);
-            }
-        }
-        /* dcmtk closes the socket here; stop() must not touch the number afterwards. */
-        {
-            std::lock_guard<std::mutex> g(srv->mu);
-            pm_dicom_edge_guard_detach(conn);
-            conn->fd = -1;
-            ASC_dropSCPAssociation(assoc);
-            ASC_destroyAssociation(&assoc);
-        }
+    /* admit() answers a refusal itself (and logs why) */
+    if (pm_dicom_edge_admit(a))
+        serve_admitted(a);
+    /* dcmtk closes the socket here; stop() must not touch the number afterwards. */
+    {
+        std::lock_guard<std::mutex> g(srv->mu);
+        pm_dicom_edge_guard_detach(conn);
+        conn->fd = -1;
+        ASC_dropSCPAssociation(assoc);
+        ASC_destroyAssociation(&assoc);
+    }
 }
 
 static void conn_main(pm_dicom_server *srv, pm_dicom_conn *conn)
