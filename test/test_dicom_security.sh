@@ -188,7 +188,8 @@ modes_ok() # DIR: every file 0600, every directory 0700
     [ -z "$bad" ] || fail "modes under $1: $(stat -c '%a %n' $bad)"
 }
 [ "$(stat -c %a "${NODE_DIR[A]}")" = 700 ] || fail "node directory mode $(stat -c %a "${NODE_DIR[A]}")"
-modes_ok "${NODE_DIR[A]}/blobs"
+modes_ok "${NODE_DIR[A]}" # keys, store, blobs, spool, users, node.conf
+[ -d "${NODE_DIR[A]}/blobs/spool" ] || fail "no spool directory to check"
 pm $A audit export --out "$T/modes.pmaudit" >/dev/null || fail "audit export failed"
 [ "$(stat -c %a "$T/modes.pmaudit")" = 600 ] || fail "audit export mode $(stat -c %a "$T/modes.pmaudit")"
 pm $A fetch "$S1" --out "$T/fetched" >/dev/null 2>&1 || fail "fetch --out failed"

@@ -34,6 +34,10 @@ static int build_access(const pm_dicom_settings *st, std::shared_ptr<const pm_di
         acc->entries.push_back(e);
     }
     acc->store_from_any = st->store_from_any != 0;
+    if (acc->entries.empty())
+        pm_warn(LOG_MOD, "[dicom] allowed_aes is empty: %s",
+                acc->store_from_any ? "any AE may store, none may query or retrieve"
+                                    : "every association will be refused");
     for (size_t i = 0; i < st->n_destinations; i++)
         acc->destinations.push_back(st->destinations[i]);
     out = acc;
