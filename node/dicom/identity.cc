@@ -2,7 +2,6 @@
 #include "node/dicom/identity.h"
 #include "node/dicom/shim_internal.h"
 
-#include <cstdlib>
 #include <cstring>
 
 #include <dcmtk/dcmnet/dcuserid.h>
@@ -16,7 +15,7 @@ extern "C" {
 
 #define LOG_MOD "dicom"
 
-/* A field of the sub-item as a string; dcmtk hands over a malloc'ed copy. Fields
+/* A field of the sub-item as a string; dcmtk hands over a copy made with new[]. Fields
  * holding a NUL are refused (they would be cut). */
 static bool field(const UserIdentityNegotiationSubItemRQ *rq, bool primary, std::string &out)
 {
@@ -30,7 +29,7 @@ static bool field(const UserIdentityNegotiationSubItemRQ *rq, bool primary, std:
     out.assign(buf ? buf : "", buf && ok ? len : 0);
     if (buf) {
         sodium_memzero(buf, len);
-        free(buf);
+        delete[] buf;
     }
     return ok;
 }
