@@ -19,8 +19,9 @@ typedef struct {
     uint64_t stores, finds, retrieves; /* counters, atomically updated */
     uint64_t refused[PM_DICOM_REFUSED_COUNT]; /* by PM_DICOM_REFUSED_*, atomically updated */
     /* User identities of associations are checked against these (the web server's, so
-     * that its tokens are valid; else the edge's own over the users file). Set before the
-     * DICOM edge starts; the pointed-at object is thread-safe. */
+     * that its tokens are valid; else the edge's own over the users file). Stored
+     * atomically once the web server is up (until then identities are refused); the
+     * pointed-at object is thread-safe. */
     pm_http_auth *auth;
     int may_sign; /* atomically set by the main loop once this node's own feed is confirmed:
                    * before, C-STOREs are stored and their announcement waits */
