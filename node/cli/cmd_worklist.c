@@ -169,8 +169,11 @@ int pm_cmd_reports(int argc, char **argv)
 }
 
 typedef struct {
-    const char *state, *site, *subspecialty, *priority;
+    const char *state, *site, *subspecialty, *priority, *claimed_by;
     int overdue;
+    int paged;              /* --limit given: stop once the page is full */
+    uint64_t offset, limit; /* the page: skip offset matches, keep limit */
+    uint64_t matched;       /* matches met so far */
     uint64_t now;
     json_t *list, *liveness;
     const uint8_t *self;
@@ -187,8 +190,14 @@ static int item_matches(const worklist_query *q, const Pm__StudyView *s)
 {
     const Pm__WorklistTerms *t = s->study ? s->study->terms : NULL;
     const char *state = pm_views_item_state(s, q->now);
-    if (q->state ? strcmp(q->state, state) != 0 : s->withdrawn)
+    int open = strcmp(state, "unreported") == 0 || strcmp(state, "claimed") == 0;
+    if (q->state && strcmp(q->state, "open") == 0 ? !open
+        : q->state                                ? strcmp(q->state, state) != 0
+                                                  : s->withdrawn)
         return 0; /* withdrawn studies show only when asked for */
+    if (q->claimed_by && (strcmp(state, "claimed") != 0 || !s->claim ||
+                          strcmp(s->claim->reporter, q->claimed_by) != 0))
+        return 0;
     if (q->subspecialty && strcasecmp(q->subspecialty, t ? t->subspecialty : "") != 0)
         return 0;
     if (q->priority && strcmp(q->priority, pm_wl_priority(s)) != 0)
@@ -204,11 +213,18 @@ static int item_matches(const worklist_query *q, const Pm__StudyView *s)
     return 1;
 }
 
+/* What collect_item returns once a page walked in due order is full: not an error. */
+#define PAGE_FULL 1
+
 static int collect_item(void *ctx, const Pm__StudyView *s)
 {
     worklist_query *q = ctx;
     if (!s->study || !item_matches(q, s))
         return 0;
+    if (q->paged && q->matched++ < q->offset)
+        return 0;
+    if (q->paged && json_array_size(q->list) >= q->limit)
+        return PAGE_FULL;
     int viewable = pm_items_viewable(s, q->self, q->liveness, blob_is_local, q->blobs);
     json_array_append_new(q->list, pm_items_worklist_json(s, q->now, viewable));
     return 0;
@@ -228,10 +244,23 @@ static int by_due(const void *a, const void *b)
  * in full either way. Overdue items are the open ones due before now (the due index);
  * a state is the state index, where "unreported" also walks the claimed items (a
  * lapsed lease reads as unreported); then priority, sub-specialty, site. */
+/* Whether the walk is the due index, whose order is the listing's: a page then ends
+ * the walk as soon as it is full, however many items there are. Open items are the
+ * ones the due index lists (unreported or claimed with a due time). */
+static int walks_by_due(const worklist_query *q)
+{
+    return q->overdue || (q->state && (strcmp(q->state, "open") == 0 ||
+                                       (q->limit && (strcmp(q->state, "unreported") == 0 ||
+                                                     strcmp(q->state, "claimed") == 0))));
+}
+
 static int walk_items(pm_store *store, worklist_query *q)
 {
-    if (q->overdue)
-        return pm_views_studies_due_before(store, q->now, collect_item, q);
+    if (walks_by_due(q)) {
+        int rc =
+            pm_views_studies_due_before(store, q->overdue ? q->now : UINT64_MAX, collect_item, q);
+        return rc == PAGE_FULL ? PM_OK : rc;
+    }
     if (q->state) {
         int rc = pm_views_studies_by_attr(store, PM_ATTR_STATE, q->state, 1, collect_item, q);
         if (!rc && strcmp(q->state, "unreported") == 0)
@@ -248,22 +277,63 @@ static int walk_items(pm_store *store, worklist_query *q)
     return pm_views_studies(store, NULL, NULL, collect_item, q);
 }
 
+/* --limit N (1..10000) and --offset N: one page of the listing. */
+static int parse_page(const pm_cli_args *a, const char *limit, const char *offset,
+                      worklist_query *q)
+{
+    char *end = NULL;
+    if (limit) {
+        unsigned long long v = strtoull(limit, &end, 10);
+        if (!*limit || *end || v < 1 || v > 10000 || *limit == '-')
+            return pm_cli_usage(a->usage, "--limit is a number of items, 1 to 10000: '%s'", limit);
+        q->limit = v;
+    }
+    if (offset) {
+        unsigned long long v = strtoull(offset, &end, 10);
+        if (!*offset || *end || *offset == '-')
+            return pm_cli_usage(a->usage, "--offset is a number of items: '%s'", offset);
+        if (!limit)
+            return pm_cli_usage(a->usage, "--offset needs --limit");
+        q->offset = v;
+    }
+    return PM_EXIT_OK;
+}
+
+/* Keeps items[offset, offset + limit) at the front, dropping the rest; the new count. */
+static size_t slice_page(json_t **items, size_t n, uint64_t offset, uint64_t limit)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i >= offset && keep < limit)
+            items[keep++] = items[i];
+        else
+            json_decref(items[i]);
+    }
+    return keep;
+}
+
 int pm_cmd_worklist(int argc, char **argv)
 {
     worklist_query q;
     memset(&q, 0, sizeof q);
+    const char *limit = NULL, *offset = NULL;
     pm_cli_opt opts[] = {{"state", &q.state, NULL},
                          {"site", &q.site, NULL},
                          {"subspecialty", &q.subspecialty, NULL},
                          {"priority", &q.priority, NULL},
                          {"overdue", NULL, &q.overdue},
+                         {"claimed-by", &q.claimed_by, NULL},
+                         {"limit", &limit, NULL},
+                         {"offset", &offset, NULL},
                          {NULL, NULL, NULL}};
     pm_cli_args a;
     int rc = pm_cli_parse(argc, argv, opts, &a);
+    if (!rc && (rc = parse_page(&a, limit, offset, &q)))
+        return rc;
     if (rc)
         return rc;
-    static const char *const states[] = {"unreported", "claimed",   "reported",
-                                         "verified",   "withdrawn", NULL};
+    static const char *const states[] = {"unreported", "claimed", "reported", "verified",
+                                         "withdrawn",  "open",    NULL};
     static const char *const priorities[] = {"immediate", "urgent", "routine", NULL};
     int ok = !q.state, pok = !q.priority;
     for (int i = 0; states[i]; i++)
@@ -272,8 +342,9 @@ int pm_cmd_worklist(int argc, char **argv)
         pok |= q.priority && strcmp(q.priority, priorities[i]) == 0;
     if (!ok || !pok) {
         return pm_cli_usage(
-            a.usage, !ok ? "--state is one of unreported, claimed, reported, verified, withdrawn"
-                         : "--priority is one of immediate, urgent, routine");
+            a.usage,
+            !ok ? "--state is one of unreported, claimed, reported, verified, withdrawn, open"
+                : "--priority is one of immediate, urgent, routine");
     }
     pm_node node;
     if ((rc = pm_node_open(a.dir, PM_NODE_ALL | PM_NODE_BLOBS, &node))) {
@@ -284,13 +355,16 @@ int pm_cmd_worklist(int argc, char **argv)
     q.list = json_array();
     q.liveness = pm_admin_liveness(&node, NULL);
     q.self = pm_identity_public(node.id);
+    q.paged = q.limit && walks_by_due(&q);
     int r = walk_items(node.store, &q);
     size_t n = json_array_size(q.list);
     json_t **items = calloc(n + 1, sizeof *items);
     for (size_t i = 0; items && i < n; i++)
         items[i] = json_incref(json_array_get(q.list, i));
-    if (items)
+    if (items && !q.paged) /* a page of the due index is in order already */
         qsort(items, n, sizeof *items, by_due);
+    if (items && q.limit && !q.paged) /* another walk: the page of the sorted whole */
+        n = slice_page(items, n, q.offset, q.limit);
     if (r) {
         rc = pm_cli_fail("cannot read the worklist: %s", pm_strerror(r));
     } else if (a.json) {
