@@ -90,7 +90,10 @@ const Dashboard = (() => {
   // One chart per site and priority: x the days of the range, y hours.
   function chart(title, days, points) {
     const W = 420, H = 180, L = 44, B = 28, T = 10;
-    const max = Math.max(1, ...points.map((p) => Math.max(p.p90_ms, p.target_ms))) * 1.1;
+    // The scale is the data's; a due target far above it is named, not drawn.
+    const target = points.reduce((a, p) => Math.max(a, p.target_ms), 0);
+    const top = Math.max(1000, ...points.map((p) => p.p90_ms));
+    const max = (target && target <= 3 * top ? Math.max(top, target) : top) * 1.1;
     const x = (day) => L + (days.length < 2 ? 0 : (days.indexOf(day) * (W - L - 10)) / (days.length - 1));
     const y = (ms) => H - B - (ms / max) * (H - B - T);
     const svg = document.createElementNS(SVG, 'svg');
@@ -105,11 +108,11 @@ const Dashboard = (() => {
     };
     add('line', { class: 'axis', x1: L, y1: H - B, x2: W - 5, y2: H - B });
     add('line', { class: 'axis', x1: L, y1: T, x2: L, y2: H - B });
-    for (const f of [0, 0.5, 1]) add('text', { x: 2, y: y(f * max / 1.1) + 3 }, (f * max / 1.1 / 3600000).toFixed(1) + 'h');
+    for (const f of [0, 0.5, 1]) add('text', { x: 2, y: y(f * max / 1.1) + 3 }, duration(f * max / 1.1));
     add('text', { x: L, y: H - 8 }, days[0]);
     add('text', { x: W - 70, y: H - 8 }, days[days.length - 1]);
-    const target = points.length ? points.reduce((a, p) => Math.max(a, p.target_ms), 0) : 0;
-    if (target) add('line', { class: 'target', x1: L, x2: W - 5, y1: y(target), y2: y(target) });
+    if (target && target <= max) add('line', { class: 'target', x1: L, x2: W - 5, y1: y(target), y2: y(target) });
+    if (target) add('text', { x: W - 150, y: T + 10 }, 'due target ' + duration(target) + (target > max ? ' (above)' : ''));
     for (const [k, cls] of [['median_ms', 'median'], ['p90_ms', 'p90']])
       add('polyline', { class: cls, points: points.map((p) => x(p.day) + ',' + y(p[k])).join(' ') });
     for (const p of points) {
