@@ -31,6 +31,7 @@ ws()
 
 mesh_create 2
 conf_add 1 worklist 'rule = modality=CT body_part=HEAD : priority=urgent subspecialty=neuro'
+conf_add 1 worklist 'rule = modality=MR : subspecialty=neuro double_read=yes'
 wl_mesh_up 1 2
 HEAD1=$(new_uid) CHEST=$(new_uid) EVIL=$(new_uid) DONE=$(new_uid)
 import_study 1 "$T/studies" "$HEAD1" CT HEAD "CT head" 2
@@ -97,6 +98,26 @@ check "d['claim_button'] is False" "d['refusal']['status'] == 409" \
     "'dr.rita' in d['refusal']['body']['error']" "d['seen_after_ms'] < 30000"
 log "   seen at A $(jq_body 'd["seen_after_ms"]') ms after the page opened (the claim was made 3 s in); the claim answers: $(jq_body 'd["refusal"]["body"]["error"]')"
 
+log "   a claim lost between the list and the click: the page names the holder"
+RACE=$(new_uid)
+import_study 1 "$T/studies" "$RACE" CR CHEST "Chest X-ray, raced"
+wait_until 20 item_is 2 "$RACE" True
+ws lostclaim 1 bob "$RACE" dr.rita "http://127.0.0.1:${NODE_HTTP_PORT[2]}" rita rita-password
+check "'dr.rita' in d['message']" "d['error_shown']"
+log "   the page said: $(jq_body 'd["message"]')"
+
+log "   a double read: the second reader at A reads B's report and verifies it"
+MR1=$(new_uid)
+import_study 1 "$T/studies" "$MR1" MR HEAD "MR head"
+wait_until 20 item_is 2 "$MR1" 'w["double_read"]'
+printf 'MR head: normal.\n' >"$T/mr.txt"
+pm 2 claim "$MR1" --reporter dr.rita >/dev/null || fail "claim of $MR1"
+pm 2 report "$MR1" --reporter dr.rita --file "$T/mr.txt" >/dev/null || fail "report of $MR1"
+wait_until 20 item_is 1 "$MR1" 'w["state"] == "reported"'
+ws verify 1 bob "$MR1"
+check "'dr.rita' in d['previous'] and 'MR head: normal.' in d['previous']"
+wait_until 20 item_is 1 "$MR1" 'w["state"] == "verified"'
+
 log "3. the coordinator's dashboard: backlog, and turnaround equal to pacsmesh tat"
 FROM=$(date -u -d '-6 days' +%Y-%m-%d) TO=$(date -u +%Y-%m-%d)
 ws coordinator 1 carol "$FROM" "$TO"
@@ -114,7 +135,7 @@ assert pts == sorted(w[2:] for w in want), (pts, want)
 assert d["landed"] == "/dashboard", d["landed"]
 bl = {(b["site"], b["priority"], b["subspecialty"]): b["open"] for b in d["backlog"]}
 assert bl.get((site, "urgent", "neuro"), 0) >= 2 and bl.get((site, "routine", ""), 0) >= 1, bl
-assert any(r[0] == "dr.rita" and r[4] == "1" and r[5] == "1" for r in d["load"]), d["load"]
+assert any(r[0] == "dr.rita" and r[4] == "2" and r[5] == "2" for r in d["load"]), d["load"]
 assert len(d["nodes"]) == 2 and all(n[2] == "up" for n in d["nodes"]), d["nodes"]
 print(len(want), "turnaround points")
 EOF
@@ -140,7 +161,50 @@ http 1 POST /api/assign -u audrey:audrey-password -H 'Content-Type: application/
     -d "{\"study_uid\":\"$CHEST\",\"reporter\":\"dr.bob\"}"
 expect_status 403
 
-log "6. trust B down: the pages at A carry on, the dashboard shows B down"
+log "6. paging and the turnaround options, and their refusals"
+pm 1 worklist --state open --json >"$T/open.json" || fail "worklist --state open"
+for off in 0 2 4 6 8; do pm 1 worklist --state open --limit 2 --offset $off --json; done >"$T/pages.json"
+$PYTHON - "$T/open.json" "$T/pages.json" <<'EOF' || fail "the pages do not add up to the list"
+import json, sys
+full = [w["study_uid"] for w in json.load(open(sys.argv[1]))]
+dec, text, pages, i = json.JSONDecoder(), open(sys.argv[2]).read(), [], 0
+while text[i:].strip():
+    while text[i].isspace():
+        i += 1
+    doc, i = dec.raw_decode(text, i)
+    pages += [w["study_uid"] for w in doc]
+assert len(full) >= 3 and pages == full[:10], (pages, full)
+EOF
+pm 1 worklist --state reported --limit 1 --offset 1 --json >"$T/rep.json" || fail "a page of reported items"
+[ "$($PYTHON -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$T/rep.json")" = 1 ] ||
+    fail "a page of reported items: $(cat "$T/rep.json")"
+[ "$(pmjson 1 tat --by reporter -- 'sum(g["count"] for g in d if g["reporter"] == "dr.rita")')" = 2 ] ||
+    fail "tat --by reporter does not count dr.rita's final reports: $(pm 1 tat --by reporter --json)"
+[ "$(pmjson 1 tat --by modality --from 2000-01-01 -- 'sorted(g["modality"] for g in d)')" = "['CR', 'CT', 'MR']" ] ||
+    fail "tat --by modality: $(pm 1 tat --by modality --json)"
+[ "$(pmjson 1 tat --to 2000-01-01 -- 'len(d)')" = 0 ] || fail "tat --to 2000-01-01 is not empty"
+expect_exit 2 "limit" pm 1 worklist --limit 0
+expect_exit 2 "offset needs" pm 1 worklist --offset 3
+expect_exit 2 "state" pm 1 worklist --state opened
+expect_exit 2 "by" pm 1 tat --by colour
+expect_exit 2 "from" pm 1 tat --from 2026-02-31
+expect_exit 2 "before" pm 1 tat --from 2026-03-02 --to 2026-03-01
+http 1 GET "/api/worklist?limit=many" -u bob:bob-password
+expect_status 400
+http 1 GET "/api/worklist?mine=true" -u carol:carol-password
+expect_status 403
+http 1 GET "/api/worklist?mine=true&state=claimed" -u bob:bob-password
+expect_status 200
+[ "$(jq_body 'len(d)')" = 0 ] || fail "mine=true shows another reporter's items"
+http 1 GET /web/../users -u bob:bob-password
+expect_status 400
+http 1 GET /web/nonexistent.js
+expect_status 404
+http 1 GET /worklist -D "$T/h"
+expect_status 200
+grep -qi "^content-security-policy: default-src 'self'" "$T/h" || fail "the pages carry no CSP"
+
+log "7. trust B down: the pages at A carry on, the dashboard shows B down"
 node_stop 2
 ws reporter-simple 1 bob
 check "d['rows'] >= 4"

@@ -129,6 +129,25 @@ static int add_to(tat_group *g, uint64_t ms, uint64_t target, int within)
     return 0;
 }
 
+/* The study's modalities without SR, the structured report the reporting itself adds
+ * to the study (a study of SR alone keeps it). */
+static void acquired_modalities(const Pm__StudyAnnounced *st, char *out, size_t len)
+{
+    char all[PM_STUDY_MODALITIES_MAX];
+    pm_study_modalities(st, all, sizeof all);
+    size_t o = 0;
+    int sr = 0;
+    out[0] = 0;
+    for (char *save = NULL, *m = strtok_r(all, "\\", &save); m; m = strtok_r(NULL, "\\", &save)) {
+        if (strcmp(m, "SR") == 0)
+            sr = 1;
+        else if (o < len)
+            o += (size_t)snprintf(out + o, len - o, "%s%s", o ? "\\" : "", m);
+    }
+    if (!*out && sr)
+        snprintf(out, len, "SR");
+}
+
 static int add_sample(void *vctx, const Pm__StudyView *s)
 {
     tat_ctx *c = vctx;
@@ -140,7 +159,7 @@ static int add_sample(void *vctx, const Pm__StudyView *s)
     if (c->site_filter && strncasecmp(site, c->site_filter, strlen(c->site_filter)) != 0)
         return 0;
     day_of(final_ms, day);
-    pm_study_modalities(s->study, modality, sizeof modality);
+    acquired_modalities(s->study, modality, sizeof modality);
     const char *vals[N_KEYS] = {site, pm_wl_priority(s), modality, s->reports[0]->reporter, day};
     tat_group *g = group_for(c, vals);
     if (!g)

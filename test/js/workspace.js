@@ -8,6 +8,12 @@
 //                              OHIF, report it; the XSS study's name shown as text
 //   watcher STUDY HOLDER       wait until STUDY shows claimed by HOLDER; no claim
 //                              button; a claim through the API is refused naming HOLDER
+//   lostclaim STUDY HOLDER OTHER_BASE OTHER_USER OTHER_PASSWORD
+//                              the list shows STUDY free; OTHER_USER (reporter id
+//                              HOLDER) claims it at OTHER_BASE before the click lands:
+//                              the page says so, naming HOLDER
+//   verify STUDY               a double read reported by another: the second reader
+//                              reads the report and verifies it
 //   coordinator FROM TO        the dashboard: backlog rows, the turnaround chart's
 //                              numbers (per site, priority, day) printed
 //   auditor PATIENT_ID         the audit search by patient id; its CSV export
@@ -142,6 +148,45 @@ async function watcher(page, base, shots, study, holder) {
   return out;
 }
 
+async function lostClaim(page, base, shots, study, holder, otherBase, otherUser, otherPassword) {
+  await page.goto(base + '/worklist?state=all', {waitUntil: 'load'});
+  await page.waitForSelector(`#items tr[data-study="${study}"] button.claim`, {timeout: T});
+  // Freeze the list as it was (a click made just before the next refresh); the other
+  // reporter claims at their own node; wait until this node knows it.
+  await page.evaluate(() => Worklist.stop());
+  const other = await fetch(otherBase + '/api/claim', {method: 'POST',
+    headers: {'Content-Type': 'application/json',
+      Authorization: 'Basic ' + Buffer.from(otherUser + ':' + otherPassword).toString('base64')},
+    body: JSON.stringify({study_uid: study})});
+  if (other.status !== 200) throw new Error('the other claim answered ' + other.status);
+  await page.waitForFunction(async (s, h) => {
+    const r = await fetch('/api/worklist?state=claimed', {credentials: 'same-origin'});
+    return (await r.json()).some((w) => w.study_uid === s && w.claimed_by === h);
+  }, {timeout: 60000, polling: 300}, study, holder);
+  await page.click(`#items tr[data-study="${study}"] button.claim`);
+  await page.waitForFunction((h) => {
+    const m = document.getElementById('msg');
+    return !m.hidden && m.textContent.includes(h);
+  }, {timeout: T}, holder);
+  const out = {message: await page.$eval('#msg', (m) => m.textContent),
+    error_shown: await page.$eval('#msg', (m) => m.className === 'error')};
+  await page.screenshot({path: path.join(shots, 'worklist-claim-lost.png'), fullPage: true});
+  return out;
+}
+
+async function verifyStep(page, base, shots, study) {
+  await page.goto(base + '/worklist?state=reported', {waitUntil: 'load'});
+  await page.waitForSelector(`#items tr[data-study="${study}"] button.report`, {timeout: T});
+  await page.click(`#items tr[data-study="${study}"] button.report`);
+  await page.waitForSelector('#rp-verify:not([hidden])', {timeout: T});
+  const out = {previous: await page.$eval('#rp-previous', (d) => d.textContent)};
+  await page.screenshot({path: path.join(shots, 'worklist-second-read.png'), fullPage: true});
+  await page.click('#rp-verify');
+  await page.waitForFunction(() => document.getElementById('report-panel').hidden, {timeout: T});
+  out.message = await page.$eval('#msg', (m) => m.textContent);
+  return out;
+}
+
 async function coordinator(page, base, shots, from, to) {
   const out = {landed: new URL(page.url()).pathname};
   await page.waitForSelector('#backlog-rows tr.backlog-row', {timeout: T});
@@ -237,7 +282,7 @@ async function main() {
     page.on('dialog', async (d) => { foreign.push('dialog: ' + d.message()); await d.dismiss(); });
     page.on('pageerror', (e) => foreign.push('page error: ' + e.message));
     await signIn(page, base, user, password);
-    const steps = {reporter, watcher, coordinator, auditor, wrongrole: wrongRole, timing,
+    const steps = {reporter, watcher, lostclaim: lostClaim, verify: verifyStep, coordinator, auditor, wrongrole: wrongRole, timing,
       'reporter-simple': simple};
     if (!steps[step]) throw new Error('no step ' + step);
     const out = await steps[step](page, base, shots, ...rest);
