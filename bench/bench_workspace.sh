@@ -8,7 +8,8 @@
 #     GET /api/worklist?limit=51&offset=10000    (deep in the list)
 #     GET /api/worklist?state=open&priority=urgent&subspecialty=neuro&limit=51
 #     GET /api/backlog, GET /api/tat?from=&to=&by=site,priority,day (last 14 days)
-#     the worklist page in headless Chromium: navigation until the first rows show
+#     the worklist page in headless Chromium: navigation until the first rows show;
+#     the dashboard once (screenshots in test/screenshots/bench/ of the build tree)
 #
 #   cd build-dir && bash ../bench/bench_workspace.sh [STUDIES]     (default 100000)
 # Environment: top_builddir (default: the current directory), REPEAT (5).
@@ -34,6 +35,7 @@ t0=$(now_ms)
 log "generated $(cut -d' ' -f2 "$T/gen.out") studies in $((($(now_ms) - t0) / 1000)) s; store $(du -sh "${NODE_DIR[1]}/store" | cut -f1)"
 node_start 1
 user_add 1 rita reporter dr.rita
+user_add 1 carol coordinator
 pm 1 status | grep -E '^worklist' | sed 's/^/  /'
 BASE=http://127.0.0.1:${NODE_HTTP_PORT[1]}
 
@@ -58,9 +60,15 @@ FROM=$(date -u -d '-13 days' +%Y-%m-%d) TO=$(date -u +%Y-%m-%d)
 api "GET /api/tat?from=$FROM&to=$TO&by=site,priority,day" "/api/tat?from=$FROM&to=$TO&by=site,priority,day"
 api "GET /api/tat (every final report, by site and priority)" "/api/tat"
 if [ -d "$JS/node_modules/puppeteer-core" ] && [ -x /usr/bin/chromium ]; then
-    out=$(timeout 300 node "$JS/workspace.js" timing "$BASE" rita rita-password "$T/shots" 2>"$T/ws.err") ||
+    SHOTS=$top_builddir/test/screenshots/bench
+    out=$(timeout 300 node "$JS/workspace.js" timing "$BASE" rita rita-password "$SHOTS" 2>"$T/ws.err") ||
         fail "the browser timing failed: $(tail -n 3 "$T/ws.err")"
     printf '%s' "$out" >"$T/body"
     log "the worklist page in Chromium, navigation to first rows: runs $(jq_body 'd["runs"]') ms," \
         "median $(jq_body 'sorted(d["runs"])[2]') ms; $(jq_body 'd["range"]'), then $(jq_body 'd["second_page"]')"
+    t0=$(now_ms)
+    timeout 300 node "$JS/workspace.js" coordinator "$BASE" carol carol-password "$SHOTS" "$FROM" "$TO" \
+        >"$T/body" 2>"$T/ws.err" || fail "the dashboard failed: $(tail -n 3 "$T/ws.err")"
+    log "the dashboard in Chromium (sign-in, backlog, $(jq_body 'len(d["chart"])') turnaround points):" \
+        "$(($(now_ms) - t0)) ms with the browser's start; screenshots in $SHOTS"
 fi

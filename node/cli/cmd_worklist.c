@@ -171,7 +171,7 @@ int pm_cmd_reports(int argc, char **argv)
 typedef struct {
     const char *state, *site, *subspecialty, *priority, *claimed_by;
     int overdue;
-    int paged;              /* --limit given: stop once the page is full */
+    int paged;              /* --limit over the due index: stop once the page is full */
     uint64_t offset, limit; /* the page: skip offset matches, keep limit */
     uint64_t matched;       /* matches met so far */
     uint64_t now;
@@ -240,10 +240,6 @@ static int by_due(const void *a, const void *b)
                       json_string_value(json_object_get(y, "study_uid")));
 }
 
-/* Walks the most selective index the filters allow; item_matches checks every filter
- * in full either way. Overdue items are the open ones due before now (the due index);
- * a state is the state index, where "unreported" also walks the claimed items (a
- * lapsed lease reads as unreported); then priority, sub-specialty, site. */
 /* Whether the walk is the due index, whose order is the listing's: a page then ends
  * the walk as soon as it is full, however many items there are. Open items are the
  * ones the due index lists (unreported or claimed with a due time). */
@@ -254,6 +250,11 @@ static int walks_by_due(const worklist_query *q)
                                                      strcmp(q->state, "claimed") == 0))));
 }
 
+/* Walks the most selective index the filters allow; item_matches checks every filter
+ * in full either way. Overdue items are the open ones due before now (the due index);
+ * a state is the state index, where "unreported" also walks the claimed items (a
+ * lapsed lease reads as unreported); then priority, sub-specialty, site. A page of
+ * open, unreported or claimed items walks the due index too. */
 static int walk_items(pm_store *store, worklist_query *q)
 {
     if (walks_by_due(q)) {

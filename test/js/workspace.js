@@ -189,14 +189,14 @@ async function verifyStep(page, base, shots, study) {
 
 async function coordinator(page, base, shots, from, to) {
   const out = {landed: new URL(page.url()).pathname};
-  await page.waitForSelector('#backlog-rows tr.backlog-row', {timeout: T});
+  await page.waitForSelector('#backlog-rows td.cell', {timeout: T});
   await page.$eval('#tat-from', (e, v) => { e.value = v; }, from);
   await page.$eval('#tat-to', (e, v) => { e.value = v; }, to);
   const before = await page.evaluate(() => document.body.dataset.tatLoaded || '0');
   await page.click('#tat-go');
   await page.waitForFunction((b) => (document.body.dataset.tatLoaded || '0') !== b, {timeout: T}, before);
   await page.waitForSelector('#tat-charts svg circle.point', {timeout: T});
-  out.backlog = await page.$$eval('#backlog-rows tr.backlog-row', (trs) => trs.map((tr) => ({
+  out.backlog = await page.$$eval('#backlog-rows td.cell', (tds) => tds.map((tr) => ({
     site: tr.dataset.site, priority: tr.dataset.priority, subspecialty: tr.dataset.subspecialty,
     open: Number(tr.dataset.open)})));
   out.chart = await page.$$eval('#tat-charts svg circle.point', (cs) => cs.map((c) => ({

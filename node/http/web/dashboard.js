@@ -23,37 +23,63 @@ const Dashboard = (() => {
 
   function overdueBy(w) { return el('span', { className: 'late' }, duration(Date.now() - Date.parse(w.due))); }
 
+  // The backlog as a table: a row per site and priority, a column per sub-specialty;
+  // each cell the open items, with the overdue ones among them.
   async function backlog() {
     const r = await api('/api/backlog');
     if (!r.ok) { say(refusal('The backlog', r), true); return null; }
+    const groups = r.data.groups;
+    const subs = [...new Set(groups.map((g) => g.subspecialty))].sort();
+    const rank = { immediate: 0, urgent: 1, routine: 2 };
+    const rows = new Map();
+    for (const g of groups) {
+      const k = g.site + ' ' + g.priority;
+      if (!rows.has(k)) rows.set(k, { site: g.site, priority: g.priority, cells: {} });
+      rows.get(k).cells[g.subspecialty] = g;
+    }
+    const sorted = [...rows.values()].sort((a, b) => siteName(a.site).localeCompare(siteName(b.site)) ||
+      rank[a.priority] - rank[b.priority]);
     const t = { open: 0, claimed: 0, overdue: 0, orphans: 0, at_risk: 0 };
-    const rows = r.data.groups.map((g) => {
+    const cell = (g) => {
+      if (!g) return el('td', {}, '');
       for (const k of Object.keys(t)) t[k] += g[k];
-      const tr = row([siteCell(g.site), priorityBadge(g.priority), g.subspecialty || '-', g.open, g.claimed,
-        g.overdue, g.orphans, g.at_risk]);
-      tr.className = 'backlog-row';
-      Object.assign(tr.dataset, { site: g.site, priority: g.priority, subspecialty: g.subspecialty, open: g.open });
-      return tr;
-    });
-    const total = row(['All', '', '', t.open, t.claimed, t.overdue, t.orphans, t.at_risk]);
-    total.style.fontWeight = 'bold';
-    $('backlog-rows').replaceChildren(...rows, total);
+      const td = el('td', { className: 'cell', dataset: { site: g.site, priority: g.priority,
+        subspecialty: g.subspecialty, open: g.open } }, String(g.open));
+      td.title = g.claimed + ' claimed, ' + g.overdue + ' overdue, ' + g.orphans + ' orphans, ' + g.at_risk + ' at risk';
+      if (g.overdue) td.appendChild(el('span', { className: 'late' }, ' (' + g.overdue + ' overdue)'));
+      return td;
+    };
+    $('backlog-head').replaceChildren(el('th', { scope: 'col' }, 'Site'), el('th', { scope: 'col' }, 'Priority'),
+      ...subs.map((x) => el('th', { scope: 'col' }, x || '(none)')), el('th', { scope: 'col' }, 'All'));
+    $('backlog-rows').replaceChildren(...sorted.map((row_) => {
+      const all = Object.values(row_.cells).reduce((a, g) => a + g.open, 0);
+      return el('tr', {}, el('th', { scope: 'row' }, siteCell(row_.site)), el('td', {}, priorityBadge(row_.priority)),
+        ...subs.map((x) => cell(row_.cells[x])), el('td', {}, String(all)));
+    }));
+    $('backlog-total').textContent = t.open + ' open items: ' + t.claimed + ' claimed, ' + t.overdue + ' overdue, ' +
+      t.orphans + ' orphans (past due, unclaimed), ' + t.at_risk + ' at risk.';
     return r.data;
   }
 
+  const LIST = 20;
+  function listRows(data, cells, none) {
+    const shown = data.slice(0, LIST).map((w) => {
+      const tr = row(cells(w));
+      tr.dataset.study = w.study_uid;
+      return tr;
+    });
+    if (data.length > LIST) shown.push(row(['… and more: the first ' + LIST + ', soonest due, are shown (the worklist lists all).']));
+    return shown.length ? shown : [row([none])];
+  }
+
   async function lists() {
-    const [o, c] = await Promise.all([api('/api/worklist?overdue=true&state=unreported&limit=100'),
-      api('/api/worklist?overdue=true&state=claimed&limit=100')]);
-    if (o.ok) $('orphan-rows').replaceChildren(...(o.data.length ? o.data.map((w) => {
-      const tr = row([w.patient_name, w.description, siteCell(w.site), priorityBadge(w.priority), overdueBy(w), assignCell(w, 'Assign')]);
-      tr.dataset.study = w.study_uid;
-      return tr;
-    }) : [row(['No orphans.'])]));
-    if (c.ok) $('overdue-rows').replaceChildren(...(c.data.length ? c.data.map((w) => {
-      const tr = row([w.patient_name, w.description, siteCell(w.site), priorityBadge(w.priority), overdueBy(w), w.claimed_by, assignCell(w, 'Reassign')]);
-      tr.dataset.study = w.study_uid;
-      return tr;
-    }) : [row(['Nothing overdue is claimed.'])]));
+    const [o, c] = await Promise.all([api('/api/worklist?overdue=true&state=unreported&limit=' + (LIST + 1)),
+      api('/api/worklist?overdue=true&state=claimed&limit=' + (LIST + 1))]);
+    if (o.ok) $('orphan-rows').replaceChildren(...listRows(o.data, (w) => [w.patient_name, w.description,
+      siteCell(w.site), priorityBadge(w.priority), overdueBy(w), assignCell(w, 'Assign')], 'No orphans.'));
+    if (c.ok) $('overdue-rows').replaceChildren(...listRows(c.data, (w) => [w.patient_name, w.description,
+      siteCell(w.site), priorityBadge(w.priority), overdueBy(w), w.claimed_by, assignCell(w, 'Reassign')],
+      'Nothing overdue is claimed.'));
   }
 
   async function load(bl) {
@@ -153,7 +179,8 @@ const Dashboard = (() => {
             medianS: p.median_s, p90S: p.p90_s });
           return tr;
         })));
-      box.appendChild(el('figure', { className: 'chart' }, el('figcaption', {}, title), chart(title, days, s.points), table));
+      box.appendChild(el('figure', { className: 'chart' }, el('figcaption', {}, title), chart(title, days, s.points),
+        el('details', {}, el('summary', {}, 'The numbers'), table)));
     }
     document.body.dataset.tatLoaded = String(Date.now());
   }

@@ -81,7 +81,8 @@ const Worklist = (() => {
       button('report', 'Report', () => openReport(w));
       button('release', 'Release', () => act('release', w));
     }
-    if (w.state === 'reported') button('report', w.double_read ? 'Read / verify' : 'Addendum', () => openReport(w));
+    if (w.state === 'reported' || w.state === 'verified')
+      button('report', w.state === 'reported' && w.double_read ? 'Read / verify' : 'Reports', () => openReport(w));
     return td;
   }
 
@@ -136,10 +137,19 @@ const Worklist = (() => {
     prev.replaceChildren(...reports.map((rep) => el('div', {},
       el('p', { className: 'muted' }, 'by ' + rep.reporter + ' at ' + rep.time + (rep.amends ? ' (addendum)' : '')),
       el('div', { className: 'prev-report' }, rep.text))));
+    // Who may write what: the holder reports; the author adds an addendum; for a
+    // double read another reporter verifies. Everyone else only reads.
     const mineReported = reports.some((rep) => rep.reporter === PM.me.reporter);
-    $('rp-addendum').checked = w.state === 'reported' && mineReported;
+    const holder = w.state === 'claimed' && mine(w);
+    const canWrite = holder || (mineReported && (w.state === 'reported' || w.state === 'verified'));
+    for (const id of ['rp-text', 'rp-submit']) $(id).hidden = !canWrite;
+    $('rp-text').labels.forEach((l) => { l.hidden = !canWrite; });
+    $('rp-addendum').parentElement.hidden = !canWrite || holder;
+    $('rp-addendum').checked = canWrite && !holder;
+    $('rp-submit').textContent = holder ? 'Submit report' : 'Submit addendum';
     $('rp-verify').hidden = !(w.state === 'reported' && w.double_read && !mineReported);
-    $('rp-text').focus();
+    if (!reports.length) prev.appendChild(el('p', { className: 'muted' }, 'No report yet.'));
+    (canWrite ? $('rp-text') : $('rp-close')).focus();
   }
 
   async function submitReport(e) {
