@@ -55,6 +55,7 @@ log "REST API over $STUDIES items (load average $(cut -d' ' -f1-3 /proc/loadavg)
 api "GET /api/worklist?limit=51 (first page, open items)" "/api/worklist?state=open&limit=51"
 api "GET /api/worklist?limit=51&offset=10000" "/api/worklist?state=open&limit=51&offset=10000"
 api "GET /api/worklist?priority=urgent&subspecialty=neuro&limit=51" "/api/worklist?state=open&priority=urgent&subspecialty=neuro&limit=51"
+api "GET /api/worklist?state=reported&limit=51 (no due order: sorted whole)" "/api/worklist?state=reported&limit=51"
 api "GET /api/backlog" "/api/backlog"
 FROM=$(date -u -d '-13 days' +%Y-%m-%d) TO=$(date -u +%Y-%m-%d)
 api "GET /api/tat?from=$FROM&to=$TO&by=site,priority,day" "/api/tat?from=$FROM&to=$TO&by=site,priority,day"

@@ -174,6 +174,11 @@ typedef struct {
     int paged;              /* --limit over the due index: stop once the page is full */
     uint64_t offset, limit; /* the page: skip offset matches, keep limit */
     uint64_t matched;       /* matches met so far */
+    /* --limit over another walk: only each match's due time and UID are kept, sorted,
+     * and just the page's items are read again and shaped (keys_page). */
+    struct item_key *keys;
+    size_t nkeys, capkeys;
+    int keys_done; /* the keys are sorted: collect_item now shapes the page's items */
     uint64_t now;
     json_t *list, *liveness;
     const uint8_t *self;
@@ -213,14 +218,62 @@ static int item_matches(const worklist_query *q, const Pm__StudyView *s)
     return 1;
 }
 
+/* A match of a paged listing not walked in due order. */
+struct item_key {
+    uint64_t due_s; /* the listing's order: due to the second, then UID */
+    char uid[PM_UID_MAX + 1];
+};
+
+static int keep_key(worklist_query *q, const Pm__StudyView *s)
+{
+    if (q->nkeys == q->capkeys) {
+        size_t cap = q->capkeys ? q->capkeys * 2 : 1024;
+        struct item_key *grown = realloc(q->keys, cap * sizeof *grown);
+        if (!grown)
+            return PM_E_NOMEM;
+        q->keys = grown;
+        q->capkeys = cap;
+    }
+    struct item_key *k = &q->keys[q->nkeys++];
+    k->due_s = pm_wl_due_ms(s) / 1000;
+    snprintf(k->uid, sizeof k->uid, "%s", s->study->study_instance_uid);
+    return 0;
+}
+
+static int by_key(const void *a, const void *b)
+{
+    const struct item_key *x = a, *y = b;
+    return x->due_s != y->due_s ? (x->due_s < y->due_s ? -1 : 1) : strcmp(x->uid, y->uid);
+}
+
+static int collect_item(void *ctx, const Pm__StudyView *s);
+
+/* The page of the sorted keys: each of its items read and shaped, in order. */
+static int keys_page(pm_store *store, worklist_query *q)
+{
+    if (q->nkeys)
+        qsort(q->keys, q->nkeys, sizeof *q->keys, by_key);
+    q->keys_done = 1;
+    for (uint64_t i = q->offset; i < q->nkeys && i < q->offset + q->limit; i++) {
+        Pm__StudyView *sv = NULL;
+        if (pm_views_study(store, q->keys[i].uid, &sv) != PM_OK)
+            continue;
+        collect_item(q, sv);
+        pm__study_view__free_unpacked(sv, NULL);
+    }
+    return PM_OK;
+}
+
 /* What collect_item returns once a page walked in due order is full: not an error. */
 #define PAGE_FULL 1
 
 static int collect_item(void *ctx, const Pm__StudyView *s)
 {
     worklist_query *q = ctx;
-    if (!s->study || !item_matches(q, s))
+    if (!s->study || (!q->keys_done && !item_matches(q, s)))
         return 0;
+    if (q->limit && !q->paged && !q->keys_done)
+        return keep_key(q, s);
     if (q->paged && q->matched++ < q->offset)
         return 0;
     if (q->paged && json_array_size(q->list) >= q->limit)
@@ -300,19 +353,6 @@ static int parse_page(const pm_cli_args *a, const char *limit, const char *offse
     return PM_EXIT_OK;
 }
 
-/* Keeps items[offset, offset + limit) at the front, dropping the rest; the new count. */
-static size_t slice_page(json_t **items, size_t n, uint64_t offset, uint64_t limit)
-{
-    size_t keep = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (i >= offset && keep < limit)
-            items[keep++] = items[i];
-        else
-            json_decref(items[i]);
-    }
-    return keep;
-}
-
 int pm_cmd_worklist(int argc, char **argv)
 {
     worklist_query q;
@@ -358,14 +398,15 @@ int pm_cmd_worklist(int argc, char **argv)
     q.self = pm_identity_public(node.id);
     q.paged = q.limit && walks_by_due(&q);
     int r = walk_items(node.store, &q);
+    if (!r && q.limit && !q.paged)
+        r = keys_page(node.store, &q);
+    free(q.keys);
     size_t n = json_array_size(q.list);
     json_t **items = calloc(n + 1, sizeof *items);
     for (size_t i = 0; items && i < n; i++)
         items[i] = json_incref(json_array_get(q.list, i));
-    if (items && !q.paged) /* a page of the due index is in order already */
+    if (items && !q.limit) /* a page is in order already */
         qsort(items, n, sizeof *items, by_due);
-    if (items && q.limit && !q.paged) /* another walk: the page of the sorted whole */
-        n = slice_page(items, n, q.offset, q.limit);
     if (r) {
         rc = pm_cli_fail("cannot read the worklist: %s", pm_strerror(r));
     } else if (a.json) {
