@@ -231,9 +231,10 @@ static enum MHD_Result send_web(pm_http_req *r, const char *name)
     size_t len = 0;
     snprintf(path, sizeof path, "%s/%s", web_dir(), name);
     char *body = slurp(path, &len);
+    if (!body && strcmp(name, "index.html") == 0)
+        return pm_http_error(r, 500, "the workspace pages are missing (see PACSMESH_WEB_DIR)");
     if (!body)
-        return pm_http_error(r, 404, "no such page file: %s (the pages are in %s)", name,
-                             web_dir());
+        return pm_http_error(r, 404, "no such page file: %.64s", name);
     struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
         free(body);

@@ -211,6 +211,7 @@ async function coordinator(page, base, shots, from, to) {
   out.orphans = await page.$$eval('#orphan-rows tr[data-study]', (trs) => trs.map((tr) => tr.dataset.study));
   out.load = await page.$$eval('#load-rows tr', (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
   await page.screenshot({path: path.join(shots, 'dashboard.png'), fullPage: true});
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({path: path.join(shots, 'dashboard-top.png')});
   await page.$eval('#tat-h', (h) => h.scrollIntoView());
   await page.screenshot({path: path.join(shots, 'dashboard-turnaround.png')});

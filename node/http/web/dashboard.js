@@ -86,13 +86,18 @@ const Dashboard = (() => {
     const r = await api('/api/reporters');
     if (r.ok) roster = r.data;
     const loads = (bl && bl.reporters) || {};
-    const ids = new Set([...roster.map((x) => x.id), ...Object.keys(loads)]);
-    $('load-rows').replaceChildren(...[...ids].sort().map((id) => {
+    // Busiest first; the roster's reporters before others at equal load.
+    const ids = [...new Set([...roster.map((x) => x.id), ...Object.keys(loads)])];
+    const busy = (id) => (loads[id] ? loads[id].claimed + loads[id].reported_today : 0);
+    const listed = (id) => (roster.some((x) => x.id === id) ? 0 : 1);
+    ids.sort((a, b) => busy(b) - busy(a) || listed(a) - listed(b) || a.localeCompare(b));
+    const more = ids.length > 25 ? [row(['… ' + (ids.length - 25) + ' more reporters with less load'])] : [];
+    $('load-rows').replaceChildren(...ids.slice(0, 25).map((id) => {
       const rep = roster.find((x) => x.id === id) || {};
       const l = loads[id] || { claimed: 0, reported_today: 0 };
       return row([id, rep.name || '(not on the roster)', (rep.subspecialties || []).join(', '),
         rep.capacity == null ? '' : rep.capacity, l.claimed, l.reported_today]);
-    }));
+    }), ...more);
   }
 
   async function nodes() {
@@ -165,10 +170,13 @@ const Dashboard = (() => {
       if (!series.has(k)) series.set(k, { site: g.site, priority: g.priority, points: [] });
       series.get(k).points.push(g);
     }
+    const rank = { immediate: 0, urgent: 1, routine: 2 };
+    const ordered = [...series.values()].sort((a, b) => siteName(a.site).localeCompare(siteName(b.site)) ||
+      rank[a.priority] - rank[b.priority]);
     const box = $('tat-charts');
     box.replaceChildren();
     if (!series.size) box.appendChild(el('p', {}, 'No final reports in this range.'));
-    for (const s of series.values()) {
+    for (const s of ordered) {
       const title = siteName(s.site) + ', ' + s.priority;
       const table = el('table', { className: 'tat-table' },
         el('thead', {}, el('tr', {}, ...['Day', 'Reports', 'Median', '90th percentile', 'Within target'].map((h) => el('th', { scope: 'col' }, h)))),
