@@ -78,7 +78,7 @@ check "d['landed'] == '/worklist'" \
     "all('urgent' in c[5] for c in d['filtered_cells'])" \
     "'dr.rita' in d['claim_message'] or 'claim' in d['claim_message'].lower()" \
     "'StudyInstanceUIDs=$HEAD1' in d['viewer_url']" \
-    "'nvestigational' not in d['viewer_text']" \
+    "'nvestigational' not in d['viewer_text'] and 'Scrolling Through Images' not in d['viewer_text']" \
     "d['state_after'] == 'reported'" \
     "d['xss_cells'][0] == '<img src=x onerror=alert(1)>'" \
     "d['xss_cells'][2] == \"<script>alert('desc')</script>\"" \

@@ -193,7 +193,7 @@ async function coordinator(page, base, shots, from, to) {
   await page.$eval('#tat-from', (e, v) => { e.value = v; }, from);
   await page.$eval('#tat-to', (e, v) => { e.value = v; }, to);
   const before = await page.evaluate(() => document.body.dataset.tatLoaded || '0');
-  await page.click('#tat-go');
+  await page.$eval('#tat-form', (f) => f.requestSubmit()); // the lists above may reflow meanwhile
   await page.waitForFunction((b) => (document.body.dataset.tatLoaded || '0') !== b, {timeout: T}, before);
   await page.waitForSelector('#tat-charts svg circle.point', {timeout: T});
   out.backlog = await page.$$eval('#backlog-rows td.cell', (tds) => tds.map((tr) => ({
