@@ -2,6 +2,7 @@
  * identity and store, run lock, sockets (ZAP, mesh, admin), the event loop, then
  * shutdown in reverse order. */
 #include "crypto/hash.h"
+#include "node/audit/atna_sender.h"
 #include "node/cli/admin_client.h"
 #include "node/cli/cli.h"
 #include "node/cli/commands.h"
@@ -478,6 +479,9 @@ int pm_cmd_run(int argc, char **argv)
     if (!r) /* a thread of its own: a slow RIS never holds up the loop */
         r = pm_ris_sender_new(a.dir, d.node.store, pm_identity_public(d.node.id), d.node.cfg,
                               &d.ris);
+    if (!r) /* IHE ATNA: its own thread too, and installed before the edge can audit */
+        r = pm_atna_sender_new(a.dir, d.node.store, pm_identity_public(d.node.id), d.node.cfg,
+                               &d.atna);
     if (!r)
         r = start_dicom(&d);
     if (!r && (d.unconfirmed = pm_feed_guard_unconfirmed(d.node.store, NULL)))
@@ -499,6 +503,7 @@ int pm_cmd_run(int argc, char **argv)
     if (d.edge_socket)
         zmq_close(d.edge_socket);
     pm_fetcher_destroy(&d.fetcher);
+    pm_atna_sender_destroy(&d.atna);
     pm_gossip_destroy(&d.gossip);
     pm_transport_destroy(&d.transport);
     pm_blobs_close(&d.blobs);
