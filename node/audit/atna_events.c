@@ -16,6 +16,11 @@ static int copy_patient(void *ctx, const Pm__StudyView *s)
     return 1;
 }
 
+void pm_atna_patient_of(pm_store *store, const char *study_uid, pm_atna_event_text *text)
+{
+    pm_views_studies(store, study_uid, NULL, copy_patient, text);
+}
+
 static void node_object(pm_atna_event_text *t, const ProtobufCBinaryData *id)
 {
     if (id->len == PM_ID_BYTES)

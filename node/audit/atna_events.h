@@ -21,4 +21,7 @@ typedef struct {
 int pm_atna_event_record(pm_store *store, const pm_event *ev, const char *node_name,
                          pm_audit_record *r, pm_atna_event_text *text);
 
+/* Copies the patient of study_uid from the views into text (empty when unknown). */
+void pm_atna_patient_of(pm_store *store, const char *study_uid, pm_atna_event_text *text);
+
 #endif

@@ -151,7 +151,15 @@ typedef struct {
 static int send_journaled(void *ctx, const pm_audit_record *r, uint64_t next)
 {
     journal_round *j = ctx;
-    if (send_record(j->s, r) != PM_OK)
+    pm_audit_record full = *r;
+    pm_atna_event_text text;
+    if (r->study_uid && !r->patient_id) { /* a retrieve or a served read: name the patient */
+        memset(&text, 0, sizeof text);
+        pm_atna_patient_of(j->s->store, r->study_uid, &text);
+        full.patient_id = *text.patient_id ? text.patient_id : NULL;
+        full.patient_name = *text.patient_name ? text.patient_name : NULL;
+    }
+    if (send_record(j->s, &full) != PM_OK)
         return 1;
     j->offset = next;
     j->n++;

@@ -83,9 +83,16 @@ static int served_recently(const uint8_t *peer, const char *study, uint64_t now)
     return seen;
 }
 
+/* A peer names the study: only a well-formed UID is taken as one. */
+static int is_uid(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    return n > 0 && n <= 64 && strspn(s, "0123456789.") == n;
+}
+
 void pm_audit_note_served(const uint8_t *peer, const char *study_uid)
 {
-    const char *study = study_uid && *study_uid ? study_uid : NULL;
+    const char *study = is_uid(study_uid) ? study_uid : NULL;
     uint64_t now = pm_now_ms();
     if (served_recently(peer, study ? study : "", now))
         return;

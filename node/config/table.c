@@ -97,12 +97,11 @@ const pm_config_key pm_config_keys[] = {
      "File of web users written by `pacsmesh user` (default: <node dir>/users)."},
 
     {"audit", "syslog", K_TEXT, FIELD(audit_syslog), 0, "", 0, 1024, NULL,
-     "The trust's audit record repository (IHE ATNA): tcp://host:port or tls://host:port; "
-     "every audit event is sent there as an RFC 5424 syslog message carrying a DICOM "
-     "audit message, queued and retried until sent (empty: off)."},
+     "IHE ATNA audit repository, tcp://host:port or tls://host:port: every audit event "
+     "goes there as a syslog message, retried until sent (empty: off)."},
     {"audit", "syslog_ca", K_TEXT, FIELD(audit_syslog_ca), 0, "", 0, 4096, NULL,
-     "PEM file of the CA(s) that sign the repository's certificate under tls:// "
-     "(empty: the system's trusted CAs)."},
+     "PEM file of the CAs that sign the repository's certificate (tls://; empty: the "
+     "system's CAs)."},
     {"audit", "syslog_cert", K_TEXT, FIELD(audit_syslog_cert), 0, "", 0, 4096, NULL,
      "PEM certificate chain this node presents to the repository under tls:// (optional)."},
     {"audit", "syslog_key", K_TEXT, FIELD(audit_syslog_key), 0, "", 0, 4096, NULL,
