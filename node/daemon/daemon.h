@@ -52,6 +52,7 @@ typedef struct daemon_state {
     pm_metrics *metrics;            /* NULL when [metrics] listen is empty */
     pm_ris_sender *ris;             /* NULL when [ris] endpoint is empty */
     pm_atna_sender *atna;           /* NULL when [audit] syslog is empty */
+    uint64_t admin_oversized;       /* admin requests refused for their size */
     pm_worklist_counts wl;          /* cached for metrics */
     struct pm_wl_metrics *wl_sites; /* by site and priority, cached with wl */
     uint64_t wl_counted_ms;
