@@ -34,7 +34,6 @@ void pm_refusals_tick(pm_refusals *self, uint64_t now_ms)
     self->window_start_ms = now_ms;
     self->logged_in_window = 0;
     self->unlogged_in_window = 0;
-    memset(self->offenders, 0, sizeof self->offenders);
 }
 
 /* FNV-1a of the reason and the offender: which slot of this window's table counts it. */
@@ -46,18 +45,25 @@ static uint64_t offender_key(pm_refusal_kind kind, const char *who, const char *
     return h ? h : 1;
 }
 
-/* Whether one more line about this offender fits in the window. */
-static int may_log(pm_refusals *self, uint64_t key)
+/* Whether a line about this offender may be logged now (and if so, it is counted). */
+static int may_log(pm_refusals *self, uint64_t key, uint64_t now_ms)
 {
     if (self->logged_in_window >= PM_REFUSALS_LOG_PER_MINUTE)
         return 0;
+    size_t slot = 0;
     for (size_t i = 0; i < PM_REFUSALS_OFFENDERS; i++) {
-        if (self->offenders[i].key == key || self->offenders[i].key == 0) {
-            self->offenders[i].key = key;
-            return self->offenders[i].logged++ < PM_REFUSALS_LOG_PER_OFFENDER;
+        if (self->offenders[i].key == key) {
+            if (now_ms - self->offenders[i].logged_ms < PM_REFUSALS_OFFENDER_GAP_MS)
+                return 0;
+            slot = i;
+            break;
         }
+        if (self->offenders[i].logged_ms < self->offenders[slot].logged_ms)
+            slot = i; /* free slots have time 0: taken first */
     }
-    return 1; /* more offenders than slots: the overall limit still holds */
+    self->offenders[slot].key = key;
+    self->offenders[slot].logged_ms = now_ms;
+    return 1;
 }
 
 void pm_refusals_note(pm_refusals *self, pm_refusal_kind kind, const char *source, const char *who,
@@ -66,7 +72,7 @@ void pm_refusals_note(pm_refusals *self, pm_refusal_kind kind, const char *sourc
     if (kind < PM_REFUSED_KIND_COUNT)
         self->counts.count[kind]++;
     pm_refusals_tick(self, now_ms);
-    if (!may_log(self, offender_key(kind, who, source))) {
+    if (!may_log(self, offender_key(kind, who, source), now_ms)) {
         self->unlogged_in_window++;
         self->counts.unlogged++;
         return;

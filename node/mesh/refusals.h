@@ -3,9 +3,9 @@
  * handshake at all (garbage, a port scanner, TLS or HTTP to the wrong port), seen
  * through a ZeroMQ socket monitor on the ROUTER.
  *
- * Each refusal is counted (for the metrics); the log gets at most
- * PM_REFUSALS_LOG_PER_OFFENDER lines a minute about one offender and
- * PM_REFUSALS_LOG_PER_MINUTE in all, then one line saying how many more there were, so
+ * Each refusal is counted (for the metrics); the log gets at most one line about one
+ * offender every 10 seconds and PM_REFUSALS_LOG_PER_MINUTE in all, then one line a
+ * minute saying how many more there were, so
  * a flood cannot fill the disk or drown the log (and one retrying node does not hide
  * another); each line logged is also an
  * ATNA security alert (node/audit/notes.h). Owned by the transport; main thread only. */
@@ -14,8 +14,9 @@
 
 #include <stdint.h>
 
-/* Lines a minute: for one offender (one node, key or address and reason), and in all. */
-#define PM_REFUSALS_LOG_PER_OFFENDER 3
+/* One line per offender (one node, key or address, and reason) every
+ * PM_REFUSALS_OFFENDER_GAP_MS at most, and PM_REFUSALS_LOG_PER_MINUTE lines in all. */
+#define PM_REFUSALS_OFFENDER_GAP_MS 10000
 #define PM_REFUSALS_LOG_PER_MINUTE 30
 #define PM_REFUSALS_OFFENDERS 32
 #define PM_REFUSALS_PENDING 64
@@ -41,8 +42,8 @@ typedef struct {
     uint64_t unlogged_in_window;
     struct {
         uint64_t key; /* a hash of the reason and the offender; 0: free */
-        unsigned logged;
-    } offenders[PM_REFUSALS_OFFENDERS]; /* this window's */
+        uint64_t logged_ms;
+    } offenders[PM_REFUSALS_OFFENDERS]; /* the last logged, least recent replaced */
     /* Connections accepted whose handshake has no outcome yet (the monitor's events
      * name a connection by its fd only when it is accepted and when it closes). */
     struct {
