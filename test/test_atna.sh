@@ -5,7 +5,8 @@
 # RFC 6587 / RFC 5425 octet-counted frames and validates its XML against the DICOM
 # audit message schema (test/dicom_audit_message.rng) with python3-lxml. Asserted:
 # a C-STORE (110104 create), a C-FIND (110112, with who asked and the keys), a web
-# sign-in and a refused one (110114), a C-GET at B of A's study (110104 read and
+# sign-in and a refused one (110114), an association refused to an unknown AE (110113
+# security alert), a C-GET at B of A's study (110104 read and
 # 110103 at B, over TLS) and the transfer recorded by A, the serving node (110104 to
 # B's node id); nothing lost while A's repository is down at first, and nothing lost
 # when A is killed (kill -9) with messages queued and started again; every message
@@ -83,6 +84,8 @@ user_add $A auditor1 auditor
 login $A auditor1
 http $A POST /api/login -H 'Content-Type: application/json' -d '{"user":"auditor1","password":"wrong"}'
 [ "$HSTATUS" = 401 ] || fail "a wrong password answered $HSTATUS"
+echoscu -aet INTRUDER -aec PACSMESH 127.0.0.1 "${NODE_DICOM_PORT[A]}" >/dev/null 2>&1 &&
+    fail "an AE not in allowed_aes was accepted"
 wait_until 30 log_grew $A 'audit repository tcp://127.0.0.1:[0-9]+ not reached' 0
 
 log "2. it comes up: every message arrives after the retry, parsed and valid"
@@ -91,6 +94,7 @@ wait_until 30 has "$GOT_A" 'm["event_id"] == "110104" and m["action"] == "C" and
 wait_until 30 has "$GOT_A" 'm["event_id"] == "110112" and m["participants"][0]["user"] == "VIEWER_B" and m["participants"][0]["host"] == "127.0.0.1" and "PatientID=PID-ATNA" in m["objects"][0]["query"]'
 wait_until 30 has "$GOT_A" 'm["event_id"] == "110114" and m["outcome"] == "0" and m["participants"][0]["user"] == "auditor1" and m["event_types"] == ["110122"]'
 wait_until 30 has "$GOT_A" 'm["event_id"] == "110114" and m["outcome"] == "4" and m["participants"][0]["user"] == "auditor1"'
+wait_until 30 has "$GOT_A" 'm["event_id"] == "110113" and m["event_types"] == ["110126"] and m["participants"][0]["user"] == "INTRUDER" and m["outcome"] == "4"'
 has "$GOT_A" 'm["pri"] == 85 and m["msgid"] == "IHE+RFC-3881" and m["app"] == "pacsmesh" and m["transport"] == "tcp"' ||
     fail "the syslog header is not PRI 85, MSGID IHE+RFC-3881, APP-NAME pacsmesh"
 

@@ -2,6 +2,7 @@
  * 3.6.7 can only bind all interfaces), one thread per association, presentation context
  * negotiation, and the C-ECHO and C-STORE services. C-FIND is in dicom_find.cc, C-GET
  * and C-MOVE in dicom_retrieve.cc. Every extern "C" entry catches every exception. */
+#include "node/audit/notes.h"
 #include "node/dicom/scan.h"
 #include "node/dicom/shim_internal.h"
 
@@ -460,6 +461,8 @@ static void serve_connection(pm_dicom_server *srv, pm_dicom_conn *conn)
 
     if (!ae_allowed(srv, a.calling_ae.c_str())) {
         pm_warn(LOG_MOD, "association from %s refused: calling AE not allowed", a.label.c_str());
+        pm_audit_note_alert(a.calling_ae.c_str(), a.host.c_str(),
+                            "DICOM association refused: calling AE not allowed");
         T_ASC_RejectParameters rej = {ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
                                       ASC_REASON_SU_CALLINGAETITLENOTRECOGNIZED};
         ASC_rejectAssociation(assoc, &rej);
