@@ -14,7 +14,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define LINE_MAX_BYTES (8 * PM_AUDIT_FIELD_MAX + 1024)
+/* Seven text fields, each at most PM_AUDIT_FIELD_MAX bytes that JSON_ENSURE_ASCII may
+ * write as six-character escapes, and the rest of the object. */
+#define LINE_MAX_BYTES (7 * 6 * PM_AUDIT_FIELD_MAX + 1024)
 #define READ_BLOCK 65536
 
 struct pm_audit_journal {
