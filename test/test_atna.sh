@@ -6,9 +6,9 @@
 # audit message schema (test/dicom_audit_message.rng) with python3-lxml. Asserted:
 # a C-STORE (110104 create), a C-FIND (110112, with who asked and the keys), a web
 # sign-in and a refused one (110114), an association refused to an unknown AE (110113
-# security alert), a C-GET at B of A's study (110104 read and
-# 110103 at B, over TLS) and the transfer recorded by A, the serving node (110104 to
-# B's node id); nothing lost while A's repository is down at first, and nothing lost
+# security alert), a C-GET at B of A's study (110104 read and 110103 at B, over TLS,
+# after B refused a repository whose certificate its syslog_ca did not sign) and the
+# transfer recorded by A, the serving node (110104 to B's node id); nothing lost while A's repository is down at first, and nothing lost
 # when A is killed (kill -9) with messages queued and started again; every message
 # valid.
 . "$(dirname "$0")/lib.sh"
@@ -99,12 +99,25 @@ has "$GOT_A" 'm["pri"] == 85 and m["msgid"] == "IHE+RFC-3881" and m["app"] == "p
     fail "the syslog header is not PRI 85, MSGID IHE+RFC-3881, APP-NAME pacsmesh"
 
 log "3. B reads A's study by C-GET: B reports it over TLS, A reports serving it to B"
-/usr/bin/python3 "$LISTENER" "$TLS_PORT" "$GOT_B" "$T/stop-b" "$SCHEMA" --cert "$T/cert.pem" \
-    --key "$T/key.pem" --limit 300 &
+# First a repository whose certificate syslog_ca did not sign: B sends it nothing.
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=impostor" \
+    -addext "subjectAltName=IP:127.0.0.1" -keyout "$T/bad-key.pem" -out "$T/bad-cert.pem" 2>/dev/null ||
+    fail "openssl could not make the impostor's certificate"
+/usr/bin/python3 "$LISTENER" "$TLS_PORT" "$T/impostor.jsonl" "$T/stop-bad" "$SCHEMA" \
+    --cert "$T/bad-cert.pem" --key "$T/bad-key.pem" --limit 300 &
+IMPOSTOR=$!
 STARTED_PIDS+=("$!")
+on_exit "touch '$T/stop-bad'"
 dget $B "$T/got" -k QueryRetrieveLevel=STUDY -k StudyInstanceUID="$UID1" >/dev/null 2>&1 ||
     fail "C-GET at B failed"
 [ "$(find "$T/got" -type f | wc -l)" = 3 ] || fail "C-GET at B did not bring the 3 instances"
+wait_until 30 log_grew $B 'TLS handshake with 127.0.0.1:[0-9]+ failed: .*certificate verify failed' 0
+[ -s "$T/impostor.jsonl" ] && fail "B sent audit messages to a repository with an unknown certificate"
+touch "$T/stop-bad"
+pid_wait_gone "$IMPOSTOR" 10000 || fail "the impostor listener did not stop"
+/usr/bin/python3 "$LISTENER" "$TLS_PORT" "$GOT_B" "$T/stop-b" "$SCHEMA" --cert "$T/cert.pem" \
+    --key "$T/key.pem" --limit 300 &
+STARTED_PIDS+=("$!")
 wait_until 30 has "$GOT_B" 'm["event_id"] == "110104" and m["action"] == "R" and m["participants"][0]["user"] == "VIEWER_B" and any(o["id"] == "'"$UID1"'" for o in m["objects"]) and m["transport"] == "tls"'
 wait_until 30 has "$GOT_B" 'm["event_id"] == "110103" and any(o["id"] == "'"$UID1"'" for o in m["objects"]) and m["app"] == "pacsmesh-b"'
 wait_until 30 has "$GOT_A" 'm["event_id"] == "110104" and m["action"] == "R" and m["participants"][0]["user"] == "'"${NODE_ID[B]}"'" and any(o["id"] == "'"$UID1"'" for o in m["objects"])'

@@ -35,7 +35,8 @@ struct pm_atna_sender {
     uint64_t feed_next;   /* the next seq of the own feed to send */
     uint64_t journal_off; /* the next byte of the journal to send */
     uint64_t retry_ms, not_before;
-    int failing; /* the last attempt failed: say so once, and once when it recovers */
+    int failing;        /* the last attempt failed: said once, and once when it recovers */
+    char last_why[512]; /* why it failed: a new reason is said again */
     uint64_t sent, failures;
     pthread_t thread;
     pthread_mutex_t lock;
@@ -110,10 +111,11 @@ static int send_record(pm_atna_sender *s, const pm_audit_record *r)
     free(frame);
     if (rc) {
         __atomic_add_fetch(&s->failures, 1, __ATOMIC_RELAXED);
-        if (!s->failing)
+        if (!s->failing || strcmp(why, s->last_why) != 0)
             pm_warn("audit", "audit repository %s not reached: %s; retrying every %llu s", s->url,
                     why, (unsigned long long)(s->retry_ms / 1000));
         s->failing = 1;
+        snprintf(s->last_why, sizeof s->last_why, "%s", why);
         return rc;
     }
     if (s->failing)
