@@ -8,9 +8,9 @@
 # sign-in and a refused one (110114), an association refused to an unknown AE (110113
 # security alert), a C-GET at B of A's study (110104 read and 110103 at B, over TLS,
 # after B refused a repository whose certificate its syslog_ca did not sign) and the
-# transfer recorded by A, the serving node (110104 to B's node id); nothing lost while A's repository is down at first, and nothing lost
-# when A is killed (kill -9) with messages queued and started again; every message
-# valid.
+# transfer recorded by A, the serving node (110104 to B's node id); nothing lost while
+# A's repository is down at first, and nothing lost when A is killed (kill -9) with
+# messages queued and started again; every message valid.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/dicom_lib.sh"
 . "$(dirname "$0")/http_lib.sh"
