@@ -131,10 +131,14 @@ for k in 1 2 3 4 5; do
 done
 node_kill9 $A
 node_start $A
+unsent=$(pmjson $A status -- 'd["audit"]["unsent"]')
+[ "$unsent" -ge 5 ] || fail "status counts $unsent unsent audit messages, not the 5 queries"
 listen_a
 for k in 1 2 3 4 5; do
     wait_until 30 has "$GOT_A" 'm["event_id"] == "110112" and "PatientID=KILL-'"$k"'" in m["objects"][0]["query"]'
 done
+
+wait_until 30 eval '[ "$(pmjson $A status -- '"'"'d["audit"]["unsent"]'"'"')" = 0 ]'
 
 log "5. every message received is a valid RFC 5424 message with a valid audit message"
 all_valid "$GOT_A"

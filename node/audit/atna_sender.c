@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -294,13 +295,41 @@ void pm_atna_sender_kick(pm_atna_sender *self)
     pthread_mutex_unlock(&self->lock);
 }
 
-void pm_atna_sender_counts(pm_atna_sender *self, uint64_t *sent, uint64_t *failures)
+void pm_atna_sender_counts(pm_atna_sender *self, uint64_t *sent, uint64_t *failures,
+                           uint64_t *dropped)
 {
-    *sent = *failures = 0;
+    *sent = *failures = *dropped = 0;
     if (!self)
         return;
+    *dropped = pm_audit_journal_dropped(self->journal);
     *sent = __atomic_load_n(&self->sent, __ATOMIC_RELAXED);
     *failures = __atomic_load_n(&self->failures, __ATOMIC_RELAXED);
+}
+
+static int count_record(void *ctx, const pm_audit_record *r, uint64_t next)
+{
+    (void)r, (void)next;
+    (*(uint64_t *)ctx)++;
+    return 0;
+}
+
+int pm_atna_pending(const char *dir, pm_store *store, const uint8_t self[PM_ID_BYTES],
+                    uint64_t *events, uint64_t *records)
+{
+    *events = *records = 0;
+    pm_atna_sender s;
+    memset(&s, 0, sizeof s);
+    s.dir = (char *)dir;
+    int rc = pm_audit_journal_open(dir, &s.journal);
+    if (rc)
+        return rc;
+    read_cursor(&s);
+    pm_head head;
+    if (pm_feed_head(store, self, &head) == PM_OK && head.seq >= s.feed_next)
+        *events = head.seq - s.feed_next + 1;
+    rc = pm_audit_journal_read(s.journal, s.journal_off, SIZE_MAX, count_record, records);
+    pm_audit_journal_destroy(&s.journal);
+    return rc;
 }
 
 void pm_atna_sender_destroy(pm_atna_sender **self_p)

@@ -37,7 +37,14 @@ void pm_atna_sender_destroy(pm_atna_sender **self_p);
 /* Wakes the sender: something new may be waiting. */
 void pm_atna_sender_kick(pm_atna_sender *self);
 
-/* Messages sent since start, and failed attempts (for the metrics). Accepts NULL. */
-void pm_atna_sender_counts(pm_atna_sender *self, uint64_t *sent, uint64_t *failures);
+/* Messages sent since start, failed attempts, and records dropped because the journal
+ * was full (for the metrics). Accepts NULL (all 0). */
+void pm_atna_sender_counts(pm_atna_sender *self, uint64_t *sent, uint64_t *failures,
+                           uint64_t *dropped);
+
+/* How many audit messages wait to be sent, from DIR/atna-sent, the own feed's head
+ * and DIR/atna-journal (for status; the node may be running). */
+int pm_atna_pending(const char *dir, pm_store *store, const uint8_t self[PM_ID_BYTES],
+                    uint64_t *events, uint64_t *records);
 
 #endif

@@ -21,7 +21,8 @@
 
 struct pm_audit_journal {
     int fd;
-    pthread_mutex_t lock; /* appends, compaction */
+    pthread_mutex_t lock; /* appends, compaction, dropped */
+    uint64_t dropped;
 };
 
 /* The process-wide sink (journal.h says why there is one). */
@@ -128,6 +129,17 @@ int pm_audit_journal_append(pm_audit_journal *self, const pm_audit_record *r)
     size_t n = strlen(text);
     text[n] = '\n'; /* json_dumps left room for the terminator: replace it */
     pthread_mutex_lock(&self->lock);
+    if (pm_audit_journal_size(self) + n + 1 > PM_AUDIT_JOURNAL_MAX_BYTES) {
+        if (self->dropped++ % 1000 == 0)
+            pm_error("audit",
+                     "the audit journal is full (%llu MiB unsent): audit records "
+                     "are being dropped (%llu so far); is [audit] syslog reachable?",
+                     (unsigned long long)(PM_AUDIT_JOURNAL_MAX_BYTES >> 20),
+                     (unsigned long long)self->dropped);
+        pthread_mutex_unlock(&self->lock);
+        free(text);
+        return PM_E_TOOBIG;
+    }
     ssize_t w = write(self->fd, text, n + 1);
     pthread_mutex_unlock(&self->lock);
     free(text);
@@ -199,6 +211,14 @@ int pm_audit_journal_read(pm_audit_journal *self, uint64_t offset, size_t max,
     }
     free(buf);
     return rc;
+}
+
+uint64_t pm_audit_journal_dropped(pm_audit_journal *self)
+{
+    pthread_mutex_lock(&self->lock);
+    uint64_t n = self->dropped;
+    pthread_mutex_unlock(&self->lock);
+    return n;
 }
 
 uint64_t pm_audit_journal_size(pm_audit_journal *self)

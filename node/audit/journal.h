@@ -26,6 +26,10 @@ extern "C" {
 
 /* Longest string field kept in a record; longer ones are cut (at a UTF-8 boundary). */
 #define PM_AUDIT_FIELD_MAX 4096
+/* A journal this long takes no more records (the repository has been away for long):
+ * they are dropped, counted and logged, so the disk is not filled; the events of the
+ * signed log are never dropped (they are sent from the log itself). */
+#define PM_AUDIT_JOURNAL_MAX_BYTES (UINT64_C(256) << 20)
 /* Once everything in it was sent, a journal longer than this is emptied. */
 #define PM_AUDIT_JOURNAL_COMPACT_BYTES (1u << 20)
 
@@ -35,7 +39,8 @@ typedef struct pm_audit_journal pm_audit_journal;
 int pm_audit_journal_open(const char *dir, pm_audit_journal **out);
 void pm_audit_journal_destroy(pm_audit_journal **self_p);
 
-/* Appends r. Thread-safe. PM_E_IO (logged), PM_E_NOMEM. */
+/* Appends r. Thread-safe. PM_E_IO (logged), PM_E_NOMEM, PM_E_TOOBIG (the journal is
+ * full: dropped, counted in pm_audit_journal_dropped). */
 int pm_audit_journal_append(pm_audit_journal *self, const pm_audit_record *r);
 
 /* Calls fn for each whole record from byte offset on, at most max of them, with the
@@ -45,6 +50,9 @@ int pm_audit_journal_append(pm_audit_journal *self, const pm_audit_record *r);
 typedef int (*pm_audit_journal_fn)(void *ctx, const pm_audit_record *r, uint64_t next_offset);
 int pm_audit_journal_read(pm_audit_journal *self, uint64_t offset, size_t max,
                           pm_audit_journal_fn fn, void *ctx);
+
+/* Records dropped because the journal was full, since it was opened. */
+uint64_t pm_audit_journal_dropped(pm_audit_journal *self);
 
 /* The journal's size in bytes, and fsync of what was appended. */
 uint64_t pm_audit_journal_size(pm_audit_journal *self);

@@ -19,11 +19,15 @@ void pm_daemon_metrics_security(daemon_state *d, pm_metrics_writer *w)
     pm_metrics_counter(w, "pacsmesh_admin_oversized_total",
                        "Admin socket requests refused for being over the size limit.",
                        d->admin_oversized);
-    uint64_t sent = 0, failures = 0;
-    pm_atna_sender_counts(d->atna, &sent, &failures);
+    uint64_t sent = 0, failures = 0, dropped = 0;
+    pm_atna_sender_counts(d->atna, &sent, &failures, &dropped);
     pm_metrics_counter(w, "pacsmesh_atna_messages_sent_total",
                        "Audit messages sent to the [audit] syslog repository.", sent);
     pm_metrics_counter(w, "pacsmesh_atna_send_failures_total",
                        "Failed attempts to send to the audit repository (each is retried).",
                        failures);
+    pm_metrics_counter(w, "pacsmesh_atna_records_dropped_total",
+                       "Audit records dropped because the journal of unsent ones was full "
+                       "(256 MiB).",
+                       dropped);
 }
