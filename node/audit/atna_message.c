@@ -1,6 +1,8 @@
 /* The DICOM audit message of an audit record (node/audit/atna_message.h). */
 #include "node/audit/atna_message.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,10 +160,10 @@ static void event_identification(FILE *f, const pm_audit_record *r, const kind_t
     fputs("</EventIdentification>", f);
 }
 
-static int looks_like_ip(const char *host)
+static int is_ip_address(const char *host)
 {
-    return host && *host && strspn(host, "0123456789.:abcdefABCDEF") == strlen(host) &&
-           (strchr(host, '.') || strchr(host, ':'));
+    unsigned char buf[sizeof(struct in6_addr)];
+    return host && (inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1);
 }
 
 static void participant(FILE *f, const char *user, const char *alt, int requestor, const char *host,
@@ -173,7 +175,7 @@ static void participant(FILE *f, const char *user, const char *alt, int requesto
     fprintf(f, " UserIsRequestor=\"%s\"", requestor ? "true" : "false");
     attr(f, "NetworkAccessPointID", host);
     if (host && *host)
-        fprintf(f, " NetworkAccessPointTypeCode=\"%d\"", looks_like_ip(host) ? 2 : 1);
+        fprintf(f, " NetworkAccessPointTypeCode=\"%d\"", is_ip_address(host) ? 2 : 1);
     fputc('>', f);
     if (role == 'S')
         code_element(f, "RoleIDCode", "110153", "DCM", "Source Role ID");
