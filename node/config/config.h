@@ -87,6 +87,10 @@ typedef struct pm_config {
     uint64_t ris_retry_ms;
     /* [http] (node/http); http_users NULL = <node dir>/users */
     char *http_listen, *http_tls_cert, *http_tls_key, *http_users;
+    /* [audit] (node/audit): audit_syslog "" = off, else tcp://host:port or tls://host:port */
+    char *audit_syslog, *audit_syslog_ca, *audit_syslog_cert, *audit_syslog_key;
+    char *audit_syslog_app_name;
+    uint64_t audit_syslog_retry_ms;
 
     /* [worklist] */
     uint64_t due_immediate_ms, due_urgent_ms, due_routine_ms, lease_ms;

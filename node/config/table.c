@@ -110,6 +110,21 @@ const pm_config_key pm_config_keys[] = {
     {"http", "users", K_TEXT, FIELD(http_users), 0, "", 0, 4096, NULL,
      "File of web users written by `pacsmesh user` (default: <node dir>/users)."},
 
+    {"audit", "syslog", K_TEXT, FIELD(audit_syslog), 0, "", 0, 1024, NULL,
+     "IHE ATNA audit repository, tcp://host:port or tls://host:port: every audit event "
+     "goes there as a syslog message, retried until sent (empty: off)."},
+    {"audit", "syslog_ca", K_TEXT, FIELD(audit_syslog_ca), 0, "", 0, 4096, NULL,
+     "PEM file of the CAs that sign the repository's certificate (tls://; empty: the "
+     "system's CAs)."},
+    {"audit", "syslog_cert", K_TEXT, FIELD(audit_syslog_cert), 0, "", 0, 4096, NULL,
+     "PEM certificate chain this node presents to the repository under tls:// (optional)."},
+    {"audit", "syslog_key", K_TEXT, FIELD(audit_syslog_key), 0, "", 0, 4096, NULL,
+     "PEM private key of syslog_cert."},
+    {"audit", "syslog_app_name", K_TEXT, FIELD(audit_syslog_app_name), 0, "pacsmesh", 1, 48, NULL,
+     "APP-NAME of the syslog messages (1-48 characters)."},
+    {"audit", "syslog_retry", K_DURATION, FIELD(audit_syslog_retry_ms), 0, "10s", SECOND, DAY, NULL,
+     "How long to wait before trying the repository again after a failure."},
+
     {"worklist", "due_immediate", K_DURATION, FIELD(due_immediate_ms), 0, "1h", SECOND, 3650 * DAY,
      NULL, "Time to report an immediate study (e.g. 90s, 15m, 1h, 28d)."},
     {"worklist", "due_urgent", K_DURATION, FIELD(due_urgent_ms), 0, "24h", SECOND, 3650 * DAY, NULL,
@@ -128,8 +143,8 @@ _Static_assert(sizeof pm_config_keys / sizeof pm_config_keys[0] <= PM_CONFIG_KEY
                "more keys than PM_CONFIG_KEYS_MAX: raise it in node/config/table.h");
 
 const char *const pm_config_sections[PM_CONFIG_N_SECTIONS] = {
-    "node", "mesh",     "dicom", PM_CONFIG_DESTINATIONS, "gossip", "cache", "metrics",
-    "http", "worklist", "ris"};
+    "node",     "mesh", "dicom", PM_CONFIG_DESTINATIONS, "gossip", "cache", "metrics", "http",
+    "worklist", "ris",  "audit"};
 
 bool pm_config_section_known(const char *s)
 {
@@ -456,6 +471,11 @@ void pm_config_destroy(pm_config **self_p)
     free(cfg->http_tls_cert);
     free(cfg->http_tls_key);
     free(cfg->http_users);
+    free(cfg->audit_syslog);
+    free(cfg->audit_syslog_ca);
+    free(cfg->audit_syslog_cert);
+    free(cfg->audit_syslog_key);
+    free(cfg->audit_syslog_app_name);
     for (size_t i = 0; i < cfg->n_rules; i++)
         pm_worklist_rule_free(&cfg->rules[i]);
     free(cfg->rules);

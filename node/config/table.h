@@ -54,7 +54,7 @@ extern const pm_config_key pm_config_keys[];
 extern const size_t pm_config_n_keys;
 
 /* Sections in the order the dump and `init` write them. */
-#define PM_CONFIG_N_SECTIONS 10
+#define PM_CONFIG_N_SECTIONS 11
 extern const char *const pm_config_sections[PM_CONFIG_N_SECTIONS];
 /* The section whose keys are AE titles of C-MOVE destinations, not rows of the table. */
 #define PM_CONFIG_DESTINATIONS "dicom.destinations"

@@ -1,5 +1,6 @@
 #include "node/daemon/edge_provider.h"
 #include "crypto/hash.h"
+#include "node/audit/notes.h"
 #include "node/studies/incidents.h"
 #include "node/studies/verify.h"
 #include "proto/clock.h"
@@ -116,6 +117,7 @@ static int edge_prepare_study(void *ctx, const char *reader, const char *study_u
     if (rc)
         pm_warn("dicom", "cannot make study %s available for %s: %s", study_uid, reader,
                 *err ? err : pm_strerror(rc));
+    pm_audit_note_retrieve(reader, study_uid, rc != PM_OK);
     return rc;
 }
 

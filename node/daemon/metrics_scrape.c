@@ -2,6 +2,7 @@
  * parts, the store and cache, members and the worklist (node/daemon/metrics_http.h). */
 #include "crypto/hash.h"
 #include "node/daemon/daemon.h"
+#include "node/daemon/metrics_security.h"
 #include "node/daemon/metrics_worklist.h"
 #include "proto/error.h"
 #include "proto/version.h"
@@ -219,6 +220,7 @@ void pm_daemon_collect_metrics(void *ctx, pm_metrics_writer *w)
     collect_events(d, w, now);
     collect_peers(d, w, now);
     collect_fetch_and_edge(d, w, now);
+    pm_daemon_metrics_security(d, w);
     collect_storage(d, w, now);
     collect_worklist(d, w, now);
 }

@@ -2,6 +2,7 @@
  * identity and store, run lock, sockets (ZAP, mesh, admin), the event loop, then
  * shutdown in reverse order. */
 #include "crypto/hash.h"
+#include "node/audit/atna_sender.h"
 #include "node/cli/admin_client.h"
 #include "node/cli/cli.h"
 #include "node/cli/commands.h"
@@ -34,6 +35,10 @@
 #include <zmq.h>
 
 static volatile sig_atomic_t stop_requested, reload_requested;
+
+/* The admin socket's requests (node/cli/admin_client.c): small JSON objects. */
+#define PM_ADMIN_REQUEST_MAX (64u * 1024)
+#define PM_ADMIN_REQUEST_HARD_MAX (1 << 20)
 
 static void on_hangup(int sig)
 {
@@ -148,11 +153,19 @@ static void answer_admin(daemon_state *d)
         return;
     }
     json_error_t jerr;
-    json_t *req = json_loadb(zmq_msg_data(&msg), zmq_msg_size(&msg), 0, &jerr);
+    size_t size = zmq_msg_size(&msg);
+    /* Every admin request is a small JSON object: a bigger one is refused unread. */
+    json_t *req =
+        size <= PM_ADMIN_REQUEST_MAX ? json_loadb(zmq_msg_data(&msg), size, 0, &jerr) : NULL;
     zmq_msg_close(&msg);
     const char *cmd = req ? json_string_value(json_object_get(req, "cmd")) : NULL;
     json_t *reply;
-    if (!cmd) {
+    if (size > PM_ADMIN_REQUEST_MAX) {
+        d->admin_oversized++;
+        pm_warn("node", "refused an admin request of %zu bytes (the limit is %u)", size,
+                PM_ADMIN_REQUEST_MAX);
+        reply = json_pack("{s:s}", "error", "admin request too large (over 64 KiB)");
+    } else if (!cmd) {
         reply = json_pack("{s:s}", "error", "malformed admin request");
     } else if (strcmp(cmd, "kick") == 0) {
         pm_gossip_push_local(d->gossip);
@@ -339,6 +352,7 @@ static int event_loop(daemon_state *d)
                     receive_dealer(d, owners[i - FIXED]);
         }
         uint64_t now = pm_now_ms();
+        pm_transport_watch(d->transport, now); /* refused handshakes, garbage on the port */
         timeout = pm_gossip_tick(d->gossip, now);
         int fetch_wait = pm_fetch_tick(d->fetcher, now);
         if (fetch_wait >= 0 && fetch_wait < timeout)
@@ -361,6 +375,10 @@ static int bind_admin(daemon_state *d)
     d->admin = zmq_socket(d->zctx, ZMQ_REP);
     int linger = 0;
     zmq_setsockopt(d->admin, ZMQ_LINGER, &linger, sizeof linger);
+    /* Past this ZeroMQ drops the connection before the request is read into memory;
+     * between PM_ADMIN_REQUEST_MAX and it, the client is told (answer_admin). */
+    int64_t hard_max = PM_ADMIN_REQUEST_HARD_MAX;
+    zmq_setsockopt(d->admin, ZMQ_MAXMSGSIZE, &hard_max, sizeof hard_max);
     if (zmq_bind(d->admin, ep) != 0) {
         pm_error("node", "cannot bind the admin socket %s: %s", ep, zmq_strerror(errno));
         return PM_E_NET;
@@ -505,6 +523,9 @@ int pm_cmd_run(int argc, char **argv)
     if (!r) /* a thread of its own: a slow RIS never holds up the loop */
         r = pm_ris_sender_new(a.dir, d.node.store, pm_identity_public(d.node.id), d.node.cfg,
                               &d.ris);
+    if (!r) /* IHE ATNA: its own thread too, and installed before the edge can audit */
+        r = pm_atna_sender_new(a.dir, d.node.store, pm_identity_public(d.node.id), d.node.cfg,
+                               &d.atna);
     if (!r)
         r = start_dicom(&d);
     if (!r && (d.unconfirmed = pm_feed_guard_unconfirmed(d.node.store, NULL)))
@@ -527,6 +548,7 @@ int pm_cmd_run(int argc, char **argv)
     if (d.edge_socket)
         zmq_close(d.edge_socket);
     pm_fetcher_destroy(&d.fetcher);
+    pm_atna_sender_destroy(&d.atna);
     pm_gossip_destroy(&d.gossip);
     pm_transport_destroy(&d.transport);
     pm_blobs_close(&d.blobs);

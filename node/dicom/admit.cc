@@ -2,6 +2,7 @@
  * association as it is received (called AE title, calling AE title and address, user
  * identity) and to each request on it (rights), with the access snapshot that a SIGHUP
  * reload replaces. Refusals are logged with their source and counted. */
+#include "node/audit/notes.h"
 #include "node/dicom/identity.h"
 #include "node/dicom/shim_internal.h"
 
@@ -73,8 +74,11 @@ extern "C" int pm_dicom_server_set_access(pm_dicom_server *self, const pm_dicom_
     }
 }
 
-static void reject(pm_dicom_assoc &a, T_ASC_RejectParametersReason reason, int why_kind)
+/* Every refusal is also an ATNA security alert (node/audit). */
+static void reject(pm_dicom_assoc &a, T_ASC_RejectParametersReason reason, int why_kind,
+                   const char *why_text)
 {
+    pm_audit_note_alert(a.calling_ae.c_str(), a.host.c_str(), why_text);
     T_ASC_RejectParameters rej = {ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER, reason};
     ASC_rejectAssociation(a.assoc, &rej);
     pm_dicom_edge_refused(a.srv, why_kind);
@@ -99,7 +103,8 @@ bool pm_dicom_edge_admit(pm_dicom_assoc &a)
         pm_warn(LOG_MOD,
                 "association from %s refused: called AE title '%s' is not this node's (%s)",
                 a.label.c_str(), called.c_str(), a.srv->ae_title.c_str());
-        reject(a, ASC_REASON_SU_CALLEDAETITLENOTRECOGNIZED, PM_DICOM_REFUSED_CALLED_AE);
+        reject(a, ASC_REASON_SU_CALLEDAETITLENOTRECOGNIZED, PM_DICOM_REFUSED_CALLED_AE,
+               "DICOM association refused: called AE title is not this node's");
         return false;
     }
     const pm_dicom_access &acc = *a.access;
@@ -110,7 +115,8 @@ bool pm_dicom_edge_admit(pm_dicom_assoc &a)
         pm_warn(LOG_MOD, "association from AE %s at %s refused: %s",
                 trimmed(a.calling_ae.c_str()).c_str(), a.host.c_str(), pm_access_verdict_text(v));
         reject(a, ASC_REASON_SU_CALLINGAETITLENOTRECOGNIZED,
-               v == PM_ACCESS_WRONG_HOST ? PM_DICOM_REFUSED_HOST : PM_DICOM_REFUSED_CALLING_AE);
+               v == PM_ACCESS_WRONG_HOST ? PM_DICOM_REFUSED_HOST : PM_DICOM_REFUSED_CALLING_AE,
+               pm_access_verdict_text(v));
         return false;
     }
     std::string user, why;
@@ -118,7 +124,8 @@ bool pm_dicom_edge_admit(pm_dicom_assoc &a)
     if (rc != PM_OK) {
         pm_warn(LOG_MOD, "association from %s refused: user identity: %s", a.label.c_str(),
                 why.c_str());
-        reject(a, ASC_REASON_SU_NOREASON, PM_DICOM_REFUSED_IDENTITY);
+        reject(a, ASC_REASON_SU_NOREASON, PM_DICOM_REFUSED_IDENTITY,
+               "DICOM association refused: user identity not accepted");
         return false;
     }
     a.reader = !user.empty() ? user : trimmed(a.calling_ae.c_str()) + "@" + a.host;
@@ -137,6 +144,7 @@ bool pm_dicom_edge_may(pm_dicom_assoc &a, unsigned right, const char *service)
     else
         pm_warn(LOG_MOD, "%s from AE %s at %s refused: no '%s' right in allowed_aes", service,
                 trimmed(a.calling_ae.c_str()).c_str(), a.host.c_str(), pm_access_right_name(right));
+    pm_audit_note_alert(a.calling_ae.c_str(), a.host.c_str(), "DICOM request refused: no right");
     pm_dicom_edge_refused(a.srv, PM_DICOM_REFUSED_RIGHTS);
     return false;
 }

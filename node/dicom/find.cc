@@ -1,5 +1,6 @@
 /* C-FIND for the DICOM edge, and the translation between query identifiers and the plain
  * C matcher of dicom_query.c (which C-GET and C-MOVE use too). */
+#include "node/audit/notes_query.h"
 #include "node/dicom/shim_internal.h"
 
 #include <cstring>
@@ -171,6 +172,8 @@ static void run_query(find_ctx *f, T_DIMSE_C_FindRQ *req, DcmDataset *ids)
             delete d;
         f->results.clear();
     }
+    pm_audit_note_find(f->a->calling_ae.c_str(), f->a->host.c_str(), req->AffectedSOPClassUID, &q,
+                       f->results.size(), rc != PM_OK);
 }
 
 static void find_callback(void *data, OFBool cancelled, T_DIMSE_C_FindRQ *req, DcmDataset *ids, int,

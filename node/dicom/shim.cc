@@ -2,6 +2,7 @@
  * 3.6.7 can only bind all interfaces), one thread per association, presentation context
  * negotiation, and the C-ECHO and C-STORE services. C-FIND is in dicom_find.cc, C-GET
  * and C-MOVE in dicom_retrieve.cc. Every extern "C" entry catches every exception. */
+#include "node/audit/notes.h"
 #include "node/dicom/scan.h"
 #include "node/dicom/shim_internal.h"
 #include "node/dicom/tls.h"
