@@ -118,7 +118,7 @@ pid_wait_gone "$IMPOSTOR" 10000 || fail "the impostor listener did not stop"
 /usr/bin/python3 "$LISTENER" "$TLS_PORT" "$GOT_B" "$T/stop-b" "$SCHEMA" --cert "$T/cert.pem" \
     --key "$T/key.pem" --limit 300 &
 STARTED_PIDS+=("$!")
-wait_until 30 has "$GOT_B" 'm["event_id"] == "110104" and m["action"] == "R" and m["participants"][0]["user"] == "VIEWER_B" and any(o["id"] == "'"$UID1"'" for o in m["objects"]) and m["transport"] == "tls"'
+wait_until 30 has "$GOT_B" 'm["event_id"] == "110104" and m["action"] == "R" and m["participants"][0]["user"] == "VIEWER_B@127.0.0.1" and any(o["id"] == "'"$UID1"'" for o in m["objects"]) and m["transport"] == "tls"'
 wait_until 30 has "$GOT_B" 'm["event_id"] == "110103" and any(o["id"] == "'"$UID1"'" for o in m["objects"]) and m["app"] == "pacsmesh-b"'
 wait_until 30 has "$GOT_A" 'm["event_id"] == "110104" and m["action"] == "R" and m["participants"][0]["user"] == "'"${NODE_ID[B]}"'" and any(o["id"] == "'"$UID1"'" for o in m["objects"])'
 grep -q "serving pixel data of study $UID1 to peer ${NODE_ID[B]:0:16}" "${NODE_LOG[A]}" ||
