@@ -149,8 +149,10 @@ say "Creating three trust nodes (A, B, C) on this machine in $work"
 for t in A B C; do
     "$pm" init --dir "$work/$t" --name "Trust $t" --listen "tcp://127.0.0.1:$(mesh_port $t)" \
         --dicom-port "$(node_dicom $t)" --ae "NODE_$t" >/dev/null
-    # The DICOM service on loopback only; trust B's node may send studies to B's PACS.
-    printf '\n[dicom]\nbind = 127.0.0.1\n' >>"$work/$t/node.conf"
+    # The DICOM service on loopback only, for the trust's PACS and viewer (from this
+    # machine only); trust B's node may send studies to B's PACS.
+    printf '\n[dicom]\nbind = 127.0.0.1\nallowed_aes = ORTHANC_%s@127.0.0.1 VIEWER_%s@127.0.0.1\n' \
+        "$t" "$t" >>"$work/$t/node.conf"
     printf '\n[http]\nlisten = 127.0.0.1:%s\n' "$(node_web $t)" >>"$work/$t/node.conf"
     echo "trust $t: node $("$pm" id --dir "$work/$t" | cut -c1-16)..., DICOM AE NODE_$t on port $(node_dicom $t)"
 done

@@ -6,7 +6,8 @@ PACKAGES="build-essential autoconf automake libtool pkg-config
 libsodium-dev libzmq3-dev liblmdb-dev lmdb-utils libprotobuf-c-dev protobuf-c-compiler
 libdcmtk-dev dcmtk libsndfile1-dev libinih-dev libjansson-dev zlib1g-dev
 python3 python3-pydicom python3-hl7 iproute2 clang clang-format orthanc curl
-libmicrohttpd-dev libcurl4-gnutls-dev orthanc-dicomweb chromium openssl"
+libmicrohttpd-dev libcurl4-gnutls-dev orthanc-dicomweb chromium openssl
+libssl-dev python3-lxml"
 missing=""
 for p in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -4,8 +4,11 @@
 #include "store/feed.h"
 #include "store/forks.h"
 
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char MAGIC[] = "PACSMESH-AUDIT\n1\n";
@@ -56,8 +59,12 @@ int pm_auditfile_export(pm_store *store, const char *path, uint64_t *count)
     snprintf(tmp, plen, "%s.tmp", path);
     writer w;
     memset(&w, 0, sizeof w);
-    w.f = fopen(tmp, "wb");
+    /* names and report text: owner only, whatever the umask */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    w.f = fd >= 0 && fchmod(fd, 0600) == 0 ? fdopen(fd, "wb") : NULL;
     if (!w.f) {
+        if (fd >= 0)
+            close(fd);
         free(tmp);
         return PM_E_IO;
     }

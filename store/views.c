@@ -202,6 +202,12 @@ int pm_views_studies_final_since(pm_store *s, uint64_t since_ms, pm_study_fn fn,
     return walk_timed(s, s->byfinal, since_ms, UINT64_MAX, fn, ctx);
 }
 
+int pm_views_studies_final_between(pm_store *s, uint64_t from_ms, uint64_t until_ms, pm_study_fn fn,
+                                   void *ctx)
+{
+    return walk_timed(s, s->byfinal, from_ms, until_ms, fn, ctx);
+}
+
 int pm_views_studies_by_attr(pm_store *s, char attr, const char *value, int exact, pm_study_fn fn,
                              void *ctx)
 {

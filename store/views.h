@@ -34,6 +34,11 @@ int pm_views_studies_due_before(pm_store *store, uint64_t before_ms, pm_study_fn
  * index): what the RIS sender needs without reading every study. */
 int pm_views_studies_final_since(pm_store *store, uint64_t since_ms, pm_study_fn fn, void *ctx);
 
+/* The same bounded at both ends: final at or after from_ms and before until_ms (what
+ * `tat --from --to` reads). */
+int pm_views_studies_final_between(pm_store *store, uint64_t from_ms, uint64_t until_ms,
+                                   pm_study_fn fn, void *ctx);
+
 /* The attributes of the attribute index (store/study_index.c). Values are
  * kept as DICOM matching compares them: trailing spaces dropped; names and
  * descriptions upper-cased, so that a case-insensitive prefix is a range scan. */

@@ -29,14 +29,24 @@ def elem(g, e, v):  # implicit VR little endian, as commands are
     return struct.pack("<HHI", g, e, len(v)) + v
 
 
+def identity_item(kind, primary, secondary=b"", positive=True):
+    """A user identity negotiation sub-item (PS3.7 D.3.3.7): kind 1 user, 2 user and
+    passcode, 5 JWT (here: a token)."""
+    body = struct.pack(">BBH", kind, 1 if positive else 0, len(primary)) + primary
+    body += struct.pack(">H", len(secondary)) + secondary
+    return item(0x58, body)
+
+
 def associate_rq(called=b"PACSMESH", calling=b"RAW_SCU", contexts=((VERIFICATION, IVLE),),
-                 max_pdu=16384):
+                 max_pdu=16384, identity=None):
     rq = struct.pack(">HH", 1, 0) + called.ljust(16) + calling.ljust(16) + b"\0" * 32
     rq += item(0x10, b"1.2.840.10008.3.1.1.1")
     for i, (abstract, ts) in enumerate(contexts):
         rq += item(0x20, bytes([2 * i + 1, 0, 0, 0]) + item(0x30, abstract) + item(0x40, ts))
-    rq += item(0x50, item(0x51, struct.pack(">I", max_pdu)) +
-               item(0x52, b"1.2.826.0.1.3680043.99.9"))
+    user = item(0x51, struct.pack(">I", max_pdu)) + item(0x52, b"1.2.826.0.1.3680043.99.9")
+    if identity:
+        user += identity_item(*identity)
+    rq += item(0x50, user)
     return pdu(0x01, rq)
 
 
@@ -56,20 +66,28 @@ def recv_pdu(s):
     return t, recv_exact(s, n)
 
 
-def connect(port, src=None, timeout=30):
+def connect(port, src=None, timeout=30, tls=None):
+    """tls: (certificate, key, CA) PEM paths for DICOM TLS, or None."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.settimeout(timeout)
     if src:
         s.bind((src, 0))
     s.connect(("127.0.0.1", port))
+    if tls:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.load_cert_chain(tls[0], tls[1])
+        ctx.load_verify_locations(tls[2])
+        s = ctx.wrap_socket(s, server_hostname="127.0.0.1")
     return s
 
 
 def open_association(port, calling=b"RAW_SCU", contexts=((VERIFICATION, IVLE),), src=None,
-                     timeout=30):
+                     timeout=30, called=b"PACSMESH", identity=None, tls=None):
     """An established association's socket, or raises with the rejection bytes."""
-    s = connect(port, src, timeout)
-    s.sendall(associate_rq(calling=calling, contexts=contexts))
+    s = connect(port, src, timeout, tls)
+    s.sendall(associate_rq(called=called, calling=calling, contexts=contexts, identity=identity))
     t, b = recv_pdu(s)
     if t != 0x02:
         s.close()
@@ -125,6 +143,32 @@ def echo(port, calling=b"RAW_ECHO", timeout=10):
     recv_pdu(s)
     s.close()
     return (time.monotonic() - t0) * 1000
+
+
+MOVE_STUDY = b"1.2.840.10008.5.1.4.1.2.2.2"
+
+
+def move_study(s, dest, study_uid, pcid=1):
+    """C-MOVE of one study (Study Root) on an open association whose context pcid is
+    MOVE_STUDY; returns the final status."""
+    extra = elem(0, 0x0600, dest.ljust(16)) + elem(0, 0x0700, struct.pack("<H", 0))
+    send_command(s, command(0x0021, MOVE_STUDY, dataset=True, extra=extra), pcid)
+    ids = elem(0x0008, 0x0052, b"STUDY ") + elem(0x0020, 0x000D, uid(study_uid))
+    send_data(s, ids, pcid)
+    for _ in range(10000):
+        t, b = recv_pdu(s)
+        if t != 0x04:
+            raise RuntimeError("C-MOVE: PDU type %d" % t)
+        st = status_of(b)
+        if st is not None and st not in (0xFF00, 0xFF01):
+            return st
+    raise RuntimeError("C-MOVE: no final response")
+
+
+def release(s):
+    s.sendall(pdu(0x05, b"\0\0\0\0"))
+    recv_pdu(s)
+    s.close()
 
 
 def proc_status(pid):

@@ -253,6 +253,10 @@ random_id()
 
 # ---- nodes ---------------------------------------------------------------------------
 
+# The calling AE titles the tests' DICOM clients use, allowed everything on every node
+# node_init creates (a test may set TEST_ALLOWED_AES before, or node_set_conf after).
+TEST_ALLOWED_AES=${TEST_ALLOWED_AES:-"ECHO ECHO_LOOP PACS_A PACS_B PACS_X VIEWER VIEWER_B METRICS_T RAW_SCU RAW_ECHO IDLE_SCU ORTHANC"}
+
 # node_init I [NAME]: creates node I's directory with its own ports.
 node_init()
 {
@@ -274,6 +278,8 @@ node_init()
     alloc_port
     NODE_HTTP_PORT[i]=$PORT
     printf '\n[http]\nlisten = 127.0.0.1:%s\n' "$PORT" >>"${NODE_DIR[i]}/node.conf"
+    # The DICOM edge refuses every calling AE it does not list: list the tests' clients.
+    node_set_conf "$i" dicom allowed_aes "$TEST_ALLOWED_AES"
     [ "${#NODE_ID[i]}" = 64 ] || fail "node $i: id '${NODE_ID[i]}' is not 64 hex digits"
 }
 

@@ -118,7 +118,8 @@ static void test_defaults(void)
     CHECK(cfg->n_peers == 0 && cfg->peers == NULL);
     CHECK_STR(cfg->ae_title, "PACSMESH");
     CHECK(cfg->dicom_port == 11112);
-    CHECK_STR(cfg->dicom_bind, "0.0.0.0");
+    CHECK_STR(cfg->dicom_bind, "127.0.0.1");
+    CHECK(cfg->allow_store_from_any == 0 && cfg->dicom_require_client_cert == 0);
     CHECK(cfg->n_allowed_aes == 0);
     CHECK(cfg->max_pdu == 131072);
     CHECK(cfg->n_destinations == 0);

@@ -768,13 +768,30 @@ static void test_move(int dest_listen_fd)
                     "-aem",
                     "STORESCP",
                     "-k",
-                    "QueryRetrieveLevel=SERIES",
+                    "QueryRetrieveLevel=STUDY",
                     "-k",
                     "StudyInstanceUID=" MR_STUDY,
-                    "-k",
-                    "SeriesInstanceUID",
                     SCU_ARGS("MOVESCU"),
                     NULL};
+    /* Every series of the study by a universal SeriesInstanceUID is refused (PS3.4
+     * C.4.2.2.1: the retrieve level's unique key names entities). */
+    char *universal[] = {"movescu",
+                         "-v",
+                         "-S",
+                         "-aem",
+                         "STORESCP",
+                         "-k",
+                         "QueryRetrieveLevel=SERIES",
+                         "-k",
+                         "StudyInstanceUID=" MR_STUDY,
+                         "-k",
+                         "SeriesInstanceUID",
+                         SCU_ARGS("MOVESCU"),
+                         NULL};
+    run_tool("move-universal.log", tmp, universal);
+    CHECK(log_contains("move-universal.log",
+                       "Final Move Response (Error: DataSetDoesNotMatchSOPClass)") ||
+          log_contains("move-universal.log", "0xa900"));
     CHECK_EQ_INT(run_tool("move.log", tmp, argv), 0);
     s.done = 1;
     pthread_join(th, NULL);

@@ -38,11 +38,13 @@ log "OHIF at trust B drew trust A's study in $out ms (first open, lazy fetch); s
 http 2 GET "/api/audit?study=$S1" -u audrey:audrey-password
 [ "$(jq_body "sum(1 for e in d if e['type'] == 'study-accessed' and e.get('reporter') == 'dr.rita')")" -ge 1 ] ||
     fail "the read is not on the log under dr.rita"
-log "the workspace pages: the auditor searches the log for the study"
-out=$(timeout 120 node "$JS/workspace.js" "http://127.0.0.1:${NODE_HTTP_PORT[2]}" audrey audrey-password "$S1" 2>"$T/ws.err") ||
+log "the workspace pages: the auditor searches the log by the study's patient id"
+PID1=$("$PYDICOM_PY" -c 'import pydicom,sys; print(pydicom.dcmread(sys.argv[1]).PatientID)' "$T/studies/$S1/0000.dcm")
+out=$(timeout 120 node "$JS/workspace.js" auditor "http://127.0.0.1:${NODE_HTTP_PORT[2]}" audrey audrey-password \
+    "$top_builddir/test/screenshots" "$PID1" 2>"$T/ws.err") ||
     fail "the auditor's search page failed: $(tail -n 5 "$T/ws.err")"
 case $out in *study-accessed*) ;; *) fail "the auditor's search shows $out" ;; esac
-log "auditor's search at B for $S1 shows: $out"
+log "auditor's search at B for patient $PID1 shows: ${out:0:300}"
 
 log "the dicomweb-client package (OHIF's DICOMweb client) against the node"
 SER=$("$PYDICOM_PY" -c 'import pydicom,sys; print(pydicom.dcmread(sys.argv[1]).SeriesInstanceUID)' "$T/studies/$S1/0000.dcm")

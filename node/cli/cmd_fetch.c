@@ -32,8 +32,9 @@ static void progress_bar(json_t *st)
 static int copy_out(const char *from, const char *dir, const char *name)
 {
     char *to = pm_node_path(dir, name);
-    int in = open(from, O_RDONLY), out = to ? open(to, O_WRONLY | O_CREAT | O_TRUNC, 0644) : -1;
-    int rc = in >= 0 && out >= 0 ? PM_OK : PM_E_IO;
+    int in = open(from, O_RDONLY), out = to ? open(to, O_WRONLY | O_CREAT | O_TRUNC, 0600) : -1;
+    /* patient data: owner only, also when overwriting a file of another mode */
+    int rc = in >= 0 && out >= 0 && fchmod(out, 0600) == 0 ? PM_OK : PM_E_IO;
     char buf[1 << 16];
     ssize_t n;
     while (!rc && (n = read(in, buf, sizeof buf)) > 0)
@@ -50,7 +51,7 @@ static int copy_out(const char *from, const char *dir, const char *name)
 /* Writes every instance of the study to dir as <SOPInstanceUID>.dcm. */
 static int write_out(pm_blobs *blobs, const Pm__StudyView *sv, const char *dir, unsigned *count)
 {
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
         return pm_cli_fail("cannot create %s: %s", dir, strerror(errno));
     for (size_t s = 0; s < sv->study->n_series; s++)
         for (size_t i = 0; i < sv->study->series[s]->n_instances; i++) {

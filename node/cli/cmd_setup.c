@@ -33,7 +33,9 @@ static int mkdir_p(const char *dir)
             *p = '/';
         }
     free(copy);
-    return mkdir(dir, 0700) != 0 && errno != EEXIST ? -1 : 0;
+    /* The node directory holds the keys, the store and the blobs: owner only, also when
+     * it existed (empty) before. */
+    return (mkdir(dir, 0700) != 0 && errno != EEXIST) || chmod(dir, 0700) != 0 ? -1 : 0;
 }
 
 int pm_cmd_init(int argc, char **argv)

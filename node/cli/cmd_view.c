@@ -2,6 +2,7 @@
  * allows readers beside the running node) and ask the running node, if any, only for
  * what lives in its memory: which peers are up. */
 #include "crypto/hash.h"
+#include "node/audit/atna_sender.h"
 #include "node/cli/admin_client.h"
 #include "node/cli/cli.h"
 #include "node/cli/commands.h"
@@ -224,6 +225,11 @@ static void print_status_table(json_t *doc, int running)
         printf("ris      %s: %lld final report%s not yet acknowledged\n",
                json_string_value(json_object_get(ris, "endpoint")),
                (long long)jint(ris, "undelivered"), jint(ris, "undelivered") == 1 ? "" : "s");
+    json_t *audit = json_object_get(doc, "audit");
+    if (json_is_object(audit))
+        printf("audit    %s: %lld audit message%s not yet sent\n",
+               json_string_value(json_object_get(audit, "syslog")),
+               (long long)jint(audit, "unsent"), jint(audit, "unsent") == 1 ? "" : "s");
     json_t *forks = json_object_get(doc, "forks"), *f, *h;
     size_t i;
     if (json_array_size(forks)) {
@@ -315,6 +321,15 @@ int pm_cmd_status(int argc, char **argv)
                         ris_on ? json_pack("{s:s, s:I}", "endpoint", node.cfg->ris_endpoint,
                                            "undelivered", (json_int_t)ris_pending)
                                : json_null());
+    uint64_t atna_events = 0, atna_records = 0;
+    int atna_on = node.cfg->audit_syslog && *node.cfg->audit_syslog;
+    if (atna_on)
+        pm_atna_pending(a.dir, node.store, pm_identity_public(node.id), &atna_events,
+                        &atna_records);
+    json_object_set_new(doc, "audit",
+                        atna_on ? json_pack("{s:s, s:I}", "syslog", node.cfg->audit_syslog,
+                                            "unsent", (json_int_t)(atna_events + atna_records))
+                                : json_null());
     /* Patient conflicts and damaged blobs (node/studies/incidents.h). */
     json_t *incidents = pm_incidents_json(node.store, 20);
     if (incidents)

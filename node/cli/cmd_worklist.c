@@ -169,8 +169,16 @@ int pm_cmd_reports(int argc, char **argv)
 }
 
 typedef struct {
-    const char *state, *site, *subspecialty, *priority;
+    const char *state, *site, *subspecialty, *priority, *claimed_by;
     int overdue;
+    int paged;              /* --limit over the due index: stop once the page is full */
+    uint64_t offset, limit; /* the page: skip offset matches, keep limit */
+    uint64_t matched;       /* matches met so far */
+    /* --limit over another walk: only each match's due time and UID are kept, sorted,
+     * and just the page's items are read again and shaped (keys_page). */
+    struct item_key *keys;
+    size_t nkeys, capkeys;
+    int keys_done; /* the keys are sorted: collect_item now shapes the page's items */
     uint64_t now;
     json_t *list, *liveness;
     const uint8_t *self;
@@ -187,8 +195,14 @@ static int item_matches(const worklist_query *q, const Pm__StudyView *s)
 {
     const Pm__WorklistTerms *t = s->study ? s->study->terms : NULL;
     const char *state = pm_views_item_state(s, q->now);
-    if (q->state ? strcmp(q->state, state) != 0 : s->withdrawn)
+    int open = strcmp(state, "unreported") == 0 || strcmp(state, "claimed") == 0;
+    if (q->state && strcmp(q->state, "open") == 0 ? !open
+        : q->state                                ? strcmp(q->state, state) != 0
+                                                  : s->withdrawn)
         return 0; /* withdrawn studies show only when asked for */
+    if (q->claimed_by && (strcmp(state, "claimed") != 0 || !s->claim ||
+                          strcmp(s->claim->reporter, q->claimed_by) != 0))
+        return 0;
     if (q->subspecialty && strcasecmp(q->subspecialty, t ? t->subspecialty : "") != 0)
         return 0;
     if (q->priority && strcmp(q->priority, pm_wl_priority(s)) != 0)
@@ -204,11 +218,66 @@ static int item_matches(const worklist_query *q, const Pm__StudyView *s)
     return 1;
 }
 
+/* A match of a paged listing not walked in due order. */
+struct item_key {
+    uint64_t due_s; /* the listing's order: due to the second, then UID */
+    char uid[PM_UID_MAX + 1];
+};
+
+static int keep_key(worklist_query *q, const Pm__StudyView *s)
+{
+    if (q->nkeys == q->capkeys) {
+        size_t cap = q->capkeys ? q->capkeys * 2 : 1024;
+        struct item_key *grown = realloc(q->keys, cap * sizeof *grown);
+        if (!grown)
+            return PM_E_NOMEM;
+        q->keys = grown;
+        q->capkeys = cap;
+    }
+    struct item_key *k = &q->keys[q->nkeys++];
+    k->due_s = pm_wl_due_ms(s) / 1000;
+    snprintf(k->uid, sizeof k->uid, "%s", s->study->study_instance_uid);
+    return 0;
+}
+
+static int by_key(const void *a, const void *b)
+{
+    const struct item_key *x = a, *y = b;
+    return x->due_s != y->due_s ? (x->due_s < y->due_s ? -1 : 1) : strcmp(x->uid, y->uid);
+}
+
+static int collect_item(void *ctx, const Pm__StudyView *s);
+
+/* The page of the sorted keys: each of its items read and shaped, in order. */
+static int keys_page(pm_store *store, worklist_query *q)
+{
+    if (q->nkeys)
+        qsort(q->keys, q->nkeys, sizeof *q->keys, by_key);
+    q->keys_done = 1;
+    for (uint64_t i = q->offset; i < q->nkeys && i < q->offset + q->limit; i++) {
+        Pm__StudyView *sv = NULL;
+        if (pm_views_study(store, q->keys[i].uid, &sv) != PM_OK)
+            continue;
+        collect_item(q, sv);
+        pm__study_view__free_unpacked(sv, NULL);
+    }
+    return PM_OK;
+}
+
+/* What collect_item returns once a page walked in due order is full: not an error. */
+#define PAGE_FULL 1
+
 static int collect_item(void *ctx, const Pm__StudyView *s)
 {
     worklist_query *q = ctx;
-    if (!s->study || !item_matches(q, s))
+    if (!s->study || (!q->keys_done && !item_matches(q, s)))
         return 0;
+    if (q->limit && !q->paged && !q->keys_done)
+        return keep_key(q, s);
+    if (q->paged && q->matched++ < q->offset)
+        return 0;
+    if (q->paged && json_array_size(q->list) >= q->limit)
+        return PAGE_FULL;
     int viewable = pm_items_viewable(s, q->self, q->liveness, blob_is_local, q->blobs);
     json_array_append_new(q->list, pm_items_worklist_json(s, q->now, viewable));
     return 0;
@@ -224,14 +293,28 @@ static int by_due(const void *a, const void *b)
                       json_string_value(json_object_get(y, "study_uid")));
 }
 
+/* Whether the walk is the due index, whose order is the listing's: a page then ends
+ * the walk as soon as it is full, however many items there are. Open items are the
+ * ones the due index lists (unreported or claimed with a due time). */
+static int walks_by_due(const worklist_query *q)
+{
+    return q->overdue || (q->state && (strcmp(q->state, "open") == 0 ||
+                                       (q->limit && (strcmp(q->state, "unreported") == 0 ||
+                                                     strcmp(q->state, "claimed") == 0))));
+}
+
 /* Walks the most selective index the filters allow; item_matches checks every filter
  * in full either way. Overdue items are the open ones due before now (the due index);
  * a state is the state index, where "unreported" also walks the claimed items (a
- * lapsed lease reads as unreported); then priority, sub-specialty, site. */
+ * lapsed lease reads as unreported); then priority, sub-specialty, site. A page of
+ * open, unreported or claimed items walks the due index too. */
 static int walk_items(pm_store *store, worklist_query *q)
 {
-    if (q->overdue)
-        return pm_views_studies_due_before(store, q->now, collect_item, q);
+    if (walks_by_due(q)) {
+        int rc =
+            pm_views_studies_due_before(store, q->overdue ? q->now : UINT64_MAX, collect_item, q);
+        return rc == PAGE_FULL ? PM_OK : rc;
+    }
     if (q->state) {
         int rc = pm_views_studies_by_attr(store, PM_ATTR_STATE, q->state, 1, collect_item, q);
         if (!rc && strcmp(q->state, "unreported") == 0)
@@ -248,22 +331,50 @@ static int walk_items(pm_store *store, worklist_query *q)
     return pm_views_studies(store, NULL, NULL, collect_item, q);
 }
 
+/* --limit N (1..10000) and --offset N: one page of the listing. */
+static int parse_page(const pm_cli_args *a, const char *limit, const char *offset,
+                      worklist_query *q)
+{
+    char *end = NULL;
+    if (limit) {
+        unsigned long long v = strtoull(limit, &end, 10);
+        if (!*limit || *end || v < 1 || v > 10000 || *limit == '-')
+            return pm_cli_usage(a->usage, "--limit is a number of items, 1 to 10000: '%s'", limit);
+        q->limit = v;
+    }
+    if (offset) {
+        unsigned long long v = strtoull(offset, &end, 10);
+        if (!*offset || *end || *offset == '-')
+            return pm_cli_usage(a->usage, "--offset is a number of items: '%s'", offset);
+        if (!limit)
+            return pm_cli_usage(a->usage, "--offset needs --limit");
+        q->offset = v;
+    }
+    return PM_EXIT_OK;
+}
+
 int pm_cmd_worklist(int argc, char **argv)
 {
     worklist_query q;
     memset(&q, 0, sizeof q);
+    const char *limit = NULL, *offset = NULL;
     pm_cli_opt opts[] = {{"state", &q.state, NULL},
                          {"site", &q.site, NULL},
                          {"subspecialty", &q.subspecialty, NULL},
                          {"priority", &q.priority, NULL},
                          {"overdue", NULL, &q.overdue},
+                         {"claimed-by", &q.claimed_by, NULL},
+                         {"limit", &limit, NULL},
+                         {"offset", &offset, NULL},
                          {NULL, NULL, NULL}};
     pm_cli_args a;
     int rc = pm_cli_parse(argc, argv, opts, &a);
+    if (!rc && (rc = parse_page(&a, limit, offset, &q)))
+        return rc;
     if (rc)
         return rc;
-    static const char *const states[] = {"unreported", "claimed",   "reported",
-                                         "verified",   "withdrawn", NULL};
+    static const char *const states[] = {"unreported", "claimed", "reported", "verified",
+                                         "withdrawn",  "open",    NULL};
     static const char *const priorities[] = {"immediate", "urgent", "routine", NULL};
     int ok = !q.state, pok = !q.priority;
     for (int i = 0; states[i]; i++)
@@ -272,8 +383,9 @@ int pm_cmd_worklist(int argc, char **argv)
         pok |= q.priority && strcmp(q.priority, priorities[i]) == 0;
     if (!ok || !pok) {
         return pm_cli_usage(
-            a.usage, !ok ? "--state is one of unreported, claimed, reported, verified, withdrawn"
-                         : "--priority is one of immediate, urgent, routine");
+            a.usage,
+            !ok ? "--state is one of unreported, claimed, reported, verified, withdrawn, open"
+                : "--priority is one of immediate, urgent, routine");
     }
     pm_node node;
     if ((rc = pm_node_open(a.dir, PM_NODE_ALL | PM_NODE_BLOBS, &node))) {
@@ -284,12 +396,16 @@ int pm_cmd_worklist(int argc, char **argv)
     q.list = json_array();
     q.liveness = pm_admin_liveness(&node, NULL);
     q.self = pm_identity_public(node.id);
+    q.paged = q.limit && walks_by_due(&q);
     int r = walk_items(node.store, &q);
+    if (!r && q.limit && !q.paged)
+        r = keys_page(node.store, &q);
+    free(q.keys);
     size_t n = json_array_size(q.list);
     json_t **items = calloc(n + 1, sizeof *items);
     for (size_t i = 0; items && i < n; i++)
         items[i] = json_incref(json_array_get(q.list, i));
-    if (items)
+    if (items && !q.limit) /* a page is in order already */
         qsort(items, n, sizeof *items, by_due);
     if (r) {
         rc = pm_cli_fail("cannot read the worklist: %s", pm_strerror(r));

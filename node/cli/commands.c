@@ -33,7 +33,8 @@ static const pm_cli_command commands[] = {
     {"fetch", pm_cmd_fetch, "fetch STUDY_UID [--out DIR] [--reporter ID]",
      "bring a study into the local cache from whichever peer holds it (verified)"},
     {"worklist", pm_cmd_worklist,
-     "worklist [--state S] [--site NODE] [--subspecialty X] [--priority P] [--overdue] [--json]",
+     "worklist [--state S] [--site NODE] [--subspecialty X] [--priority P] [--overdue] "
+     "[--claimed-by ID] [--limit N [--offset N]] [--json]",
      "the network-wide worklist, soonest due first"},
     {"claim", pm_cmd_claim, "claim STUDY_UID --reporter ID",
      "claim an item for a reporter (with a lease)"},
@@ -55,7 +56,7 @@ static const pm_cli_command commands[] = {
     {"withdraw", pm_cmd_withdraw, "withdraw STUDY_UID --reason TEXT",
      "on the acquiring node: a study sent in error leaves every worklist"},
     {"reports", pm_cmd_reports, "reports STUDY_UID [--json]", "every report submitted for a study"},
-    {"tat", pm_cmd_tat, "tat [--site NODE] [--json]",
+    {"tat", pm_cmd_tat, "tat [--site NODE] [--from DAY] [--to DAY] [--by KEYS] [--json]",
      "turnaround (median, 90th percentile, count) per site and priority"},
     {"user", pm_cmd_user,
      "user add NAME --role ROLE [--reporter ID] | user list [--json] | user remove NAME",

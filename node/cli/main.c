@@ -7,6 +7,7 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 int main(int argc, char **argv)
 {
@@ -14,6 +15,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "pacsmesh: libsodium failed to initialise\n");
         return PM_EXIT_FAIL;
     }
+    /* Everything this program writes may hold patient data (blobs, the spool, audit
+     * exports, backups, fetched studies, reports; also what dcmtk and LMDB create, with
+     * modes of their own): owner only, whatever the umask it was started with. */
+    umask(077);
     /* `pacsmesh --dir D status` is `pacsmesh status --dir D`. */
     int rc = pm_cli_hoist_globals(argc, argv);
     if (rc)

@@ -59,8 +59,11 @@ typedef struct pm_config {
     char *ae_title;
     int dicom_port;
     char *dicom_bind;
-    char **allowed_aes; /* NULL-terminated; empty: any calling AE */
+    char **allowed_aes; /* NULL-terminated AE[@host][:rights] (node/dicom/access.h) */
     size_t n_allowed_aes;
+    int allow_store_from_any;
+    char *dicom_tls_cert, *dicom_tls_key, *dicom_tls_ca;
+    int dicom_require_client_cert;
     unsigned max_pdu;
     uint64_t dicom_idle_timeout_ms, dicom_read_timeout_ms;
     unsigned dicom_max_associations, dicom_max_associations_per_host;
@@ -84,6 +87,10 @@ typedef struct pm_config {
     uint64_t ris_retry_ms;
     /* [http] (node/http); http_users NULL = <node dir>/users */
     char *http_listen, *http_tls_cert, *http_tls_key, *http_users;
+    /* [audit] (node/audit): audit_syslog "" = off, else tcp://host:port or tls://host:port */
+    char *audit_syslog, *audit_syslog_ca, *audit_syslog_cert, *audit_syslog_key;
+    char *audit_syslog_app_name;
+    uint64_t audit_syslog_retry_ms;
 
     /* [worklist] */
     uint64_t due_immediate_ms, due_urgent_ms, due_routine_ms, lease_ms;

@@ -134,8 +134,9 @@ static void write_template(FILE *f, const char *const *overrides, const char *pa
     for (size_t s = 0; s < PM_CONFIG_N_SECTIONS; s++) {
         fprintf(f, "\n[%s]\n", pm_config_sections[s]);
         if (strcmp(pm_config_sections[s], PM_CONFIG_DESTINATIONS) == 0) {
-            fprintf(f, "# C-MOVE destinations, one per line: AE_TITLE = host:port\n"
-                       "# WORKSTATION1 = 10.0.0.5:104\n");
+            fprintf(f, "# C-MOVE destinations, one per line: AE_TITLE = host:port [tls]\n"
+                       "# WORKSTATION1 = 10.0.0.5:104\n"
+                       "# REMOTE_PACS = pacs.example:2762 tls\n");
             continue;
         }
         for (size_t i = 0; i < pm_config_n_keys; i++) {

@@ -420,8 +420,8 @@ void pm_config_dump(const pm_config *cfg, FILE *out)
         if (strcmp(pm_config_sections[s], PM_CONFIG_DESTINATIONS) == 0) {
             for (size_t i = 0; i < cfg->n_destinations; i++) {
                 const pm_dicom_destination *d = &cfg->destinations[i];
-                snprintf(buf, sizeof buf, strchr(d->host, ':') ? "[%s]:%d" : "%s:%d", d->host,
-                         d->port);
+                snprintf(buf, sizeof buf, strchr(d->host, ':') ? "[%s]:%d%s" : "%s:%d%s", d->host,
+                         d->port, d->tls ? " tls" : "");
                 put_line(out, d->destination_ae, buf);
             }
             continue;

@@ -2,6 +2,7 @@
  * checked value into its field, formatting it back, and freeing a configuration. */
 #include "node/config/table.h"
 #include "node/config/value.h"
+#include "node/dicom/access.h"
 #include "proto/error.h"
 
 #include <ctype.h>
@@ -40,10 +41,23 @@ const pm_config_key pm_config_keys[] = {
      "AE title of this node's DICOM service (1-16 characters, no backslash)."},
     {"dicom", "port", K_PORT, FIELD(dicom_port), 0, "11112", 1, 65535, NULL,
      "TCP port of the DICOM service."},
-    {"dicom", "bind", K_ADDRESS, FIELD(dicom_bind), 0, "0.0.0.0", 0, 0, NULL,
-     "IP address the DICOM service listens on (0.0.0.0: all interfaces)."},
+    {"dicom", "bind", K_ADDRESS, FIELD(dicom_bind), 0, "127.0.0.1", 0, 0, NULL,
+     "IP address the DICOM service listens on; set it to the trust's interface "
+     "(0.0.0.0: all interfaces)."},
     {"dicom", "allowed_aes", K_AES, LIST(allowed_aes, n_allowed_aes), "", 0, 0, NULL,
-     "Calling AE titles accepted (comma- or space-separated; empty: any)."},
+     "Calling AEs accepted, comma- or space-separated, each AE[@host][:rights] with rights "
+     "echo+store+find+get+move (default all), e.g. VIEWER@10.0.0.5:echo+find+get; "
+     "empty: no AE may query or retrieve."},
+    {"dicom", "allow_store_from_any", K_BOOL, FIELD(allow_store_from_any), 0, "no", 0, 0, NULL,
+     "yes: any calling AE may C-ECHO and C-STORE (query and retrieve still need allowed_aes)."},
+    {"dicom", "tls_cert", K_TEXT, FIELD(dicom_tls_cert), 0, "", 0, 4096, NULL,
+     "PEM certificate chain; with tls_key set the DICOM port speaks TLS only (BCP 195)."},
+    {"dicom", "tls_key", K_TEXT, FIELD(dicom_tls_key), 0, "", 0, 4096, NULL,
+     "PEM private key of tls_cert."},
+    {"dicom", "tls_ca", K_TEXT, FIELD(dicom_tls_ca), 0, "", 0, 4096, NULL,
+     "PEM CA certificates that client and TLS destination certificates are checked against."},
+    {"dicom", "require_client_cert", K_BOOL, FIELD(dicom_require_client_cert), 0, "no", 0, 0, NULL,
+     "yes: TLS clients must present a certificate signed by tls_ca."},
     {"dicom", "max_pdu", K_UINT, FIELD(max_pdu), 0, "131072", 16384, 1048576, "number of bytes",
      "Largest PDU received, in bytes."},
     {"dicom", "idle_timeout", K_DURATION, FIELD(dicom_idle_timeout_ms), 0, "30s", SECOND,
@@ -96,6 +110,21 @@ const pm_config_key pm_config_keys[] = {
     {"http", "users", K_TEXT, FIELD(http_users), 0, "", 0, 4096, NULL,
      "File of web users written by `pacsmesh user` (default: <node dir>/users)."},
 
+    {"audit", "syslog", K_TEXT, FIELD(audit_syslog), 0, "", 0, 1024, NULL,
+     "IHE ATNA audit repository, tcp://host:port or tls://host:port: every audit event "
+     "goes there as a syslog message, retried until sent (empty: off)."},
+    {"audit", "syslog_ca", K_TEXT, FIELD(audit_syslog_ca), 0, "", 0, 4096, NULL,
+     "PEM file of the CAs that sign the repository's certificate (tls://; empty: the "
+     "system's CAs)."},
+    {"audit", "syslog_cert", K_TEXT, FIELD(audit_syslog_cert), 0, "", 0, 4096, NULL,
+     "PEM certificate chain this node presents to the repository under tls:// (optional)."},
+    {"audit", "syslog_key", K_TEXT, FIELD(audit_syslog_key), 0, "", 0, 4096, NULL,
+     "PEM private key of syslog_cert."},
+    {"audit", "syslog_app_name", K_TEXT, FIELD(audit_syslog_app_name), 0, "pacsmesh", 1, 48, NULL,
+     "APP-NAME of the syslog messages (1-48 characters)."},
+    {"audit", "syslog_retry", K_DURATION, FIELD(audit_syslog_retry_ms), 0, "10s", SECOND, DAY, NULL,
+     "How long to wait before trying the repository again after a failure."},
+
     {"worklist", "due_immediate", K_DURATION, FIELD(due_immediate_ms), 0, "1h", SECOND, 3650 * DAY,
      NULL, "Time to report an immediate study (e.g. 90s, 15m, 1h, 28d)."},
     {"worklist", "due_urgent", K_DURATION, FIELD(due_urgent_ms), 0, "24h", SECOND, 3650 * DAY, NULL,
@@ -114,8 +143,8 @@ _Static_assert(sizeof pm_config_keys / sizeof pm_config_keys[0] <= PM_CONFIG_KEY
                "more keys than PM_CONFIG_KEYS_MAX: raise it in node/config/table.h");
 
 const char *const pm_config_sections[PM_CONFIG_N_SECTIONS] = {
-    "node", "mesh",     "dicom", PM_CONFIG_DESTINATIONS, "gossip", "cache", "metrics",
-    "http", "worklist", "ris"};
+    "node",     "mesh", "dicom", PM_CONFIG_DESTINATIONS, "gossip", "cache", "metrics", "http",
+    "worklist", "ris",  "audit"};
 
 bool pm_config_section_known(const char *s)
 {
@@ -241,8 +270,9 @@ static int apply_list(pm_config *cfg, const pm_config_key *k, const char *v, cha
     int rc = PM_OK;
     for (char *save = NULL, *item = strtok_r(copy, ", \t", &save); item && rc == PM_OK;
          item = strtok_r(NULL, ", \t", &save)) {
+        pm_access_entry e;
         rc = k->type == K_PEERS ? pm_config_check_endpoint(item, false, why, wl)
-                                : pm_config_check_ae(item, why, wl);
+                                : pm_access_parse(item, &e, why, wl);
         if (rc == PM_OK && (rc = append_item(list, count, item)) == PM_E_TOOBIG) {
             pm_config_errf(why, wl, "more than %d items", PM_CONFIG_LIST_MAX);
             rc = PM_E_CONFIG;
@@ -350,6 +380,13 @@ int pm_config_key_apply(pm_config *cfg, const pm_config_key *k, const char *v, i
         }
         *(int *)field = i;
         return PM_OK;
+    case K_BOOL:
+        if (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0) {
+            pm_config_errf(why, wl, "%s is not yes or no", pm_config_quote(v, q));
+            return PM_E_CONFIG;
+        }
+        *(int *)field = strcmp(v, "yes") == 0;
+        return PM_OK;
     case K_PRIORITY:
         if (pm_config_priority_index(v) < 0) {
             pm_config_errf(why, wl, "%s is not a priority (immediate, urgent, routine)",
@@ -376,6 +413,7 @@ void pm_config_key_format(const pm_config *cfg, const pm_config_key *k, char *bu
     case K_DURATION: pm_config_format_duration(v, buf, len); break;
     case K_LEVEL: snprintf(buf, len, "%s", pm_config_level_name(*(const int *)field)); break;
     case K_CONFLICT: snprintf(buf, len, "%s", conflict_names[*(const int *)field & 1]); break;
+    case K_BOOL: snprintf(buf, len, "%s", *(const int *)field ? "yes" : "no"); break;
     case K_PRIORITY: snprintf(buf, len, "%s", field); break;
     default: {
         const char *s = *(char *const *)field;
@@ -418,6 +456,9 @@ void pm_config_destroy(pm_config **self_p)
     free(cfg->peers);
     free(cfg->ae_title);
     free(cfg->dicom_bind);
+    free(cfg->dicom_tls_cert);
+    free(cfg->dicom_tls_key);
+    free(cfg->dicom_tls_ca);
     for (size_t i = 0; i < cfg->n_allowed_aes; i++)
         free(cfg->allowed_aes[i]);
     free(cfg->allowed_aes);
@@ -430,6 +471,11 @@ void pm_config_destroy(pm_config **self_p)
     free(cfg->http_tls_cert);
     free(cfg->http_tls_key);
     free(cfg->http_users);
+    free(cfg->audit_syslog);
+    free(cfg->audit_syslog_ca);
+    free(cfg->audit_syslog_cert);
+    free(cfg->audit_syslog_key);
+    free(cfg->audit_syslog_app_name);
     for (size_t i = 0; i < cfg->n_rules; i++)
         pm_worklist_rule_free(&cfg->rules[i]);
     free(cfg->rules);

@@ -26,10 +26,11 @@ typedef enum {
     K_LEVEL,    /* log level name, stored as int */
     K_PRIORITY, /* priority name, stored in char[16] */
     K_CONFLICT, /* patient conflict policy name, stored as int */
+    K_BOOL,     /* yes or no, stored as int 1 or 0 */
     K_MESHID,   /* 64 hex digits or empty */
     K_AE,       /* DICOM AE title */
     K_PEERS,    /* list of K_CONNECT endpoints */
-    K_AES,      /* list of AE titles */
+    K_AES,      /* list of allowed_aes entries: AE[@host][:rights] */
     K_RULE      /* worklist rule; the key may be repeated */
 } pm_config_kind;
 
@@ -53,7 +54,7 @@ extern const pm_config_key pm_config_keys[];
 extern const size_t pm_config_n_keys;
 
 /* Sections in the order the dump and `init` write them. */
-#define PM_CONFIG_N_SECTIONS 10
+#define PM_CONFIG_N_SECTIONS 11
 extern const char *const pm_config_sections[PM_CONFIG_N_SECTIONS];
 /* The section whose keys are AE titles of C-MOVE destinations, not rows of the table. */
 #define PM_CONFIG_DESTINATIONS "dicom.destinations"

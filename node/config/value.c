@@ -385,11 +385,27 @@ int pm_config_check_ae(const char *v, char *why, size_t wl)
 
 int pm_config_check_destination(const char *v, pm_dicom_destination *d, char *why, size_t wl)
 {
-    char q[PM_CONFIG_QUOTE_MAX];
-    if (split_hostport(v, d->host, sizeof d->host, &d->port) != PM_OK ||
+    char q[PM_CONFIG_QUOTE_MAX], hostport[300];
+    /* host:port, optionally followed by the word tls */
+    size_t n = strcspn(v, " \t");
+    const char *opt = v + n + strspn(v + n, " \t");
+    d->tls = 0;
+    if (*opt && strcmp(opt, "tls") != 0) {
+        pm_config_errf(why, wl, "%s: after host:port only the word tls may follow",
+                       pm_config_quote(v, q));
+        return PM_E_CONFIG;
+    }
+    if (n >= sizeof hostport) {
+        pm_config_errf(why, wl, "%s is not host:port (e.g. 10.0.0.5:104)", pm_config_quote(v, q));
+        return PM_E_CONFIG;
+    }
+    memcpy(hostport, v, n);
+    hostport[n] = '\0';
+    if (split_hostport(hostport, d->host, sizeof d->host, &d->port) != PM_OK ||
         strcmp(d->host, "*") == 0) {
         pm_config_errf(why, wl, "%s is not host:port (e.g. 10.0.0.5:104)", pm_config_quote(v, q));
         return PM_E_CONFIG;
     }
+    d->tls = *opt != '\0';
     return PM_OK;
 }

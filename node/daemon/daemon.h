@@ -6,6 +6,7 @@
 
 #include <zmq.h>
 
+#include "node/audit/atna_sender.h"
 #include "node/cli/cli.h"
 #include "node/daemon/edge_provider.h"
 #include "node/daemon/metrics_http.h"
@@ -41,6 +42,7 @@ typedef struct daemon_state {
     pm_fetcher *fetcher;
     pm_edge edge;
     pm_dicom_server *dicom;
+    pm_http_auth *edge_auth;     /* the edge's users when there is no web server */
     struct pm_http_server *http; /* the web server, NULL when [http] listen is empty */
     const char *dir;
     char *spool_dir;
@@ -53,6 +55,8 @@ typedef struct daemon_state {
     uint64_t next_mark_check_ms;    /* when to look for an operator's override again */
     pm_metrics *metrics;            /* NULL when [metrics] listen is empty */
     pm_ris_sender *ris;             /* NULL when [ris] endpoint is empty */
+    pm_atna_sender *atna;           /* NULL when [audit] syslog is empty */
+    uint64_t admin_oversized;       /* admin requests refused for their size */
     pm_worklist_counts wl;          /* cached for metrics */
     struct pm_wl_metrics *wl_sites; /* by site and priority, cached with wl */
     uint64_t wl_counted_ms;

@@ -1,5 +1,6 @@
 #include "node/daemon/edge_provider.h"
 #include "crypto/hash.h"
+#include "node/audit/notes.h"
 #include "node/studies/incidents.h"
 #include "node/studies/verify.h"
 #include "proto/clock.h"
@@ -8,6 +9,7 @@
 #include "store/views.h"
 
 #include <jansson.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
@@ -105,29 +107,31 @@ static int edge_for_each_study_by_attr(void *ctx, char attr, const char *value, 
     return pm_views_studies_by_attr(e->ingest.store, attr, value, exact, fn, fctx);
 }
 
-static int edge_prepare_study(void *ctx, const char *calling_ae, const char *study_uid)
+/* reader: the user of the association's identity, else "AE@host". */
+static int edge_prepare_study(void *ctx, const char *reader, const char *study_uid)
 {
     pm_edge *e = ctx;
     __atomic_add_fetch(&e->retrieves, 1, __ATOMIC_RELAXED);
     json_t *req =
-        json_pack("{s:s, s:s, s:s}", "cmd", "prepare", "study", study_uid, "reader", calling_ae);
+        json_pack("{s:s, s:s, s:s}", "cmd", "prepare", "study", study_uid, "reader", reader);
     char err[256] = "";
     /* A large study from a slow peer may take minutes; the viewer waits meanwhile. */
     int rc = ask_main_loop(e, req, 600000, err, sizeof err, NULL);
     json_decref(req);
     if (rc)
-        pm_warn("dicom", "cannot make study %s available for %s: %s", study_uid, calling_ae,
+        pm_warn("dicom", "cannot make study %s available for %s: %s", study_uid, reader,
                 *err ? err : pm_strerror(rc));
+    pm_audit_note_retrieve(reader, study_uid, rc != PM_OK);
     return rc;
 }
 
-static int edge_begin_study(void *ctx, const char *calling_ae, const char *study_uid,
-                            uint64_t *fetch)
+/* reader: as for edge_prepare_study. */
+static int edge_begin_study(void *ctx, const char *reader, const char *study_uid, uint64_t *fetch)
 {
     pm_edge *e = ctx;
     __atomic_add_fetch(&e->retrieves, 1, __ATOMIC_RELAXED);
     json_t *req = json_pack("{s:s, s:s, s:s}", "cmd", "fetch-begin", "study", study_uid, "reader",
-                            calling_ae),
+                            reader),
            *reply = NULL;
     char err[256] = "";
     int rc = ask_main_loop(e, req, 10000, err, sizeof err, &reply);
@@ -138,8 +142,9 @@ static int edge_begin_study(void *ctx, const char *calling_ae, const char *study
         *fetch = (uint64_t)json_integer_value(json_object_get(reply, "job"));
     json_decref(reply);
     if (rc)
-        pm_warn("dicom", "cannot make study %s available for %s: %s", study_uid, calling_ae,
+        pm_warn("dicom", "cannot make study %s available for %s: %s", study_uid, reader,
                 *err ? err : pm_strerror(rc));
+    pm_audit_note_retrieve(reader, study_uid, rc != PM_OK);
     return rc;
 }
 
@@ -204,6 +209,35 @@ static int edge_verify_blob(void *ctx, const uint8_t hash[32], const char *path,
     return rc;
 }
 
+static void edge_refused(void *ctx, int why)
+{
+    pm_edge *e = ctx;
+    if (why >= 0 && why < PM_DICOM_REFUSED_COUNT)
+        __atomic_add_fetch(&e->refused[why], 1, __ATOMIC_RELAXED);
+}
+
+/* A user identity from an association: the name of a user of the node (its reporter id
+ * when it has one, as the web server records readers). */
+static int edge_authenticate(void *ctx, const char *host, const char *user, const char *password,
+                             const char *token, char *name, size_t namelen)
+{
+    pm_edge *e = ctx;
+    pm_http_auth *auth = __atomic_load_n(&e->auth, __ATOMIC_ACQUIRE);
+    if (!auth)
+        return PM_E_SIG;
+    pm_user u;
+    int retry_s = 0, rc;
+    if (token)
+        rc = pm_http_auth_token(auth, token, &u);
+    else /* sign-in failures count against the name and address, as on the web */
+        rc = pm_http_auth_password(auth, user, password, host, &u, &retry_s);
+    if (rc != PM_OK)
+        return PM_E_SIG;
+    snprintf(name, namelen, "%s", *u.reporter ? u.reporter : u.name);
+    sodium_memzero(u.hash, sizeof u.hash);
+    return PM_OK;
+}
+
 void pm_edge_provider(pm_edge *e, pm_dicom_provider *p)
 {
     memset(p, 0, sizeof *p);
@@ -218,6 +252,8 @@ void pm_edge_provider(pm_edge *e, pm_dicom_provider *p)
     p->await_blob = edge_await_blob;
     p->blob_path = edge_blob_path;
     p->verify_blob = edge_verify_blob;
+    p->refused = edge_refused;
+    p->authenticate = edge_authenticate;
 }
 
 void pm_edge_settings(const pm_config *cfg, const char *spool_dir, pm_dicom_settings *out)
@@ -227,6 +263,11 @@ void pm_edge_settings(const pm_config *cfg, const char *spool_dir, pm_dicom_sett
     snprintf(out->bind_address, sizeof out->bind_address, "%s", cfg->dicom_bind);
     out->port = cfg->dicom_port;
     out->allowed_aes = (const char *const *)cfg->allowed_aes;
+    out->store_from_any = cfg->allow_store_from_any;
+    out->tls_cert = cfg->dicom_tls_cert;
+    out->tls_key = cfg->dicom_tls_key;
+    out->tls_ca = cfg->dicom_tls_ca;
+    out->require_client_cert = cfg->dicom_require_client_cert;
     out->destinations = cfg->destinations;
     out->n_destinations = cfg->n_destinations;
     out->spool_dir = spool_dir;

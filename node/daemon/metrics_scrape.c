@@ -2,6 +2,7 @@
  * parts, the store and cache, members and the worklist (node/daemon/metrics_http.h). */
 #include "crypto/hash.h"
 #include "node/daemon/daemon.h"
+#include "node/daemon/metrics_security.h"
 #include "node/daemon/metrics_worklist.h"
 #include "proto/error.h"
 #include "proto/version.h"
@@ -144,6 +145,11 @@ static void collect_fetch_and_edge(daemon_state *d, pm_metrics_writer *w, uint64
                        __atomic_load_n(&d->edge.finds, __ATOMIC_RELAXED));
     pm_metrics_counter(w, "pacsmesh_dicom_retrieves_total", "C-GET and C-MOVE requests.",
                        __atomic_load_n(&d->edge.retrieves, __ATOMIC_RELAXED));
+    for (int i = 0; i < PM_DICOM_REFUSED_COUNT; i++)
+        pm_metrics_labelled(w, PM_METRICS_COUNTER, "pacsmesh_dicom_refused_total",
+                            "Associations and requests refused by the DICOM edge's access rules.",
+                            "reason", pm_dicom_refusal_name(i),
+                            (double)__atomic_load_n(&d->edge.refused[i], __ATOMIC_RELAXED));
 }
 
 static void collect_storage(daemon_state *d, pm_metrics_writer *w, uint64_t now)
@@ -214,6 +220,7 @@ void pm_daemon_collect_metrics(void *ctx, pm_metrics_writer *w)
     collect_events(d, w, now);
     collect_peers(d, w, now);
     collect_fetch_and_edge(d, w, now);
+    pm_daemon_metrics_security(d, w);
     collect_storage(d, w, now);
     collect_worklist(d, w, now);
 }

@@ -1,6 +1,7 @@
 /* SIGHUP reload (node/daemon/reload.h). */
 #include "node/daemon/reload.h"
 #include "node/daemon/daemon.h"
+#include "proto/error.h"
 #include "proto/log.h"
 
 #include <stdlib.h>
@@ -28,7 +29,8 @@ static int same_destinations(const pm_config *a, const pm_config *b)
     for (size_t i = 0; i < a->n_destinations; i++)
         if (!same_str(a->destinations[i].destination_ae, b->destinations[i].destination_ae) ||
             !same_str(a->destinations[i].host, b->destinations[i].host) ||
-            a->destinations[i].port != b->destinations[i].port)
+            a->destinations[i].port != b->destinations[i].port ||
+            a->destinations[i].tls != b->destinations[i].tls)
             return 0;
     return 1;
 }
@@ -50,9 +52,11 @@ static void note_restart_only(const pm_config *old, const pm_config *cfg)
         {"[dicom] port", old->dicom_port == cfg->dicom_port},
         {"[dicom] bind", same_str(old->dicom_bind, cfg->dicom_bind)},
         {"[dicom] max_pdu", old->max_pdu == cfg->max_pdu},
-        {"[dicom] allowed_aes",
-         same_list(old->allowed_aes, old->n_allowed_aes, cfg->allowed_aes, cfg->n_allowed_aes)},
-        {"[dicom.destinations]", same_destinations(old, cfg)},
+        {"[dicom] tls_cert", same_str(old->dicom_tls_cert, cfg->dicom_tls_cert)},
+        {"[dicom] tls_key", same_str(old->dicom_tls_key, cfg->dicom_tls_key)},
+        {"[dicom] tls_ca", same_str(old->dicom_tls_ca, cfg->dicom_tls_ca)},
+        {"[dicom] require_client_cert",
+         old->dicom_require_client_cert == cfg->dicom_require_client_cert},
         {"[gossip]", old->gossip_interval_ms == cfg->gossip_interval_ms &&
                          old->gossip_fanout == cfg->gossip_fanout &&
                          old->gossip_max_batch == cfg->gossip_max_batch},
@@ -63,6 +67,20 @@ static void note_restart_only(const pm_config *old, const pm_config *cfg)
         if (!keys[i].same)
             pm_warn("node", "reload: %s changed; it takes effect when the node next starts",
                     keys[i].key);
+}
+
+/* allowed_aes, allow_store_from_any and [dicom.destinations] apply to the next
+ * association; one under way finishes with the rules it began with. */
+static void reload_dicom_access(daemon_state *d, const pm_config *old, const pm_config *cfg)
+{
+    if (!d->dicom ||
+        (same_list(old->allowed_aes, old->n_allowed_aes, cfg->allowed_aes, cfg->n_allowed_aes) &&
+         old->allow_store_from_any == cfg->allow_store_from_any && same_destinations(old, cfg)))
+        return;
+    pm_dicom_settings st;
+    pm_edge_settings(cfg, d->spool_dir, &st);
+    if (pm_dicom_server_set_access(d->dicom, &st) != PM_OK)
+        pm_error("node", "reload: DICOM access rules not replaced; the old ones stay in use");
 }
 
 void pm_daemon_reload(daemon_state *d)
@@ -88,6 +106,7 @@ void pm_daemon_reload(daemon_state *d)
     if (old != d->node.cfg)
         d->retired[d->n_retired++] = (pm_config *)old;
     __atomic_store_n(&d->edge.ingest.cfg, cfg, __ATOMIC_RELEASE);
+    reload_dicom_access(d, old, cfg);
     pm_info("node", "reloaded %s: %zu worklist rules", cfg->path, cfg->n_rules);
 }
 

@@ -2,6 +2,7 @@
  * identity and store, run lock, sockets (ZAP, mesh, admin), the event loop, then
  * shutdown in reverse order. */
 #include "crypto/hash.h"
+#include "node/audit/atna_sender.h"
 #include "node/cli/admin_client.h"
 #include "node/cli/cli.h"
 #include "node/cli/commands.h"
@@ -34,6 +35,10 @@
 #include <zmq.h>
 
 static volatile sig_atomic_t stop_requested, reload_requested;
+
+/* The admin socket's requests (node/cli/admin_client.c): small JSON objects. */
+#define PM_ADMIN_REQUEST_MAX (64u * 1024)
+#define PM_ADMIN_REQUEST_HARD_MAX (1 << 20)
 
 static void on_hangup(int sig)
 {
@@ -106,11 +111,19 @@ static void answer_admin(daemon_state *d)
         return;
     }
     json_error_t jerr;
-    json_t *req = json_loadb(zmq_msg_data(&msg), zmq_msg_size(&msg), 0, &jerr);
+    size_t size = zmq_msg_size(&msg);
+    /* Every admin request is a small JSON object: a bigger one is refused unread. */
+    json_t *req =
+        size <= PM_ADMIN_REQUEST_MAX ? json_loadb(zmq_msg_data(&msg), size, 0, &jerr) : NULL;
     zmq_msg_close(&msg);
     const char *cmd = req ? json_string_value(json_object_get(req, "cmd")) : NULL;
     json_t *reply;
-    if (!cmd) {
+    if (size > PM_ADMIN_REQUEST_MAX) {
+        d->admin_oversized++;
+        pm_warn("node", "refused an admin request of %zu bytes (the limit is %u)", size,
+                PM_ADMIN_REQUEST_MAX);
+        reply = json_pack("{s:s}", "error", "admin request too large (over 64 KiB)");
+    } else if (!cmd) {
         reply = json_pack("{s:s}", "error", "malformed admin request");
     } else if (strcmp(cmd, "kick") == 0) {
         pm_gossip_push_local(d->gossip);
@@ -301,6 +314,7 @@ static int event_loop(daemon_state *d)
                     receive_dealer(d, owners[i - FIXED]);
         }
         uint64_t now = pm_now_ms();
+        pm_transport_watch(d->transport, now); /* refused handshakes, garbage on the port */
         timeout = pm_gossip_tick(d->gossip, now);
         int fetch_wait = pm_fetch_tick(d->fetcher, now);
         if (fetch_wait >= 0 && fetch_wait < timeout)
@@ -325,6 +339,10 @@ static int bind_admin(daemon_state *d)
     d->admin = zmq_socket(d->zctx, ZMQ_REP);
     int linger = 0;
     zmq_setsockopt(d->admin, ZMQ_LINGER, &linger, sizeof linger);
+    /* Past this ZeroMQ drops the connection before the request is read into memory;
+     * between PM_ADMIN_REQUEST_MAX and it, the client is told (answer_admin). */
+    int64_t hard_max = PM_ADMIN_REQUEST_HARD_MAX;
+    zmq_setsockopt(d->admin, ZMQ_MAXMSGSIZE, &hard_max, sizeof hard_max);
     if (zmq_bind(d->admin, ep) != 0) {
         pm_error("node", "cannot bind the admin socket %s: %s", ep, zmq_strerror(errno));
         return PM_E_NET;
@@ -335,6 +353,11 @@ static int bind_admin(daemon_state *d)
 /* Blob store, fetcher and the edge's inproc socket. */
 static int start_edge(daemon_state *d, const char *dir)
 {
+    /* A node directory made before it was created 0700, or opened up since: close it. */
+    struct stat st;
+    if (stat(dir, &st) == 0 && (st.st_mode & 077) && chmod(dir, 0700) == 0)
+        pm_warn("node", "%s was open to other users (mode %03o); now 0700 (it holds patient data)",
+                dir, (unsigned)(st.st_mode & 0777));
     char *blob_dir = pm_node_path(dir, "blobs");
     int rc = pm_blobs_open(d->node.store, blob_dir, &d->blobs);
     free(blob_dir);
@@ -351,6 +374,25 @@ static int start_edge(daemon_state *d, const char *dir)
     d->edge_socket = zmq_socket(d->zctx, ZMQ_ROUTER);
     if (!d->edge_socket || zmq_bind(d->edge_socket, PM_EDGE_ENDPOINT) != 0)
         return PM_E_NET;
+    return PM_OK;
+}
+
+/* The users DICOM user identities are checked against: the web server's (its tokens
+ * are valid then), else the edge's own over the same users file. */
+static int start_dicom_auth(daemon_state *d)
+{
+    pm_http_auth *auth = pm_http_server_auth(d->http);
+    if (!auth) {
+        const pm_config *cfg = d->node.cfg;
+        char *users = cfg->http_users && *cfg->http_users ? strdup(cfg->http_users)
+                                                          : pm_node_path(d->dir, "users");
+        int rc = users ? pm_http_auth_new(users, &d->edge_auth) : PM_E_NOMEM;
+        free(users);
+        if (rc)
+            return rc;
+        auth = d->edge_auth;
+    }
+    __atomic_store_n(&d->edge.auth, auth, __ATOMIC_RELEASE);
     return PM_OK;
 }
 
@@ -375,7 +417,10 @@ static int start_dicom(daemon_state *d)
     pm_http_settings web = {
         d->dir,   d->node.cfg, d->node.store,   d->blobs, pm_identity_public(d->node.id),
         provider, d->zctx,     PM_EDGE_ENDPOINT};
-    return pm_http_start(&web, &d->http);
+    rc = pm_http_start(&web, &d->http);
+    if (rc)
+        return rc;
+    return start_dicom_auth(d);
 }
 
 /* Once this node knows it cannot fork its own feed (may_sign): announce what arrived
@@ -443,6 +488,9 @@ int pm_cmd_run(int argc, char **argv)
     if (!r) /* a thread of its own: a slow RIS never holds up the loop */
         r = pm_ris_sender_new(a.dir, d.node.store, pm_identity_public(d.node.id), d.node.cfg,
                               &d.ris);
+    if (!r) /* IHE ATNA: its own thread too, and installed before the edge can audit */
+        r = pm_atna_sender_new(a.dir, d.node.store, pm_identity_public(d.node.id), d.node.cfg,
+                               &d.atna);
     if (!r)
         r = start_dicom(&d);
     if (!r && (d.unconfirmed = pm_feed_guard_unconfirmed(d.node.store, NULL)))
@@ -458,12 +506,14 @@ int pm_cmd_run(int argc, char **argv)
     pm_http_stop(&d.http);
     pm_wl_metrics_destroy(&d.wl_sites);
     pm_dicom_server_stop(&d.dicom);
+    pm_http_auth_destroy(&d.edge_auth);
     pm_daemon_reload_cleanup(&d);
     for (size_t i = 0; i < d.n_waiters; i++)
         zmq_msg_close(&d.waiters[i].routing);
     if (d.edge_socket)
         zmq_close(d.edge_socket);
     pm_fetcher_destroy(&d.fetcher);
+    pm_atna_sender_destroy(&d.atna);
     pm_gossip_destroy(&d.gossip);
     pm_transport_destroy(&d.transport);
     pm_blobs_close(&d.blobs);

@@ -12,8 +12,11 @@
  *   - createConnection() is where dcmtk has taken the socket of the association it is
  *     receiving from the process-wide setting that names it (dcmExternalSocketHandle):
  *     the lock that serializes that setting is released right there, before a single
- *     byte of the A-ASSOCIATE-RQ is read. */
+ *     byte of the A-ASSOCIATE-RQ is read.
+ *   - With DICOM TLS (node/dicom/tls.h) the bytes come through the TLS connection
+ *     dcmtk's TLS layer makes for the socket: the guard sees the plaintext PDUs. */
 #include "node/dicom/shim_internal.h"
+#include "node/dicom/tls.h"
 #include "node/dicom/wire.h"
 
 #include <poll.h>
@@ -49,8 +52,10 @@ static int64_t now_ms()
 class guarded_connection : public DcmTCPConnection
 {
   public:
-    guarded_connection(DcmNativeSocketType sock, pm_dicom_server *srv, pm_dicom_conn *conn)
-        : DcmTCPConnection(sock), srv_(srv), conn_(conn)
+    /* tls: the TLS connection over sock (owned from now on), or nullptr for plain TCP. */
+    guarded_connection(DcmNativeSocketType sock, pm_dicom_server *srv, pm_dicom_conn *conn,
+                       DcmTransportConnection *tls)
+        : DcmTCPConnection(sock), srv_(srv), conn_(conn), tls_(tls)
     {
         pm_dicom_wire_limits lim;
         memset(&lim, 0, sizeof lim);
@@ -66,6 +71,52 @@ class guarded_connection : public DcmTCPConnection
         if (conn_)
             conn_->guard = nullptr;
         pm_dicom_wire_free(wire_);
+        if (tls_) {
+            delete tls_; /* closes the socket */
+            setSocket(DCMNET_INVALID_SOCKET);
+        }
+    }
+
+    /* ---- TLS: everything below goes through the TLS connection when there is one ---- */
+
+    OFCondition serverSideHandshake() override
+    {
+        if (!tls_)
+            return EC_Normal;
+        OFCondition c = tls_->serverSideHandshake();
+        if (c.bad()) {
+            pm_warn(LOG_MOD, "TLS handshake with %s failed: %s", who().c_str(), c.text());
+            pm_dicom_edge_refused(srv_, PM_DICOM_REFUSED_TLS);
+        }
+        return c;
+    }
+    ssize_t write(void *buf, size_t nbyte) override
+    {
+        return tls_ ? tls_->write(buf, nbyte) : DcmTCPConnection::write(buf, nbyte);
+    }
+    void close() override { closeTransportConnection(); }
+    void closeTransportConnection() override
+    {
+        if (tls_) {
+            tls_->closeTransportConnection();
+            setSocket(DCMNET_INVALID_SOCKET);
+        } else {
+            DcmTCPConnection::closeTransportConnection();
+        }
+    }
+    unsigned long getPeerCertificateLength() override
+    {
+        return tls_ ? tls_->getPeerCertificateLength() : 0;
+    }
+    unsigned long getPeerCertificate(void *buf, unsigned long len) override
+    {
+        return tls_ ? tls_->getPeerCertificate(buf, len) : 0;
+    }
+    OFBool isTransparentConnection() override { return tls_ ? OFFalse : OFTrue; }
+    OFString &dumpConnectionParameters(OFString &str) override
+    {
+        return tls_ ? tls_->dumpConnectionParameters(str)
+                    : DcmTCPConnection::dumpConnectionParameters(str);
     }
 
     void set_contexts(T_ASC_Parameters *params)
@@ -103,6 +154,8 @@ class guarded_connection : public DcmTCPConnection
             return OFTrue;
         if (failed_)
             return OFTrue; /* the next read reports the failure */
+        if (tls_ && tls_->networkDataAvailable(0))
+            return OFTrue; /* decrypted bytes buffered, or a record arriving */
         struct pollfd p = {getSocket(), POLLIN, 0};
         int r;
         do
@@ -123,13 +176,17 @@ class guarded_connection : public DcmTCPConnection
                 errno = ETIMEDOUT;
                 return -1;
             }
-            struct pollfd pfd = {getSocket(), POLLIN, 0};
-            int r = poll(&pfd, 1, (int)(left > 1000 ? 1000 : left));
-            if (r < 0 && errno != EINTR)
-                return -1;
-            if (r <= 0)
-                continue;
-            ssize_t k = ::recv(getSocket(), p + got, n - got, 0);
+            /* TLS may hold decrypted bytes the socket no longer shows as readable. */
+            if (!tls_ || !tls_->networkDataAvailable(0)) {
+                struct pollfd pfd = {getSocket(), POLLIN, 0};
+                int r = poll(&pfd, 1, (int)(left > 1000 ? 1000 : left));
+                if (r < 0 && errno != EINTR)
+                    return -1;
+                if (r <= 0)
+                    continue;
+            }
+            ssize_t k =
+                tls_ ? tls_->read(p + got, n - got) : ::recv(getSocket(), p + got, n - got, 0);
             if (k < 0 && (errno == EINTR || errno == EAGAIN))
                 continue;
             if (k < 0)
@@ -201,6 +258,7 @@ class guarded_connection : public DcmTCPConnection
 
     pm_dicom_server *srv_;
     pm_dicom_conn *conn_;
+    DcmTransportConnection *tls_;
     pm_dicom_wire *wire_ = nullptr;
     int timeout_ms_;
     bool failed_ = false;
@@ -220,7 +278,11 @@ class guarded_layer : public DcmTransportLayer
             receive_hold->unlock();
         }
         try {
-            guarded_connection *c = new guarded_connection(sock, srv_, receiving);
+            DcmTransportConnection *tls = nullptr;
+            if (srv_->tls &&
+                !(tls = pm_dicom_tls_server(srv_->tls)->createConnection(sock, OFTrue)))
+                return nullptr;
+            guarded_connection *c = new guarded_connection(sock, srv_, receiving, tls);
             if (receiving)
                 receiving->guard = c;
             return c;

@@ -115,7 +115,7 @@ typedef struct {
      * making the bytes of study_uid local without waiting, and records the access as
      * prepare_study does; *fetch receives a handle for await_blob. PM_OK or a negative
      * code (then the edge sends what is here and fails the rest). */
-    int (*begin_study)(void *ctx, const char *calling_ae, const char *study_uid, uint64_t *fetch);
+    int (*begin_study)(void *ctx, const char *reader, const char *study_uid, uint64_t *fetch);
 
     /* Optional, with begin_study: waits until the blob with this content hash, one of
      * the fetch begun as `fetch`, is local (PM_OK) or cannot be (a negative code), so
@@ -133,21 +133,60 @@ typedef struct {
      * from another holder); another code when it cannot be served. why: one line. */
     int (*verify_blob)(void *ctx, const uint8_t hash[32], const char *path, const char *study_uid,
                        const char *sop_uid, char *why, size_t wl);
+
+    /* Optional: an association or a request was refused for a reason of access
+     * (PM_DICOM_REFUSED_*), already logged with its source by the edge; for metrics. */
+    void (*refused)(void *ctx, int why);
+
+    /* Optional (NULL: user identities are ignored): checks the user identity an
+     * A-ASSOCIATE-RQ carries, either a user name and passcode (token NULL) or a token of
+     * the web server's POST /api/tokens (user and password NULL). PM_OK with the name to
+     * record as the reader (the user's reporter id, else their name) in name; PM_E_SIG
+     * when the passcode or token is wrong, unknown or expired. host: the calling address
+     * (sign-in failures are limited per address and per user name). */
+    int (*authenticate)(void *ctx, const char *host, const char *user, const char *password,
+                        const char *token, char *name, size_t namelen);
 } pm_dicom_provider;
+
+/* Why the edge refused something, for the provider's refused() and metrics. */
+enum {
+    PM_DICOM_REFUSED_CALLED_AE = 0, /* called AE title is not the node's */
+    PM_DICOM_REFUSED_CALLING_AE,    /* calling AE title not listed (or the list empty) */
+    PM_DICOM_REFUSED_HOST,          /* listed AE title from an address not listed for it */
+    PM_DICOM_REFUSED_RIGHTS,        /* a service the calling AE has no right to */
+    PM_DICOM_REFUSED_IDENTITY,      /* user identity wrong or missing when required */
+    PM_DICOM_REFUSED_TLS,           /* TLS handshake failed (certificate, plain TCP) */
+    PM_DICOM_REFUSED_IDENTIFIER,    /* C-GET/C-MOVE unique key not one UID or a UID list */
+    PM_DICOM_REFUSED_COUNT
+};
+
+/* "called_ae", "calling_ae", "host", "rights", "identity", "tls", "identifier". */
+const char *pm_dicom_refusal_name(int why);
 
 typedef struct {
     char destination_ae[PM_DICOM_AE_MAX + 1];
     char host[256];
     int port;
+    int tls; /* the destination speaks DICOM TLS: the sub-association uses it */
 } pm_dicom_destination;
 
 typedef struct {
     char ae_title[PM_DICOM_AE_MAX + 1];
     char bind_address[64]; /* "127.0.0.1", or "0.0.0.0" for all */
     int port;
-    const char *const *allowed_aes;           /* NULL-terminated; NULL or empty: any calling AE */
+    /* Access (node/dicom/access.h), replaceable while serving by pm_dicom_server_set_access:
+     * allowed_aes entries AE[@host][:rights], NULL-terminated; NULL or empty: nobody may
+     * query or retrieve, and only with store_from_any may anyone echo or store. */
+    const char *const *allowed_aes;
+    int store_from_any;
     const pm_dicom_destination *destinations; /* C-MOVE targets */
     size_t n_destinations;
+    /* DICOM TLS: with tls_cert and tls_key set (PEM files) the port speaks TLS only
+     * (BCP 195 profile, TLS 1.2 or later). tls_ca: PEM CA certificates the clients' and
+     * TLS destinations' certificates are verified against; require_client_cert: a
+     * client without a certificate signed by tls_ca is refused. NULL or "": unset. */
+    const char *tls_cert, *tls_key, *tls_ca;
+    int require_client_cert;
     const char *spool_dir; /* where incoming instances are written before store() */
     unsigned max_pdu;      /* bytes; 0 means 131072 */
     /* Below, 0 means the default given. */
@@ -165,6 +204,11 @@ typedef struct pm_dicom_server pm_dicom_server;
  * provider are copied (strings included). PM_E_NET if the port cannot be bound. */
 int pm_dicom_server_start(const pm_dicom_settings *settings, const pm_dicom_provider *provider,
                           pm_dicom_server **out);
+
+/* Replaces the access part of the settings (allowed_aes, store_from_any, destinations;
+ * copied) for associations that begin from now on; those under way keep theirs. Returns
+ * PM_OK, or PM_E_CONFIG (the old access is kept) when an entry does not parse. */
+int pm_dicom_server_set_access(pm_dicom_server *self, const pm_dicom_settings *settings);
 
 /* Stops accepting, lets running associations finish or aborts them within about a
  * second, joins the threads and frees. Accepts NULL; clears the pointer. */

@@ -1,5 +1,6 @@
 /* C-FIND for the DICOM edge, and the translation between query identifiers and the plain
  * C matcher of dicom_query.c (which C-GET and C-MOVE use too). */
+#include "node/audit/notes_query.h"
 #include "node/dicom/shim_internal.h"
 
 #include <cstring>
@@ -11,7 +12,7 @@ extern "C" {
 
 #define LOG_MOD "dicom"
 
-static bool is_patient_root(const char *sop_class)
+bool pm_dicom_edge_is_patient_root(const char *sop_class)
 {
     return strcmp(sop_class, UID_FINDPatientRootQueryRetrieveInformationModel) == 0 ||
            strcmp(sop_class, UID_GETPatientRootQueryRetrieveInformationModel) == 0 ||
@@ -32,7 +33,7 @@ int pm_dicom_edge_parse_query(DcmDataset *ids, const char *sop_class, pm_dicom_q
         reason = "missing or unknown QueryRetrieveLevel";
         return PM_E_INVAL;
     }
-    if (q->level == PM_DICOM_LEVEL_PATIENT && !is_patient_root(sop_class)) {
+    if (q->level == PM_DICOM_LEVEL_PATIENT && !pm_dicom_edge_is_patient_root(sop_class)) {
         reason = "PATIENT level needs the Patient Root model";
         return PM_E_INVAL;
     }
@@ -149,6 +150,11 @@ static void run_query(find_ctx *f, T_DIMSE_C_FindRQ *req, DcmDataset *ids)
     pm_dicom_query q;
     std::vector<std::string> strings;
     std::string reason;
+    if (!pm_dicom_edge_may(*f->a, PM_ACCESS_FIND, "C-FIND")) {
+        f->final_status = PM_DICOM_STATUS_NOT_AUTHORIZED;
+        f->error = "Refused: not authorized (no find right for this AE)";
+        return;
+    }
     if (pm_dicom_edge_parse_query(ids, req->AffectedSOPClassUID, &q, strings, reason) != PM_OK) {
         f->final_status = STATUS_FIND_Error_DataSetDoesNotMatchSOPClass;
         f->error = reason;
@@ -166,6 +172,8 @@ static void run_query(find_ctx *f, T_DIMSE_C_FindRQ *req, DcmDataset *ids)
             delete d;
         f->results.clear();
     }
+    pm_audit_note_find(f->a->calling_ae.c_str(), f->a->host.c_str(), req->AffectedSOPClassUID, &q,
+                       f->results.size(), rc != PM_OK);
 }
 
 static void find_callback(void *data, OFBool cancelled, T_DIMSE_C_FindRQ *req, DcmDataset *ids, int,

@@ -392,6 +392,57 @@ int pm_dicom_query_validate(const pm_dicom_query *q, char *why, size_t wl)
     return PM_OK;
 }
 
+/* The unique key of each level, and whether it is a UID. */
+static const pm_dicom_key unique_key[] = {PM_DK_PATIENT_ID, PM_DK_STUDY_UID, PM_DK_SERIES_UID,
+                                          PM_DK_SOP_UID};
+static const char *const level_name[] = {"PATIENT", "STUDY", "SERIES", "IMAGE"};
+
+/* One unique key value: refused when empty, universal or with a wildcard; a list
+ * (backslashes) only when list_ok, and then with no empty element. */
+static int check_unique(pm_dicom_key k, const char *v, int list_ok, const char *level, char *why,
+                        size_t wl)
+{
+    const char *name = key_table[k].name;
+    slice rest = trim(v ? v : "", v ? strlen(v) : 0);
+    const char *bad = NULL;
+    if (!v)
+        bad = "is missing";
+    else if (rest.n == 0)
+        bad = "is empty (universal matching is not allowed in a retrieve)";
+    else if (memchr(rest.p, '*', rest.n) || memchr(rest.p, '?', rest.n))
+        bad = "has a wildcard (not allowed in a retrieve)";
+    else if (memchr(rest.p, '\\', rest.n) && !list_ok)
+        bad = "is a list (only the retrieve level's key may be one)";
+    for (size_t i = 0, start = 0; !bad && i <= rest.n; i++)
+        if (i == rest.n || rest.p[i] == '\\') {
+            if (trim(rest.p + start, i - start).n == 0)
+                bad = "is a list with an empty element";
+            start = i + 1;
+        }
+    if (!bad)
+        return PM_OK;
+    if (why && wl)
+        snprintf(why, wl, "%s level retrieve: unique key %s %s", level, name, bad);
+    return PM_E_INVAL;
+}
+
+int pm_dicom_query_check_retrieve(const pm_dicom_query *q, int patient_root, char *why, size_t wl)
+{
+    int top = patient_root ? PM_DICOM_LEVEL_PATIENT : PM_DICOM_LEVEL_STUDY;
+    if ((int)q->level < top) {
+        if (why && wl)
+            snprintf(why, wl, "%s level needs the Patient Root model", level_name[q->level]);
+        return PM_E_INVAL;
+    }
+    for (int l = top; l <= (int)q->level; l++) {
+        int rc = check_unique(unique_key[l], q->value[unique_key[l]], l == (int)q->level,
+                              level_name[q->level], why, wl);
+        if (rc != PM_OK)
+            return rc;
+    }
+    return PM_OK;
+}
+
 /* ---- walking the views ---- */
 
 typedef struct {

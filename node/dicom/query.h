@@ -115,6 +115,14 @@ typedef int (*pm_dicom_row_fn)(void *ctx, const pm_dicom_row *row);
  * "20241301", "2024-"). PM_OK, or PM_E_INVAL with a one-line reason naming the key. */
 int pm_dicom_query_validate(const pm_dicom_query *q, char *why, size_t wl);
 
+/* C-GET/C-MOVE identifiers, as PS3.4 C.4.2.2.1 and C.4.3.2.1 say (the one place of
+ * this rule): the unique key of each level from the top of the model (PATIENT with
+ * patient_root, else STUDY) down to q->level is present and names entities: at the
+ * levels above one value, at q->level one value or a backslash-separated list. An
+ * empty (universal) value, a wildcard, or a list with an empty element is refused.
+ * PM_OK, or PM_E_INVAL with a one-line reason naming the key. */
+int pm_dicom_query_check_retrieve(const pm_dicom_query *q, int patient_root, char *why, size_t wl);
+
 /* C-FIND: calls fn once per entity at q->level that matches every key of q at or above
  * that level. PATIENT rows aggregate all matching studies of one PatientID. Returns
  * PM_OK, the provider's error, PM_E_NOMEM, or fn's non-zero value (which stops it). */

@@ -6,6 +6,7 @@
  * stored: dcmtk streams a file's data set bytes unchanged when the presentation context has its
  * transfer syntax, and for C-MOVE we propose exactly the syntaxes the files are stored in. */
 #include "node/dicom/shim_internal.h"
+#include "node/dicom/tls.h"
 
 #include <cstdio>
 #include <cstring>
@@ -56,8 +57,13 @@ struct retrieve_job {
     const pm_dicom_destination *dest = nullptr;
     T_ASC_Network *sub_net = nullptr;
     T_ASC_Association *sub = nullptr;
+    DcmTransportLayer *sub_tls = nullptr; /* a TLS destination's; outlives sub_net */
 
-    ~retrieve_job() { close_sub(); }
+    ~retrieve_job()
+    {
+        close_sub();
+        delete sub_tls;
+    }
 
     void close_sub()
     {
@@ -97,12 +103,12 @@ static int collect_instance(void *ctx, const pm_dicom_row *row)
     return 0;
 }
 
-static const pm_dicom_destination *find_destination(const pm_dicom_server *srv, const char *ae)
+static const pm_dicom_destination *find_destination(const pm_dicom_assoc *a, const char *ae)
 {
     std::string want(ae);
     while (!want.empty() && want.back() == ' ')
         want.pop_back();
-    for (const pm_dicom_destination &d : srv->destinations)
+    for (const pm_dicom_destination &d : a->access->destinations)
         if (want == d.destination_ae)
             return &d;
     return nullptr;
@@ -119,6 +125,15 @@ static bool open_sub(retrieve_job *j)
         j->error = c.text();
         return false;
     }
+    if (j->dest->tls) {
+        std::string why;
+        if (!(j->sub_tls = pm_dicom_tls_client(srv->tls, why)) ||
+            ASC_setTransportLayer(j->sub_net, j->sub_tls, 0).bad()) {
+            j->error = std::string("destination ") + j->dest->destination_ae + ": " +
+                       (why.empty() ? "cannot set up TLS" : why);
+            return false;
+        }
+    }
     T_ASC_Parameters *params = nullptr;
     c = ASC_createAssociationParameters(&params, (long)pm_dicom_edge_max_pdu(srv));
     if (c.bad()) {
@@ -129,6 +144,8 @@ static bool open_sub(retrieve_job *j)
     char peer[300];
     snprintf(peer, sizeof peer, "%s:%d", j->dest->host, j->dest->port);
     ASC_setPresentationAddresses(params, "localhost", peer);
+    if (j->dest->tls)
+        ASC_setTransportLayerType(params, OFTrue);
 
     std::set<std::pair<std::string, std::string>> pairs;
     std::set<std::string> classes;
@@ -189,13 +206,29 @@ static void start_job(retrieve_job *j, const char *sop_class, DcmDataset *ids,
     pm_dicom_query q;
     std::vector<std::string> strings;
     std::string reason;
+    const char *service = j->move ? "C-MOVE" : "C-GET";
+    if (!pm_dicom_edge_may(*j->a, j->move ? PM_ACCESS_MOVE : PM_ACCESS_GET, service)) {
+        j->refuse = PM_DICOM_STATUS_NOT_AUTHORIZED;
+        j->error = std::string("Refused: not authorized (no ") + (j->move ? "move" : "get") +
+                   " right for this AE)";
+        return;
+    }
     if (pm_dicom_edge_parse_query(ids, sop_class, &q, strings, reason) != PM_OK) {
         j->refuse = RETRIEVE_IDENTIFIER_MISMATCH;
         j->error = reason;
         return;
     }
+    char why[200];
+    if (pm_dicom_query_check_retrieve(&q, pm_dicom_edge_is_patient_root(sop_class), why,
+                                      sizeof why) != PM_OK) {
+        pm_warn(LOG_MOD, "%s from %s refused: %s", service, j->a->label.c_str(), why);
+        pm_dicom_edge_refused(srv, PM_DICOM_REFUSED_IDENTIFIER);
+        j->refuse = RETRIEVE_IDENTIFIER_MISMATCH;
+        j->error = why;
+        return;
+    }
     if (j->move) {
-        j->dest = find_destination(srv, move_dest);
+        j->dest = find_destination(j->a, move_dest);
         if (!j->dest) {
             j->refuse = RETRIEVE_MOVE_DESTINATION_UNKNOWN;
             j->error = std::string("unknown move destination ") + move_dest;
@@ -218,10 +251,9 @@ static void start_job(retrieve_job *j, const char *sop_class, DcmDataset *ids,
     for (const std::string &s : studies) {
         uint64_t fetch = 0;
         if (p.begin_study && p.await_blob)
-            rc = p.begin_study(p.ctx, j->a->calling_ae.c_str(), s.c_str(), &fetch);
+            rc = p.begin_study(p.ctx, j->a->reader.c_str(), s.c_str(), &fetch);
         else
-            rc = p.prepare_study ? p.prepare_study(p.ctx, j->a->calling_ae.c_str(), s.c_str())
-                                 : PM_OK;
+            rc = p.prepare_study ? p.prepare_study(p.ctx, j->a->reader.c_str(), s.c_str()) : PM_OK;
         if (rc == PM_OK && p.begin_study && p.await_blob)
             j->fetches[s] = fetch;
         if (rc != PM_OK) {

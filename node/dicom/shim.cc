@@ -2,8 +2,10 @@
  * 3.6.7 can only bind all interfaces), one thread per association, presentation context
  * negotiation, and the C-ECHO and C-STORE services. C-FIND is in dicom_find.cc, C-GET
  * and C-MOVE in dicom_retrieve.cc. Every extern "C" entry catches every exception. */
+#include "node/audit/notes.h"
 #include "node/dicom/scan.h"
 #include "node/dicom/shim_internal.h"
+#include "node/dicom/tls.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -182,6 +184,8 @@ struct store_ctx {
     std::string path;
     bool handed_over = false;
     DcmDataset *detail = nullptr;
+    Uint16 refuse_status = STATUS_STORE_Refused_OutOfResources; /* refuse_callback's */
+    std::string refuse_why = "Out of resources: disk full";
 };
 
 static void store_fail(store_ctx *s, T_DIMSE_C_StoreRSP *rsp, Uint16 status, const std::string &why)
@@ -249,15 +253,15 @@ static void store_callback(void *data, T_DIMSE_StoreProgress *progress, T_DIMSE_
 enum { SPOOL_RESERVE_BYTES = 16 * 1024 * 1024 };
 
 /* The data set of a C-STORE that cannot be stored: read to its end (so that the
- * association goes on), answered with 0xA700 and why. */
-static void full_callback(void *data, T_DIMSE_StoreProgress *progress, T_DIMSE_C_StoreRQ *, char *,
-                          DcmDataset **, T_DIMSE_C_StoreRSP *rsp, DcmDataset **detail)
+ * association goes on), answered with s->refuse_status and why. */
+static void refuse_callback(void *data, T_DIMSE_StoreProgress *progress, T_DIMSE_C_StoreRQ *,
+                            char *, DcmDataset **, T_DIMSE_C_StoreRSP *rsp, DcmDataset **detail)
 {
     store_ctx *s = static_cast<store_ctx *>(data);
     if (progress->state != DIMSE_StoreEnd)
         return;
     try {
-        store_fail(s, rsp, STATUS_STORE_Refused_OutOfResources, "Out of resources: disk full");
+        store_fail(s, rsp, s->refuse_status, s->refuse_why);
         *detail = s->detail;
     } catch (...) {
         rsp->DimseStatus = STATUS_STORE_Refused_OutOfResources;
@@ -270,14 +274,23 @@ static OFCondition handle_store(pm_dicom_assoc &a, T_ASC_PresentationContextID p
     store_ctx s;
     s.a = &a;
     struct statvfs fs;
+    if (!pm_dicom_edge_may(a, PM_ACCESS_STORE, "C-STORE")) {
+        s.refuse_status = PM_DICOM_STATUS_NOT_AUTHORIZED;
+        s.refuse_why = "Refused: not authorized (no store right for this AE)";
+        OFCondition c =
+            DIMSE_storeProvider(a.assoc, pcid, req, NULL_DEVICE_NAME, 0, nullptr, refuse_callback,
+                                &s, DIMSE_NONBLOCKING, dimse_timeout(a.srv));
+        delete s.detail;
+        return c;
+    }
     if (statvfs(a.srv->spool_dir.c_str(), &fs) == 0 &&
         (uint64_t)fs.f_bavail * fs.f_frsize < SPOOL_RESERVE_BYTES) {
         pm_error(LOG_MOD, "C-STORE from %s refused: the disk of %s is full (%llu KiB free)",
                  a.label.c_str(), a.srv->spool_dir.c_str(),
                  (unsigned long long)((uint64_t)fs.f_bavail * fs.f_frsize / 1024));
         OFCondition c =
-            DIMSE_storeProvider(a.assoc, pcid, req, NULL_DEVICE_NAME, 0, nullptr, full_callback, &s,
-                                DIMSE_NONBLOCKING, dimse_timeout(a.srv));
+            DIMSE_storeProvider(a.assoc, pcid, req, NULL_DEVICE_NAME, 0, nullptr, refuse_callback,
+                                &s, DIMSE_NONBLOCKING, dimse_timeout(a.srv));
         delete s.detail;
         return c;
     }
@@ -299,16 +312,6 @@ static OFCondition handle_store(pm_dicom_assoc &a, T_ASC_PresentationContextID p
 }
 
 /* ---- one association ---- */
-
-static bool ae_allowed(const pm_dicom_server *srv, const char *ae)
-{
-    if (srv->allowed_aes.empty())
-        return true;
-    for (const std::string &s : srv->allowed_aes)
-        if (s == ae)
-            return true;
-    return false;
-}
 
 static void forget_fd(pm_dicom_server *srv, pm_dicom_conn *conn)
 {
@@ -356,7 +359,11 @@ static void serve_dimse(pm_dicom_assoc &a)
         }
         switch (msg.CommandField) {
         case DIMSE_C_ECHO_RQ:
-            c = DIMSE_sendEchoResponse(a.assoc, pcid, &msg.msg.CEchoRQ, STATUS_Success, nullptr);
+            c = DIMSE_sendEchoResponse(a.assoc, pcid, &msg.msg.CEchoRQ,
+                                       pm_dicom_edge_may(a, PM_ACCESS_ECHO, "C-ECHO")
+                                           ? STATUS_Success
+                                           : PM_DICOM_STATUS_NOT_AUTHORIZED,
+                                       nullptr);
             break;
         case DIMSE_C_STORE_RQ: c = handle_store(a, pcid, &msg.msg.CStoreRQ); break;
         case DIMSE_C_FIND_RQ:
@@ -386,6 +393,38 @@ static void serve_dimse(pm_dicom_assoc &a)
         }
         last_message = mono_ms();
     }
+}
+
+/* An admitted association: presentation contexts, the A-ASSOCIATE-AC, its requests. */
+static void serve_admitted(pm_dicom_assoc &a)
+{
+    pm_dicom_server *srv = a.srv;
+    T_ASC_Association *assoc = a.assoc;
+    OFCondition c;
+    negotiate_contexts(assoc->params);
+    if (ASC_countAcceptedPresentationContexts(assoc->params) == 0) {
+        pm_warn(LOG_MOD, "association from %s refused: no acceptable presentation context",
+                a.label.c_str());
+        T_ASC_RejectParameters rej = {ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
+                                      ASC_REASON_SU_NOREASON};
+        ASC_rejectAssociation(assoc, &rej);
+        return;
+    }
+    if ((c = ASC_acknowledgeAssociation(assoc)).bad()) {
+        pm_warn(LOG_MOD, "association from %s: acknowledge failed: %s", a.label.c_str(), c.text());
+        return;
+    }
+    pm_dicom_edge_guard_contexts(a.conn, assoc->params);
+    pm_debug(LOG_MOD, "association from %s, max PDU %lu/%lu", a.label.c_str(),
+             pm_dicom_edge_max_pdu(srv), (unsigned long)assoc->params->theirMaxPDUReceiveSize);
+    try {
+        serve_dimse(a);
+    } catch (...) {
+        pm_error(LOG_MOD, "association with %s: internal error, aborting", a.label.c_str());
+        ASC_abortAssociation(assoc);
+    }
+    if (srv->provider.association_end)
+        srv->provider.association_end(srv->provider.ctx, a.calling_ae.c_str(), a.stored);
 }
 
 /* Waits (in short steps, so that stop() is prompt) for the client's first bytes. */
@@ -421,7 +460,8 @@ static void serve_connection(pm_dicom_server *srv, pm_dicom_conn *conn)
         dcmExternalSocketHandle.set(fd);
         pm_dicom_edge_receiving(conn, &hold);
         c = ASC_receiveAssociation(srv->net, &assoc, (long)pm_dicom_edge_max_pdu(srv), nullptr,
-                                   nullptr, OFFalse, DUL_NOBLOCK, dimse_timeout(srv));
+                                   nullptr, srv->tls ? OFTrue : OFFalse, DUL_NOBLOCK,
+                                   dimse_timeout(srv));
         pm_dicom_edge_receiving(nullptr, nullptr);
         if (hold.owns_lock()) {
             dcmExternalSocketHandle.set(DCMNET_INVALID_SOCKET);
@@ -458,37 +498,9 @@ static void serve_connection(pm_dicom_server *srv, pm_dicom_conn *conn)
         conn->label = a.label;
     }
 
-    if (!ae_allowed(srv, a.calling_ae.c_str())) {
-        pm_warn(LOG_MOD, "association from %s refused: calling AE not allowed", a.label.c_str());
-        T_ASC_RejectParameters rej = {ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
-                                      ASC_REASON_SU_CALLINGAETITLENOTRECOGNIZED};
-        ASC_rejectAssociation(assoc, &rej);
-    } else {
-        negotiate_contexts(assoc->params);
-        if (ASC_countAcceptedPresentationContexts(assoc->params) == 0) {
-            pm_warn(LOG_MOD, "association from %s refused: no acceptable presentation context",
-                    a.label.c_str());
-            T_ASC_RejectParameters rej = {ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
-                                          ASC_REASON_SU_NOREASON};
-            ASC_rejectAssociation(assoc, &rej);
-        } else if ((c = ASC_acknowledgeAssociation(assoc)).bad()) {
-            pm_warn(LOG_MOD, "association from %s: acknowledge failed: %s", a.label.c_str(),
-                    c.text());
-        } else {
-            pm_dicom_edge_guard_contexts(conn, assoc->params);
-            pm_debug(LOG_MOD, "association from %s, max PDU %lu/%lu", a.label.c_str(),
-                     pm_dicom_edge_max_pdu(srv),
-                     (unsigned long)assoc->params->theirMaxPDUReceiveSize);
-            try {
-                serve_dimse(a);
-            } catch (...) {
-                pm_error(LOG_MOD, "association with %s: internal error, aborting", a.label.c_str());
-                ASC_abortAssociation(assoc);
-            }
-            if (srv->provider.association_end)
-                srv->provider.association_end(srv->provider.ctx, a.calling_ae.c_str(), a.stored);
-        }
-    }
+    /* admit() answers a refusal itself (and logs why) */
+    if (pm_dicom_edge_admit(a))
+        serve_admitted(a);
     /* dcmtk closes the socket here; stop() must not touch the number afterwards. */
     {
         std::lock_guard<std::mutex> g(srv->mu);
@@ -659,6 +671,9 @@ static void accept_loop(pm_dicom_server *srv)
         struct timeval tv = {(time_t)(srv->read_timeout_ms / 1000),
                              (suseconds_t)(srv->read_timeout_ms % 1000) * 1000};
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        /* OpenSSL reads a TLS record to its end: bound that wait too. */
+        if (srv->tls)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
         try {
             std::unique_ptr<pm_dicom_conn> conn(new pm_dicom_conn);
             conn->fd = fd;
@@ -739,6 +754,7 @@ static void destroy(pm_dicom_server *srv)
     if (srv->net)
         ASC_dropNetwork(&srv->net);
     delete srv->layer;
+    pm_dicom_tls_free(srv->tls);
     delete srv;
 }
 
@@ -748,10 +764,13 @@ static int start(const pm_dicom_settings *st, const pm_dicom_provider *prov, pm_
     srv->ae_title = st->ae_title;
     srv->bind_address = st->bind_address;
     srv->port = st->port;
-    for (const char *const *p = st->allowed_aes; p && *p; p++)
-        srv->allowed_aes.push_back(*p);
-    for (size_t i = 0; i < st->n_destinations; i++)
-        srv->destinations.push_back(st->destinations[i]);
+    if (pm_dicom_edge_set_access(srv.get(), st) != PM_OK)
+        return PM_E_CONFIG;
+    std::string why;
+    if (pm_dicom_tls_new(st, &srv->tls, why) != PM_OK) {
+        pm_error(LOG_MOD, "DICOM TLS: %s", why.c_str());
+        return PM_E_CONFIG;
+    }
     srv->spool_dir = st->spool_dir ? st->spool_dir : ".";
     srv->max_pdu = st->max_pdu;
     if (st->idle_timeout_ms)
@@ -799,8 +818,9 @@ static int start(const pm_dicom_settings *st, const pm_dicom_provider *prov, pm_
         destroy(raw);
         return PM_E_NOMEM;
     }
-    pm_info(LOG_MOD, "listening on %s:%d as %s (max PDU %lu)", raw->bind_address.c_str(), raw->port,
-            raw->ae_title.c_str(), pm_dicom_edge_max_pdu(raw));
+    pm_info(LOG_MOD, "listening on %s:%d as %s (max PDU %lu%s)", raw->bind_address.c_str(),
+            raw->port, raw->ae_title.c_str(), pm_dicom_edge_max_pdu(raw),
+            raw->tls ? ", TLS only" : "");
     *out = raw;
     return PM_OK;
 }

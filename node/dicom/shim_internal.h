@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "node/dicom/access.h"
 #include "node/dicom/dicom.h"
 #include "node/dicom/query.h"
 
@@ -43,12 +44,23 @@ struct pm_dicom_rejected {
     int64_t deadline_ms;
 };
 
+/* Who may do what, and where C-MOVE may send: replaced whole on reload, and held by
+ * each association from its start to its end. */
+struct pm_dicom_access {
+    std::vector<pm_access_entry> entries;
+    bool store_from_any = false;
+    std::vector<pm_dicom_destination> destinations;
+};
+
+struct pm_dicom_tls; /* tls.cc */
+
 struct pm_dicom_server {
     std::string ae_title;
     std::string bind_address;
     int port = 0;
-    std::vector<std::string> allowed_aes;
-    std::vector<pm_dicom_destination> destinations;
+    std::mutex access_mu; /* guards access (the pointer; what it points at is const) */
+    std::shared_ptr<const pm_dicom_access> access;
+    pm_dicom_tls *tls = nullptr; /* NULL: plain TCP */
     std::string spool_dir;
     unsigned max_pdu = 0;
     unsigned idle_timeout_ms = 30000, read_timeout_ms = 30000;
@@ -73,11 +85,34 @@ struct pm_dicom_assoc {
     pm_dicom_server *srv;
     pm_dicom_conn *conn;
     T_ASC_Association *assoc;
+    std::shared_ptr<const pm_dicom_access> access; /* as it was when the association began */
+    unsigned rights = 0;                           /* PM_ACCESS_* */
+    std::string reader; /* who reads, for access records: the user, else "AE@host" */
     std::string calling_ae;
     std::string host;  /* the calling address */
     std::string label; /* "AE (host)", for logs */
     unsigned stored = 0;
 };
+
+/* PS3.7 C.5: Refused: Not Authorized, the status of a request whose service the calling
+ * AE has no right to (C-ECHO, C-STORE, C-FIND, C-GET, C-MOVE alike). */
+#define PM_DICOM_STATUS_NOT_AUTHORIZED 0x0124
+
+/* admit.cc: replaces srv->access from the settings' allowed_aes, store_from_any and
+ * destinations. PM_OK or PM_E_CONFIG (logged; srv->access unchanged). */
+int pm_dicom_edge_set_access(pm_dicom_server *srv, const pm_dicom_settings *st);
+
+/* Admission of a received association: called AE title, allow-list, user identity.
+ * true: a.access, a.rights and a.reader are set; false: the association has been
+ * rejected (logged with its source, counted). */
+bool pm_dicom_edge_admit(pm_dicom_assoc &a);
+
+/* Tells the provider (metrics) of a refusal the caller has logged. */
+void pm_dicom_edge_refused(pm_dicom_server *srv, int why);
+
+/* Whether the association may use the service right (PM_ACCESS_*); when not, logs the
+ * refusal naming the AE, its address and the service, and counts it. */
+bool pm_dicom_edge_may(pm_dicom_assoc &a, unsigned right, const char *service);
 
 /* Largest PDU we receive: settings->max_pdu clamped to what dcmtk handles. */
 unsigned long pm_dicom_edge_max_pdu(const pm_dicom_server *srv);
@@ -92,6 +127,9 @@ int pm_dicom_edge_nodelay(T_ASC_Association *assoc);
  * does not). PM_OK, or PM_E_INVAL with a reason for an ErrorComment. */
 int pm_dicom_edge_parse_query(DcmDataset *ids, const char *sop_class, pm_dicom_query *q,
                               std::vector<std::string> &strings, std::string &reason);
+
+/* Whether sop_class is one of the Patient Root query/retrieve models. */
+bool pm_dicom_edge_is_patient_root(const char *sop_class);
 
 /* An ErrorComment status detail (owned by the caller), or nullptr. */
 DcmDataset *pm_dicom_edge_error_detail(const std::string &comment);

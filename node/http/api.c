@@ -145,8 +145,8 @@ typedef struct {
 static const listing listings[] = {
     {"worklist",
      "worklist",
-     {"state", "site", "subspecialty", "priority", NULL},
-     {"overdue", NULL},
+     {"state", "site", "subspecialty", "priority", "limit", "offset", NULL},
+     {"overdue", "mine"},
      NULL},
     {"studies",
      "studies",
@@ -155,7 +155,7 @@ static const listing listings[] = {
      NULL},
     {"status", "status", {NULL}, {NULL, NULL}, NULL},
     {"members", "members", {NULL}, {NULL, NULL}, NULL},
-    {"tat", "tat", {"site", NULL}, {NULL, NULL}, NULL},
+    {"tat", "tat", {"site", "from", "to", "by", NULL}, {NULL, NULL}, NULL},
     {"reports", "reports", {NULL}, {NULL, NULL}, "study"},
     {"reporters", "reporter", {NULL}, {NULL, NULL}, NULL, "list", 0},
     {"next", "next", {NULL}, {NULL, NULL}, NULL, NULL, 1},
@@ -186,6 +186,7 @@ static enum MHD_Result check_arg(void *cls, enum MHD_ValueKind kind, const char 
         if (strcmp(key, c->l->params[i]) == 0)
             return MHD_YES;
     if ((c->l->flags[0] && strcmp(key, c->l->flags[0]) == 0) ||
+        (c->l->flags[1] && strcmp(key, c->l->flags[1]) == 0) ||
         (c->l->positional && strcmp(key, c->l->positional) == 0))
         return MHD_YES;
     c->bad = key;
@@ -260,6 +261,16 @@ enum MHD_Result pm_http_api_read(pm_http_req *r)
         args[n++] = "--overdue";
     else if (flag && strcmp(flag, "false") && strcmp(flag, "0") && strcmp(flag, "no"))
         return pm_http_error(r, 400, "%s is true or false", l->flags[0]);
+    /* mine=true: the items the signed-in reporter holds. */
+    const char *mine = l->flags[1] ? pm_http_arg(r, l->flags[1]) : NULL;
+    if (mine && (strcmp(mine, "true") == 0 || strcmp(mine, "1") == 0)) {
+        if (!*r->user.reporter)
+            return pm_http_error(r, 403, "user %s is bound to no reporter id", r->user.name);
+        args[n++] = "--claimed-by";
+        args[n++] = r->user.reporter;
+    } else if (mine && strcmp(mine, "false") && strcmp(mine, "0")) {
+        return pm_http_error(r, 400, "%s is true or false", l->flags[1]);
+    }
     args[n++] = "--json";
     args[n] = NULL;
     return answer_cli(r, args);

@@ -1,4 +1,5 @@
 #include "node/http/auth.h"
+#include "node/audit/notes.h"
 #include "proto/clock.h"
 #include "proto/error.h"
 #include "proto/log.h"
@@ -181,6 +182,7 @@ int pm_http_auth_password(pm_http_auth *a, const char *name, const char *passwor
     sodium_memzero(&found, sizeof found);
     if (!ok)
         pm_warn("http", "failed sign-in for user '%.64s' from %s", name, ip ? ip : "?");
+    pm_audit_note_signin(name, ip, ok); /* a checked password, not a cached one (node/audit) */
     return ok ? PM_OK : PM_E_INVAL;
 }
 

@@ -39,6 +39,10 @@ int pm_http_start(const pm_http_settings *settings, pm_http_server **out);
 /* Stops accepting, ends connections, joins the threads, frees. Accepts NULL. */
 void pm_http_stop(pm_http_server **self_p);
 
+/* The server's users, sessions and tokens (node/http/auth.h), borrowed for the life of
+ * the server: the DICOM edge checks user identities against them. */
+struct pm_http_auth *pm_http_server_auth(pm_http_server *self);
+
 /* 1 if the mailbox request cmd is one of the web server's writes ("http-..."). */
 int pm_http_is_write(const char *cmd);
 

@@ -82,6 +82,7 @@ enum MHD_Result pm_http_api_read(pm_http_req *r);       /* worklist, studies, st
 enum MHD_Result pm_http_api_write(pm_http_req *r);      /* claim, release, report, verify */
 enum MHD_Result pm_http_api_coordinate(pm_http_req *r); /* assign, flag */
 enum MHD_Result pm_http_api_audit(pm_http_req *r);
+enum MHD_Result pm_http_api_backlog(pm_http_req *r); /* the dashboard's counts */
 enum MHD_Result pm_http_dicomweb(pm_http_req *r);
 enum MHD_Result pm_http_static(pm_http_req *r); /* /viewer/ and the pages */
 /* 1 if the path (one segment) names a file of the viewer's build. */

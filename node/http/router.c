@@ -44,7 +44,12 @@ static const route routes[] = {
     {NULL, "/dicom-web/", READERS, pm_http_dicomweb},
     {"GET", "/viewer/", READERS, pm_http_static},
     {"GET", "/", 0, pm_http_static}, /* the sign-in page; the others ask /api/me */
-    {"GET", "/app.js", 0, pm_http_static},
+    /* The workspace pages: the same shell for each (no data in it; it asks /api). */
+    {"GET", "/worklist", 0, pm_http_static},
+    {"GET", "/dashboard", 0, pm_http_static},
+    {"GET", "/audit", 0, pm_http_static},
+    {"GET", "/web/", 0, pm_http_static},
+    {"GET", "/api/backlog", PM_ROLE_ANY, pm_http_api_backlog},
 };
 
 /* Rebuilds "/a/b/c" from the segments (they were split in place). */

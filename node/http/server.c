@@ -358,3 +358,8 @@ void pm_http_stop(pm_http_server **self_p)
     server_free(*self_p);
     *self_p = NULL;
 }
+
+struct pm_http_auth *pm_http_server_auth(pm_http_server *self)
+{
+    return self ? self->auth : NULL;
+}

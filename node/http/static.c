@@ -1,8 +1,8 @@
 /* Files: the OHIF viewer's build under /viewer/ (its index.html re-rooted there, and an
- * app-config.js pointing at this node's /dicom-web), and the workspace pages at / (a
- * sign-in page and a worklist built only on /api). */
+ * app-config.js pointing at this node's /dicom-web), and the workspace pages (the files
+ * of node/http/web: one HTML shell for /, /worklist, /dashboard and /audit, and its
+ * scripts and style under /web/, all built only on /api). */
 #include "node/http/internal.h"
-#include "node/http/pages.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -45,7 +45,11 @@ static const char *type_of(const char *path)
 static const char app_config[] =
     "window.config = {\n"
     "  routerBasename: '/viewer',\n"
-    "  extensions: [], modes: [], customizationService: {},\n"
+    "  extensions: [], modes: [],\n"
+    /* No onboarding tour over the first image, no "investigational use" dialog: the
+     * viewer opens straight onto the study (the mesh's own sign-in came first). */
+    "  customizationService: { 'ohif.tours': { $set: [] } },\n"
+    "  investigationalUseDialog: { option: 'never' },\n"
     "  showStudyList: true, maxNumberOfWebWorkers: 2,\n"
     "  showWarningMessageForCrossOrigin: false, showCPUFallbackMessage: false,\n"
     "  showLoadingIndicator: true, strictZSpacingForVolumeViewport: true,\n"
@@ -207,15 +211,51 @@ static enum MHD_Result send_asset(pm_http_req *r)
     return pm_http_queue(r, 200, resp);
 }
 
+/* Where the workspace pages are: $PACSMESH_WEB_DIR, else the source tree's. */
+static const char *web_dir(void)
+{
+    const char *env = getenv("PACSMESH_WEB_DIR");
+    return env && *env ? env : PM_WEB_DIR;
+}
+
+/* The pages run only their own scripts and styles: a name or report that slipped past
+ * the pages' text-only rendering still could not run as a script. */
+#define WEB_CSP                                                                                    \
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "              \
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+
+/* One file of the workspace pages: /web/NAME, or the HTML shell. */
+static enum MHD_Result send_web(pm_http_req *r, const char *name)
+{
+    char path[4096];
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/%s", web_dir(), name);
+    char *body = slurp(path, &len);
+    if (!body && strcmp(name, "index.html") == 0)
+        return pm_http_error(r, 500, "the workspace pages are missing (see PACSMESH_WEB_DIR)");
+    if (!body)
+        return pm_http_error(r, 404, "no such page file: %.64s", name);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", type_of(path));
+    MHD_add_response_header(resp, "Content-Security-Policy", WEB_CSP);
+    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    return pm_http_queue(r, 200, resp);
+}
+
 enum MHD_Result pm_http_static(pm_http_req *r)
 {
     if (r->auth != AUTH_NONE && pm_http_viewer_asset(r))
         return send_asset(r);
     if (r->nseg >= 1 && strcmp(r->seg[0], "viewer") == 0)
         return send_viewer(r);
-    if (r->nseg == 1 && strcmp(r->seg[0], "app.js") == 0)
-        return pm_http_send(r, 200, "text/javascript; charset=utf-8", pm_http_page_js,
-                            strlen(pm_http_page_js));
-    return pm_http_send(r, 200, "text/html; charset=utf-8", pm_http_page_html,
-                        strlen(pm_http_page_html));
+    /* The segments hold no "." or "..", "/" or "\\" (pm_http_path_split). */
+    if (r->nseg == 2 && strcmp(r->seg[0], "web") == 0)
+        return send_web(r, r->seg[1]);
+    if (r->nseg >= 1 && strcmp(r->seg[0], "web") == 0)
+        return pm_http_error(r, 404, "no such page file");
+    return send_web(r, "index.html");
 }

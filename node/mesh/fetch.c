@@ -1,5 +1,6 @@
 #include "node/mesh/fetch.h"
 #include "crypto/hash.h"
+#include "node/audit/notes.h"
 #include "node/cli/cli.h"
 #include "node/mesh/fetch_adopt.h"
 #include "node/mesh/wire.h"
@@ -539,6 +540,7 @@ static int request_chunk(pm_fetcher *f, fetch_job *j, size_t idx, uint64_t now)
     req.offset = in->next_offset;
     req.length = len;
     req.request_id = f->next_request++;
+    req.study_instance_uid = j->study;
     Pm__WireMessage msg = PM__WIRE_MESSAGE__INIT;
     msg.kind_case = PM__WIRE_MESSAGE__KIND_CHUNK_REQUEST;
     msg.chunk_request = &req;
@@ -756,6 +758,8 @@ void pm_fetch_handle_request(pm_fetcher *f, const pm_channel *ch, const Pm__Chun
             off_t end = lseek(fd, 0, SEEK_END);
             rep.total = end > 0 ? (uint64_t)end : 0;
             f->stats.bytes_served += (uint64_t)n;
+            if (req->offset == 0) /* the serving side records the read too (node/audit) */
+                pm_audit_note_served(ch->id, req->study_instance_uid);
         }
     }
     if (fd >= 0)

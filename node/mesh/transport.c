@@ -1,5 +1,7 @@
 #include "node/mesh/transport.h"
 #include "crypto/hash.h"
+#include "node/mesh/refusals.h"
+#include "proto/clock.h"
 #include "proto/error.h"
 #include "proto/log.h"
 #include "store/views.h"
@@ -19,6 +21,8 @@ struct pm_transport {
     uint8_t *curve_secret; /* sodium_malloc */
     pm_peer *peers;
     size_t n_peers;
+    pm_refusals refusals; /* refused handshakes and garbage, rate-limited in the log */
+    void *monitor;        /* the ROUTER's socket monitor (NULL if it could not be made) */
 };
 
 static void set_int(void *sock, int opt, int value)
@@ -75,6 +79,7 @@ int pm_transport_new(void *zctx, const pm_identity *id, pm_store *store, const p
     zmq_setsockopt(t->router, ZMQ_CURVE_SECRETKEY, t->curve_secret, PM_CURVE_KEY_BYTES);
     zmq_setsockopt(t->router, ZMQ_ZAP_DOMAIN, "pacsmesh", 8);
     set_int(t->router, ZMQ_ROUTER_MANDATORY, 0);
+    pm_refusals_monitor_start(zctx, t->router, &t->monitor);
     if (zmq_bind(t->router, cfg->listen) != 0) {
         pm_error("transport", "cannot listen on %s: %s", cfg->listen, zmq_strerror(errno));
         rc = PM_E_NET;
@@ -97,6 +102,10 @@ void pm_transport_destroy(pm_transport **self_p)
         if (t->peers[i].dealer)
             zmq_close(t->peers[i].dealer);
     free(t->peers);
+    if (t->monitor) {
+        zmq_socket_monitor(t->router, NULL, 0);
+        zmq_close(t->monitor);
+    }
     if (t->router)
         zmq_close(t->router);
     if (t->zap)
@@ -184,29 +193,38 @@ void pm_transport_handle_zap(pm_transport *t)
     const char *status = "400", *text = "not a member";
     char user[PM_ID_HEX] = "";
     char address[64] = "?";
-    if (n >= 7 && zmq_msg_size(&frames[6]) == PM_CURVE_KEY_BYTES && zmq_msg_size(&frames[5]) == 5 &&
-        memcmp(zmq_msg_data(&frames[5]), "CURVE", 5) == 0) {
-        zap_search z = {zmq_msg_data(&frames[6]), {0}, 0, "", ""};
-        pm_views_members(t->store, match_curve_key, &z);
+    if (n >= 4) {
         size_t alen = zmq_msg_size(&frames[3]) < sizeof address - 1 ? zmq_msg_size(&frames[3])
                                                                     : sizeof address - 1;
         memcpy(address, zmq_msg_data(&frames[3]), alen);
         address[alen] = 0;
+    }
+    if (n >= 7 && zmq_msg_size(&frames[6]) == PM_CURVE_KEY_BYTES && zmq_msg_size(&frames[5]) == 5 &&
+        memcmp(zmq_msg_data(&frames[5]), "CURVE", 5) == 0) {
+        zap_search z = {zmq_msg_data(&frames[6]), {0}, 0, "", ""};
+        pm_views_members(t->store, match_curve_key, &z);
         if (z.found && strcmp(z.state, "member") == 0) {
             status = "200";
             text = "OK";
             pm_hex_encode(z.member, PM_ID_BYTES, user);
         } else if (z.found) {
-            char id[PM_ID_HEX];
+            char id[PM_ID_HEX], what[256];
             pm_hex_encode(z.member, PM_ID_BYTES, id);
-            pm_warn("transport", "refused handshake from %s: node %s '%s' is %s", address, id,
-                    z.name, *z.state ? z.state : "not admitted");
+            snprintf(what, sizeof what, "node %s '%s' is %s", id, z.name,
+                     *z.state ? z.state : "not admitted");
+            pm_refusals_note(&t->refusals,
+                             strcmp(z.state, "revoked") == 0 ? PM_REFUSED_REVOKED
+                                                             : PM_REFUSED_NOT_MEMBER,
+                             address, id, what, pm_now_ms());
         } else {
-            char key[17];
+            char key[17], what[128];
             pm_hex_encode(zmq_msg_data(&frames[6]), 8, key);
-            pm_warn("transport", "refused handshake from %s: CURVE key %s... is not a member",
-                    address, key);
+            snprintf(what, sizeof what, "CURVE key %s... is not a member", key);
+            pm_refusals_note(&t->refusals, PM_REFUSED_UNKNOWN_KEY, address, key, what, pm_now_ms());
         }
+    } else {
+        pm_refusals_note(&t->refusals, PM_REFUSED_MECHANISM, address, NULL, "not a CURVE handshake",
+                         pm_now_ms());
     }
     /* Reply: version, request id, status code, status text, user id, metadata. */
     zmq_send(t->zap, "1.0", 3, ZMQ_SNDMORE);
@@ -220,6 +238,16 @@ void pm_transport_handle_zap(pm_transport *t)
     zmq_send(t->zap, "", 0, 0);
     for (int i = 0; i < n; i++)
         zmq_msg_close(&frames[i]);
+}
+
+void pm_transport_watch(pm_transport *t, uint64_t now_ms)
+{
+    pm_refusals_monitor_drain(&t->refusals, t->monitor, now_ms);
+}
+
+pm_refusal_counts pm_transport_refusals(pm_transport *t)
+{
+    return t->refusals.counts;
 }
 
 /* ---- peers -------------------------------------------------------------------- */

@@ -19,6 +19,7 @@
 
 #include "crypto/identity.h"
 #include "node/config/config.h"
+#include "node/mesh/refusals.h"
 #include "node/mesh/wire.h"
 #include "store/store.h"
 
@@ -46,8 +47,16 @@ void pm_transport_destroy(pm_transport **self_p);
 void *pm_transport_router(pm_transport *self);
 void *pm_transport_zap(pm_transport *self);
 
-/* Answers one pending ZAP request (call when the ZAP socket is readable). */
+/* Answers one pending ZAP request (call when the ZAP socket is readable). A refusal is
+ * counted and logged within a rate limit (node/mesh/refusals.h). */
 void pm_transport_handle_zap(pm_transport *self);
+
+/* Reads the mesh port's failed handshakes (garbage, other protocols) from its socket
+ * monitor, and ends rate-limit windows; call every turn of the event loop. */
+void pm_transport_watch(pm_transport *self, uint64_t now_ms);
+
+/* What the mesh port refused since start (for the metrics). */
+pm_refusal_counts pm_transport_refusals(pm_transport *self);
 
 /* Re-reads the membership view and the bootstrap peers: connects DEALERs to new
  * members, closes those of revoked ones, and remakes a DEALER that has heard nothing

@@ -28,7 +28,7 @@ async function main() {
     await page.type('#user', user);
     await page.type('#password', password);
     await page.click('#go');
-    await page.waitForSelector('#work', {visible: true, timeout: 20000});
+    await page.waitForSelector('#nav', {visible: true, timeout: 20000});
     const t0 = Date.now();
     await page.goto(base + '/viewer/viewer?StudyInstanceUIDs=' + encodeURIComponent(study),
                     {waitUntil: 'load', timeout: 60000});
