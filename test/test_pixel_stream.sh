@@ -6,10 +6,10 @@
 #     still fetching the study (the SCP's reception hook stops A at once with SIGSTOP,
 #     then asks B whether the study is cached yet: it must not be), every instance
 #     arrives, in instance order, with A's pixel data.
-#  2. One of A's blob files is corrupted on disk (a byte in its pixel data). C-GET of
-#     the study through C (which holds nothing of it): every instance arrives intact and
-#     in order; C's log names the corrupt copy, which came from A and was fetched again
-#     from B.
+#  2. Two of A's blob files are corrupted on disk (a byte in their pixel data). C-GET
+#     of the study through C (which holds nothing of it; A and B do): every instance
+#     arrives intact and in order; C's log names a corrupt copy, which came from A and
+#     was fetched again from B.
 #  3. WADO-RS of the study at D (cold): the multipart answer carries every instance,
 #     in order, intact.
 . "$(dirname "$0")/lib.sh"
@@ -102,27 +102,25 @@ wait_until 30 cached_at $B
 log "C-MOVE through B: the first instance went out while B was still fetching; all $N in order"
 
 # ---- 2. a corrupt copy at A is fetched again from B ---------------------------------------
-victim=$(ls "$T/in" | sort | sed -n 5p)
-hash=$("$PYD" - "$T/in/$victim" "${NODE_DIR[A]}/blobs" <<'EOF'
+# Instances 5 and 6 are corrupted at A: the fetch spreads consecutive instances over the
+# holders that are up (A and B), so one of them, at least, is asked of A.
+"$PYD" - "$T/in" "${NODE_DIR[A]}/blobs" <<'EOF2' || fail "cannot corrupt A's blobs"
 import glob, os, sys, pydicom
-uid = pydicom.dcmread(sys.argv[1]).SOPInstanceUID.encode()
+victims = {pydicom.dcmread(f).SOPInstanceUID.encode()
+           for f in glob.glob(sys.argv[1] + "/*.dcm")
+           if int(pydicom.dcmread(f, stop_before_pixels=True).InstanceNumber) in (5, 6)}
+done = 0
 for f in glob.glob(sys.argv[2] + "/??/*"):
     data = open(f, "rb").read()
-    if uid in data:
-        print(f)
-        break
-EOF
-)
-[ -n "$hash" ] || fail "cannot find A's blob of $victim"
-"$PYD" - "$hash" <<'EOF' || fail "cannot corrupt A's blob"
-import os, sys
-size = os.path.getsize(sys.argv[1])
-with open(sys.argv[1], "r+b") as f:
-    f.seek(size - 1000)
-    b = f.read(1)
-    f.seek(size - 1000)
-    f.write(bytes([b[0] ^ 0xFF]))
-EOF
+    if any(uid in data for uid in victims):
+        size = os.path.getsize(f)
+        with open(f, "r+b") as out:
+            out.seek(size - 1000)
+            out.write(bytes([data[size - 1000] ^ 0xFF]))
+        done += 1
+if done != 2:
+    sys.exit("found %d of A's blobs of instances 5 and 6" % done)
+EOF2
 dget $C "$T/got" -k QueryRetrieveLevel=STUDY -k "StudyInstanceUID=$STUDY" >"$T/get.log" 2>&1 ||
     fail "C-GET through C failed: $(tail -5 "$T/get.log")"
 check_received "$T/got" "C-GET through C with a corrupt copy at A"
