@@ -17,10 +17,10 @@
 #     instance storescu saw acknowledged ("Received Store Response (Success)") is there
 #     after the restart (C-FIND at IMAGE level at A), C-GET of the study returns every
 #     one of them equal to what was sent, and every blob at A hashes to its name.
-#  4. Corrupt holders: C and D cache a study of A (fetch, 3 instances); on disk, one
-#     instance's blob file is corrupted at C and another's at D (same size, flipped
-#     bytes), so whichever order B asks them in, it meets a corrupt copy and a good one
-#     exists; A is killed; `fetch` at B detects the hash mismatch (B's log names the
+#  4. Corrupt holders: C and D cache a study of A (fetch, 3 instances); on disk, every
+#     instance's blob file is corrupted at C (same size, flipped bytes) and D keeps good
+#     ones; B spreads a study's instances over the holders that are up, so it asks C for
+#     at least one and meets a corrupt copy while a good one exists; A is killed; `fetch` at B detects the hash mismatch (B's log names the
 #     instance and the peer), takes that instance from the other holder and succeeds;
 #     every blob cached at B hashes (b2sum -l 256) to its file name, and they are
 #     exactly A's blobs of the study.
@@ -181,8 +181,8 @@ pm $C fetch "$FS" >/dev/null 2>&1 || fail "fetch at C failed"
 pm $D fetch "$FS" >/dev/null 2>&1 || fail "fetch at D failed"
 wait_until 20 holds $B "$FS" "${NODE_ID[C]}"
 wait_until 20 holds $B "$FS" "${NODE_ID[D]}"
-# Which holder B asks first is B's business: corrupt one instance at C and another one
-# at D. Whatever the order, B meets one corrupt copy and finds a good one elsewhere.
+# B spreads the instances over C and D, so it asks C for at least one: corrupt all of
+# C's copies; D's stay good, so every instance has a good holder.
 ahashes=$(study_blobs $A "$FS")
 [ "$(echo "$ahashes" | wc -l)" = 3 ] || fail "A holds $(echo "$ahashes" | wc -l) blobs of the study, not 3"
 corrupt() # I HASH: flips 4 bytes in the middle of node I's blob HASH, keeping its size
@@ -197,14 +197,13 @@ corrupt() # I HASH: flips 4 bytes in the middle of node I's blob HASH, keeping i
     [ "$(b2sum -l 256 "$f" | cut -d' ' -f1)" != "$2" ] || fail "$f is not corrupt"
 }
 H=($ahashes)
-corrupt $C "${H[0]}"
-corrupt $D "${H[1]}"
-log "corrupted blob ${H[0]:0:16} at C (${NODE_ID[C]:0:8}) and ${H[1]:0:16} at D (${NODE_ID[D]:0:8})"
+for h in "${H[@]}"; do corrupt $C "$h"; done
+log "corrupted C's (${NODE_ID[C]:0:8}) copies of the study; D's (${NODE_ID[D]:0:8}) are good"
 node_kill9 $A
 wait_until 30 is_down $B "${NODE_ID[A]}"
 pm $B fetch "$FS" --out "$T/fetched" >"$T/fetchB.log" 2>&1 ||
     { cat "$T/fetchB.log"; fail "fetch at B failed although a good holder is up"; }
-grep -E "fetch: instance (${H[0]:0:16} from peer ${NODE_ID[C]:0:8}|${H[1]:0:16} from peer ${NODE_ID[D]:0:8}): .*signed hash \(corrupt\)" \
+grep -E "fetch: instance (${H[0]:0:16}|${H[1]:0:16}|${H[2]:0:16}) from peer ${NODE_ID[C]:0:8}: .*signed hash \(corrupt\)" \
     "${NODE_LOG[B]}" >"$T/mismatch" || fail "B's log does not show the hash mismatch"
 log "B's log: $(head -n 1 "$T/mismatch")"
 blobs_intact $B || fail "B cached a corrupt blob"
