@@ -25,6 +25,30 @@ static void forget_fd(pm_dicom_server *srv, pm_dicom_conn *conn)
     conn->fd = -1;
 }
 
+/* Answers one DIMSE request. A bad condition means the association must be aborted. */
+static OFCondition answer(pm_dicom_assoc &a, T_ASC_PresentationContextID pcid, T_DIMSE_Message &msg)
+{
+    switch (msg.CommandField) {
+    case DIMSE_C_ECHO_RQ:
+        return DIMSE_sendEchoResponse(a.assoc, pcid, &msg.msg.CEchoRQ,
+                                      pm_dicom_edge_may(a, PM_ACCESS_ECHO, "C-ECHO")
+                                          ? STATUS_Success
+                                          : PM_DICOM_STATUS_NOT_AUTHORIZED,
+                                      nullptr);
+    case DIMSE_C_STORE_RQ: return pm_dicom_edge_store(a, pcid, &msg.msg.CStoreRQ);
+    case DIMSE_C_FIND_RQ: pm_dicom_edge_find(a, pcid, &msg.msg.CFindRQ); return EC_Normal;
+    case DIMSE_C_GET_RQ: pm_dicom_edge_get(a, pcid, &msg.msg.CGetRQ); return EC_Normal;
+    case DIMSE_C_MOVE_RQ: pm_dicom_edge_move(a, pcid, &msg.msg.CMoveRQ); return EC_Normal;
+    case DIMSE_C_CANCEL_RQ: return EC_Normal; /* nothing running to cancel */
+    default:
+        pm_warn(LOG_MOD, "association with %s: unsupported DIMSE command 0x%x", a.label.c_str(),
+                (unsigned)msg.CommandField);
+        return DIMSE_BADCOMMANDTYPE;
+    }
+}
+
+/* The requests of an acknowledged association, until release, abort, idle timeout or
+ * stop. */
 static void serve_dimse(pm_dicom_assoc &a)
 {
     pm_dicom_server *srv = a.srv;
@@ -63,36 +87,7 @@ static void serve_dimse(pm_dicom_assoc &a)
             ASC_abortAssociation(a.assoc);
             return;
         }
-        switch (msg.CommandField) {
-        case DIMSE_C_ECHO_RQ:
-            c = DIMSE_sendEchoResponse(a.assoc, pcid, &msg.msg.CEchoRQ,
-                                       pm_dicom_edge_may(a, PM_ACCESS_ECHO, "C-ECHO")
-                                           ? STATUS_Success
-                                           : PM_DICOM_STATUS_NOT_AUTHORIZED,
-                                       nullptr);
-            break;
-        case DIMSE_C_STORE_RQ: c = pm_dicom_edge_store(a, pcid, &msg.msg.CStoreRQ); break;
-        case DIMSE_C_FIND_RQ:
-            pm_dicom_edge_find(a, pcid, &msg.msg.CFindRQ);
-            c = EC_Normal;
-            break;
-        case DIMSE_C_GET_RQ:
-            pm_dicom_edge_get(a, pcid, &msg.msg.CGetRQ);
-            c = EC_Normal;
-            break;
-        case DIMSE_C_MOVE_RQ:
-            pm_dicom_edge_move(a, pcid, &msg.msg.CMoveRQ);
-            c = EC_Normal;
-            break;
-        case DIMSE_C_CANCEL_RQ:
-            c = EC_Normal; /* nothing running to cancel */
-            break;
-        default:
-            pm_warn(LOG_MOD, "association with %s: unsupported DIMSE command 0x%x", a.label.c_str(),
-                    (unsigned)msg.CommandField);
-            c = DIMSE_BADCOMMANDTYPE;
-            break;
-        }
+        c = answer(a, pcid, msg);
         if (c.bad()) {
             ASC_abortAssociation(a.assoc);
             return;
@@ -147,6 +142,60 @@ static bool wait_readable(pm_dicom_server *srv, int fd, unsigned ms)
     return false;
 }
 
+/* Receives the A-ASSOCIATE-RQ on fd through the guarded transport. dcmtk takes the socket
+ * from its process-wide setting, so that is set under pm_dicom_edge_receive_lock, held
+ * only until dcmtk has taken the socket (conn.cc releases it then). */
+static OFCondition receive_association(pm_dicom_server *srv, pm_dicom_conn *conn, int fd,
+                                       T_ASC_Association **assoc)
+{
+    std::unique_lock<std::mutex> hold(pm_dicom_edge_receive_lock());
+    dcmExternalSocketHandle.set(fd);
+    pm_dicom_edge_receiving(conn, &hold);
+    OFCondition c = ASC_receiveAssociation(srv->net, assoc, (long)pm_dicom_edge_max_pdu(srv),
+                                           nullptr, nullptr, srv->tls ? OFTrue : OFFalse,
+                                           DUL_NOBLOCK, pm_dicom_edge_dimse_timeout(srv));
+    pm_dicom_edge_receiving(nullptr, nullptr);
+    if (hold.owns_lock()) {
+        dcmExternalSocketHandle.set(DCMNET_INVALID_SOCKET);
+        hold.unlock();
+    }
+    return c;
+}
+
+/* Destroys the association, which closes its socket: under srv->mu, as stop() must not
+ * touch the number afterwards. scp: it was acknowledged or rejected by us. */
+static void destroy_association(pm_dicom_server *srv, pm_dicom_conn *conn, T_ASC_Association *assoc,
+                                bool scp)
+{
+    std::lock_guard<std::mutex> g(srv->mu);
+    pm_dicom_edge_guard_detach(conn);
+    conn->fd = -1;
+    if (scp)
+        ASC_dropSCPAssociation(assoc);
+    else
+        ASC_dropAssociation(assoc);
+    ASC_destroyAssociation(&assoc);
+}
+
+/* A received association: admission, then (admitted) its service. */
+static void admit_and_serve(pm_dicom_server *srv, pm_dicom_conn *conn, T_ASC_Association *assoc)
+{
+    pm_dicom_assoc a;
+    a.srv = srv;
+    a.conn = conn;
+    a.assoc = assoc;
+    a.calling_ae = assoc->params->DULparams.callingAPTitle;
+    a.host = conn->host;
+    a.label = a.calling_ae + " (" + conn->host + ")";
+    {
+        std::lock_guard<std::mutex> g(srv->mu);
+        conn->label = a.label;
+    }
+    /* admit() answers a refusal itself (and logs why) */
+    if (pm_dicom_edge_admit(a))
+        serve_admitted(a);
+}
+
 static void serve_connection(pm_dicom_server *srv, pm_dicom_conn *conn)
 {
     T_ASC_Association *assoc = nullptr;
@@ -159,31 +208,13 @@ static void serve_connection(pm_dicom_server *srv, pm_dicom_conn *conn)
         close(fd);
         return;
     }
-    OFCondition c;
-    {
-        /* Held only until dcmtk has taken the socket (conn.cc releases it then). */
-        std::unique_lock<std::mutex> hold(pm_dicom_edge_receive_lock());
-        dcmExternalSocketHandle.set(fd);
-        pm_dicom_edge_receiving(conn, &hold);
-        c = ASC_receiveAssociation(srv->net, &assoc, (long)pm_dicom_edge_max_pdu(srv), nullptr,
-                                   nullptr, srv->tls ? OFTrue : OFFalse, DUL_NOBLOCK,
-                                   pm_dicom_edge_dimse_timeout(srv));
-        pm_dicom_edge_receiving(nullptr, nullptr);
-        if (hold.owns_lock()) {
-            dcmExternalSocketHandle.set(DCMNET_INVALID_SOCKET);
-            hold.unlock();
-        }
-    }
+    OFCondition c = receive_association(srv, conn, fd, &assoc);
     if (c.bad() || !assoc || pm_dicom_edge_guard_failed(conn)) {
         if (!pm_dicom_edge_guard_failed(conn)) /* else the guard said why */
             pm_warn(LOG_MOD, "association request from %s failed: %s", conn->host.c_str(),
                     c.text());
         if (assoc) {
-            std::lock_guard<std::mutex> g(srv->mu);
-            pm_dicom_edge_guard_detach(conn);
-            conn->fd = -1;
-            ASC_dropAssociation(assoc);
-            ASC_destroyAssociation(&assoc);
+            destroy_association(srv, conn, assoc, false);
         } else {
             pm_dicom_edge_guard_detach(conn);
             forget_fd(srv, conn);
@@ -191,30 +222,8 @@ static void serve_connection(pm_dicom_server *srv, pm_dicom_conn *conn)
         }
         return;
     }
-
-    pm_dicom_assoc a;
-    a.srv = srv;
-    a.conn = conn;
-    a.assoc = assoc;
-    a.calling_ae = assoc->params->DULparams.callingAPTitle;
-    a.host = conn->host;
-    a.label = a.calling_ae + " (" + conn->host + ")";
-    {
-        std::lock_guard<std::mutex> g(srv->mu);
-        conn->label = a.label;
-    }
-
-    /* admit() answers a refusal itself (and logs why) */
-    if (pm_dicom_edge_admit(a))
-        serve_admitted(a);
-    /* dcmtk closes the socket here; stop() must not touch the number afterwards. */
-    {
-        std::lock_guard<std::mutex> g(srv->mu);
-        pm_dicom_edge_guard_detach(conn);
-        conn->fd = -1;
-        ASC_dropSCPAssociation(assoc);
-        ASC_destroyAssociation(&assoc);
-    }
+    admit_and_serve(srv, conn, assoc);
+    destroy_association(srv, conn, assoc, true);
 }
 
 void pm_dicom_edge_conn_main(pm_dicom_server *srv, pm_dicom_conn *conn)

@@ -400,86 +400,109 @@ static int speculate(scanner *s, int mode, uint64_t region_end, uint64_t hard, u
     return rc;
 }
 
-/* One element whose tag (g, e) has just been read, in a container with ends x. */
-static int scan_element(scanner *s, int mode, ends x, unsigned depth, uint16_t g, uint16_t e)
+/* An element's header after its tag: its VR (explicit VR only: else VR_UN), whether
+ * that VR was "OX" (dcmtk reads pixel data with it as OW), and its value length. */
+typedef struct {
+    vr_kind vr;
+    int vr_ox;
+    uint32_t len;
+} element_head;
+
+/* The next 4 header bytes, within the hard end: S_OK, or why not. */
+static int header_bytes(scanner *s, const ends *x, uint8_t v[4])
+{
+    if (!fits(s, x, 4))
+        return mal(s, "element header runs past the end of its region");
+    if (!have(s->r, 4))
+        return eof(s);
+    take(s->r, v, 4);
+    return S_OK;
+}
+
+static int read_element_head(scanner *s, int mode, const ends *x, element_head *h)
 {
     reader *r = s->r;
     int big = is_big(mode);
-    vr_kind vr = VR_UN;
-    int vr_ox = 0; /* "OX": dcmtk reads pixel data with it as OW */
-    uint32_t len;
     uint8_t v[4];
-    if (is_explicit(mode)) {
-        if (!fits(s, &x, 4))
-            return mal(s, "element header runs past the end of its region");
-        if (!have(r, 4))
-            return eof(s);
-        take(r, v, 2);
-        vr = vr_of(v);
-        vr_ox = v[0] == 'O' && v[1] == 'X';
-        if (vr == VR_SHORT || vr == VR_REFUSED) {
-            take(r, v, 2);
-            len = u16(v, big);
-        } else {
-            if (vr != VR_NA)
-                take(r, v, 2); /* reserved */
-            if (!fits(s, &x, 4))
-                return mal(s, "element header runs past the end of its region");
-            if (!have(r, 4))
-                return eof(s);
-            take(r, v, 4);
-            len = u32(v, big);
-        }
-        if (vr == VR_NA || vr == VR_REFUSED)
-            return mal(s, "element with VR na or pi");
-    } else {
-        if (!fits(s, &x, 4))
-            return mal(s, "element header runs past the end of its region");
-        if (!have(r, 4))
-            return eof(s);
-        take(r, v, 4);
-        len = u32(v, big);
+    int rc;
+    h->vr = VR_UN;
+    h->vr_ox = 0;
+    if (!is_explicit(mode)) {
+        if ((rc = header_bytes(s, x, v)))
+            return rc;
+        h->len = u32(v, big);
+        return S_OK;
     }
-    int pixel_tag = g == 0x7FE0 && e == 0x0010;
-    ends inner = own(NO_END, x.hard); /* an undefined-length value's ends */
+    if (!fits(s, x, 4))
+        return mal(s, "element header runs past the end of its region");
+    if (!have(r, 4))
+        return eof(s);
+    take(r, v, 2);
+    h->vr = vr_of(v);
+    h->vr_ox = v[0] == 'O' && v[1] == 'X';
+    if (h->vr == VR_SHORT || h->vr == VR_REFUSED) {
+        take(r, v, 2);
+        h->len = u16(v, big);
+    } else {
+        if (h->vr != VR_NA)
+            take(r, v, 2); /* reserved */
+        if ((rc = header_bytes(s, x, v)))
+            return rc;
+        h->len = u32(v, big);
+    }
+    if (h->vr == VR_NA || h->vr == VR_REFUSED)
+        return mal(s, "element with VR na or pi");
+    return S_OK;
+}
 
-    if (len == UNDEF) {
-        if (is_explicit(mode)) {
-            switch (vr) {
-            case VR_SQ:
-                return deeper(s, depth + 1) ?: scan_sequence(s, mode, inner, depth + 1, 0, 0);
-            case VR_UN:
-                if (vr_ox && pixel_tag)
-                    return scan_sequence(s, mode, inner, depth, 1, 0);
-                /* CP-246: a sequence in implicit VR little endian */
-                return deeper(s, depth + 1)
-                           ?: scan_sequence(s, MODE_IMPLICIT_LE, inner, depth + 1, 0, 0);
-            case VR_PX:
-            case VR_OBOW:
-                /* Pixel data, or (any other OB/OW) a pixel sequence if a private
-                 * dictionary says so, else refused by dcmtk: fragments either way. */
-                return scan_sequence(s, mode, inner, depth, 1, 0);
-            default:
-                /* A string or number of "undefined length": dcmtk takes it as a value
-                 * of 4 GiB, running to the end of the data. */
-                if (!fits(s, &x, len))
-                    return mal(s, "value of undefined length");
-                return skip(r, len) ? mal(s, "value of undefined length") : short_value(s, len);
-            }
-        }
+/* A value of undefined length: a sequence, a pixel sequence, or (explicit VR, any other
+ * VR) a value dcmtk would read as 4 GiB. */
+static int scan_undefined_value(scanner *s, int mode, ends x, unsigned depth, const element_head *h,
+                                int pixel_tag)
+{
+    ends inner = own(NO_END, x.hard);
+    if (!is_explicit(mode)) {
         if (pixel_tag)
             return scan_sequence(s, mode, inner, depth, 1, 0);
         /* Implicit VR: a sequence, UN (a sequence too) or private pixel data, by the
          * dictionary: items of defined length may be fragments. */
         return deeper(s, depth + 1) ?: scan_sequence(s, mode, inner, depth + 1, 0, 1);
     }
+    switch (h->vr) {
+    case VR_SQ: return deeper(s, depth + 1) ?: scan_sequence(s, mode, inner, depth + 1, 0, 0);
+    case VR_UN:
+        if (h->vr_ox && pixel_tag)
+            return scan_sequence(s, mode, inner, depth, 1, 0);
+        /* CP-246: a sequence in implicit VR little endian */
+        return deeper(s, depth + 1) ?: scan_sequence(s, MODE_IMPLICIT_LE, inner, depth + 1, 0, 0);
+    case VR_PX:
+    case VR_OBOW:
+        /* Pixel data, or (any other OB/OW) a pixel sequence if a private dictionary says
+         * so, else refused by dcmtk: fragments either way. */
+        return scan_sequence(s, mode, inner, depth, 1, 0);
+    default:
+        /* A string or number of "undefined length": dcmtk takes it as a value of 4 GiB,
+         * running to the end of the data. */
+        if (!fits(s, &x, h->len))
+            return mal(s, "value of undefined length");
+        return skip(s->r, h->len) ? mal(s, "value of undefined length") : short_value(s, h->len);
+    }
+}
+
+/* A value of defined length: skipped, but for a sequence (explicit SQ, or in implicit VR
+ * a value that starts with an item) and the meta header's TransferSyntaxUID, kept. */
+static int scan_defined_value(scanner *s, int mode, ends x, unsigned depth, const element_head *h,
+                              int ts_tag)
+{
+    reader *r = s->r;
+    uint32_t len = h->len;
     /* dcmtk: a value of defined length must fit in an item of defined length. */
     if (x.own != NO_END && depth > 0 && r->pos + len > x.own)
         return mal(s, "element runs past the end of its item");
     if (!fits(s, &x, len))
         return mal(s, "element runs past the end of its region");
     uint64_t value_end = r->pos + len;
-    if (g == 0x0002 && e == 0x0010 && len <= 64 && vr != VR_SQ) { /* TransferSyntaxUID */
+    if (ts_tag && len <= 64 && h->vr != VR_SQ) {
         if (!have(r, len))
             return eof(s);
         char uid[65];
@@ -489,16 +512,30 @@ static int scan_element(scanner *s, int mode, ends x, unsigned depth, uint16_t g
         return S_OK;
     }
     if (is_explicit(mode)) {
-        if (vr == VR_SQ)
+        if (h->vr == VR_SQ)
             return deeper(s, depth + 1)
                        ?: scan_sequence(s, mode, own(value_end, x.hard), depth + 1, 0, 0);
         return skip(r, len) ? S_OK : short_value(s, len);
     }
     /* Implicit VR: a value that starts with an item may be a sequence by the dictionary. */
+    int big = is_big(mode);
     if (len >= 8 && have(r, 4) && u16(r->buf + r->bpos, big) == 0xFFFE &&
         u16(r->buf + r->bpos + 2, big) == 0xE000)
         return deeper(s, depth + 1) ?: speculate(s, mode, value_end, x.hard, depth + 1, 1, 1);
     return skip(r, len) ? S_OK : short_value(s, len);
+}
+
+/* One element whose tag (g, e) has just been read, in a container with ends x: its
+ * header, then its value. */
+static int scan_element(scanner *s, int mode, ends x, unsigned depth, uint16_t g, uint16_t e)
+{
+    element_head h;
+    int rc = read_element_head(s, mode, &x, &h);
+    if (rc)
+        return rc;
+    if (h.len == UNDEF)
+        return scan_undefined_value(s, mode, x, depth, &h, g == 0x7FE0 && e == 0x0010);
+    return scan_defined_value(s, mode, x, depth, &h, g == 0x0002 && e == 0x0010);
 }
 
 /* The elements of a data set (depth 0) or item. */
