@@ -28,8 +28,8 @@ struct store_ctx {
     std::string path;
     bool handed_over = false;
     DcmDataset *detail = nullptr;
-    Uint16 refuse_status = STATUS_STORE_Refused_OutOfResources; /* refuse_callback's */
-    std::string refuse_why = "Out of resources: disk full";
+    Uint16 refuse_status = 0; /* refuse_callback's answer */
+    std::string refuse_why;
 };
 
 static void store_fail(store_ctx *s, T_DIMSE_C_StoreRSP *rsp, Uint16 status, const std::string &why)
@@ -112,32 +112,45 @@ static void refuse_callback(void *data, T_DIMSE_StoreProgress *progress, T_DIMSE
     }
 }
 
-OFCondition pm_dicom_edge_store(pm_dicom_assoc &a, T_ASC_PresentationContextID pcid,
-                                T_DIMSE_C_StoreRQ *req)
+/* Reads the data set of a C-STORE that cannot be stored and answers status and why. */
+static OFCondition refuse_store(pm_dicom_assoc &a, T_ASC_PresentationContextID pcid,
+                                T_DIMSE_C_StoreRQ *req, Uint16 status, const char *why)
 {
     store_ctx s;
     s.a = &a;
+    s.refuse_status = status;
+    s.refuse_why = why;
+    OFCondition c =
+        DIMSE_storeProvider(a.assoc, pcid, req, NULL_DEVICE_NAME, 0, nullptr, refuse_callback, &s,
+                            DIMSE_NONBLOCKING, pm_dicom_edge_dimse_timeout(a.srv));
+    delete s.detail;
+    return c;
+}
+
+/* Whether the spool's file system has less than SPOOL_RESERVE_BYTES free (logged). */
+static bool spool_full(const pm_dicom_assoc &a)
+{
     struct statvfs fs;
-    if (!pm_dicom_edge_may(a, PM_ACCESS_STORE, "C-STORE")) {
-        s.refuse_status = PM_DICOM_STATUS_NOT_AUTHORIZED;
-        s.refuse_why = "Refused: not authorized (no store right for this AE)";
-        OFCondition c =
-            DIMSE_storeProvider(a.assoc, pcid, req, NULL_DEVICE_NAME, 0, nullptr, refuse_callback,
-                                &s, DIMSE_NONBLOCKING, pm_dicom_edge_dimse_timeout(a.srv));
-        delete s.detail;
-        return c;
-    }
-    if (statvfs(a.srv->spool_dir.c_str(), &fs) == 0 &&
-        (uint64_t)fs.f_bavail * fs.f_frsize < SPOOL_RESERVE_BYTES) {
-        pm_error(LOG_MOD, "C-STORE from %s refused: the disk of %s is full (%llu KiB free)",
-                 a.label.c_str(), a.srv->spool_dir.c_str(),
-                 (unsigned long long)((uint64_t)fs.f_bavail * fs.f_frsize / 1024));
-        OFCondition c =
-            DIMSE_storeProvider(a.assoc, pcid, req, NULL_DEVICE_NAME, 0, nullptr, refuse_callback,
-                                &s, DIMSE_NONBLOCKING, pm_dicom_edge_dimse_timeout(a.srv));
-        delete s.detail;
-        return c;
-    }
+    if (statvfs(a.srv->spool_dir.c_str(), &fs) != 0 ||
+        (uint64_t)fs.f_bavail * fs.f_frsize >= SPOOL_RESERVE_BYTES)
+        return false;
+    pm_error(LOG_MOD, "C-STORE from %s refused: the disk of %s is full (%llu KiB free)",
+             a.label.c_str(), a.srv->spool_dir.c_str(),
+             (unsigned long long)((uint64_t)fs.f_bavail * fs.f_frsize / 1024));
+    return true;
+}
+
+OFCondition pm_dicom_edge_store(pm_dicom_assoc &a, T_ASC_PresentationContextID pcid,
+                                T_DIMSE_C_StoreRQ *req)
+{
+    if (!pm_dicom_edge_may(a, PM_ACCESS_STORE, "C-STORE"))
+        return refuse_store(a, pcid, req, PM_DICOM_STATUS_NOT_AUTHORIZED,
+                            "Refused: not authorized (no store right for this AE)");
+    if (spool_full(a))
+        return refuse_store(a, pcid, req, STATUS_STORE_Refused_OutOfResources,
+                            "Out of resources: disk full");
+    store_ctx s;
+    s.a = &a;
     char name[64];
     snprintf(name, sizeof name, "/rx-%ld-%lu.dcm", (long)getpid(), ++spool_seq);
     s.path = a.srv->spool_dir + name;

@@ -196,7 +196,7 @@ static int check_meta(const char *path, const pm_dicom_meta *out, const char *to
     if (too_long) {
         char msg[160];
         snprintf(msg, sizeof msg, "refused: %s is longer than %s", too_long,
-                 strstr(too_long, "UID") ? "64 characters (a UID)"
+                 strstr(too_long, "UID") ? PM_STR(PM_DICOM_UID_MAX) " characters (a UID)"
                                          : "the " PM_STR(PM_DICOM_TEXT_MAX) " characters kept");
         set_err(err, errlen, msg);
         return PM_E_DICOM;

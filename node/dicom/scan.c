@@ -14,6 +14,7 @@
  * checked against the nearest enclosing defined length, so a resumed scan never starts
  * past it. */
 #include "node/dicom/scan.h"
+#include "node/dicom/dicom.h"
 #include "proto/error.h"
 
 #include <errno.h>
@@ -187,7 +188,7 @@ typedef struct {
     unsigned long max_elements;
     pm_dicom_scan_result res;
     int spec; /* > 0 inside a speculative region */
-    char ts_uid[65];
+    char ts_uid[PM_DICOM_UID_MAX + 1];
 } scanner;
 
 static int mal(scanner *s, const char *why)
@@ -502,10 +503,10 @@ static int scan_defined_value(scanner *s, int mode, ends x, unsigned depth, cons
     if (!fits(s, &x, len))
         return mal(s, "element runs past the end of its region");
     uint64_t value_end = r->pos + len;
-    if (ts_tag && len <= 64 && h->vr != VR_SQ) {
+    if (ts_tag && len <= PM_DICOM_UID_MAX && h->vr != VR_SQ) {
         if (!have(r, len))
             return eof(s);
-        char uid[65];
+        char uid[PM_DICOM_UID_MAX + 1];
         take(r, uid, len);
         uid[len] = 0;
         snprintf(s->ts_uid, sizeof s->ts_uid, "%s", uid);
@@ -615,7 +616,7 @@ static int verdict(scanner *s, int rc, pm_dicom_scan_result *res)
 
 pm_dicom_ts pm_dicom_ts_of_uid(const char *uid)
 {
-    char u[65];
+    char u[PM_DICOM_UID_MAX + 1];
     size_t n = 0;
     if (!uid)
         return PM_DICOM_TS_UNKNOWN;
