@@ -1,10 +1,11 @@
-/* The apply function's entry points and what its folds share: the per-key event
- * index (events per study and for membership, in the total order), deleting events,
- * fork branch events, and re-deriving an author's studies. */
+/* The apply function's entry points, and the helpers its folds share: the per-key
+ * event index (events per study, reporter and for membership, in the total order),
+ * event and UID lists, positions, deleting events, which events count. The helpers
+ * call nothing of the folds (members.c, studies.c, roster.c): the folds depend on
+ * them, and only the entry points at the end call the folds. */
 #include "proto/error.h"
 #include "proto/log.h"
 #include "store/apply_internal.h"
-#include "store/forks_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -268,53 +269,6 @@ int pm_apply_event_counts(MDB_txn *txn, pm_store *s, const pm_event *ev)
     if (m)
         pm__member_view__free_unpacked(m, NULL);
     return counts;
-}
-
-static int collect_alt_uid(void *ctx, const uint8_t *raw, size_t len)
-{
-    pm_event *ev;
-    int rc = pm_event_parse_stored(raw, len, &ev);
-    if (rc)
-        return rc;
-    const char *name;
-    pm_uid_list *const *lists = ctx;
-    char kind = pm_apply_event_key(ev, &name);
-    if (kind == KIND_STUDY)
-        rc = pm_uid_list_add(lists[0], name);
-    else if (kind == KIND_REPORTER)
-        rc = pm_uid_list_add(lists[1], name);
-    pm_event_destroy(&ev);
-    return rc;
-}
-
-/* Re-derives every study and roster view the author's events touch (its validity
- * changed), its fork branches' included. */
-int pm_apply_rederive_author(MDB_txn *txn, pm_store *s, const uint8_t *author)
-{
-    pm_event_list feed = {0};
-    int rc = pm_apply_load_feed(txn, s, author, 1, &feed);
-    /* The cursor is closed before deriving: pm_apply_derive_study writes to the same txn. Each
-     * study once, however many of the author's events touch it. */
-    pm_uid_list uids = {0}, reporters = {0};
-    for (size_t i = 0; !rc && i < feed.n; i++) {
-        const char *name;
-        char kind = pm_apply_event_key(feed.items[i], &name);
-        if (kind == KIND_STUDY)
-            rc = pm_uid_list_add(&uids, name);
-        else if (kind == KIND_REPORTER)
-            rc = pm_uid_list_add(&reporters, name);
-    }
-    pm_uid_list *lists[2] = {&uids, &reporters};
-    if (!rc)
-        rc = pm_forks_each_txn(txn, s, author, collect_alt_uid, lists);
-    for (size_t i = 0; !rc && i < uids.n; i++)
-        rc = pm_apply_derive_study(txn, s, uids.uids[i]);
-    for (size_t i = 0; !rc && i < reporters.n; i++)
-        rc = pm_apply_derive_reporter(txn, s, reporters.uids[i]);
-    pm_uid_list_free(&uids);
-    pm_uid_list_free(&reporters);
-    pm_event_list_free(&feed);
-    return rc;
 }
 
 /* ---- the entry points ----------------------------------------------------------- */

@@ -1,6 +1,11 @@
-/* Shared by the files of the apply function (apply.c: the per-key event index and the
- * entry points; members.c: the membership fold; studies.c: the study and worklist
- * fold). Not an API: everything runs inside the caller's LMDB write transaction. */
+/* Shared by the files of the apply function: apply.c (the entry points of apply.h, and the
+ * helpers declared here), members.c (the membership fold), studies.c (the study and
+ * worklist fold), roster.c (the reporter roster fold), views.c (the key prefix). Not an
+ * API: everything runs inside the caller's LMDB write transaction.
+ *
+ * Calls run one way: entry points -> folds -> helpers. A helper never calls a fold;
+ * one fold may call another (membership re-derives the studies and reporters whose
+ * authors' validity changed). */
 #ifndef PM_APPLY_INTERNAL_H
 #define PM_APPLY_INTERNAL_H
 
@@ -43,11 +48,6 @@ int pm_apply_delete_event(MDB_txn *txn, pm_store *s, const pm_event *ev);
 Pm__Position *pm_apply_position_new(const pm_position *p, uint8_t *origin_store);
 pm_position pm_apply_position_of(const Pm__Position *p);
 
-/* The folds. */
-int pm_apply_derive_membership(MDB_txn *txn, pm_store *s);
-int pm_apply_derive_study(MDB_txn *txn, pm_store *s, const char *uid);
-int pm_apply_derive_reporter(MDB_txn *txn, pm_store *s, const char *reporter_id);
-
 /* Which view key an event belongs to: its kind and name (borrowed from ev), or 0 when
  * it belongs to none. */
 char pm_apply_event_key(const pm_event *ev, const char **name);
@@ -56,7 +56,12 @@ char pm_apply_event_key(const pm_event *ev, const char **name);
  * by a revocation (fork branches count too: the fork rule). Uncached: for folds over
  * few events. */
 int pm_apply_event_counts(MDB_txn *txn, pm_store *s, const pm_event *ev);
-/* Re-derives every study the author's events touch (its validity changed). */
-int pm_apply_rederive_author(MDB_txn *txn, pm_store *s, const uint8_t *author);
+
+/* ---- the folds: each re-derives one view key from its events (members.c, studies.c,
+ * roster.c); called by the entry points and, for studies and reporters, by the
+ * membership fold. */
+int pm_apply_derive_membership(MDB_txn *txn, pm_store *s);
+int pm_apply_derive_study(MDB_txn *txn, pm_store *s, const char *uid);
+int pm_apply_derive_reporter(MDB_txn *txn, pm_store *s, const char *reporter_id);
 
 #endif

@@ -3,6 +3,7 @@
 #include "proto/error.h"
 #include "proto/log.h"
 #include "store/apply_internal.h"
+#include "store/forks_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -302,6 +303,53 @@ static int fold_all_membership(MDB_txn *txn, pm_store *s, pm_event_list *evs, me
     return PM_E_STORE; /* cannot happen: each round removes events */
 }
 
+static int collect_alt_uid(void *ctx, const uint8_t *raw, size_t len)
+{
+    pm_event *ev;
+    int rc = pm_event_parse_stored(raw, len, &ev);
+    if (rc)
+        return rc;
+    const char *name;
+    pm_uid_list *const *lists = ctx;
+    char kind = pm_apply_event_key(ev, &name);
+    if (kind == KIND_STUDY)
+        rc = pm_uid_list_add(lists[0], name);
+    else if (kind == KIND_REPORTER)
+        rc = pm_uid_list_add(lists[1], name);
+    pm_event_destroy(&ev);
+    return rc;
+}
+
+/* Re-derives every study and roster view the author's events touch (its validity
+ * changed), its fork branches' included. */
+static int rederive_author(MDB_txn *txn, pm_store *s, const uint8_t *author)
+{
+    pm_event_list feed = {0};
+    int rc = pm_apply_load_feed(txn, s, author, 1, &feed);
+    /* The cursor is closed before deriving: pm_apply_derive_study writes to the same txn. Each
+     * study once, however many of the author's events touch it. */
+    pm_uid_list uids = {0}, reporters = {0};
+    for (size_t i = 0; !rc && i < feed.n; i++) {
+        const char *name;
+        char kind = pm_apply_event_key(feed.items[i], &name);
+        if (kind == KIND_STUDY)
+            rc = pm_uid_list_add(&uids, name);
+        else if (kind == KIND_REPORTER)
+            rc = pm_uid_list_add(&reporters, name);
+    }
+    pm_uid_list *lists[2] = {&uids, &reporters};
+    if (!rc)
+        rc = pm_forks_each_txn(txn, s, author, collect_alt_uid, lists);
+    for (size_t i = 0; !rc && i < uids.n; i++)
+        rc = pm_apply_derive_study(txn, s, uids.uids[i]);
+    for (size_t i = 0; !rc && i < reporters.n; i++)
+        rc = pm_apply_derive_reporter(txn, s, reporters.uids[i]);
+    pm_uid_list_free(&uids);
+    pm_uid_list_free(&reporters);
+    pm_event_list_free(&feed);
+    return rc;
+}
+
 static int drop_unfolded_members(MDB_txn *txn, pm_store *s, membership *ms)
 {
     MDB_cursor *cur;
@@ -325,7 +373,7 @@ static int drop_unfolded_members(MDB_txn *txn, pm_store *s, membership *ms)
     mdb_cursor_close(cur); /* closed before writing to the same table */
     for (size_t i = 0; !rc && i < n_gone; i++)
         if (!(rc = pm_view_write(txn, s, s->members, 'm', gone[i], PM_ID_BYTES, NULL, 0)))
-            rc = pm_apply_rederive_author(txn, s, gone[i]);
+            rc = rederive_author(txn, s, gone[i]);
     free(gone);
     return rc;
 }
@@ -351,7 +399,7 @@ int pm_apply_derive_membership(MDB_txn *txn, pm_store *s)
     if (!rc)
         rc = drop_unfolded_members(txn, s, &ms);
     for (size_t i = 0; !rc && i < n_changed; i++)
-        rc = pm_apply_rederive_author(txn, s, changed[i]);
+        rc = rederive_author(txn, s, changed[i]);
     /* Studies touched by events the cut removed. */
     for (size_t i = 0; !rc && i < touched.n; i++)
         rc = pm_apply_derive_study(txn, s, touched.uids[i]);

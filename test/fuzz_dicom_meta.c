@@ -11,8 +11,8 @@
  *       $(pkg-config --libs dcmtk libprotobuf-c) -o /tmp/fuzz_dicom_meta
  *   mkdir -p /tmp/dicom-corpus && /tmp/fuzz_dicom_meta /tmp/dicom-corpus test/corpus/dicom_meta
  *
- * (pm_dicom_read_meta scans the file first: add node/dicom/scan.c, and -lz, to the
- * clang++ line.)
+ * (pm_dicom_read_meta scans the file first: add node/dicom/scan.c and
+ * node/dicom/scan_reader.c, and -lz, to the clang++ line.)
  *
  * pm_dicom_read_meta reads a path, so each input goes through one temporary file. Beyond
  * "no crash, no leak, no undefined behaviour" it checks the contract: PM_OK with the

@@ -256,6 +256,67 @@ static void print_status_table(json_t *doc, int running)
     print_members_table(json_object_get(doc, "members"));
 }
 
+/* Each origin's head here, and how far behind what the peers (known: origin hex ->
+ * seq) have; a fork's longer branch counts as held. */
+static json_t *heads_json(const pm_node *node, json_t *known)
+{
+    pm_head *heads = NULL;
+    size_t nheads = 0;
+    pm_feed_heads(node->store, &heads, &nheads);
+    json_t *jheads = json_array();
+    for (size_t i = 0; i < nheads; i++) {
+        char id[PM_ID_HEX];
+        pm_hex_encode(heads[i].origin, PM_ID_BYTES, id);
+        json_int_t peers_have = json_integer_value(json_object_get(known, id));
+        uint64_t top = 0, held = heads[i].seq;
+        if (pm_forks_top(node->store, heads[i].origin, &top) == PM_OK && top > held)
+            held = top;
+        json_int_t behind = peers_have > (json_int_t)held ? peers_have - (json_int_t)held : 0;
+        json_t *h = json_pack("{s:s, s:I, s:I}", "origin", id, "seq", (json_int_t)heads[i].seq,
+                              "behind", behind);
+        json_array_append_new(jheads, h);
+    }
+    free(heads);
+    return jheads;
+}
+
+/* Disk use: the store's file, the blobs and the cache. */
+static json_t *storage_json(const pm_node *node, const char *dir)
+{
+    uint64_t blob_bytes = 0, cache_bytes = 0, blob_count = 0;
+    char *data_file = pm_node_path(dir, "store/data.mdb");
+    pm_blobs_usage(node->blobs, &blob_bytes, &cache_bytes, &blob_count);
+    struct stat st;
+    uint64_t store_bytes =
+        data_file && stat(data_file, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
+    free(data_file);
+    return json_pack("{s:I, s:I, s:I, s:I, s:I}", "store_bytes", (json_int_t)store_bytes,
+                     "blob_bytes", (json_int_t)blob_bytes, "cache_bytes", (json_int_t)cache_bytes,
+                     "cache_max_bytes", (json_int_t)node->cfg->cache_max_bytes, "blobs",
+                     (json_int_t)blob_count);
+}
+
+/* RIS delivery and ATNA audit export: where to, and what is still to go (null: off). */
+static json_t *ris_json(const pm_node *node, const char *dir)
+{
+    if (!node->cfg->ris_endpoint || !*node->cfg->ris_endpoint)
+        return json_null();
+    size_t pending = 0;
+    pm_ris_pending(dir, node->store, pm_identity_public(node->id), &pending);
+    return json_pack("{s:s, s:I}", "endpoint", node->cfg->ris_endpoint, "undelivered",
+                     (json_int_t)pending);
+}
+
+static json_t *audit_json(const pm_node *node, const char *dir)
+{
+    if (!node->cfg->audit_syslog || !*node->cfg->audit_syslog)
+        return json_null();
+    uint64_t events = 0, records = 0;
+    pm_atna_pending(dir, node->store, pm_identity_public(node->id), &events, &records);
+    return json_pack("{s:s, s:I}", "syslog", node->cfg->audit_syslog, "unsent",
+                     (json_int_t)(events + records));
+}
+
 int pm_cmd_status(int argc, char **argv)
 {
     pm_cli_args a;
@@ -269,33 +330,11 @@ int pm_cmd_status(int argc, char **argv)
     json_t *members = members_json(&node, live);
     json_t *forks = json_array();
     pm_feed_forks(node.store, collect_fork, forks);
-    pm_head *heads = NULL;
-    size_t nheads = 0;
-    pm_feed_heads(node.store, &heads, &nheads);
-    json_t *jheads = json_array();
-    for (size_t i = 0; i < nheads; i++) {
-        char id[PM_ID_HEX];
-        pm_hex_encode(heads[i].origin, PM_ID_BYTES, id);
-        json_int_t peers_have = json_integer_value(json_object_get(known, id));
-        uint64_t top = 0, held = heads[i].seq; /* a fork's longer branch counts as held */
-        if (pm_forks_top(node.store, heads[i].origin, &top) == PM_OK && top > held)
-            held = top;
-        json_int_t behind = peers_have > (json_int_t)held ? peers_have - (json_int_t)held : 0;
-        json_t *h = json_pack("{s:s, s:I, s:I}", "origin", id, "seq", (json_int_t)heads[i].seq,
-                              "behind", behind);
-        json_array_append_new(jheads, h);
-    }
-    free(heads);
+    json_t *jheads = heads_json(&node, known);
     pm_worklist_counts w = {.now = pm_now_ms()};
     pm_items_counts(node.store, &w);
-    uint64_t events = 0, blob_bytes = 0, cache_bytes = 0, blob_count = 0;
+    uint64_t events = 0;
     pm_store_count_events(node.store, &events);
-    char *data_file = pm_node_path(a.dir, "store/data.mdb");
-    pm_blobs_usage(node.blobs, &blob_bytes, &cache_bytes, &blob_count);
-    struct stat st;
-    uint64_t store_bytes =
-        data_file && stat(data_file, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
-    free(data_file);
     char id[PM_ID_HEX], digest[PM_HASH_HEX];
     pm_hex_encode(pm_identity_public(node.id), PM_ID_BYTES, id);
     pm_store_digest(node.store, digest);
@@ -308,28 +347,9 @@ int pm_cmd_status(int argc, char **argv)
         (json_int_t)w.reported, "verified", (json_int_t)w.verified, "overdue",
         (json_int_t)w.overdue, "orphans", (json_int_t)w.orphans);
     json_object_set_new(doc, "version", json_string(pm_version()));
-    json_object_set_new(
-        doc, "storage",
-        json_pack("{s:I, s:I, s:I, s:I, s:I}", "store_bytes", (json_int_t)store_bytes, "blob_bytes",
-                  (json_int_t)blob_bytes, "cache_bytes", (json_int_t)cache_bytes, "cache_max_bytes",
-                  (json_int_t)node.cfg->cache_max_bytes, "blobs", (json_int_t)blob_count));
-    size_t ris_pending = 0;
-    int ris_on = node.cfg->ris_endpoint && *node.cfg->ris_endpoint;
-    if (ris_on)
-        pm_ris_pending(a.dir, node.store, pm_identity_public(node.id), &ris_pending);
-    json_object_set_new(doc, "ris",
-                        ris_on ? json_pack("{s:s, s:I}", "endpoint", node.cfg->ris_endpoint,
-                                           "undelivered", (json_int_t)ris_pending)
-                               : json_null());
-    uint64_t atna_events = 0, atna_records = 0;
-    int atna_on = node.cfg->audit_syslog && *node.cfg->audit_syslog;
-    if (atna_on)
-        pm_atna_pending(a.dir, node.store, pm_identity_public(node.id), &atna_events,
-                        &atna_records);
-    json_object_set_new(doc, "audit",
-                        atna_on ? json_pack("{s:s, s:I}", "syslog", node.cfg->audit_syslog,
-                                            "unsent", (json_int_t)(atna_events + atna_records))
-                                : json_null());
+    json_object_set_new(doc, "storage", storage_json(&node, a.dir));
+    json_object_set_new(doc, "ris", ris_json(&node, a.dir));
+    json_object_set_new(doc, "audit", audit_json(&node, a.dir));
     /* Patient conflicts and damaged blobs (node/studies/incidents.h). */
     json_t *incidents = pm_incidents_json(node.store, 20);
     if (incidents)

@@ -7,6 +7,7 @@
 #include "node/cli/commands.h"
 #include "node/cli/feed_guard.h"
 #include "node/cli/item_command.h"
+#include "node/config/value.h"
 #include "node/dicom/sr.h"
 #include "node/studies/ingest.h"
 #include "node/worklist/actions.h"
@@ -353,97 +354,139 @@ static int parse_page(const pm_cli_args *a, const char *limit, const char *offse
     return PM_EXIT_OK;
 }
 
+/* The listing's filters: a state the worklist knows ("open": unreported or claimed), a
+ * priority the rules know. */
+static int check_filters(const pm_cli_args *a, const worklist_query *q)
+{
+    static const char *const states[] = {"unreported", "claimed", "reported", "verified",
+                                         "withdrawn",  "open",    NULL};
+    int state_ok = !q->state;
+    for (int i = 0; states[i]; i++)
+        state_ok |= q->state && strcmp(q->state, states[i]) == 0;
+    if (!state_ok)
+        return pm_cli_usage(
+            a->usage, "--state is one of unreported, claimed, reported, verified, withdrawn, open");
+    if (q->priority && pm_config_priority_index(q->priority) < 0)
+        return pm_cli_usage(a->usage, "--priority is one of immediate, urgent, routine");
+    return PM_EXIT_OK;
+}
+
+/* The worklist command's options into q (and a). PM_EXIT_OK or PM_EXIT_USAGE. */
+static int parse_worklist_args(int argc, char **argv, worklist_query *q, pm_cli_args *a)
+{
+    const char *limit = NULL, *offset = NULL;
+    pm_cli_opt opts[] = {{"state", &q->state, NULL},
+                         {"site", &q->site, NULL},
+                         {"subspecialty", &q->subspecialty, NULL},
+                         {"priority", &q->priority, NULL},
+                         {"overdue", NULL, &q->overdue},
+                         {"claimed-by", &q->claimed_by, NULL},
+                         {"limit", &limit, NULL},
+                         {"offset", &offset, NULL},
+                         {NULL, NULL, NULL}};
+    int rc = pm_cli_parse(argc, argv, opts, a);
+    if (!rc)
+        rc = parse_page(a, limit, offset, q);
+    if (!rc)
+        rc = check_filters(a, q);
+    return rc;
+}
+
+/* The matching items into q->list (a page of them with --limit, in order). */
+static int list_items(pm_node *node, worklist_query *q)
+{
+    q->blobs = node->blobs;
+    q->now = pm_now_ms();
+    q->list = json_array();
+    q->liveness = pm_admin_liveness(node, NULL);
+    q->self = pm_identity_public(node->id);
+    q->paged = q->limit && walks_by_due(q);
+    int r = walk_items(node->store, q);
+    if (!r && q->limit && !q->paged)
+        r = keys_page(node->store, q);
+    free(q->keys);
+    q->keys = NULL;
+    return r;
+}
+
+/* The listing's items with a new reference each, by due time (a page is in order
+ * already); NULL when out of memory. The caller drops them with free_items. */
+static json_t **sorted_items(const worklist_query *q, size_t *n)
+{
+    *n = json_array_size(q->list);
+    json_t **items = calloc(*n + 1, sizeof *items);
+    for (size_t i = 0; items && i < *n; i++)
+        items[i] = json_incref(json_array_get(q->list, i));
+    if (items && !q->limit)
+        qsort(items, *n, sizeof *items, by_due);
+    return items;
+}
+
+static void free_items(json_t **items, size_t n)
+{
+    for (size_t i = 0; items && i < n; i++)
+        json_decref(items[i]);
+    free(items);
+}
+
+static void print_items_json(json_t **items, size_t n)
+{
+    json_t *sorted = json_array();
+    for (size_t i = 0; items && i < n; i++)
+        json_array_append(sorted, items[i]);
+    pm_cli_print_json(sorted);
+}
+
+static void print_items_table(json_t **items, size_t n)
+{
+    static const char *const head[] = {"DUE", "PRIORITY", "STATE",     "CLAIMED BY", "SUBSPEC",
+                                       "MOD", "SITE",     "STUDY UID", "FLAGS"};
+    pm_table *t = pm_table_new(9, head);
+    for (size_t i = 0; items && i < n; i++) {
+        json_t *o = items[i];
+        char flags[64], site[9];
+        snprintf(flags, sizeof flags, "%s%s%s",
+                 json_is_true(json_object_get(o, "overdue")) ? "OVERDUE " : "",
+                 json_is_true(json_object_get(o, "conflict")) ? "CONFLICT " : "",
+                 json_is_true(json_object_get(o, "viewable")) ? "" : "not-viewable");
+        snprintf(site, sizeof site, "%.8s", json_string_value(json_object_get(o, "site")));
+        const char *claimed = json_string_value(json_object_get(o, "claimed_by"));
+        const char *row[] = {json_string_value(json_object_get(o, "due")),
+                             json_string_value(json_object_get(o, "priority")),
+                             json_string_value(json_object_get(o, "state")),
+                             claimed ? claimed : "",
+                             json_string_value(json_object_get(o, "subspecialty")),
+                             json_string_value(json_object_get(o, "modality")),
+                             site,
+                             json_string_value(json_object_get(o, "study_uid")),
+                             flags};
+        pm_table_add(t, row);
+    }
+    pm_table_print(t, stdout);
+    pm_table_destroy(&t);
+}
+
 int pm_cmd_worklist(int argc, char **argv)
 {
     worklist_query q;
     memset(&q, 0, sizeof q);
-    const char *limit = NULL, *offset = NULL;
-    pm_cli_opt opts[] = {{"state", &q.state, NULL},
-                         {"site", &q.site, NULL},
-                         {"subspecialty", &q.subspecialty, NULL},
-                         {"priority", &q.priority, NULL},
-                         {"overdue", NULL, &q.overdue},
-                         {"claimed-by", &q.claimed_by, NULL},
-                         {"limit", &limit, NULL},
-                         {"offset", &offset, NULL},
-                         {NULL, NULL, NULL}};
     pm_cli_args a;
-    int rc = pm_cli_parse(argc, argv, opts, &a);
-    if (!rc && (rc = parse_page(&a, limit, offset, &q)))
-        return rc;
+    int rc = parse_worklist_args(argc, argv, &q, &a);
     if (rc)
         return rc;
-    static const char *const states[] = {"unreported", "claimed", "reported", "verified",
-                                         "withdrawn",  "open",    NULL};
-    static const char *const priorities[] = {"immediate", "urgent", "routine", NULL};
-    int ok = !q.state, pok = !q.priority;
-    for (int i = 0; states[i]; i++)
-        ok |= q.state && strcmp(q.state, states[i]) == 0;
-    for (int i = 0; priorities[i]; i++)
-        pok |= q.priority && strcmp(q.priority, priorities[i]) == 0;
-    if (!ok || !pok) {
-        return pm_cli_usage(
-            a.usage,
-            !ok ? "--state is one of unreported, claimed, reported, verified, withdrawn, open"
-                : "--priority is one of immediate, urgent, routine");
-    }
     pm_node node;
-    if ((rc = pm_node_open(a.dir, PM_NODE_ALL | PM_NODE_BLOBS, &node))) {
+    if ((rc = pm_node_open(a.dir, PM_NODE_ALL | PM_NODE_BLOBS, &node)))
         return rc;
-    }
-    q.blobs = node.blobs;
-    q.now = pm_now_ms();
-    q.list = json_array();
-    q.liveness = pm_admin_liveness(&node, NULL);
-    q.self = pm_identity_public(node.id);
-    q.paged = q.limit && walks_by_due(&q);
-    int r = walk_items(node.store, &q);
-    if (!r && q.limit && !q.paged)
-        r = keys_page(node.store, &q);
-    free(q.keys);
-    size_t n = json_array_size(q.list);
-    json_t **items = calloc(n + 1, sizeof *items);
-    for (size_t i = 0; items && i < n; i++)
-        items[i] = json_incref(json_array_get(q.list, i));
-    if (items && !q.limit) /* a page is in order already */
-        qsort(items, n, sizeof *items, by_due);
-    if (r) {
+    int r = list_items(&node, &q);
+    size_t n;
+    json_t **items = sorted_items(&q, &n);
+    if (r)
         rc = pm_cli_fail("cannot read the worklist: %s", pm_strerror(r));
-    } else if (a.json) {
-        json_t *sorted = json_array();
-        for (size_t i = 0; items && i < n; i++)
-            json_array_append(sorted, items[i]);
-        pm_cli_print_json(sorted);
-    } else {
-        static const char *const head[] = {"DUE", "PRIORITY", "STATE",     "CLAIMED BY", "SUBSPEC",
-                                           "MOD", "SITE",     "STUDY UID", "FLAGS"};
-        pm_table *t = pm_table_new(9, head);
-        for (size_t i = 0; items && i < n; i++) {
-            json_t *o = items[i];
-            char flags[64], site[9];
-            snprintf(flags, sizeof flags, "%s%s%s",
-                     json_is_true(json_object_get(o, "overdue")) ? "OVERDUE " : "",
-                     json_is_true(json_object_get(o, "conflict")) ? "CONFLICT " : "",
-                     json_is_true(json_object_get(o, "viewable")) ? "" : "not-viewable");
-            snprintf(site, sizeof site, "%.8s", json_string_value(json_object_get(o, "site")));
-            const char *claimed = json_string_value(json_object_get(o, "claimed_by"));
-            const char *row[] = {json_string_value(json_object_get(o, "due")),
-                                 json_string_value(json_object_get(o, "priority")),
-                                 json_string_value(json_object_get(o, "state")),
-                                 claimed ? claimed : "",
-                                 json_string_value(json_object_get(o, "subspecialty")),
-                                 json_string_value(json_object_get(o, "modality")),
-                                 site,
-                                 json_string_value(json_object_get(o, "study_uid")),
-                                 flags};
-            pm_table_add(t, row);
-        }
-        pm_table_print(t, stdout);
-        pm_table_destroy(&t);
-    }
-    for (size_t i = 0; items && i < n; i++)
-        json_decref(items[i]);
-    free(items);
+    else if (a.json)
+        print_items_json(items, n);
+    else
+        print_items_table(items, n);
+    free_items(items, n);
     json_decref(q.list);
     json_decref(q.liveness);
     pm_node_close(&node);

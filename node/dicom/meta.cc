@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -106,46 +107,78 @@ static bool looks_like_dicom(const char *path)
     return n >= 4 && ((buf[0] == 0x08 && buf[1] == 0x00) || (buf[0] == 0x00 && buf[1] == 0x08));
 }
 
-static int read_meta(const char *path, pm_dicom_meta *out, char *err, size_t errlen)
+/* Why dcmtk could not load the file at path, as a one-line reason. */
+static void load_failure(const char *path, const OFCondition &c, char *err, size_t errlen)
 {
-    DcmFileFormat ff;
-    /* Values over 4 KiB (pixel data) are left on disk: only the header matters here. */
-    OFCondition c = ff.loadFile(path, EXS_Unknown, EGL_noChange, 4096, ERM_autoDetect);
-    if (c.bad()) {
-        char msg[256];
-        if (!looks_like_dicom(path))
-            snprintf(msg, sizeof msg, "not a DICOM file (%s)", c.text());
-        else if (c == EC_StreamNotifyClient || c == EC_InvalidStream || c == EC_ItemEnd ||
-                 c == EC_SequEnd)
-            snprintf(msg, sizeof msg, "truncated (%s)", c.text());
-        else
-            snprintf(msg, sizeof msg, "unreadable DICOM (%s)", c.text());
-        set_err(err, errlen, msg);
-        return PM_E_DICOM;
+    char msg[256];
+    if (!looks_like_dicom(path))
+        snprintf(msg, sizeof msg, "not a DICOM file (%s)", c.text());
+    else if (c == EC_StreamNotifyClient || c == EC_InvalidStream || c == EC_ItemEnd ||
+             c == EC_SequEnd)
+        snprintf(msg, sizeof msg, "truncated (%s)", c.text());
+    else
+        snprintf(msg, sizeof msg, "unreadable DICOM (%s)", c.text());
+    set_err(err, errlen, msg);
+}
+
+/* A string attribute of the data set and the pm_dicom_meta field it fills. */
+struct meta_field {
+    DcmTagKey tag;
+    const char *keyword;
+    size_t offset, size;
+};
+#define META_FIELD(tag, name, field)                                                               \
+    {                                                                                              \
+        tag, name, offsetof(pm_dicom_meta, field), sizeof(pm_dicom_meta::field)                    \
     }
-    DcmDataset *ds = ff.getDataset();
-    DcmMetaInfo *mi = ff.getMetaInfo();
-    const char *too_long = nullptr;
-    if (!ds) {
-        set_err(err, errlen, "no data set");
-        return PM_E_DICOM;
-    }
-    get_str(ds, DCM_StudyInstanceUID, "StudyInstanceUID", out->study_uid, sizeof out->study_uid,
-            &too_long);
-    get_str(ds, DCM_SeriesInstanceUID, "SeriesInstanceUID", out->series_uid, sizeof out->series_uid,
-            &too_long);
-    get_str(ds, DCM_SOPInstanceUID, "SOPInstanceUID", out->sop_uid, sizeof out->sop_uid, &too_long);
-    get_str(ds, DCM_SOPClassUID, "SOPClassUID", out->sop_class_uid, sizeof out->sop_class_uid,
-            &too_long);
+
+/* The identifying UIDs, read before the meta header's fallbacks for the SOP's. */
+static const meta_field uid_fields[] = {
+    META_FIELD(DCM_StudyInstanceUID, "StudyInstanceUID", study_uid),
+    META_FIELD(DCM_SeriesInstanceUID, "SeriesInstanceUID", series_uid),
+    META_FIELD(DCM_SOPInstanceUID, "SOPInstanceUID", sop_uid),
+    META_FIELD(DCM_SOPClassUID, "SOPClassUID", sop_class_uid),
+};
+
+static const meta_field text_fields[] = {
+    META_FIELD(DCM_PatientID, "PatientID", patient_id),
+    META_FIELD(DCM_IssuerOfPatientID, "IssuerOfPatientID", issuer_of_patient_id),
+    META_FIELD(DCM_PatientName, "PatientName", patient_name),
+    META_FIELD(DCM_PatientBirthDate, "PatientBirthDate", patient_birth_date),
+    META_FIELD(DCM_PatientSex, "PatientSex", patient_sex),
+    META_FIELD(DCM_StudyDate, "StudyDate", study_date),
+    META_FIELD(DCM_StudyTime, "StudyTime", study_time),
+    META_FIELD(DCM_AccessionNumber, "AccessionNumber", accession_number),
+    META_FIELD(DCM_StudyDescription, "StudyDescription", study_description),
+    META_FIELD(DCM_ReferringPhysicianName, "ReferringPhysicianName", referring_physician),
+    META_FIELD(DCM_StudyID, "StudyID", study_id),
+    META_FIELD(DCM_Modality, "Modality", modality),
+    META_FIELD(DCM_SeriesDescription, "SeriesDescription", series_description),
+    META_FIELD(DCM_BodyPartExamined, "BodyPartExamined", body_part),
+};
+
+template <size_t N>
+static void get_fields(DcmItem *item, const meta_field (&fields)[N], pm_dicom_meta *out,
+                       const char **too_long)
+{
+    for (const meta_field &f : fields)
+        get_str(item, f.tag, f.keyword, (char *)out + f.offset, f.size, too_long);
+}
+
+/* The SOP UIDs the data set lacks, and the transfer syntax, from the meta header; the
+ * transfer syntax dcmtk read the data set in when there is no meta header. */
+static void get_from_meta_header(DcmMetaInfo *mi, DcmDataset *ds, pm_dicom_meta *out,
+                                 const char **too_long)
+{
     if (mi) {
         if (!out->sop_uid[0])
             get_str(mi, DCM_MediaStorageSOPInstanceUID, "MediaStorageSOPInstanceUID", out->sop_uid,
-                    sizeof out->sop_uid, &too_long);
+                    sizeof out->sop_uid, too_long);
         if (!out->sop_class_uid[0])
             get_str(mi, DCM_MediaStorageSOPClassUID, "MediaStorageSOPClassUID", out->sop_class_uid,
-                    sizeof out->sop_class_uid, &too_long);
+                    sizeof out->sop_class_uid, too_long);
         get_str(mi, DCM_TransferSyntaxUID, "TransferSyntaxUID", out->transfer_syntax_uid,
-                sizeof out->transfer_syntax_uid, &too_long);
+                sizeof out->transfer_syntax_uid, too_long);
     }
     if (!out->transfer_syntax_uid[0]) {
         DcmXfer x(ds->getOriginalXfer());
@@ -153,35 +186,17 @@ static int read_meta(const char *path, pm_dicom_meta *out, char *err, size_t err
             snprintf(out->transfer_syntax_uid, sizeof out->transfer_syntax_uid, "%s",
                      x.getXferID());
     }
-    get_str(ds, DCM_PatientID, "PatientID", out->patient_id, sizeof out->patient_id, &too_long);
-    get_str(ds, DCM_IssuerOfPatientID, "IssuerOfPatientID", out->issuer_of_patient_id,
-            sizeof out->issuer_of_patient_id, &too_long);
-    get_str(ds, DCM_PatientName, "PatientName", out->patient_name, sizeof out->patient_name,
-            &too_long);
-    get_str(ds, DCM_PatientBirthDate, "PatientBirthDate", out->patient_birth_date,
-            sizeof out->patient_birth_date, &too_long);
-    get_str(ds, DCM_PatientSex, "PatientSex", out->patient_sex, sizeof out->patient_sex, &too_long);
-    get_str(ds, DCM_StudyDate, "StudyDate", out->study_date, sizeof out->study_date, &too_long);
-    get_str(ds, DCM_StudyTime, "StudyTime", out->study_time, sizeof out->study_time, &too_long);
-    get_str(ds, DCM_AccessionNumber, "AccessionNumber", out->accession_number,
-            sizeof out->accession_number, &too_long);
-    get_str(ds, DCM_StudyDescription, "StudyDescription", out->study_description,
-            sizeof out->study_description, &too_long);
-    get_str(ds, DCM_ReferringPhysicianName, "ReferringPhysicianName", out->referring_physician,
-            sizeof out->referring_physician, &too_long);
-    get_str(ds, DCM_StudyID, "StudyID", out->study_id, sizeof out->study_id, &too_long);
-    get_str(ds, DCM_Modality, "Modality", out->modality, sizeof out->modality, &too_long);
-    get_str(ds, DCM_SeriesDescription, "SeriesDescription", out->series_description,
-            sizeof out->series_description, &too_long);
-    get_str(ds, DCM_BodyPartExamined, "BodyPartExamined", out->body_part, sizeof out->body_part,
-            &too_long);
-    out->series_number = get_int(ds, DCM_SeriesNumber);
-    out->instance_number = get_int(ds, DCM_InstanceNumber);
+}
 
+/* PM_OK when every value was whole and the identifying UIDs are there; else PM_E_DICOM
+ * with the reason. */
+static int check_meta(const char *path, const pm_dicom_meta *out, const char *too_long, char *err,
+                      size_t errlen)
+{
     if (too_long) {
         char msg[160];
         snprintf(msg, sizeof msg, "refused: %s is longer than %s", too_long,
-                 strstr(too_long, "UID") ? "64 characters (a UID)"
+                 strstr(too_long, "UID") ? PM_STR(PM_DICOM_UID_MAX) " characters (a UID)"
                                          : "the " PM_STR(PM_DICOM_TEXT_MAX) " characters kept");
         set_err(err, errlen, msg);
         return PM_E_DICOM;
@@ -196,6 +211,29 @@ static int read_meta(const char *path, pm_dicom_meta *out, char *err, size_t err
         return PM_E_DICOM;
     }
     return PM_OK;
+}
+
+static int read_meta(const char *path, pm_dicom_meta *out, char *err, size_t errlen)
+{
+    DcmFileFormat ff;
+    /* Values over 4 KiB (pixel data) are left on disk: only the header matters here. */
+    OFCondition c = ff.loadFile(path, EXS_Unknown, EGL_noChange, 4096, ERM_autoDetect);
+    if (c.bad()) {
+        load_failure(path, c, err, errlen);
+        return PM_E_DICOM;
+    }
+    DcmDataset *ds = ff.getDataset();
+    if (!ds) {
+        set_err(err, errlen, "no data set");
+        return PM_E_DICOM;
+    }
+    const char *too_long = nullptr;
+    get_fields(ds, uid_fields, out, &too_long);
+    get_from_meta_header(ff.getMetaInfo(), ds, out, &too_long);
+    get_fields(ds, text_fields, out, &too_long);
+    out->series_number = get_int(ds, DCM_SeriesNumber);
+    out->instance_number = get_int(ds, DCM_InstanceNumber);
+    return check_meta(path, out, too_long, err, errlen);
 }
 
 /* dcmtk's reading, in this process: what the parser process runs, and the fallback. */

@@ -14,164 +14,17 @@
  * checked against the nearest enclosing defined length, so a resumed scan never starts
  * past it. */
 #include "node/dicom/scan.h"
+#include "node/dicom/dicom.h"
+#include "node/dicom/scan_reader.h"
 #include "proto/error.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-#include <zlib.h>
 
 #define UNDEF 0xFFFFFFFFu
 #define NO_END UINT64_MAX
-#define BUF_SIZE 65536
-
-/* ---- a forward-only reader over a file, a deflated file or memory ---- */
-
-typedef struct {
-    int fd;               /* -1: memory */
-    const uint8_t *buf;   /* the window (memory: everything) */
-    size_t blen, bpos;    /* bytes in the window, next one to use */
-    uint8_t *own;         /* window storage for files */
-    uint64_t pos;         /* stream position of buf[bpos] */
-    uint64_t file_size;   /* files: for skips past the end */
-    int inflating, zdone; /* deflated data set */
-    z_stream z;
-    uint8_t *zin;
-    int ioerr;
-} reader;
-
-static int fill(reader *r)
-{
-    if (r->fd < 0)
-        return 0;
-    if (r->bpos < r->blen) { /* keep what is left at the start of the window */
-        memmove(r->own, r->own + r->bpos, r->blen - r->bpos);
-        r->blen -= r->bpos;
-    } else {
-        r->blen = 0;
-    }
-    r->bpos = 0;
-    if (!r->inflating) {
-        ssize_t n;
-        do
-            n = read(r->fd, r->own + r->blen, BUF_SIZE - r->blen);
-        while (n < 0 && errno == EINTR);
-        if (n < 0) {
-            r->ioerr = 1;
-            return 0;
-        }
-        r->blen += (size_t)n;
-        return n > 0;
-    }
-    if (r->zdone)
-        return 0;
-    size_t before = r->blen;
-    r->z.next_out = r->own + r->blen;
-    r->z.avail_out = (uInt)(BUF_SIZE - r->blen);
-    while (r->z.avail_out > 0 && !r->zdone) {
-        if (r->z.avail_in == 0) {
-            ssize_t n;
-            do
-                n = read(r->fd, r->zin, BUF_SIZE);
-            while (n < 0 && errno == EINTR);
-            if (n <= 0) {
-                r->ioerr = n < 0;
-                r->zdone = 1;
-                break;
-            }
-            r->z.next_in = r->zin;
-            r->z.avail_in = (uInt)n;
-        }
-        int zr = inflate(&r->z, Z_NO_FLUSH);
-        if (zr == Z_STREAM_END || (zr != Z_OK && zr != Z_BUF_ERROR)) {
-            r->zdone = 1; /* the end, or corrupt: what came out so far is the data set */
-            break;
-        }
-    }
-    r->blen = BUF_SIZE - r->z.avail_out;
-    return r->blen > before;
-}
-
-/* Makes n bytes (n <= 16) available in the window; 0 if the stream ends first. */
-static int have(reader *r, size_t n)
-{
-    while (r->blen - r->bpos < n)
-        if (!fill(r))
-            return 0;
-    return 1;
-}
-
-static size_t avail_now(reader *r)
-{
-    return r->blen - r->bpos;
-}
-
-/* Skips n bytes; 0 if the stream ends first (then it is at its end). */
-static int skip(reader *r, uint64_t n)
-{
-    uint64_t in_buf = avail_now(r);
-    if (n <= in_buf) {
-        r->bpos += (size_t)n;
-        r->pos += n;
-        return 1;
-    }
-    r->bpos = r->blen;
-    r->pos += in_buf;
-    n -= in_buf;
-    if (r->fd >= 0 && !r->inflating) {
-        if (r->pos + n > r->file_size) {
-            r->pos = r->file_size;
-            return 0;
-        }
-        if (lseek(r->fd, (off_t)n, SEEK_CUR) < 0) {
-            r->ioerr = 1;
-            return 0;
-        }
-        r->pos += n;
-        return 1;
-    }
-    while (n > 0) {
-        if (!fill(r))
-            return 0;
-        uint64_t k = avail_now(r) < n ? avail_now(r) : n;
-        r->bpos += (size_t)k;
-        r->pos += k;
-        n -= k;
-    }
-    return 1;
-}
-
-static void take(reader *r, void *out, size_t n)
-{
-    memcpy(out, r->buf + r->bpos, n);
-    r->bpos += n;
-    r->pos += n;
-}
-
-/* Starts reading the rest of the file as raw deflate (the data set of a deflated
- * transfer syntax follows the meta group). */
-static int start_inflate(reader *r)
-{
-    r->zin = malloc(BUF_SIZE);
-    if (!r->zin)
-        return PM_E_NOMEM;
-    memset(&r->z, 0, sizeof r->z);
-    if (inflateInit2(&r->z, -MAX_WBITS) != Z_OK)
-        return PM_E_NOMEM;
-    r->inflating = 1;
-    /* What the window still holds is the start of the compressed stream. */
-    size_t left = avail_now(r);
-    memcpy(r->zin, r->buf + r->bpos, left);
-    r->z.next_in = r->zin;
-    r->z.avail_in = (uInt)left;
-    r->bpos = r->blen = 0;
-    return PM_OK;
-}
 
 /* ---- the scan ---- */
 
@@ -187,7 +40,7 @@ typedef struct {
     unsigned long max_elements;
     pm_dicom_scan_result res;
     int spec; /* > 0 inside a speculative region */
-    char ts_uid[65];
+    char ts_uid[PM_DICOM_UID_MAX + 1];
 } scanner;
 
 static int mal(scanner *s, const char *why)
@@ -365,7 +218,7 @@ static int scan_sequence(scanner *s, int mode, ends x, unsigned depth, int pixel
                 return mal(s, "pixel data fragment of undefined length");
             if (!fits(s, &x, len))
                 return mal(s, "fragment runs past the end of its region");
-            if (!skip(r, len))
+            if (!pm_dicom_reader_skip(r, len))
                 return short_value(s, len);
             continue;
         }
@@ -396,109 +249,147 @@ static int speculate(scanner *s, int mode, uint64_t region_end, uint64_t hard, u
                       : scan_dataset(s, mode, x, depth);
     s->spec--;
     if (rc == S_MAL || (rc == S_OK && s->r->pos < region_end))
-        rc = skip(s->r, region_end - s->r->pos) ? S_OK : eof(s);
+        rc = pm_dicom_reader_skip(s->r, region_end - s->r->pos) ? S_OK : eof(s);
     return rc;
 }
 
-/* One element whose tag (g, e) has just been read, in a container with ends x. */
-static int scan_element(scanner *s, int mode, ends x, unsigned depth, uint16_t g, uint16_t e)
+/* An element's header after its tag: its VR (explicit VR only: else VR_UN), whether
+ * that VR was "OX" (dcmtk reads pixel data with it as OW), and its value length. */
+typedef struct {
+    vr_kind vr;
+    int vr_ox;
+    uint32_t len;
+} element_head;
+
+/* The next 4 header bytes, within the hard end: S_OK, or why not. */
+static int header_bytes(scanner *s, const ends *x, uint8_t v[4])
+{
+    if (!fits(s, x, 4))
+        return mal(s, "element header runs past the end of its region");
+    if (!have(s->r, 4))
+        return eof(s);
+    take(s->r, v, 4);
+    return S_OK;
+}
+
+static int read_element_head(scanner *s, int mode, const ends *x, element_head *h)
 {
     reader *r = s->r;
     int big = is_big(mode);
-    vr_kind vr = VR_UN;
-    int vr_ox = 0; /* "OX": dcmtk reads pixel data with it as OW */
-    uint32_t len;
     uint8_t v[4];
-    if (is_explicit(mode)) {
-        if (!fits(s, &x, 4))
-            return mal(s, "element header runs past the end of its region");
-        if (!have(r, 4))
-            return eof(s);
-        take(r, v, 2);
-        vr = vr_of(v);
-        vr_ox = v[0] == 'O' && v[1] == 'X';
-        if (vr == VR_SHORT || vr == VR_REFUSED) {
-            take(r, v, 2);
-            len = u16(v, big);
-        } else {
-            if (vr != VR_NA)
-                take(r, v, 2); /* reserved */
-            if (!fits(s, &x, 4))
-                return mal(s, "element header runs past the end of its region");
-            if (!have(r, 4))
-                return eof(s);
-            take(r, v, 4);
-            len = u32(v, big);
-        }
-        if (vr == VR_NA || vr == VR_REFUSED)
-            return mal(s, "element with VR na or pi");
-    } else {
-        if (!fits(s, &x, 4))
-            return mal(s, "element header runs past the end of its region");
-        if (!have(r, 4))
-            return eof(s);
-        take(r, v, 4);
-        len = u32(v, big);
+    int rc;
+    h->vr = VR_UN;
+    h->vr_ox = 0;
+    if (!is_explicit(mode)) {
+        if ((rc = header_bytes(s, x, v)))
+            return rc;
+        h->len = u32(v, big);
+        return S_OK;
     }
-    int pixel_tag = g == 0x7FE0 && e == 0x0010;
-    ends inner = own(NO_END, x.hard); /* an undefined-length value's ends */
+    if (!fits(s, x, 4))
+        return mal(s, "element header runs past the end of its region");
+    if (!have(r, 4))
+        return eof(s);
+    take(r, v, 2);
+    h->vr = vr_of(v);
+    h->vr_ox = v[0] == 'O' && v[1] == 'X';
+    if (h->vr == VR_SHORT || h->vr == VR_REFUSED) {
+        take(r, v, 2);
+        h->len = u16(v, big);
+    } else {
+        if (h->vr != VR_NA)
+            take(r, v, 2); /* reserved */
+        if ((rc = header_bytes(s, x, v)))
+            return rc;
+        h->len = u32(v, big);
+    }
+    if (h->vr == VR_NA || h->vr == VR_REFUSED)
+        return mal(s, "element with VR na or pi");
+    return S_OK;
+}
 
-    if (len == UNDEF) {
-        if (is_explicit(mode)) {
-            switch (vr) {
-            case VR_SQ:
-                return deeper(s, depth + 1) ?: scan_sequence(s, mode, inner, depth + 1, 0, 0);
-            case VR_UN:
-                if (vr_ox && pixel_tag)
-                    return scan_sequence(s, mode, inner, depth, 1, 0);
-                /* CP-246: a sequence in implicit VR little endian */
-                return deeper(s, depth + 1)
-                           ?: scan_sequence(s, MODE_IMPLICIT_LE, inner, depth + 1, 0, 0);
-            case VR_PX:
-            case VR_OBOW:
-                /* Pixel data, or (any other OB/OW) a pixel sequence if a private
-                 * dictionary says so, else refused by dcmtk: fragments either way. */
-                return scan_sequence(s, mode, inner, depth, 1, 0);
-            default:
-                /* A string or number of "undefined length": dcmtk takes it as a value
-                 * of 4 GiB, running to the end of the data. */
-                if (!fits(s, &x, len))
-                    return mal(s, "value of undefined length");
-                return skip(r, len) ? mal(s, "value of undefined length") : short_value(s, len);
-            }
-        }
+/* A value of undefined length: a sequence, a pixel sequence, or (explicit VR, any other
+ * VR) a value dcmtk would read as 4 GiB. */
+static int scan_undefined_value(scanner *s, int mode, ends x, unsigned depth, const element_head *h,
+                                int pixel_tag)
+{
+    ends inner = own(NO_END, x.hard);
+    if (!is_explicit(mode)) {
         if (pixel_tag)
             return scan_sequence(s, mode, inner, depth, 1, 0);
         /* Implicit VR: a sequence, UN (a sequence too) or private pixel data, by the
          * dictionary: items of defined length may be fragments. */
         return deeper(s, depth + 1) ?: scan_sequence(s, mode, inner, depth + 1, 0, 1);
     }
+    switch (h->vr) {
+    case VR_SQ: return deeper(s, depth + 1) ?: scan_sequence(s, mode, inner, depth + 1, 0, 0);
+    case VR_UN:
+        if (h->vr_ox && pixel_tag)
+            return scan_sequence(s, mode, inner, depth, 1, 0);
+        /* CP-246: a sequence in implicit VR little endian */
+        return deeper(s, depth + 1) ?: scan_sequence(s, MODE_IMPLICIT_LE, inner, depth + 1, 0, 0);
+    case VR_PX:
+    case VR_OBOW:
+        /* Pixel data, or (any other OB/OW) a pixel sequence if a private dictionary says
+         * so, else refused by dcmtk: fragments either way. */
+        return scan_sequence(s, mode, inner, depth, 1, 0);
+    default:
+        /* A string or number of "undefined length": dcmtk takes it as a value of 4 GiB,
+         * running to the end of the data. */
+        if (!fits(s, &x, h->len))
+            return mal(s, "value of undefined length");
+        return pm_dicom_reader_skip(s->r, h->len) ? mal(s, "value of undefined length")
+                                                  : short_value(s, h->len);
+    }
+}
+
+/* A value of defined length: skipped, but for a sequence (explicit SQ, or in implicit VR
+ * a value that starts with an item) and the meta header's TransferSyntaxUID, kept. */
+static int scan_defined_value(scanner *s, int mode, ends x, unsigned depth, const element_head *h,
+                              int ts_tag)
+{
+    reader *r = s->r;
+    uint32_t len = h->len;
     /* dcmtk: a value of defined length must fit in an item of defined length. */
     if (x.own != NO_END && depth > 0 && r->pos + len > x.own)
         return mal(s, "element runs past the end of its item");
     if (!fits(s, &x, len))
         return mal(s, "element runs past the end of its region");
     uint64_t value_end = r->pos + len;
-    if (g == 0x0002 && e == 0x0010 && len <= 64 && vr != VR_SQ) { /* TransferSyntaxUID */
+    if (ts_tag && len <= PM_DICOM_UID_MAX && h->vr != VR_SQ) {
         if (!have(r, len))
             return eof(s);
-        char uid[65];
+        char uid[PM_DICOM_UID_MAX + 1];
         take(r, uid, len);
         uid[len] = 0;
         snprintf(s->ts_uid, sizeof s->ts_uid, "%s", uid);
         return S_OK;
     }
     if (is_explicit(mode)) {
-        if (vr == VR_SQ)
+        if (h->vr == VR_SQ)
             return deeper(s, depth + 1)
                        ?: scan_sequence(s, mode, own(value_end, x.hard), depth + 1, 0, 0);
-        return skip(r, len) ? S_OK : short_value(s, len);
+        return pm_dicom_reader_skip(r, len) ? S_OK : short_value(s, len);
     }
     /* Implicit VR: a value that starts with an item may be a sequence by the dictionary. */
+    int big = is_big(mode);
     if (len >= 8 && have(r, 4) && u16(r->buf + r->bpos, big) == 0xFFFE &&
         u16(r->buf + r->bpos + 2, big) == 0xE000)
         return deeper(s, depth + 1) ?: speculate(s, mode, value_end, x.hard, depth + 1, 1, 1);
-    return skip(r, len) ? S_OK : short_value(s, len);
+    return pm_dicom_reader_skip(r, len) ? S_OK : short_value(s, len);
+}
+
+/* One element whose tag (g, e) has just been read, in a container with ends x: its
+ * header, then its value. */
+static int scan_element(scanner *s, int mode, ends x, unsigned depth, uint16_t g, uint16_t e)
+{
+    element_head h;
+    int rc = read_element_head(s, mode, &x, &h);
+    if (rc)
+        return rc;
+    if (h.len == UNDEF)
+        return scan_undefined_value(s, mode, x, depth, &h, g == 0x7FE0 && e == 0x0010);
+    return scan_defined_value(s, mode, x, depth, &h, g == 0x0002 && e == 0x0010);
 }
 
 /* The elements of a data set (depth 0) or item. */
@@ -576,38 +467,6 @@ static int verdict(scanner *s, int rc, pm_dicom_scan_result *res)
     return out;
 }
 
-pm_dicom_ts pm_dicom_ts_of_uid(const char *uid)
-{
-    char u[65];
-    size_t n = 0;
-    if (!uid)
-        return PM_DICOM_TS_UNKNOWN;
-    for (; uid[n] && n < sizeof u - 1; n++)
-        u[n] = uid[n];
-    while (n > 0 && (u[n - 1] == ' ' || u[n - 1] == '\0'))
-        n--;
-    u[n] = 0;
-    if (!strcmp(u, "1.2.840.10008.1.2") || !strcmp(u, "1.2.840.113619.5.2"))
-        return PM_DICOM_TS_IMPLICIT_LE;
-    if (!strcmp(u, "1.2.840.10008.1.2.2"))
-        return PM_DICOM_TS_EXPLICIT_BE;
-    if (!strcmp(u, "1.2.840.10008.1.2.1.99") || !strcmp(u, "1.2.840.10008.1.2.4.95"))
-        return PM_DICOM_TS_DEFLATED;
-    if (!strcmp(u, "1.2.840.10008.1.2.1") || !strcmp(u, "1.2.840.10008.1.2.5"))
-        return PM_DICOM_TS_EXPLICIT_LE;
-    /* The compressed syntaxes dcmtk 3.6.7 knows: JPEG, JPEG-LS, JPEG 2000, JPIP, MPEG,
-     * HEVC (1.2.840.10008.1.2.4.50-66, 70, 80-81, 90-94, 100-108). */
-    const char *p = "1.2.840.10008.1.2.4.";
-    if (!strncmp(u, p, strlen(p))) {
-        char *endp;
-        long k = strtol(u + strlen(p), &endp, 10);
-        if (*endp == 0 && ((k >= 50 && k <= 66) || k == 70 || k == 80 || k == 81 ||
-                           (k >= 90 && k <= 94) || (k >= 100 && k <= 108)))
-            return PM_DICOM_TS_EXPLICIT_LE;
-    }
-    return PM_DICOM_TS_UNKNOWN;
-}
-
 static int mode_of(pm_dicom_ts ts)
 {
     switch (ts) {
@@ -621,8 +480,7 @@ static int mode_of(pm_dicom_ts ts)
  * its dictionary. Every encoding it may pick is scanned; any that passes a limit
  * refuses the data set, and so does malformed structure in all of them. */
 static int scan_unknown(reader *r0, uint64_t start, const pm_dicom_limits *lim,
-                        pm_dicom_scan_result *res, int (*rewind)(reader *, uint64_t, void *),
-                        void *rw_ctx)
+                        pm_dicom_scan_result *res)
 {
     static const int modes[] = {MODE_EXPLICIT_LE, MODE_IMPLICIT_LE, MODE_EXPLICIT_BE,
                                 MODE_IMPLICIT_BE};
@@ -630,7 +488,7 @@ static int scan_unknown(reader *r0, uint64_t start, const pm_dicom_limits *lim,
     int n_mal = 0;
     memset(&first_mal, 0, sizeof first_mal);
     for (size_t i = 0; i < sizeof modes / sizeof *modes; i++) {
-        if (i > 0 && rewind(r0, start, rw_ctx) != PM_OK) {
+        if (i > 0 && pm_dicom_reader_rewind(r0, start) != PM_OK) {
             if (res)
                 snprintf(res->reason, sizeof res->reason, "read error: %s", strerror(errno));
             return PM_E_IO;
@@ -654,22 +512,11 @@ static int scan_unknown(reader *r0, uint64_t start, const pm_dicom_limits *lim,
     return PM_OK;
 }
 
-static int rewind_mem(reader *r, uint64_t start, void *ctx)
-{
-    (void)ctx;
-    r->bpos = (size_t)start;
-    r->pos = start;
-    return PM_OK;
-}
-
 int pm_dicom_scan_buffer(const void *data, size_t len, pm_dicom_ts ts, const pm_dicom_limits *lim,
                          pm_dicom_scan_result *res)
 {
     reader r;
-    memset(&r, 0, sizeof r);
-    r.fd = -1;
-    r.buf = data;
-    r.blen = len;
+    pm_dicom_reader_memory(&r, data, len);
     if (res)
         memset(res, 0, sizeof *res);
     if (ts == PM_DICOM_TS_DEFLATED) {
@@ -678,21 +525,10 @@ int pm_dicom_scan_buffer(const void *data, size_t len, pm_dicom_ts ts, const pm_
         return PM_E_INVAL;
     }
     if (ts == PM_DICOM_TS_UNKNOWN)
-        return scan_unknown(&r, 0, lim, res, rewind_mem, NULL);
+        return scan_unknown(&r, 0, lim, res);
     scanner s;
     scanner_init(&s, &r, lim);
     return verdict(&s, scan_dataset(&s, mode_of(ts), own(NO_END, NO_END), 0), res);
-}
-
-static int rewind_file(reader *r, uint64_t start, void *ctx)
-{
-    (void)ctx;
-    if (lseek(r->fd, (off_t)start, SEEK_SET) < 0)
-        return PM_E_IO;
-    r->bpos = r->blen = 0;
-    r->pos = start;
-    r->ioerr = 0;
-    return PM_OK;
 }
 
 /* The meta group, as dcmtk reads it (dcmetinf.cc): explicit VR little endian, or
@@ -732,31 +568,19 @@ int pm_dicom_scan_file(const char *path, const pm_dicom_limits *lim, pm_dicom_sc
 {
     if (res)
         memset(res, 0, sizeof *res);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (res)
-            snprintf(res->reason, sizeof res->reason, "cannot open: %s", strerror(errno));
-        return PM_E_IO;
-    }
     reader r;
-    memset(&r, 0, sizeof r);
-    r.fd = fd;
-    struct stat st;
-    r.own = malloc(BUF_SIZE);
-    if (!r.own || fstat(fd, &st) != 0) {
-        free(r.own);
-        close(fd);
-        return PM_E_NOMEM;
-    }
-    r.buf = r.own;
-    r.file_size = (uint64_t)st.st_size;
+    int orc = pm_dicom_reader_open_file(&r, path);
+    if (orc == PM_E_IO && res)
+        snprintf(res->reason, sizeof res->reason, "cannot open: %s", strerror(errno));
+    if (orc)
+        return orc;
     scanner s;
     scanner_init(&s, &r, lim);
     int rc = S_OK, out;
     /* Preamble and DICM marker, then the meta group; or a bare meta group; or a raw
      * data set. */
     if (have(&r, 132) && memcmp(r.buf + 128, "DICM", 4) == 0)
-        skip(&r, 132);
+        pm_dicom_reader_skip(&r, 132);
     int has_meta = have(&r, 4) && u16(r.buf + r.bpos, 0) == 0x0002;
     if (has_meta)
         rc = scan_meta(&s);
@@ -766,53 +590,39 @@ int pm_dicom_scan_file(const char *path, const pm_dicom_limits *lim, pm_dicom_sc
         pm_dicom_ts ts = has_meta ? pm_dicom_ts_of_uid(s.ts_uid) : PM_DICOM_TS_UNKNOWN;
         if (ts == PM_DICOM_TS_UNKNOWN) {
             unsigned long meta_elements = s.res.elements;
-            out = scan_unknown(&r, r.pos, lim, res, rewind_file, NULL);
+            out = scan_unknown(&r, r.pos, lim, res);
             if (res)
                 res->elements += meta_elements;
         } else {
-            if (ts == PM_DICOM_TS_DEFLATED && start_inflate(&r) != PM_OK)
+            if (ts == PM_DICOM_TS_DEFLATED && pm_dicom_reader_inflate(&r) != PM_OK)
                 rc = S_LIMIT;
             else
                 rc = scan_dataset(&s, mode_of(ts), own(NO_END, NO_END), 0);
             out = verdict(&s, rc, res);
         }
     }
-    if (r.inflating)
-        inflateEnd(&r.z);
-    free(r.zin);
-    free(r.own);
-    close(fd);
+    pm_dicom_reader_close(&r);
     return out;
 }
 
 int pm_dicom_dataset_offset(const char *path, uint64_t *offset)
 {
     *offset = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return PM_E_IO;
     reader r;
-    memset(&r, 0, sizeof r);
-    r.fd = fd;
-    struct stat st;
-    r.own = malloc(BUF_SIZE);
-    int rc = PM_E_NOMEM;
-    if (r.own && fstat(fd, &st) == 0) {
-        r.buf = r.own;
-        r.file_size = (uint64_t)st.st_size;
-        scanner s;
-        pm_dicom_limits lim = {PM_DICOM_MAX_DEPTH_LIMIT, ~0UL};
-        scanner_init(&s, &r, &lim);
-        if (have(&r, 132) && memcmp(r.buf + 128, "DICM", 4) == 0)
-            skip(&r, 132);
-        int m = S_OK;
-        if (have(&r, 4) && u16(r.buf + r.bpos, 0) == 0x0002)
-            m = scan_meta(&s);
-        rc = r.ioerr ? PM_E_IO : m == S_OK || m == S_EOF ? PM_OK : PM_E_DICOM;
-        *offset = r.pos;
-    }
-    free(r.own);
-    close(fd);
+    int rc = pm_dicom_reader_open_file(&r, path);
+    if (rc)
+        return rc;
+    scanner s;
+    pm_dicom_limits lim = {PM_DICOM_MAX_DEPTH_LIMIT, ~0UL};
+    scanner_init(&s, &r, &lim);
+    if (have(&r, 132) && memcmp(r.buf + 128, "DICM", 4) == 0)
+        pm_dicom_reader_skip(&r, 132);
+    int m = S_OK;
+    if (have(&r, 4) && u16(r.buf + r.bpos, 0) == 0x0002)
+        m = scan_meta(&s);
+    rc = r.ioerr ? PM_E_IO : m == S_OK || m == S_EOF ? PM_OK : PM_E_DICOM;
+    *offset = r.pos;
+    pm_dicom_reader_close(&r);
     return rc;
 }
 

@@ -67,7 +67,7 @@ typedef struct {
 } pm_dicom_scan_result;
 
 /* The encoding a transfer syntax UID implies (trailing padding allowed). Unknown UIDs
- * give PM_DICOM_TS_UNKNOWN. */
+ * give PM_DICOM_TS_UNKNOWN. In node/dicom/transfer_syntax.c. */
 pm_dicom_ts pm_dicom_ts_of_uid(const char *uid);
 
 /* Scans the file at path: a Part-10 file (preamble, meta group, data set in the meta

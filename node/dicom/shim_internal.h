@@ -1,11 +1,14 @@
-/* Internal to the DICOM edge's C++ shim: the server object and one association's state,
- * shared by dicom_shim.cc (associations, C-ECHO, C-STORE), dicom_find.cc (C-FIND and
- * query parsing) and dicom_retrieve.cc (C-GET, C-MOVE). Not part of the C interface. */
-#ifndef PM_DICOM_EDGE_H
-#define PM_DICOM_EDGE_H
+/* Internal to the DICOM edge's C++ shim: the server object, one association's state, and
+ * the functions its files share: shim.cc (start, stop, shared helpers), accept.cc (the
+ * acceptor and association limits), association.cc (one association and its DIMSE
+ * loop), contexts.cc (presentation contexts), cstore.cc (C-STORE), find.cc (C-FIND and
+ * query parsing), retrieve.cc (C-GET, C-MOVE), admit.cc (admission), conn.cc (the
+ * guarded transport). Not part of the C interface. */
+#ifndef PM_DICOM_SHIM_INTERNAL_H
+#define PM_DICOM_SHIM_INTERNAL_H
 
 #ifndef __cplusplus
-#error "dicom_edge.h is C++ only"
+#error "shim_internal.h is C++ only"
 #endif
 
 #include <dcmtk/config/osconfig.h>
@@ -93,6 +96,38 @@ struct pm_dicom_assoc {
     std::string label; /* "AE (host)", for logs */
     unsigned stored = 0;
 };
+
+/* shim.cc: the lock serializing dcmtk's process-wide dcmExternalSocketHandle, which
+ * names the socket of the next association dcmtk receives: the setting is only ever
+ * non-default while the lock is held. */
+std::mutex &pm_dicom_edge_receive_lock();
+
+/* Seconds dcmtk's DIMSE layer waits for the next PDV or message (read_timeout, at
+ * least 1). */
+int pm_dicom_edge_dimse_timeout(const pm_dicom_server *srv);
+
+/* Milliseconds of a monotonic clock. */
+int64_t pm_dicom_edge_mono_ms();
+
+/* Disables Nagle on socket fd (a warning if that fails; fd < 0 is ignored). */
+void pm_dicom_edge_nodelay_fd(int fd);
+
+/* accept.cc: the acceptor thread's body, until srv->stopping. */
+void pm_dicom_edge_accept_loop(pm_dicom_server *srv);
+
+/* association.cc: the body of one accepted connection's thread; sets conn->done. */
+void pm_dicom_edge_conn_main(pm_dicom_server *srv, pm_dicom_conn *conn);
+
+/* contexts.cc: accepts or refuses each proposed presentation context of params. */
+void pm_dicom_edge_negotiate_contexts(T_ASC_Parameters *params);
+
+/* cstore.cc: answers one C-STORE request (stored, or refused with a status). A bad
+ * condition means the association must be aborted. */
+OFCondition pm_dicom_edge_store(pm_dicom_assoc &a, T_ASC_PresentationContextID pcid,
+                                T_DIMSE_C_StoreRQ *req);
+
+/* cstore.cc: removes the spool files another process left in dir. */
+void pm_dicom_edge_clean_spool(const std::string &dir);
 
 /* PS3.7 C.5: Refused: Not Authorized, the status of a request whose service the calling
  * AE has no right to (C-ECHO, C-STORE, C-FIND, C-GET, C-MOVE alike). */
