@@ -1,5 +1,5 @@
-/* Shared by the files of the apply function: apply.c (the entry points of apply.h, and the
- * helpers declared here), members.c (the membership fold), studies.c (the study and
+/* Shared by the files of the apply function: apply.c (the entry points of apply.h), keys.c
+ * (the helpers declared here), members.c (the membership fold), studies.c (the study and
  * worklist fold), roster.c (the reporter roster fold), views.c (the key prefix). Not an
  * API: everything runs inside the caller's LMDB write transaction.
  *
@@ -36,6 +36,14 @@ void pm_uid_list_free(pm_uid_list *l);
 /* The per-key index: key kind(1) name NUL position. */
 size_t pm_apply_key_prefix(uint8_t *buf, char kind, const char *name);
 void pm_apply_encode_position(uint8_t *p, const pm_position *pos);
+/* Indexes ev under (kind, name) at its position. */
+int pm_apply_index_event(MDB_txn *txn, pm_store *s, char kind, const char *name,
+                         const pm_event *ev);
+/* Adds (add) or removes the index entry of a fork branch's event (store/forks.c): its
+ * hash follows the position, as two branches may hold events at one (lamport, origin,
+ * seq). Removing an absent entry is PM_OK. */
+int pm_apply_index_branch_event(MDB_txn *txn, pm_store *s, char kind, const char *name,
+                                const pm_event *ev, int add);
 /* Every event indexed under (kind, name), in the total order. */
 int pm_apply_load_key_events(MDB_txn *txn, pm_store *s, char kind, const char *name,
                              pm_event_list *out);
