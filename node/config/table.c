@@ -87,6 +87,13 @@ const pm_config_key pm_config_keys[] = {
     {"ris", "retry", K_DURATION, FIELD(ris_retry_ms), 0, "10s", SECOND, DAY, NULL,
      "How long to wait before sending a report again when the RIS did not acknowledge it."},
 
+    /* The report's SR to the trust's own PACS (node/ris/sr_sender.h). */
+    {"dicom", "report_destination", K_TEXT, FIELD(report_destination), 0, "", 0, 16, NULL,
+     "AE title (of [dicom.destinations]) of the trust's PACS: the SR of each final report of "
+     "this node's studies is C-STOREd there (empty: off)."},
+    {"dicom", "report_retry", K_DURATION, FIELD(report_retry_ms), 0, "10s", SECOND, DAY, NULL,
+     "How long to wait before sending a report's SR again when the PACS did not store it."},
+
     {"http", "listen", K_HOSTPORT, FIELD(http_listen), 0, "127.0.0.1:8042", 0, 0, NULL,
      "host:port of the web server (REST API, DICOMweb, viewer); empty: off."},
     {"http", "tls_cert", K_TEXT, FIELD(http_tls_cert), 0, "", 0, 4096, NULL,
@@ -426,6 +433,7 @@ void pm_config_destroy(pm_config **self_p)
     free(cfg->ris_endpoint);
     free(cfg->ris_sending_facility);
     free(cfg->ris_receiving_application);
+    free(cfg->report_destination);
     free(cfg->http_listen);
     free(cfg->http_tls_cert);
     free(cfg->http_tls_key);

@@ -12,6 +12,7 @@
 #include "node/mesh/fetch.h"
 #include "node/mesh/gossip.h"
 #include "node/ris/sender.h"
+#include "node/ris/sr_sender.h"
 #include "node/worklist/present.h"
 #include "store/blobs.h"
 
@@ -50,6 +51,7 @@ typedef struct daemon_state {
     uint64_t next_mark_check_ms;    /* when to look for an operator's override again */
     pm_metrics *metrics;            /* NULL when [metrics] listen is empty */
     pm_ris_sender *ris;             /* NULL when [ris] endpoint is empty */
+    pm_sr_sender *report_sr;        /* NULL when [dicom] report_destination is empty */
     pm_worklist_counts wl;          /* cached for metrics */
     struct pm_wl_metrics *wl_sites; /* by site and priority, cached with wl */
     uint64_t wl_counted_ms;

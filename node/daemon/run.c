@@ -479,6 +479,9 @@ int pm_cmd_run(int argc, char **argv)
         r = pm_ris_sender_new(a.dir, d.node.store, pm_identity_public(d.node.id), d.node.cfg,
                               &d.ris);
     if (!r)
+        r = pm_sr_sender_new(a.dir, d.node.store, pm_identity_public(d.node.id), d.node.cfg,
+                             &d.report_sr);
+    if (!r)
         r = start_dicom(&d);
     if (!r && (d.unconfirmed = pm_feed_guard_unconfirmed(d.node.store, NULL)))
         pm_warn("node", "this node's store was restored: nothing is signed until a peer "
@@ -489,6 +492,7 @@ int pm_cmd_run(int argc, char **argv)
         pm_info("node", "shutting down");
     }
     pm_ris_sender_destroy(&d.ris);
+    pm_sr_sender_destroy(&d.report_sr);
     pm_metrics_destroy(&d.metrics);
     pm_http_stop(&d.http);
     pm_wl_metrics_destroy(&d.wl_sites);
