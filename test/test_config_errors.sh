@@ -106,6 +106,7 @@ refused "bad rule" worklist rule modality=CT
 refused "bad rule setting" worklist rule "modality=CT : priority=whenever"
 refused "bad destination" dicom.destinations VIEWER nohost
 refused "report destination not a destination" dicom report_destination NOWHERE
+refused "bad AI rule" worklist ai_rule "code=SCT:1 : priority=soon by=ai:x"
 refused "bad priority" worklist default_priority asap
 refused "metrics not on loopback" metrics listen 0.0.0.0:9464
 refused "metrics on another host" metrics listen 10.1.2.3:9464

@@ -26,6 +26,7 @@
 
 #include "node/config/value.h"
 #include "node/dicom/dicom.h"
+#include "node/worklist/ai_rules.h"
 #include "node/worklist/rules.h"
 
 #ifdef __cplusplus
@@ -93,6 +94,8 @@ typedef struct pm_config {
     char default_priority[PM_WORKLIST_PRIORITY_MAX];
     pm_worklist_rule *rules; /* in file order; the first that matches wins */
     size_t n_rules;
+    pm_ai_rule *ai_rules; /* in file order; the first that matches wins */
+    size_t n_ai_rules;
 } pm_config;
 
 /* Reads and validates the file at path. node_dir is the node directory (used for the

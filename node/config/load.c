@@ -464,6 +464,9 @@ void pm_config_dump(const pm_config *cfg, FILE *out)
             } else if (k->type == K_RULE) {
                 for (size_t j = 0; j < cfg->n_rules; j++)
                     put_line(out, k->name, cfg->rules[j].conditions_text);
+            } else if (k->type == K_AI_RULE) {
+                for (size_t j = 0; j < cfg->n_ai_rules; j++)
+                    put_line(out, k->name, cfg->ai_rules[j].text);
             } else {
                 pm_config_key_format(cfg, k, buf, sizeof buf);
                 put_line(out, k->name, buf);

@@ -30,7 +30,8 @@ typedef enum {
     K_AE,       /* DICOM AE title */
     K_PEERS,    /* list of K_CONNECT endpoints */
     K_AES,      /* list of AE titles */
-    K_RULE      /* worklist rule; the key may be repeated */
+    K_RULE,     /* worklist rule; the key may be repeated */
+    K_AI_RULE   /* worklist AI rule; the key may be repeated */
 } pm_config_kind;
 
 typedef struct {
