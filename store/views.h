@@ -61,8 +61,8 @@ enum {
  * 'N' patient name, 'M' modality, 'R' referring physician, 'D' description, 'T' study
  * time; 'I' PatientID, from the patient index): those whose value equals value (exact)
  * or starts with it, compared as the index keeps values (names and descriptions
- * case-insensitively). Each study once, in value order. A study whose value is empty is never visited: an empty key is a
- * universal match, which walks every study instead. */
+ * case-insensitively). Each study once, in value order. A study whose value is empty is never
+ * visited: an empty key is a universal match, which walks every study instead. */
 int pm_views_studies_by_attr(pm_store *store, char attr, const char *value, int exact,
                              pm_study_fn fn, void *ctx);
 

@@ -225,16 +225,26 @@ static void receive_router(daemon_state *d)
     zmq_msg_close(&body);
 }
 
+/* What a DEALER holds is drained as one burst (bounded): a catch-up answer's batches
+ * are then stored in one transaction, verified on every core (node/mesh/gossip.h). */
+#define DEALER_BURST_FRAMES 32
+
 static void receive_dealer(daemon_state *d, pm_peer *peer)
 {
-    zmq_msg_t body;
-    zmq_msg_init(&body);
-    if (zmq_msg_recv(&body, peer->dealer, ZMQ_DONTWAIT) >= 0) {
-        pm_channel ch = {peer, {0}, NULL};
-        memcpy(ch.id, peer->id, PM_ID_BYTES);
-        pm_gossip_handle(d->gossip, &ch, zmq_msg_data(&body), zmq_msg_size(&body));
+    pm_channel ch = {peer, {0}, NULL};
+    memcpy(ch.id, peer->id, PM_ID_BYTES);
+    pm_gossip_burst_begin(d->gossip, &ch);
+    for (int k = 0; k < DEALER_BURST_FRAMES; k++) {
+        zmq_msg_t body;
+        zmq_msg_init(&body);
+        int got = zmq_msg_recv(&body, peer->dealer, ZMQ_DONTWAIT) >= 0;
+        if (got)
+            pm_gossip_handle(d->gossip, &ch, zmq_msg_data(&body), zmq_msg_size(&body));
+        zmq_msg_close(&body);
+        if (!got)
+            break;
     }
-    zmq_msg_close(&body);
+    pm_gossip_burst_end(d->gossip);
 }
 
 /* Senders that keep an association open still get their study announced once they
