@@ -491,8 +491,9 @@ static void flush_held(pm_gossip *g)
     if (envs) {
         pm_debug("gossip", "%zu events of %zu batches in one transaction", n, g->n_held);
         handle_envelopes(g, &g->held_ch, envs, n, ends, g->n_held);
-    } else
+    } else {
         pm_error("gossip", "out of memory: %zu events dropped (asked again later)", g->held_events);
+    }
     free(envs);
     for (size_t k = 0; k < g->n_held; k++)
         pm_wire_free(&g->held[k]);
