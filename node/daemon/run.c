@@ -225,15 +225,16 @@ static void receive_router(daemon_state *d)
     zmq_msg_close(&body);
 }
 
-/* What a DEALER holds is drained as one burst (bounded): a catch-up answer's batches
- * are then stored in one transaction, verified on every core (node/mesh/gossip.h). */
+/* What a DEALER holds is drained as one burst (bounded), as the ROUTER's is: a catch-up
+ * answer's batches are then stored in one transaction, verified on every core
+ * (node/mesh/gossip.h). */
 #define DEALER_BURST_FRAMES 32
 
 static void receive_dealer(daemon_state *d, pm_peer *peer)
 {
     pm_channel ch = {peer, {0}, NULL};
     memcpy(ch.id, peer->id, PM_ID_BYTES);
-    pm_gossip_burst_begin(d->gossip, &ch);
+    pm_gossip_burst_begin(d->gossip);
     for (int k = 0; k < DEALER_BURST_FRAMES; k++) {
         zmq_msg_t body;
         zmq_msg_init(&body);
@@ -335,6 +336,7 @@ static int event_loop(daemon_state *d)
                 answer_edge(d);
             if (items[4].revents & ZMQ_POLLIN)
                 pm_metrics_handle(d->metrics, pm_daemon_collect_metrics, d);
+            pm_gossip_burst_begin(d->gossip); /* batches in a row from one peer: one commit */
             for (int k = 0; k < 64 && (items[0].revents & ZMQ_POLLIN); k++) {
                 int events = 0;
                 size_t sz = sizeof events;
@@ -343,6 +345,7 @@ static int event_loop(daemon_state *d)
                 if (!(events & ZMQ_POLLIN))
                     break;
             }
+            pm_gossip_burst_end(d->gossip);
             /* Dealers may be replaced by the tick below; handle them before it runs. */
             for (int i = FIXED; i < n; i++)
                 if (items[i].revents & ZMQ_POLLIN)

@@ -498,27 +498,51 @@ static void flush_held(pm_gossip *g)
     for (size_t k = 0; k < g->n_held; k++)
         pm_wire_free(&g->held[k]);
     g->n_held = g->held_events = 0;
+    if (g->held_ch.routing)
+        zmq_msg_close(&g->held_routing);
+    g->held_ch.routing = NULL;
 }
 
-/* In a burst, an events message from the burst's channel is held (1: taken over). */
+/* The channel the held batches came on, kept for replies (a ROUTER's routing frame is
+ * copied: the caller's lives only as long as its message). */
+static int adopt_channel(pm_gossip *g, const pm_channel *ch)
+{
+    g->held_ch = *ch;
+    if (!ch->routing)
+        return 1;
+    zmq_msg_init(&g->held_routing);
+    if (zmq_msg_copy(&g->held_routing, ch->routing) != 0) {
+        zmq_msg_close(&g->held_routing);
+        g->held_ch.routing = NULL;
+        return 0;
+    }
+    g->held_ch.routing = &g->held_routing;
+    return 1;
+}
+
+/* In a burst, an events message is held (1: taken over); one from another channel than
+ * the batches held first has them stored. */
 static int hold(pm_gossip *g, const pm_channel *ch, Pm__WireMessage **msg)
 {
-    if (!g->burst || (*msg)->kind_case != PM__WIRE_MESSAGE__KIND_EVENTS ||
-        memcmp(ch->id, g->held_ch.id, PM_ID_BYTES) != 0)
+    if (!g->burst || (*msg)->kind_case != PM__WIRE_MESSAGE__KIND_EVENTS)
         return 0;
+    if (g->n_held && (memcmp(ch->id, g->held_ch.id, PM_ID_BYTES) != 0 ||
+                      (ch->routing == NULL) != (g->held_ch.routing == NULL)))
+        flush_held(g);
     if (g->n_held == PM_GOSSIP_BURST_MAX)
         flush_held(g);
+    if (!g->n_held && !adopt_channel(g, ch))
+        return 0;
     g->held[g->n_held++] = *msg;
     g->held_events += (*msg)->events->n_envelopes;
     *msg = NULL;
     return 1;
 }
 
-void pm_gossip_burst_begin(pm_gossip *g, const pm_channel *ch)
+void pm_gossip_burst_begin(pm_gossip *g)
 {
     flush_held(g);
-    g->burst = ch->routing == NULL; /* a ROUTER reply needs its routing frame, not kept */
-    g->held_ch = *ch;
+    g->burst = 1;
 }
 
 void pm_gossip_burst_end(pm_gossip *g)

@@ -39,13 +39,14 @@ void pm_gossip_handle(pm_gossip *self, const pm_channel *ch, const uint8_t *data
  * (PM_GOSSIP_BATCHES_PER_ANSWER) fit, with room for pushes between them. */
 #define PM_GOSSIP_BURST_MAX 16
 
-/* Frames received from one channel in a row (a DEALER's queue, drained at once) are a
- * burst: from burst_begin to burst_end, consecutive events messages of ch are held and
+/* Frames received in a row (a socket's queue, drained at once) are a burst: from
+ * burst_begin to burst_end, consecutive events messages of one channel are held and
  * stored together, in one transaction with their signatures checked on every core
- * first, when another kind of message arrives, PM_GOSSIP_BURST_MAX are held, or the
- * burst ends. A catch-up answer (several batches and a closing hello) is thus one
- * commit. Order is kept: anything else is handled after the batches before it. */
-void pm_gossip_burst_begin(pm_gossip *self, const pm_channel *ch);
+ * first, when another kind of message or one from another channel arrives,
+ * PM_GOSSIP_BURST_MAX are held, or the burst ends. A catch-up answer (several batches
+ * and a closing hello) is thus one commit. Order is kept: anything else is handled
+ * after the batches before it. */
+void pm_gossip_burst_begin(pm_gossip *self);
 void pm_gossip_burst_end(pm_gossip *self);
 
 /* Periodic work: peer refresh, anti-entropy, heartbeats, pushing local events. Returns

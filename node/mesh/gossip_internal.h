@@ -26,6 +26,7 @@ struct pm_gossip {
     /* A burst (pm_gossip_burst_begin): the events messages of held_ch held so far. */
     int burst;
     pm_channel held_ch;
+    zmq_msg_t held_routing; /* held_ch.routing points here when set */
     Pm__WireMessage *held[PM_GOSSIP_BURST_MAX];
     size_t n_held, held_events;
 };
