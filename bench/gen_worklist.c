@@ -173,6 +173,31 @@ static const subspecialty *pick_subspecialty(void)
     return &subspecialties[0];
 }
 
+/* Patient names from lists, a function of the patient id so that every study of one
+ * patient names them alike: surname prefixes (a reporter types "SMI") then select a
+ * realistic share of the studies. */
+static const char *const surnames[] = {
+    "SMITH",    "JONES",    "TAYLOR",   "BROWN",  "WILLIAMS",   "WILSON",   "JOHNSON",
+    "DAVIES",   "PATEL",    "ROBINSON", "WRIGHT", "THOMPSON",   "EVANS",    "WALKER",
+    "WHITE",    "ROBERTS",  "GREEN",    "HALL",   "WOOD",       "JACKSON",  "CLARKE",
+    "KHAN",     "LEWIS",    "HARRIS",   "MARTIN", "COOPER",     "KING",     "LEE",
+    "BAKER",    "HARRISON", "MORGAN",   "ALLEN",  "JAMES",      "SCOTT",    "PHILLIPS",
+    "WATSON",   "DAVIS",    "PARKER",   "PRICE",  "BENNETT",    "YOUNG",    "GRIFFITHS",
+    "MITCHELL", "KELLY",    "COOK",     "CARTER", "RICHARDSON", "BAILEY",   "COLLINS",
+    "BELL",     "SHAW",     "MURPHY",   "MILLER", "COX",        "RICHARDS", "KHALID",
+    "MARSHALL", "ANDERSON", "SIMPSON",  "ELLIS",  "ADAMS",      "SINGH",    "BEGUM",
+    "WARD"};
+static const char *const given[] = {"OLIVER",  "AMELIA", "GEORGE",   "ISLA",  "HARRY",  "AVA",
+                                    "NOAH",    "MIA",    "JACK",     "IVY",   "LEO",    "LILY",
+                                    "ARTHUR",  "ROSIE",  "MUHAMMAD", "GRACE", "OSCAR",  "FREYA",
+                                    "CHARLIE", "EMILY",  "JACOB",    "ELLA",  "THOMAS", "SOPHIA"};
+
+static void patient_name(unsigned long long patient, char *out, size_t len)
+{
+    size_t ns = sizeof surnames / sizeof *surnames, ng = sizeof given / sizeof *given;
+    snprintf(out, len, "%s^%s", surnames[patient % ns], given[(patient / ns) % ng]);
+}
+
 /* One study: its announcement and whatever its reporting workflow has done by now. */
 static void study(size_t i)
 {
@@ -182,7 +207,10 @@ static void study(size_t i)
     snprintf(uid, sizeof uid, "1.2.826.0.1.3680043.8.498.%d.%zu", site, i);
     snprintf(series_uid, sizeof series_uid, "%s.1", uid);
     snprintf(sop, sizeof sop, "%s.1.1", uid);
-    snprintf(pid, sizeof pid, "S%02dP%07llu", site, (unsigned long long)(rnd() % 4000000));
+    unsigned long long patient = (unsigned long long)(rnd() % 4000000);
+    char name[64];
+    snprintf(pid, sizeof pid, "S%02dP%07llu", site, patient);
+    patient_name(patient * 16 + (unsigned long long)site, name, sizeof name);
     snprintf(accession, sizeof accession, "ACC%010zu", i);
     const subspecialty *sub = pick_subspecialty();
     unsigned pr = (unsigned)(rnd() % 100);
@@ -222,7 +250,7 @@ static void study(size_t i)
     Pm__StudyAnnounced sa = PM__STUDY_ANNOUNCED__INIT;
     sa.study_instance_uid = uid;
     sa.patient_id = pid;
-    sa.patient_name = "SYNTHETIC^BENCH";
+    sa.patient_name = name;
     sa.patient_sex = rnd() & 1 ? "F" : "M";
     sa.study_description = (char *)sub->description;
     sa.accession_number = accession;

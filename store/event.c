@@ -76,6 +76,8 @@ static int check_payload(const Pm__EventBody *b)
         rc = check_string(f->study_instance_uid, PM_UID_MAX);
         if (!rc)
             rc = check_string(f->reason, 4096);
+        if (!rc)
+            rc = check_string(f->ai_rule, 4096);
         return rc ? rc : check_string(f->by, 256);
     }
     case PM__EVENT_BODY__PAYLOAD_STUDY_WITHDRAWN:

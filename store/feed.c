@@ -4,6 +4,7 @@
 #include "proto/log.h"
 #include "store/apply.h"
 #include "store/forks_internal.h"
+#include "store/sigcheck.h"
 #include "store/store_internal.h"
 
 #include <stdlib.h>
@@ -228,8 +229,10 @@ fail:
     return rc;
 }
 
+/* checked: NULL, or for each event whether its signature was checked already (then
+ * PM_OK) or failed (results[i] holds why); all_checked: every one was. */
 static int ingest_batch(pm_store *s, const uint8_t *const *bytes, const size_t *lens, size_t n,
-                        int *results, int signatures_checked)
+                        int *results, int all_checked, const unsigned char *checked)
 {
     /* Parse without the signature check first: an event already held (gossip often
      * brings the same event from several peers) is recognised by its bytes and needs
@@ -238,7 +241,8 @@ static int ingest_batch(pm_store *s, const uint8_t *const *bytes, const size_t *
     if (!evs)
         return PM_E_NOMEM;
     for (size_t i = 0; i < n; i++)
-        results[i] = pm_event_parse_stored(bytes[i], lens[i], &evs[i]);
+        if (!checked || checked[i] != PM_SIGCHECK_FAILED)
+            results[i] = pm_event_parse_stored(bytes[i], lens[i], &evs[i]);
     MDB_txn *txn = NULL;
     int membership_pending = 0; /* membership is derived once per batch, at the end */
     int rc = pm_store_txn_begin(s, 1, &txn);
@@ -249,7 +253,8 @@ static int ingest_batch(pm_store *s, const uint8_t *const *bytes, const size_t *
          * leaves no trace without a nested transaction; only a store failure (which
          * aborts the whole batch) can stop it half way. Fork evidence is written on
          * purpose. */
-        int r = insert_event(txn, s, evs[i], &membership_pending, signatures_checked);
+        int r = insert_event(txn, s, evs[i], &membership_pending,
+                             all_checked || (checked && checked[i] == PM_SIGCHECK_OK));
         if (r != PM_OK && r != PM_ALREADY_HELD && r != PM_E_MESH && r != PM_E_GAP &&
             r != PM_E_CHAIN && r != PM_E_FORK && r != PM_E_REVOKED && r != PM_E_SIG &&
             r != PM_E_TIME && r != PM_E_TOOBIG)
@@ -271,13 +276,26 @@ static int ingest_batch(pm_store *s, const uint8_t *const *bytes, const size_t *
 int pm_feed_ingest_batch(pm_store *s, const uint8_t *const *bytes, const size_t *lens, size_t n,
                          int *results)
 {
-    return ingest_batch(s, bytes, lens, n, results, 0);
+    return ingest_batch(s, bytes, lens, n, results, 0, NULL);
 }
 
 int pm_feed_ingest_batch_verified(pm_store *s, const uint8_t *const *bytes, const size_t *lens,
                                   size_t n, int *results)
 {
-    return ingest_batch(s, bytes, lens, n, results, 1);
+    return ingest_batch(s, bytes, lens, n, results, 1, NULL);
+}
+
+int pm_feed_ingest_batch_parallel(pm_store *s, const uint8_t *const *bytes, const size_t *lens,
+                                  size_t n, int *results)
+{
+    unsigned char *checked = calloc(n ? n : 1, 1);
+    if (!checked)
+        return PM_E_NOMEM;
+    int rc = pm_sigcheck_new_events(s, bytes, lens, n, checked, results);
+    if (!rc)
+        rc = ingest_batch(s, bytes, lens, n, results, 0, checked);
+    free(checked);
+    return rc;
 }
 
 int pm_feed_ingest(pm_store *s, const uint8_t *bytes, size_t len)

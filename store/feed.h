@@ -35,6 +35,13 @@ int pm_feed_ingest_batch(pm_store *store, const uint8_t *const *bytes, const siz
 int pm_feed_ingest_batch_verified(pm_store *store, const uint8_t *const *bytes, const size_t *lens,
                                   size_t n, int *results);
 
+/* As pm_feed_ingest_batch, with the signatures of the events this node does not hold
+ * yet (a sequence past its head of their origin) checked first on every core
+ * (store/sigcheck.h), then everything stored in the one transaction: what a catch-up
+ * of thousands of events needs. Same results and returns. */
+int pm_feed_ingest_batch_parallel(pm_store *store, const uint8_t *const *bytes, const size_t *lens,
+                                  size_t n, int *results);
+
 /* Single-event convenience form: returns the per-event result (or the store error). */
 int pm_feed_ingest(pm_store *store, const uint8_t *bytes, size_t len);
 

@@ -290,6 +290,7 @@ static void fold_flag(study_fold *f, const pm_event *ev)
     fv->priority = fl->priority;
     fv->reason = fl->reason;
     fv->by = fl->by;
+    fv->ai_rule = fl->ai_rule;
     fv->time_ms = ev->body->wall_ms;
     fv->node = ev->body->origin;
     f->flags = grown;

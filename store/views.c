@@ -211,30 +211,39 @@ int pm_views_studies_final_between(pm_store *s, uint64_t from_ms, uint64_t until
 int pm_views_studies_by_attr(pm_store *s, char attr, const char *value, int exact, pm_study_fn fn,
                              void *ctx)
 {
+    /* PatientID has an index of its own, keyed "ID NUL UID" without the attribute byte. */
+    int by_patient = attr == PM_ATTR_PATIENT_ID;
+    size_t off = by_patient ? 0 : 1;
     char norm[PM_ATTR_VALUE_MAX + 1];
-    pm_study_index_normalize(attr, value, norm);
+    if (by_patient)
+        snprintf(norm, sizeof norm, "%s", value);
+    else
+        pm_study_index_normalize(attr, value, norm);
     size_t vlen = strlen(norm);
     /* A study with several modalities has an entry for each: a prefix walk over the
      * modality index could meet it twice, so the UIDs met are remembered. */
     json_t *seen = attr == PM_ATTR_MODALITY && !exact ? json_object() : NULL;
     uint8_t key[1 + PM_ATTR_VALUE_MAX + 1];
     key[0] = (uint8_t)attr;
-    memcpy(key + 1, norm, vlen + 1);
+    memcpy(key + off, norm, vlen + 1);
     MDB_txn *txn;
     MDB_cursor *cur;
     int rc = pm_store_txn_begin(s, 0, &txn);
-    if (!rc && (rc = pm_store_mdb_error(mdb_cursor_open(txn, s->byattr, &cur), "open cursor")))
+    if (!rc &&
+        (rc = pm_store_mdb_error(mdb_cursor_open(txn, by_patient ? s->bypatient : s->byattr, &cur),
+                                 "open cursor")))
         mdb_txn_abort(txn);
     if (rc) {
         json_decref(seen);
         return rc;
     }
-    size_t plen = 1 + vlen + (exact ? 1 : 0); /* exact: the NUL after the value too */
+    size_t plen = off + vlen + (exact ? 1 : 0); /* exact: the NUL after the value too */
     MDB_val k = {plen, key}, v;
-    for (int op = MDB_SET_RANGE; !rc && mdb_cursor_get(cur, &k, &v, op) == 0; op = MDB_NEXT) {
+    for (int op = plen ? MDB_SET_RANGE : MDB_FIRST; !rc && mdb_cursor_get(cur, &k, &v, op) == 0;
+         op = MDB_NEXT) {
         if (k.mv_size < plen || memcmp(k.mv_data, key, plen) != 0)
             break; /* keys sort by value: past the prefix, the walk is over */
-        const char *nul = memchr((const char *)k.mv_data + 1, 0, k.mv_size - 1);
+        const char *nul = memchr((const char *)k.mv_data + off, 0, k.mv_size - off);
         if (!nul)
             continue;
         size_t ulen = k.mv_size - (size_t)(nul + 1 - (const char *)k.mv_data);

@@ -53,6 +53,9 @@ enum {
     PM_ATTR_PRIORITY = 'P',     /* the item's priority now (flags applied) */
     PM_ATTR_SUBSPECIALTY = 'U', /* upper-cased: the worklist compares it case-insensitively */
     PM_ATTR_SITE = 'Z',         /* the acquiring node's id, 64 hex digits (any case) */
+    /* PatientID, as sent (case-sensitive): walked in the patient index, not this one;
+     * only pm_views_studies_by_attr takes it (a prefix: PatientID=P12*). */
+    PM_ATTR_PATIENT_ID = 'I',
 };
 
 /* Longest value kept in a key; longer values are indexed by this prefix (the matcher
@@ -61,10 +64,10 @@ enum {
 
 /* Studies by an attribute of the attribute index (store/study_index.h: 'A' accession,
  * 'N' patient name, 'M' modality, 'R' referring physician, 'D' description, 'T' study
- * time): those whose value equals value (exact) or starts with it, compared as the
- * index keeps values (names and descriptions case-insensitively). Each study once,
- * in value order. A study whose value is empty is never visited: an empty key is a
- * universal match, which walks every study instead. */
+ * time; 'I' PatientID, from the patient index): those whose value equals value (exact)
+ * or starts with it, compared as the index keeps values (names and descriptions
+ * case-insensitively). Each study once, in value order. A study whose value is empty is never
+ * visited: an empty key is a universal match, which walks every study instead. */
 int pm_views_studies_by_attr(pm_store *store, char attr, const char *value, int exact,
                              pm_study_fn fn, void *ctx);
 

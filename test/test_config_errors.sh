@@ -4,7 +4,7 @@
 # run.lock is free, no admin socket, the peer and DICOM ports are still free.
 # One case per kind of error: unknown key, unknown section, bad number, bad duration,
 # bad size, bad endpoint, bad AE title, bad port, bad address, bad log level, bad rule,
-# bad destination, bad priority, a key set twice, a metrics address not on loopback.
+# bad destination, a report destination that is none, bad priority, a key set twice, a metrics address not on loopback.
 . "$(dirname "$0")/lib.sh"
 
 command -v flock >/dev/null || skip "flock (util-linux) is needed to check run.lock"
@@ -105,6 +105,8 @@ refused "bad log level" node log_level loud
 refused "bad rule" worklist rule modality=CT
 refused "bad rule setting" worklist rule "modality=CT : priority=whenever"
 refused "bad destination" dicom.destinations VIEWER nohost
+refused "report destination not a destination" dicom report_destination NOWHERE
+refused "bad AI rule" worklist ai_rule "code=SCT:1 : priority=soon by=ai:x"
 refused "bad priority" worklist default_priority asap
 refused "metrics not on loopback" metrics listen 0.0.0.0:9464
 refused "metrics on another host" metrics listen 10.1.2.3:9464

@@ -105,7 +105,12 @@ static void announce(const pm_identity *id, int i)
     }
     Pm__StudyAnnounced a = PM__STUDY_ANNOUNCED__INIT;
     a.study_instance_uid = uid;
-    a.patient_id = i % 3 ? "P1" : "P2";
+    char pid[8];
+    snprintf(pid, sizeof pid, "P%d",
+             i % 3   ? 1
+             : i % 2 ? 2
+                     : 10 + i % 5); /* P1 is a prefix of P10+ */
+    a.patient_id = pid;
     a.patient_name = (char *)names[i % 5];
     a.accession_number = acc;
     a.study_description = desc;
@@ -157,6 +162,11 @@ int main(void)
     same_answers(PM_DICOM_LEVEL_STUDY, PM_DK_REFERRING_PHYSICIAN, "House*", 13);
     same_answers(PM_DICOM_LEVEL_STUDY, PM_DK_REFERRING_PHYSICIAN, "", 25);
     same_answers(PM_DICOM_LEVEL_PATIENT, PM_DK_PATIENT_NAME, "Jones*", 1);
+    same_answers(PM_DICOM_LEVEL_STUDY, PM_DK_PATIENT_ID, "P1*", 16); /* P1 and P10 .. */
+    same_answers(PM_DICOM_LEVEL_STUDY, PM_DK_PATIENT_ID, "P2?", 0);
+    same_answers(PM_DICOM_LEVEL_STUDY, PM_DK_PATIENT_ID, "p1*", 0); /* case-sensitive */
+    same_answers(PM_DICOM_LEVEL_PATIENT, PM_DK_PATIENT_ID, "P*", 2);
+    same_answers(PM_DICOM_LEVEL_SERIES, PM_DK_PATIENT_ID, "P1*", 16);
 
     pm_store_close(&store);
     pm_identity_destroy(&id);

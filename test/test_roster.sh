@@ -31,7 +31,8 @@ pm $B reporter add dr.bonly --name "Dr B-only" --site "${NODE_ID[B]}" >/dev/null
 pm $B reporter add dr.gen --name "Dr General" >/dev/null || fail "add dr.gen"
 roster_is() { [ "$(pmjson "$1" reporter list -- '",".join(r["id"] for r in d)')" = "$2" ]; }
 for i in $A $B $C; do wait_until 20 roster_is $i dr.bonly,dr.gen,dr.msk,dr.neuro; done
-expect_exit 2 'capacity' pm $A reporter add dr.x --name X --capacity 0
+expect_exit 2 'capacity' pm $A reporter add dr.x --name X --capacity -1
+expect_exit 2 'capacity' pm $A reporter add dr.x --name X --capacity ''
 expect_exit 2 'reporter ID' pm $A reporter add 'dr x' --name X
 
 # next_of I REPORTER: the study UID next offers (or "none").
@@ -78,7 +79,21 @@ left=$(next_of $C dr.msk)
 pm $C claim "$U1" --reporter dr.gen >/dev/null 2>&1 || true
 wait_until 20 eval "[ \"\$(next_of $C dr.msk)\" = $K1 ]"
 
-log "6. reporter remove takes a reporter off every roster"
+log "6. capacity 0 set at B takes dr.msk off the rota: next offers them nothing at A or C"
+[ "$(next_of $A dr.msk)" != none ] || fail "dr.msk should be offered an item before the change"
+pm $B reporter add dr.msk --name "Dr Msk" --subspecialty msk --site "${NODE_ID[A]}" --capacity 0 \
+    >/dev/null || fail "setting dr.msk's capacity to 0 failed"
+capacity_is() { [ "$(pmjson "$1" reporter list -- "[r['capacity'] for r in d if r['id'] == '$2'][0]")" = "$3" ]; }
+for i in $A $C; do wait_until 20 capacity_is $i dr.msk 0; done
+for i in $A $C; do
+    rc=0
+    out=$(pm $i next --reporter dr.msk 2>"$T/next.err") || rc=$?
+    [ "$rc" = 1 ] || fail "next at node $i exited $rc for dr.msk (capacity 0), not 1: $out"
+    [ -z "$out" ] || fail "next at node $i printed '$out' for a reporter with capacity 0"
+    grep -q 'capacity is 0' "$T/next.err" || fail "next at node $i did not say why: $(cat "$T/next.err")"
+done
+
+log "7. reporter remove takes a reporter off every roster"
 pm $C reporter remove dr.bonly >/dev/null || fail "remove failed"
 for i in $A $B $C; do wait_until 20 roster_is $i dr.gen,dr.msk,dr.neuro; done
 wait_until 30 digests_equal

@@ -4,6 +4,7 @@
  * Each case here is one that two copies of a rule once answered differently. */
 #include "node/config/config.h"
 #include "node/studies/modalities.h"
+#include "node/worklist/ai_rules.h"
 #include "node/worklist/next.h"
 #include "node/worklist/states.h"
 #include "test/check.h"
@@ -207,8 +208,55 @@ static void test_rule_sees_second_modality(void)
     pm_config_destroy(&cfg);
 }
 
+/* ai_rule lines: what parses, what is refused, and what matches. */
+static void test_ai_rules(void)
+{
+    pm_ai_rule r;
+    char why[256];
+    CHECK_RC(pm_ai_rule_parse("code=SCT:50960005 meaning=*hem* : priority=immediate by=ai:ich", 3,
+                              &r, why, sizeof why));
+    CHECK(strcmp(r.code_scheme, "SCT") == 0 && strcmp(r.code_value, "50960005") == 0);
+    CHECK(pm_ai_rule_needs_sr(&r));
+    pm_ai_match m = {0};
+    pm_ai_match_code(&r, &m, "SCT", "50960005", "Normal"); /* the meaning must match too */
+    CHECK(!pm_ai_match_holds(&r, &m));
+    pm_ai_match_code(&r, &m, "sct", "50960005", "Hemorrhage"); /* scheme: any case */
+    CHECK(pm_ai_match_holds(&r, &m));
+    pm_ai_match_reason(&r, &m, why, sizeof why);
+    CHECK(strcmp(why, "AI result: Hemorrhage (sct:50960005)") == 0);
+    pm_ai_rule_free(&r);
+
+    CHECK_RC(pm_ai_rule_parse("series_description=\"AI ICH*\" description=CT* : priority=urgent "
+                              "by=ai:x reason=\"a: b\"",
+                              4, &r, why, sizeof why));
+    CHECK(!pm_ai_rule_needs_sr(&r) && strcmp(r.reason, "a: b") == 0);
+    memset(&m, 0, sizeof m);
+    pm_ai_match_series(&r, &m, "ai ich positive");
+    CHECK(!pm_ai_match_holds(&r, &m)); /* and the study description */
+    pm_ai_match_study(&r, &m, "CT HEAD");
+    CHECK(pm_ai_match_holds(&r, &m));
+    pm_ai_rule_free(&r);
+
+    const char *bad[] = {"code=SCT:1 priority=urgent by=x", /* no ' : ' */
+                         " : priority=urgent by=x",         /* no condition */
+                         "code=1 : by=x",                   /* no priority */
+                         "code=1 : priority=urgent",        /* no source */
+                         "code=1 : priority=soon by=x",
+                         "colour=red : priority=urgent by=x",
+                         "code=SCT: : priority=urgent by=x",
+                         "code=1 code=2 : priority=urgent by=x",
+                         "code=1 : priority=urgent by=x weight=3"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        why[0] = 0;
+        CHECK_EQ_INT(pm_ai_rule_parse(bad[i], 1, &r, why, sizeof why), PM_E_CONFIG);
+        CHECK(why[0] != 0);
+        CHECK(r.text == NULL && r.code_value == NULL);
+    }
+}
+
 int main(void)
 {
+    test_ai_rules();
     test_second_reader();
     test_claim_and_release();
     test_report_rules();

@@ -69,8 +69,9 @@ static int reporter_add(const repeated_opts *o, const pm_cli_args *a, const char
         return pm_cli_usage(a->usage, "--name NAME is required (1-256 characters)");
     char *end = NULL;
     long cap = capacity ? strtol(capacity, &end, 10) : CAPACITY_DEFAULT;
-    if (capacity && (*end || cap < 1 || cap > CAPACITY_MAX))
-        return pm_cli_usage(a->usage, "--capacity is a number of items, 1-%d", CAPACITY_MAX);
+    /* 0 is "off the rota": registered, but offered nothing by `next` anywhere. */
+    if (capacity && (!*capacity || *end || cap < 0 || cap > CAPACITY_MAX))
+        return pm_cli_usage(a->usage, "--capacity is a number of items, 0-%d", CAPACITY_MAX);
     size_t n_subs = o->n_subs, n_sites = o->n_sites;
     char *const *subs = o->subs, *const *sites_text = o->sites;
     pm_node node;
@@ -341,6 +342,12 @@ int pm_cmd_next(int argc, char **argv)
                                      &w);
     if (r || w.failed) {
         rc = pm_cli_fail("cannot read the worklist: %s", pm_strerror(r ? r : PM_E_NOMEM));
+        goto done;
+    }
+    if (me->capacity == 0) {
+        rc = pm_cli_fail("nothing for %s: their capacity is 0 (off the rota; `reporter add` "
+                         "with --capacity N puts them back)",
+                         reporter);
         goto done;
     }
     if (w.held >= me->capacity) {

@@ -8,6 +8,7 @@
 #include "node/cli/commands.h"
 #include "node/cli/feed_guard.h"
 #include "node/ris/sender.h"
+#include "node/ris/sr_sender.h"
 #include "node/studies/incidents.h"
 #include "node/worklist/present.h"
 #include "proto/error.h"
@@ -230,6 +231,11 @@ static void print_status_table(json_t *doc, int running)
         printf("audit    %s: %lld audit message%s not yet sent\n",
                json_string_value(json_object_get(audit, "syslog")),
                (long long)jint(audit, "unsent"), jint(audit, "unsent") == 1 ? "" : "s");
+    json_t *sr = json_object_get(doc, "report_sr");
+    if (json_is_object(sr))
+        printf("reports  SR to %s: %lld final report%s not yet stored\n",
+               json_string_value(json_object_get(sr, "destination")),
+               (long long)jint(sr, "undelivered"), jint(sr, "undelivered") == 1 ? "" : "s");
     json_t *forks = json_object_get(doc, "forks"), *f, *h;
     size_t i;
     if (json_array_size(forks)) {
@@ -317,6 +323,18 @@ static json_t *audit_json(const pm_node *node, const char *dir)
                      (json_int_t)(events + records));
 }
 
+/* [dicom] report_destination and the final reports whose SR it has not stored; null
+ * when off. */
+static json_t *report_sr_json(const char *dir, pm_node *node)
+{
+    const char *dest = node->cfg->report_destination;
+    if (!dest || !*dest)
+        return json_null();
+    size_t pending = 0;
+    pm_sr_pending(dir, node->store, pm_identity_public(node->id), &pending);
+    return json_pack("{s:s, s:I}", "destination", dest, "undelivered", (json_int_t)pending);
+}
+
 int pm_cmd_status(int argc, char **argv)
 {
     pm_cli_args a;
@@ -350,6 +368,7 @@ int pm_cmd_status(int argc, char **argv)
     json_object_set_new(doc, "storage", storage_json(&node, a.dir));
     json_object_set_new(doc, "ris", ris_json(&node, a.dir));
     json_object_set_new(doc, "audit", audit_json(&node, a.dir));
+    json_object_set_new(doc, "report_sr", report_sr_json(a.dir, &node));
     /* Patient conflicts and damaged blobs (node/studies/incidents.h). */
     json_t *incidents = pm_incidents_json(node.store, 20);
     if (incidents)

@@ -26,6 +26,7 @@
 
 #include "node/config/value.h"
 #include "node/dicom/dicom.h"
+#include "node/worklist/ai_rules.h"
 #include "node/worklist/rules.h"
 
 #ifdef __cplusplus
@@ -85,6 +86,9 @@ typedef struct pm_config {
     char *ris_endpoint; /* "host:port" of the RIS's MLLP listener, or "" = off */
     char *ris_sending_facility, *ris_receiving_application;
     uint64_t ris_retry_ms;
+    /* [dicom] report_destination: an AE of destinations, or "" = off */
+    char *report_destination;
+    uint64_t report_retry_ms;
     /* [http] (node/http); http_users NULL = <node dir>/users */
     char *http_listen, *http_tls_cert, *http_tls_key, *http_users;
     /* [audit] (node/audit): audit_syslog "" = off, else tcp://host:port or tls://host:port */
@@ -97,6 +101,8 @@ typedef struct pm_config {
     char default_priority[PM_WORKLIST_PRIORITY_MAX];
     pm_worklist_rule *rules; /* in file order; the first that matches wins */
     size_t n_rules;
+    pm_ai_rule *ai_rules; /* in file order; the first that matches wins */
+    size_t n_ai_rules;
 } pm_config;
 
 /* Reads and validates the file at path. node_dir is the node directory (used for the
@@ -114,6 +120,9 @@ int pm_config_load(const char *path, const char *node_dir, pm_config **out, char
  * This is the entry point of the fuzz target. */
 int pm_config_parse(const char *name, const char *data, size_t len, const char *node_dir,
                     pm_config **out, char *err, size_t errlen);
+
+/* The [dicom.destinations] entry of AE title ae (exact), or NULL. Borrowed from cfg. */
+const pm_dicom_destination *pm_config_destination(const pm_config *cfg, const char *ae);
 
 /* Frees the configuration. Accepts NULL and *self_p == NULL; clears the pointer. */
 void pm_config_destroy(pm_config **self_p);

@@ -107,6 +107,15 @@ static void write_key(FILE *f, const pm_config_key *k, const char *override, con
                    "# rule = modality=MG : subspecialty=breast double_read=yes\n");
         return;
     }
+    if (k->type == K_AI_RULE) {
+        fprintf(f, "# Conditions: code=[SCHEME:]VALUE and meaning=PATTERN (a code of an SR\n"
+                   "# the study holds), series_description=PATTERN, description=PATTERN.\n"
+                   "# Settings: priority, by=AI_PRODUCT, reason=\"TEXT\" (spaces around ':').\n");
+        fprintf(f, "# ai_rule = code=SCT:50960005 : priority=immediate by=ai:ich-detector\n"
+                   "# ai_rule = series_description=\"AI ICH POSITIVE*\" : priority=immediate "
+                   "by=ai:ich-detector\n");
+        return;
+    }
     const char *shown = shown_default(k, path, listen, buf, sizeof buf);
     if (override)
         fprintf(f, "%s = %s\n", k->name, override);

@@ -118,6 +118,14 @@ static char *read_line(char *buf, int num, void *stream)
     return buf;
 }
 
+const pm_dicom_destination *pm_config_destination(const pm_config *cfg, const char *ae)
+{
+    for (size_t i = 0; ae && i < cfg->n_destinations; i++)
+        if (strcmp(cfg->destinations[i].destination_ae, ae) == 0)
+            return &cfg->destinations[i];
+    return NULL;
+}
+
 static int add_destination(parse_ctx *c, const char *ae, const char *value)
 {
     pm_config *cfg = c->cfg;
@@ -232,6 +240,22 @@ static void line_text(const char *data, size_t len, int line, char *out, size_t 
     snprintf(out, outlen, "%s", pm_config_quote(tmp, q));
 }
 
+/* [dicom] report_destination names a destination of the file (in any order). */
+static int check_report_destination(parse_ctx *c)
+{
+    const pm_config *cfg = c->cfg;
+    if (!cfg->report_destination || !*cfg->report_destination ||
+        pm_config_destination(cfg, cfg->report_destination))
+        return PM_OK;
+    const pm_config_key *k = pm_config_key_find("dicom", "report_destination");
+    pm_config_errf(c->err, c->errlen,
+                   "%s:%d: [dicom] report_destination: %s is not an AE of [%s] (add a line "
+                   "%s = host:port there)",
+                   c->file, c->set_line[k - pm_config_keys], cfg->report_destination,
+                   PM_CONFIG_DESTINATIONS, cfg->report_destination);
+    return PM_E_CONFIG;
+}
+
 /* Fills what the file left to be derived from other values. */
 static int derive(pm_config *cfg, const char *file, const char *node_dir, char *err, size_t errlen)
 {
@@ -327,7 +351,7 @@ int pm_config_parse(const char *name, const char *data, size_t len, const char *
         rc = PM_E_CONFIG;
     } else if (c.failed) {
         rc = c.rc;
-    } else {
+    } else if ((rc = check_report_destination(&c)) == PM_OK) {
         rc = derive(c.cfg, name, node_dir, err, errlen);
     }
     free(c.dest_line);
@@ -440,6 +464,9 @@ void pm_config_dump(const pm_config *cfg, FILE *out)
             } else if (k->type == K_RULE) {
                 for (size_t j = 0; j < cfg->n_rules; j++)
                     put_line(out, k->name, cfg->rules[j].conditions_text);
+            } else if (k->type == K_AI_RULE) {
+                for (size_t j = 0; j < cfg->n_ai_rules; j++)
+                    put_line(out, k->name, cfg->ai_rules[j].text);
             } else {
                 pm_config_key_format(cfg, k, buf, sizeof buf);
                 put_line(out, k->name, buf);

@@ -101,6 +101,13 @@ const pm_config_key pm_config_keys[] = {
     {"ris", "retry", K_DURATION, FIELD(ris_retry_ms), 0, "10s", SECOND, DAY, NULL,
      "How long to wait before sending a report again when the RIS did not acknowledge it."},
 
+    /* The report's SR to the trust's own PACS (node/ris/sr_sender.h). */
+    {"dicom", "report_destination", K_TEXT, FIELD(report_destination), 0, "", 0, 16, NULL,
+     "AE title (of [dicom.destinations]) of the trust's PACS: the SR of each final report of "
+     "this node's studies is C-STOREd there (empty: off)."},
+    {"dicom", "report_retry", K_DURATION, FIELD(report_retry_ms), 0, "10s", SECOND, DAY, NULL,
+     "How long to wait before sending a report's SR again when the PACS did not store it."},
+
     {"http", "listen", K_HOSTPORT, FIELD(http_listen), 0, "127.0.0.1:8042", 0, 0, NULL,
      "host:port of the web server (REST API, DICOMweb, viewer); empty: off."},
     {"http", "tls_cert", K_TEXT, FIELD(http_tls_cert), 0, "", 0, 4096, NULL,
@@ -137,6 +144,9 @@ const pm_config_key pm_config_keys[] = {
      "How long a claim holds without a report."},
     {"worklist", "rule", K_RULE, FIELD(rules), 0, NULL, 0, 0, NULL,
      "Rules `rule = CONDITIONS : SETTINGS`, any number; the first that matches wins."},
+    {"worklist", "ai_rule", K_AI_RULE, FIELD(ai_rules), 0, NULL, 0, 0, NULL,
+     "AI rules `ai_rule = CONDITIONS : SETTINGS`, any number: the first that matches a study "
+     "this node acquired raises its priority from an AI result."},
 };
 const size_t pm_config_n_keys = sizeof pm_config_keys / sizeof pm_config_keys[0];
 _Static_assert(sizeof pm_config_keys / sizeof pm_config_keys[0] <= PM_CONFIG_KEYS_MAX,
@@ -165,7 +175,7 @@ const pm_config_key *pm_config_key_find(const char *section, const char *name)
 
 bool pm_config_key_is_list(pm_config_kind t)
 {
-    return t == K_PEERS || t == K_AES || t == K_RULE;
+    return t == K_PEERS || t == K_AES || t == K_RULE || t == K_AI_RULE;
 }
 
 /* [dicom] patient_conflict, stored as PM_CONFIG_CONFLICT_*. */
@@ -302,6 +312,26 @@ static int apply_rule(pm_config *cfg, const char *v, int line, char *why, size_t
     return PM_OK;
 }
 
+static int apply_ai_rule(pm_config *cfg, const char *v, int line, char *why, size_t wl)
+{
+    if (cfg->n_ai_rules >= PM_CONFIG_LIST_MAX) {
+        pm_config_errf(why, wl, "more than %d AI rules", PM_CONFIG_LIST_MAX);
+        return PM_E_CONFIG;
+    }
+    pm_ai_rule r;
+    int rc = pm_ai_rule_parse(v, line, &r, why, wl);
+    if (rc != PM_OK)
+        return rc;
+    pm_ai_rule *grown = realloc(cfg->ai_rules, (cfg->n_ai_rules + 1) * sizeof *grown);
+    if (!grown) {
+        pm_ai_rule_free(&r);
+        return PM_E_NOMEM;
+    }
+    cfg->ai_rules = grown;
+    cfg->ai_rules[cfg->n_ai_rules++] = r;
+    return PM_OK;
+}
+
 /* K_MESHID: stored in lowercase. */
 static int apply_mesh_id(char **slot, const char *v, char *why, size_t wl)
 {
@@ -398,6 +428,7 @@ int pm_config_key_apply(pm_config *cfg, const pm_config_key *k, const char *v, i
     case K_PEERS:
     case K_AES: return apply_list(cfg, k, v, why, wl);
     case K_RULE: return apply_rule(cfg, v, line, why, wl);
+    case K_AI_RULE: return apply_ai_rule(cfg, v, line, why, wl);
     }
     return PM_E_CONFIG;
 }
@@ -467,6 +498,7 @@ void pm_config_destroy(pm_config **self_p)
     free(cfg->ris_endpoint);
     free(cfg->ris_sending_facility);
     free(cfg->ris_receiving_application);
+    free(cfg->report_destination);
     free(cfg->http_listen);
     free(cfg->http_tls_cert);
     free(cfg->http_tls_key);
@@ -479,6 +511,9 @@ void pm_config_destroy(pm_config **self_p)
     for (size_t i = 0; i < cfg->n_rules; i++)
         pm_worklist_rule_free(&cfg->rules[i]);
     free(cfg->rules);
+    for (size_t i = 0; i < cfg->n_ai_rules; i++)
+        pm_ai_rule_free(&cfg->ai_rules[i]);
+    free(cfg->ai_rules);
     free(cfg);
     *self_p = NULL;
 }

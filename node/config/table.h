@@ -31,7 +31,8 @@ typedef enum {
     K_AE,       /* DICOM AE title */
     K_PEERS,    /* list of K_CONNECT endpoints */
     K_AES,      /* list of allowed_aes entries: AE[@host][:rights] */
-    K_RULE      /* worklist rule; the key may be repeated */
+    K_RULE,     /* worklist rule; the key may be repeated */
+    K_AI_RULE   /* worklist AI rule; the key may be repeated */
 } pm_config_kind;
 
 typedef struct {

@@ -13,6 +13,7 @@
 #include "node/mesh/fetch.h"
 #include "node/mesh/gossip.h"
 #include "node/ris/sender.h"
+#include "node/ris/sr_sender.h"
 #include "node/worklist/present.h"
 #include "store/blobs.h"
 
@@ -57,6 +58,7 @@ typedef struct daemon_state {
     pm_ris_sender *ris;             /* NULL when [ris] endpoint is empty */
     pm_atna_sender *atna;           /* NULL when [audit] syslog is empty */
     uint64_t admin_oversized;       /* admin requests refused for their size */
+    pm_sr_sender *report_sr;        /* NULL when [dicom] report_destination is empty */
     pm_worklist_counts wl;          /* cached for metrics */
     struct pm_wl_metrics *wl_sites; /* by site and priority, cached with wl */
     uint64_t wl_counted_ms;

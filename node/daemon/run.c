@@ -196,16 +196,27 @@ static void receive_router(daemon_state *d)
     zmq_msg_close(&body);
 }
 
+/* What a DEALER holds is drained as one burst (bounded), as the ROUTER's is: a catch-up
+ * answer's batches are then stored in one transaction, verified on every core
+ * (node/mesh/gossip.h). */
+#define DEALER_BURST_FRAMES 32
+
 static void receive_dealer(daemon_state *d, pm_peer *peer)
 {
-    zmq_msg_t body;
-    zmq_msg_init(&body);
-    if (zmq_msg_recv(&body, peer->dealer, ZMQ_DONTWAIT) >= 0) {
-        pm_channel ch = {peer, {0}, NULL};
-        memcpy(ch.id, peer->id, PM_ID_BYTES);
-        pm_gossip_handle(d->gossip, &ch, zmq_msg_data(&body), zmq_msg_size(&body));
+    pm_channel ch = {peer, {0}, NULL};
+    memcpy(ch.id, peer->id, PM_ID_BYTES);
+    pm_gossip_burst_begin(d->gossip);
+    for (int k = 0; k < DEALER_BURST_FRAMES; k++) {
+        zmq_msg_t body;
+        zmq_msg_init(&body);
+        int got = zmq_msg_recv(&body, peer->dealer, ZMQ_DONTWAIT) >= 0;
+        if (got)
+            pm_gossip_handle(d->gossip, &ch, zmq_msg_data(&body), zmq_msg_size(&body));
+        zmq_msg_close(&body);
+        if (!got)
+            break;
     }
-    zmq_msg_close(&body);
+    pm_gossip_burst_end(d->gossip);
 }
 
 /* Senders that keep an association open still get their study announced once they
@@ -300,6 +311,7 @@ static int event_loop(daemon_state *d)
                 pm_metrics_handle(d->metrics, pm_daemon_collect_metrics, d);
             if (items[5].revents & ZMQ_POLLIN)
                 pm_fetch_handle_adopted(d->fetcher);
+            pm_gossip_burst_begin(d->gossip); /* batches in a row from one peer: one commit */
             for (int k = 0; k < 64 && (items[0].revents & ZMQ_POLLIN); k++) {
                 int events = 0;
                 size_t sz = sizeof events;
@@ -308,6 +320,7 @@ static int event_loop(daemon_state *d)
                 if (!(events & ZMQ_POLLIN))
                     break;
             }
+            pm_gossip_burst_end(d->gossip);
             /* Dealers may be replaced by the tick below; handle them before it runs. */
             for (int i = FIXED; i < n; i++)
                 if (items[i].revents & ZMQ_POLLIN)
@@ -492,6 +505,9 @@ int pm_cmd_run(int argc, char **argv)
         r = pm_atna_sender_new(a.dir, d.node.store, pm_identity_public(d.node.id), d.node.cfg,
                                &d.atna);
     if (!r)
+        r = pm_sr_sender_new(a.dir, d.node.store, pm_identity_public(d.node.id), d.node.cfg,
+                             &d.report_sr);
+    if (!r)
         r = start_dicom(&d);
     if (!r && (d.unconfirmed = pm_feed_guard_unconfirmed(d.node.store, NULL)))
         pm_warn("node", "this node's store was restored: nothing is signed until a peer "
@@ -502,6 +518,7 @@ int pm_cmd_run(int argc, char **argv)
         pm_info("node", "shutting down");
     }
     pm_ris_sender_destroy(&d.ris);
+    pm_sr_sender_destroy(&d.report_sr);
     pm_metrics_destroy(&d.metrics);
     pm_http_stop(&d.http);
     pm_wl_metrics_destroy(&d.wl_sites);

@@ -3,7 +3,9 @@
 #include "node/audit/notes_query.h"
 #include "node/dicom/shim_internal.h"
 
+#include <condition_variable>
 #include <cstring>
+#include <deque>
 
 extern "C" {
 #include "proto/error.h"
@@ -116,66 +118,115 @@ static DcmDataset *make_response(DcmDataset *req, const pm_dicom_row *row, const
     return rsp;
 }
 
+/* Matches are streamed: the query runs on a thread of its own (a producer) that hands
+ * each response identifier through a short queue to the DIMSE callback, which sends it
+ * at once. The first match of a universal or leading-'*' query, which scans, goes out
+ * as soon as it is found rather than after the scan, and memory stays bounded by the
+ * queue whatever the number of matches. */
+#define FIND_QUEUE_MAX 64
+
 struct find_ctx {
     pm_dicom_assoc *a;
     bool started = false;
-    std::vector<DcmDataset *> results;
-    size_t next = 0;
+    pm_dicom_query q;
+    std::vector<std::string> strings; /* the values q points into */
+    DcmDataset *req_ids = nullptr;    /* dcmtk's, alive for the whole C-FIND */
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<DcmDataset *> queue;
+    bool done = false, stop = false; /* under mu */
+    size_t sent = 0;
+    size_t matched = 0;    /* under mu: matches the walk produced, for the audit record */
+    std::string sop_class; /* of the request, for the audit record */
     Uint16 final_status = STATUS_FIND_Success;
     std::string error;
-    DcmDataset *req_ids = nullptr;
+    std::thread producer;
 
     /* Identifiers handed to dcmtk are its to delete (DIMSE_findProvider deletes both the
-     * response identifiers and the status detail after sending); the rest are ours. */
+     * response identifiers and the status detail after sending); the queued are ours. */
     ~find_ctx()
     {
-        for (size_t i = next; i < results.size(); i++)
-            delete results[i];
+        {
+            std::lock_guard<std::mutex> g(mu);
+            stop = true;
+        }
+        cv.notify_all();
+        if (producer.joinable())
+            producer.join();
+        for (DcmDataset *d : queue)
+            delete d;
     }
 };
 
+/* Producer side: waits for room, or for the end of the C-FIND (then stops the walk). */
 static int collect_row(void *ctx, const pm_dicom_row *row)
 {
     find_ctx *f = static_cast<find_ctx *>(ctx);
+    DcmDataset *rsp;
     try {
-        f->results.push_back(make_response(f->req_ids, row, f->a->srv->ae_title.c_str()));
+        rsp = make_response(f->req_ids, row, f->a->srv->ae_title.c_str());
     } catch (...) {
         return PM_E_NOMEM;
     }
+    std::unique_lock<std::mutex> g(f->mu);
+    f->cv.wait(g, [f] { return f->stop || f->queue.size() < FIND_QUEUE_MAX; });
+    if (f->stop) {
+        delete rsp;
+        return 1; /* cancelled or the association went: not an error */
+    }
+    f->queue.push_back(rsp);
+    f->matched++;
+    f->cv.notify_all();
     return 0;
 }
 
-static void run_query(find_ctx *f, T_DIMSE_C_FindRQ *req, DcmDataset *ids)
+static void produce(find_ctx *f)
 {
-    pm_dicom_query q;
-    std::vector<std::string> strings;
-    std::string reason;
-    if (!pm_dicom_edge_may(*f->a, PM_ACCESS_FIND, "C-FIND")) {
-        f->final_status = PM_DICOM_STATUS_NOT_AUTHORIZED;
-        f->error = "Refused: not authorized (no find right for this AE)";
-        return;
+    int rc;
+    try {
+        rc = pm_dicom_query_find(&f->q, &f->a->srv->provider, collect_row, f);
+    } catch (...) {
+        rc = PM_E_NOMEM;
     }
-    if (pm_dicom_edge_parse_query(ids, req->AffectedSOPClassUID, &q, strings, reason) != PM_OK) {
-        f->final_status = STATUS_FIND_Error_DataSetDoesNotMatchSOPClass;
-        f->error = reason;
-        pm_warn(LOG_MOD, "C-FIND from %s refused: %s", f->a->label.c_str(), reason.c_str());
-        return;
-    }
-    f->req_ids = ids;
-    int rc = pm_dicom_query_find(&q, &f->a->srv->provider, collect_row, f);
-    if (rc != PM_OK) {
+    std::lock_guard<std::mutex> g(f->mu);
+    if (rc != PM_OK && !f->stop) {
         f->final_status = rc == PM_E_NOMEM ? STATUS_FIND_Refused_OutOfResources
                                            : STATUS_FIND_Failed_UnableToProcess;
         f->error = pm_strerror(rc);
         pm_warn(LOG_MOD, "C-FIND from %s: %s", f->a->calling_ae.c_str(), f->error.c_str());
-        for (DcmDataset *d : f->results)
+        for (DcmDataset *d : f->queue)
             delete d;
-        f->results.clear();
+        f->queue.clear();
     }
-    pm_audit_note_find(f->a->calling_ae.c_str(), f->a->host.c_str(), req->AffectedSOPClassUID, &q,
-                       f->results.size(), rc != PM_OK);
+    pm_audit_note_find(f->a->calling_ae.c_str(), f->a->host.c_str(), f->sop_class.c_str(), &f->q,
+                       f->matched, rc != PM_OK && !f->stop);
+    f->done = true;
+    f->cv.notify_all();
 }
 
+static void start_query(find_ctx *f, T_DIMSE_C_FindRQ *req, DcmDataset *ids)
+{
+    std::string reason;
+    if (!pm_dicom_edge_may(*f->a, PM_ACCESS_FIND, "C-FIND")) {
+        f->final_status = PM_DICOM_STATUS_NOT_AUTHORIZED;
+        f->error = "Refused: not authorized (no find right for this AE)";
+        f->done = true;
+        return;
+    }
+    f->sop_class = req->AffectedSOPClassUID;
+    if (pm_dicom_edge_parse_query(ids, req->AffectedSOPClassUID, &f->q, f->strings, reason) !=
+        PM_OK) {
+        f->final_status = STATUS_FIND_Error_DataSetDoesNotMatchSOPClass;
+        f->error = reason;
+        f->done = true;
+        pm_warn(LOG_MOD, "C-FIND from %s refused: %s", f->a->label.c_str(), reason.c_str());
+        return;
+    }
+    f->req_ids = ids;
+    f->producer = std::thread(produce, f);
+}
+
+/* Consumer side, on the association's thread: the next match, or the final status. */
 static void find_callback(void *data, OFBool cancelled, T_DIMSE_C_FindRQ *req, DcmDataset *ids, int,
                           T_DIMSE_C_FindRSP *rsp, DcmDataset **rsp_ids, DcmDataset **status_detail)
 {
@@ -185,14 +236,21 @@ static void find_callback(void *data, OFBool cancelled, T_DIMSE_C_FindRQ *req, D
     try {
         if (!f->started) {
             f->started = true;
-            run_query(f, req, ids);
+            start_query(f, req, ids);
         }
+        std::unique_lock<std::mutex> g(f->mu);
         if (cancelled) {
+            f->stop = true;
+            f->cv.notify_all();
             rsp->DimseStatus = STATUS_FIND_Cancel_MatchingTerminatedDueToCancelRequest;
             return;
         }
-        if (f->final_status == STATUS_FIND_Success && f->next < f->results.size()) {
-            *rsp_ids = f->results[f->next++];
+        f->cv.wait(g, [f] { return f->done || !f->queue.empty(); });
+        if (!f->queue.empty()) {
+            *rsp_ids = f->queue.front();
+            f->queue.pop_front();
+            f->sent++;
+            f->cv.notify_all();
             rsp->DimseStatus = STATUS_FIND_Pending_MatchesAreContinuing;
             return;
         }
@@ -213,5 +271,5 @@ void pm_dicom_edge_find(pm_dicom_assoc &a, T_ASC_PresentationContextID pcid, T_D
     if (c.bad())
         pm_warn(LOG_MOD, "C-FIND from %s failed: %s", a.calling_ae.c_str(), c.text());
     else
-        pm_debug(LOG_MOD, "C-FIND from %s: %zu matches", a.calling_ae.c_str(), f.results.size());
+        pm_debug(LOG_MOD, "C-FIND from %s: %zu matches", a.calling_ae.c_str(), f.sent);
 }

@@ -671,6 +671,7 @@ typedef struct {
 
 static const indexed_key indexed_keys[] = {
     {PM_DK_ACCESSION, PM_ATTR_ACCESSION, 0},
+    {PM_DK_PATIENT_ID, PM_ATTR_PATIENT_ID, 0}, /* a prefix: PatientID=P12* */
     {PM_DK_PATIENT_NAME, PM_ATTR_PATIENT_NAME, 1},
     {PM_DK_REFERRING_PHYSICIAN, PM_ATTR_REFERRER, 1},
     {PM_DK_STUDY_DESCRIPTION, PM_ATTR_DESCRIPTION, 1},
@@ -708,7 +709,7 @@ static int run(walk *w, const pm_dicom_provider *p)
     char from[9], to[9], prefix[PM_ATTR_VALUE_MAX + 1], attr = 0;
     int rc, exact = 0;
     /* The narrowest index the query allows: study UID, patient, an attribute (accession,
-     * name, referrer, description, modality), a date range, else all. */
+     * PatientID prefix, name, referrer, description, modality), a date range, else all. */
     if (!study && !patient && p->for_each_study_by_attr)
         attr = narrowing_key(q, prefix, &exact);
     if (attr)

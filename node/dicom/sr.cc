@@ -37,6 +37,7 @@ struct sr_fields {
     uint64_t time_ms;
     const char *verifier, *organization; /* verifier NULL: unverified */
     uint64_t verify_time_ms;
+    const char *series_uid, *sop_uid; /* NULL: new ones */
 };
 
 void set_err(char *err, size_t errlen, const std::string &msg)
@@ -83,10 +84,12 @@ int write_sr(const sr_fields &f, char sop_uid_out[65], std::string &why)
         why = "path, study UID and report text are required";
         return PM_E_INVAL;
     }
-    if (DcmUniqueIdentifier::checkStringValue(f.study_uid, "1").bad()) {
-        why = std::string("'") + f.study_uid + "' is not a valid Study Instance UID";
-        return PM_E_INVAL;
-    }
+    const char *uids[3] = {f.study_uid, f.series_uid, f.sop_uid};
+    for (const char *u : uids)
+        if (u && DcmUniqueIdentifier::checkStringValue(u, "1").bad()) {
+            why = std::string("'") + u + "' is not a valid UID";
+            return PM_E_INVAL;
+        }
     std::string da, tm, dt, vda, vtm, vdt;
     utc_strings(f.time_ms, da, tm, dt);
     utc_strings(f.verify_time_ms, vda, vtm, vdt);
@@ -160,8 +163,17 @@ int write_sr(const sr_fields &f, char sop_uid_out[65], std::string &why)
     DcmFileFormat file;
     if (!ok(doc.write(*file.getDataset()), "encoding the SR", rc, why))
         return rc;
+    DcmDataset *ds = file.getDataset();
+    if ((f.series_uid &&
+         !ok(ds->putAndInsertString(DCM_SeriesInstanceUID, f.series_uid), "series UID", rc, why)) ||
+        (f.sop_uid &&
+         !ok(ds->putAndInsertString(DCM_SOPInstanceUID, f.sop_uid), "SOP instance UID", rc, why)))
+        return rc;
     OFString sop;
-    doc.getSOPInstanceUID(sop);
+    if (f.sop_uid)
+        sop = f.sop_uid;
+    else
+        doc.getSOPInstanceUID(sop);
     std::string tmp = std::string(f.path) + ".tmp";
     c = file.saveFile(tmp.c_str(), EXS_LittleEndianExplicit);
     if (c.bad()) {
@@ -232,7 +244,9 @@ extern "C" int pm_dicom_write_report_sr(const char *path_out, const char *study_
                    time_ms,
                    nullptr,
                    nullptr,
-                   0};
+                   0,
+                   nullptr,
+                   nullptr};
     return write_caught(f, sop_uid_out, err, errlen);
 }
 
@@ -268,6 +282,34 @@ extern "C" int pm_dicom_write_verified_sr(const char *path_out, const char *stud
                    time_ms,
                    verifier,
                    organization && *organization ? organization : "pacsmesh",
-                   verify_time_ms};
+                   verify_time_ms,
+                   nullptr,
+                   nullptr};
+    return write_caught(f, sop_uid_out, err, errlen);
+}
+
+extern "C" int pm_dicom_write_sr(const char *path_out, const pm_dicom_sr_content *c,
+                                 char sop_uid_out[65], char *err, size_t errlen)
+{
+    bool verified = c->verifier && *c->verifier;
+    sr_fields f = {path_out,
+                   or_empty(c->study_uid),
+                   or_empty(c->patient_id),
+                   or_empty(c->patient_name),
+                   or_empty(c->patient_birth_date),
+                   or_empty(c->patient_sex),
+                   or_empty(c->accession),
+                   or_empty(c->study_date),
+                   or_empty(c->study_time),
+                   or_empty(c->study_id),
+                   or_empty(c->referring),
+                   or_empty(c->reporter),
+                   or_empty(c->text),
+                   c->time_ms,
+                   verified ? c->verifier : nullptr,
+                   c->organization && *c->organization ? c->organization : "pacsmesh",
+                   c->verify_time_ms,
+                   c->series_uid && *c->series_uid ? c->series_uid : nullptr,
+                   c->sop_uid && *c->sop_uid ? c->sop_uid : nullptr};
     return write_caught(f, sop_uid_out, err, errlen);
 }

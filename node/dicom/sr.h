@@ -64,6 +64,25 @@ int pm_dicom_write_verified_sr(const char *path_out, const char *study_uid, cons
                                uint64_t verify_time_ms, char sop_uid_out[65], char *err,
                                size_t errlen);
 
+/* Everything one SR says, for pm_dicom_write_sr. NULL strings count as empty. */
+typedef struct {
+    const char *study_uid, *patient_id, *patient_name, *patient_birth_date, *patient_sex,
+        *accession, *study_date, *study_time, *study_id, *referring;
+    const char *reporter, *text;
+    uint64_t time_ms;
+    const char *verifier, *organization; /* verifier NULL or "": not verified */
+    uint64_t verify_time_ms;
+    /* NULL or "": new UIDs. Given, the same report written twice is the same instance
+     * (a PACS that gets it again keeps one copy). Must be valid UIDs. */
+    const char *series_uid, *sop_uid;
+} pm_dicom_sr_content;
+
+/* pm_dicom_write_report_sr, or pm_dicom_write_verified_sr when c->verifier is set,
+ * from one struct, with the Series and SOP Instance UIDs optionally given. Returns as
+ * they do (PM_E_INVAL also for a given UID that is not valid). */
+int pm_dicom_write_sr(const char *path_out, const pm_dicom_sr_content *c, char sop_uid_out[65],
+                      char *err, size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif

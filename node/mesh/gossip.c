@@ -139,6 +139,8 @@ void pm_gossip_destroy(pm_gossip **self_p)
     for (int i = 0; i < 8; i++)
         mark[i] = (uint8_t)((*self_p)->pushed_seq >> (56 - 8 * i));
     pm_store_local_put((*self_p)->store, PUSHED_KEY, mark, sizeof mark);
+    for (size_t k = 0; k < (*self_p)->n_held; k++) /* a burst never outlives its drain */
+        pm_wire_free(&(*self_p)->held[k]);
     free((*self_p)->known);
     free(*self_p);
     *self_p = NULL;
@@ -272,12 +274,13 @@ static void send_range(pm_gossip *g, const pm_channel *ch, pm_gossip_batch *b,
         size_t before = b->n;
         pm_feed_read(g->store, origin, have + 1, b->cap - b->n, PM_GOSSIP_BATCH_BYTES,
                      pm_gossip_batch_add, b);
-        have += b->n - before;
-        if (b->n == before || b->n == b->cap || b->bytes >= PM_GOSSIP_BATCH_BYTES / 2) {
+        size_t got = b->n - before; /* counted before a flush empties the batch */
+        have += got;
+        if (got == 0 || b->n == b->cap || b->bytes >= PM_GOSSIP_BATCH_BYTES / 2) {
             pm_gossip_batch_flush(g, ch, NULL, b);
             (*budget)--;
         }
-        if (b->n == before && have < to_seq)
+        if (got == 0 && have < to_seq)
             break; /* nothing fitted: move on */
     }
 }
@@ -387,44 +390,28 @@ static void relay(pm_gossip *g, const uint8_t *except, ProtobufCBinaryData *item
     }
 }
 
-static void handle_events(pm_gossip *g, const pm_channel *ch, const Pm__Events *ev)
+/* What the ingest said of one batch's events: fresh ones are relayed (one message per
+ * batch as received, so relays keep the batch bounds), the rest counted or acted on. */
+static void sort_results(pm_gossip *g, const pm_channel *ch, const ProtobufCBinaryData *envs,
+                         const int *results, size_t n, ProtobufCBinaryData *fresh, size_t *gaps)
 {
-    size_t n = ev->n_envelopes;
-    if (!n)
-        return;
-    const uint8_t **bytes = calloc(n, sizeof *bytes);
-    size_t *lens = calloc(n, sizeof *lens);
-    int *results = calloc(n, sizeof *results);
-    ProtobufCBinaryData *fresh = calloc(n, sizeof *fresh);
-    if (!bytes || !lens || !results || !fresh)
-        goto done;
-    for (size_t i = 0; i < n; i++) {
-        bytes[i] = ev->envelopes[i].data;
-        lens[i] = ev->envelopes[i].len;
-    }
     char who[9];
-    int rc = pm_feed_ingest_batch(g->store, bytes, lens, n, results);
-    if (rc) {
-        pm_error("gossip", "cannot store events from %s: %s", pm_gossip_peer_name(ch->id, who),
-                 pm_strerror(rc));
-        goto done;
-    }
-    size_t n_fresh = 0, gaps = 0;
+    size_t n_fresh = 0;
     for (size_t i = 0; i < n; i++) {
         int r = results[i];
         if (r == PM_OK) {
-            fresh[n_fresh++] = ev->envelopes[i];
+            fresh[n_fresh++] = envs[i];
         } else if (r == PM_E_GAP) {
-            gaps++;
+            (*gaps)++;
         } else if (r == PM_E_CHAIN) {
             /* Its predecessor differs from ours: one of us holds a forked event. Show the
              * sender ours, so whoever holds both keeps the proof and gossips it. */
-            pm_gossip_show_predecessor(g, ch, bytes[i], lens[i]);
+            pm_gossip_show_predecessor(g, ch, envs[i].data, envs[i].len);
         } else if (r == PM_E_FORK) {
             g->stats.forks++;
-            fresh[n_fresh++] = ev->envelopes[i]; /* a branch event spreads like any */
-            pm_gossip_fork_detected(g, bytes[i], lens[i]);
-        } else if (r != PM_ALREADY_HELD && r != PM_E_FORK) {
+            fresh[n_fresh++] = envs[i]; /* a branch event spreads like any */
+            pm_gossip_fork_detected(g, envs[i].data, envs[i].len);
+        } else if (r != PM_ALREADY_HELD) {
             g->stats.refused++;
             pm_warn("gossip", "refused an event from peer %s: %s", pm_gossip_peer_name(ch->id, who),
                     pm_strerror(r));
@@ -435,6 +422,38 @@ static void handle_events(pm_gossip *g, const pm_channel *ch, const Pm__Events *
         pm_debug("gossip", "%zu new events from %s", n_fresh, pm_gossip_peer_name(ch->id, who));
         relay(g, ch->id, fresh, n_fresh);
     }
+}
+
+/* Stores the events of n_groups batches from ch (group_ends[k]: where batch k ends in
+ * envs) in one transaction, their signatures checked on every core first. */
+static void handle_envelopes(pm_gossip *g, const pm_channel *ch, const ProtobufCBinaryData *envs,
+                             size_t n, const size_t *group_ends, size_t n_groups)
+{
+    if (!n)
+        return;
+    const uint8_t **bytes = calloc(n, sizeof *bytes);
+    size_t *lens = calloc(n, sizeof *lens);
+    int *results = calloc(n, sizeof *results);
+    ProtobufCBinaryData *fresh = calloc(n, sizeof *fresh);
+    if (!bytes || !lens || !results || !fresh)
+        goto done;
+    for (size_t i = 0; i < n; i++) {
+        bytes[i] = envs[i].data;
+        lens[i] = envs[i].len;
+    }
+    char who[9];
+    int rc = pm_feed_ingest_batch_parallel(g->store, bytes, lens, n, results);
+    if (rc) {
+        pm_error("gossip", "cannot store events from %s: %s", pm_gossip_peer_name(ch->id, who),
+                 pm_strerror(rc));
+        goto done;
+    }
+    size_t gaps = 0;
+    for (size_t k = 0, at = 0; k < n_groups; at = group_ends[k++])
+        sort_results(g, ch, envs + at, results + at, group_ends[k] - at, fresh, &gaps);
+    if (gaps)
+        pm_debug("gossip", "%zu of %zu events from %s lie past a gap", gaps, n,
+                 pm_gossip_peer_name(ch->id, who));
     /* A gap means we missed something: ask again. (More of a long catch-up is asked
      * for when the sender's closing hello arrives; see handle_hello.) */
     uint64_t now = pm_now_ms();
@@ -448,6 +467,88 @@ done:
     free(lens);
     free(results);
     free(fresh);
+}
+
+static void handle_events(pm_gossip *g, const pm_channel *ch, const Pm__Events *ev)
+{
+    size_t end = ev->n_envelopes;
+    handle_envelopes(g, ch, ev->envelopes, ev->n_envelopes, &end, 1);
+}
+
+/* The batches held in a burst, stored together. */
+static void flush_held(pm_gossip *g)
+{
+    if (!g->n_held)
+        return;
+    ProtobufCBinaryData *envs = calloc(g->held_events ? g->held_events : 1, sizeof *envs);
+    size_t ends[PM_GOSSIP_BURST_MAX], n = 0;
+    for (size_t k = 0; envs && k < g->n_held; k++) {
+        const Pm__Events *ev = g->held[k]->events;
+        memcpy(envs + n, ev->envelopes, ev->n_envelopes * sizeof *envs);
+        n += ev->n_envelopes;
+        ends[k] = n;
+    }
+    if (envs) {
+        pm_debug("gossip", "%zu events of %zu batches in one transaction", n, g->n_held);
+        handle_envelopes(g, &g->held_ch, envs, n, ends, g->n_held);
+    } else {
+        pm_error("gossip", "out of memory: %zu events dropped (asked again later)", g->held_events);
+    }
+    free(envs);
+    for (size_t k = 0; k < g->n_held; k++)
+        pm_wire_free(&g->held[k]);
+    g->n_held = g->held_events = 0;
+    if (g->held_ch.routing)
+        zmq_msg_close(&g->held_routing);
+    g->held_ch.routing = NULL;
+}
+
+/* The channel the held batches came on, kept for replies (a ROUTER's routing frame is
+ * copied: the caller's lives only as long as its message). */
+static int adopt_channel(pm_gossip *g, const pm_channel *ch)
+{
+    g->held_ch = *ch;
+    if (!ch->routing)
+        return 1;
+    zmq_msg_init(&g->held_routing);
+    if (zmq_msg_copy(&g->held_routing, ch->routing) != 0) {
+        zmq_msg_close(&g->held_routing);
+        g->held_ch.routing = NULL;
+        return 0;
+    }
+    g->held_ch.routing = &g->held_routing;
+    return 1;
+}
+
+/* In a burst, an events message is held (1: taken over); one from another channel than
+ * the batches held first has them stored. */
+static int hold(pm_gossip *g, const pm_channel *ch, Pm__WireMessage **msg)
+{
+    if (!g->burst || (*msg)->kind_case != PM__WIRE_MESSAGE__KIND_EVENTS)
+        return 0;
+    if (g->n_held && (memcmp(ch->id, g->held_ch.id, PM_ID_BYTES) != 0 ||
+                      (ch->routing == NULL) != (g->held_ch.routing == NULL)))
+        flush_held(g);
+    if (g->n_held == PM_GOSSIP_BURST_MAX)
+        flush_held(g);
+    if (!g->n_held && !adopt_channel(g, ch))
+        return 0;
+    g->held[g->n_held++] = *msg;
+    g->held_events += (*msg)->events->n_envelopes;
+    *msg = NULL;
+    return 1;
+}
+
+void pm_gossip_burst_begin(pm_gossip *g)
+{
+    flush_held(g);
+    g->burst = 1;
+}
+
+void pm_gossip_burst_end(pm_gossip *g)
+{
+    flush_held(g);
+    g->burst = 0;
 }
 
 void pm_gossip_handle(pm_gossip *g, const pm_channel *ch, const uint8_t *data, size_t len)
@@ -470,6 +571,9 @@ void pm_gossip_handle(pm_gossip *g, const pm_channel *ch, const uint8_t *data, s
                                      : pm_strerror(rc));
         return;
     }
+    if (hold(g, ch, &msg))
+        return;
+    flush_held(g); /* whatever else arrives comes after the batches before it */
     switch (msg->kind_case) {
     case PM__WIRE_MESSAGE__KIND_HELLO: handle_hello(g, ch, msg->hello); break;
     case PM__WIRE_MESSAGE__KIND_EVENTS: handle_events(g, ch, msg->events); break;

@@ -35,6 +35,20 @@ void pm_gossip_set_fetcher(pm_gossip *self, struct pm_fetcher *fetcher);
 /* One frame received on ch. Malformed frames are logged with the peer and dropped. */
 void pm_gossip_handle(pm_gossip *self, const pm_channel *ch, const uint8_t *data, size_t len);
 
+/* Most events messages a burst holds before storing them: a catch-up answer's batches
+ * (PM_GOSSIP_BATCHES_PER_ANSWER) fit, with room for pushes between them. */
+#define PM_GOSSIP_BURST_MAX 16
+
+/* Frames received in a row (a socket's queue, drained at once) are a burst: from
+ * burst_begin to burst_end, consecutive events messages of one channel are held and
+ * stored together, in one transaction with their signatures checked on every core
+ * first, when another kind of message or one from another channel arrives,
+ * PM_GOSSIP_BURST_MAX are held, or the burst ends. A catch-up answer (several batches
+ * and a closing hello) is thus one commit. Order is kept: anything else is handled
+ * after the batches before it. */
+void pm_gossip_burst_begin(pm_gossip *self);
+void pm_gossip_burst_end(pm_gossip *self);
+
 /* Periodic work: peer refresh, anti-entropy, heartbeats, pushing local events. Returns
  * the milliseconds until it wants to run again. */
 int pm_gossip_tick(pm_gossip *self, uint64_t now_ms);

@@ -23,6 +23,12 @@ struct pm_gossip {
     int heard_sync;         /* a peer's sync hello arrived */
     uint64_t self_seq_seen; /* the highest seq of our own feed any peer holds */
     uint64_t push_retry_ms; /* a push no peer took is retried from then on */
+    /* A burst (pm_gossip_burst_begin): the events messages of held_ch held so far. */
+    int burst;
+    pm_channel held_ch;
+    zmq_msg_t held_routing; /* held_ch.routing points here when set */
+    Pm__WireMessage *held[PM_GOSSIP_BURST_MAX];
+    size_t n_held, held_events;
 };
 
 /* The first 8 hex digits of a node id, for log lines (buf is returned). */

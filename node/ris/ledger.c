@@ -1,4 +1,4 @@
-/* DIR/ris-delivered (node/ris/ledger.h). */
+/* A delivery ledger (node/ris/ledger.h). */
 #include "node/ris/ledger.h"
 #include "proto/error.h"
 #include "proto/log.h"
@@ -25,10 +25,10 @@ static void read_lines(pm_ris_ledger *l, FILE *f)
             json_object_set_new(l->delivered, uid, json_integer((json_int_t)n));
 }
 
-int pm_ris_ledger_open(const char *dir, pm_ris_ledger **out)
+int pm_ris_ledger_open(const char *dir, const char *file, pm_ris_ledger **out)
 {
     char path[4096];
-    snprintf(path, sizeof path, "%s/ris-delivered", dir);
+    snprintf(path, sizeof path, "%s/%s", dir, file);
     pm_ris_ledger *l = calloc(1, sizeof *l);
     if (!l || !(l->delivered = json_object())) {
         free(l);
@@ -72,7 +72,7 @@ int pm_ris_ledger_put(pm_ris_ledger *self, const char *study_uid, size_t reports
     if (n <= 0 || (size_t)n >= sizeof line)
         return PM_E_INVAL;
     if (write(self->fd, line, (size_t)n) != n || fsync(self->fd) != 0) {
-        pm_error("ris", "cannot record a delivery: %s", strerror(errno));
+        pm_error("ris", "cannot record a delivery of study %s: %s", study_uid, strerror(errno));
         return PM_E_IO;
     }
     json_object_set_new(self->delivered, study_uid, json_integer((json_int_t)reports));

@@ -1,4 +1,5 @@
-/* DIR/ris-delivered: which final reports the trust's RIS has acknowledged. Node-local
+/* A delivery ledger, DIR/ris-delivered (what the trust's RIS acknowledged) or
+ * DIR/report-sr-delivered (which reports' SRs the trust's PACS stored): node-local
  * state, not an event: another node never sends this trust's reports. One line per
  * acknowledgement, "STUDY_UID REPORTS\n" (how many report texts the acknowledged
  * message carried), appended and fsynced before the delivery counts, so a crash
@@ -10,9 +11,9 @@
 
 typedef struct pm_ris_ledger pm_ris_ledger;
 
-/* Opens (creating) dir's ledger and reads it. Lines that do not parse (a torn last
+/* Opens (creating) the ledger dir/file and reads it. Lines that do not parse (a torn last
  * line after a crash) are skipped. PM_E_IO, PM_E_NOMEM. */
-int pm_ris_ledger_open(const char *dir, pm_ris_ledger **out);
+int pm_ris_ledger_open(const char *dir, const char *file, pm_ris_ledger **out);
 void pm_ris_ledger_destroy(pm_ris_ledger **self_p);
 
 /* How many report texts of study_uid the RIS has acknowledged (0: none). */

@@ -3,10 +3,8 @@
  * until the RIS acknowledges it with AA; an addendum that comes later is sent again as
  * a correction. What was acknowledged is kept in DIR/ris-delivered (ledger.h), so a
  * restart sends nothing twice that was acknowledged and forgets nothing that was not.
- *
- * The sender is an actor: one thread of its own that only reads the store (LMDB
- * readers run beside the writer) and does the network I/O, so a slow RIS never holds
- * up the daemon's loop. */
+ * The walk, the ledger and the thread are a delivery's (delivery.h); this file is the
+ * HL7 channel. */
 #ifndef PM_RIS_SENDER_H
 #define PM_RIS_SENDER_H
 

@@ -7,6 +7,7 @@
 #include "node/studies/modalities.h"
 #include "node/studies/patient.h"
 #include "node/studies/verify.h"
+#include "node/worklist/ai_triage.h"
 #include "proto/clock.h"
 #include "proto/error.h"
 #include "proto/log.h"
@@ -548,6 +549,9 @@ static int announce_study(const pm_ingest_ctx *c, const char *uid)
         rc = pm_store_local_delete_if(c->store, akey, (size_t)alen, mark, mark_len);
         pm_info("ingest", "announced study %s: %zu series, %zu instances, priority %s", uid,
                 n_series, recs.n, priority);
+        /* An AI result among what was announced may raise the item (ai_triage.h). */
+        pm_wl_node wl = {c->store, c->blobs, c->id, c->cfg};
+        pm_ai_triage_study(&wl, uid);
     }
 done:
     free(mark);

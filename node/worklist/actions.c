@@ -325,6 +325,13 @@ int pm_wl_assign(const pm_wl_node *n, const char *uid, const char *reporter, con
 int pm_wl_flag(const pm_wl_node *n, const char *uid, const char *priority, const char *reason,
                const char *by, char *msg, size_t len)
 {
+    return pm_wl_flag_by_rule(n, uid, priority, reason, by, "", msg, len);
+}
+
+int pm_wl_flag_by_rule(const pm_wl_node *n, const char *uid, const char *priority,
+                       const char *reason, const char *by, const char *ai_rule, char *msg,
+                       size_t len)
+{
     if (!pm_event_priority_known(priority))
         return say(msg, len, PM_E_INVAL, "the priority is one of immediate, urgent, routine");
     if (!reason || !*reason || strlen(reason) > 4096 || !by || !*by || strlen(by) > 256)
@@ -353,6 +360,7 @@ int pm_wl_flag(const pm_wl_node *n, const char *uid, const char *priority, const
         f.priority = (char *)priority;
         f.reason = (char *)reason;
         f.by = (char *)by;
+        f.ai_rule = (char *)(ai_rule ? ai_rule : "");
         f.due_ms = sv->announced_ms + pm_worklist_due_for(n->cfg, priority);
         Pm__EventBody body = PM__EVENT_BODY__INIT;
         body.payload_case = PM__EVENT_BODY__PAYLOAD_ITEM_FLAGGED;

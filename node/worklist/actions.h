@@ -50,6 +50,12 @@ int pm_wl_assign(const pm_wl_node *n, const char *uid, const char *reporter, con
  * becomes the arrival plus this node's due time for the new priority. */
 int pm_wl_flag(const pm_wl_node *n, const char *uid, const char *priority, const char *reason,
                const char *by, char *msg, size_t msglen);
+/* pm_wl_flag for a flag an [worklist] ai_rule raised: ai_rule (the rule as written, at
+ * most 4096 characters) travels in the event, and the worklist shows the flag as
+ * raised by AI. */
+int pm_wl_flag_by_rule(const pm_wl_node *n, const char *uid, const char *priority,
+                       const char *reason, const char *by, const char *ai_rule, char *msg,
+                       size_t msglen);
 
 /* text must satisfy pm_wl_report_text_problem; with addendum it amends the item's latest
  * report. The same text twice is one report (PM_OK, msg says nothing new was recorded).

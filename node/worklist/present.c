@@ -35,9 +35,10 @@ static json_t *flags_json(const Pm__StudyView *s)
     for (size_t i = 0; i < s->n_flags; i++) {
         const Pm__FlagView *f = s->flags[i];
         char when[32];
-        json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s}", "priority", f->priority,
-                                              "reason", f->reason, "by", f->by, "time",
-                                              pm_cli_time(f->time_ms, when)));
+        json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s, s:b, s:s}", "priority",
+                                              f->priority, "reason", f->reason, "by", f->by, "time",
+                                              pm_cli_time(f->time_ms, when), "raised_by_ai",
+                                              *f->ai_rule != 0, "ai_rule", f->ai_rule));
     }
     return list;
 }

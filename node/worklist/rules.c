@@ -14,9 +14,7 @@
 #define SECOND PM_CONFIG_SECOND_MS
 #define DAY PM_CONFIG_DAY_MS
 
-/* Reads the next KEY=VALUE token of s (VALUE may be "double quoted"). Returns 1 and
- * advances *sp, 0 at the end, or PM_E_CONFIG with a reason. */
-static int next_token(char **sp, char **key, char **val, char *why, size_t wl)
+int pm_worklist_rule_token(char **sp, char **key, char **val, char *why, size_t wl)
 {
     char *s = *sp, q[PM_CONFIG_QUOTE_MAX];
     while (isspace((unsigned char)*s))
@@ -78,7 +76,7 @@ static int parse_conditions(char *s, pm_worklist_rule *r, char *why, size_t wl)
 {
     char q[PM_CONFIG_QUOTE_MAX], *key, *val;
     int t;
-    while ((t = next_token(&s, &key, &val, why, wl)) == 1) {
+    while ((t = pm_worklist_rule_token(&s, &key, &val, why, wl)) == 1) {
         char **slot = strcmp(key, "modality") == 0      ? &r->modality
                       : strcmp(key, "body_part") == 0   ? &r->body_part
                       : strcmp(key, "description") == 0 ? &r->description
@@ -155,7 +153,7 @@ static int parse_settings(char *s, pm_worklist_rule *r, char *why, size_t wl)
     bool any = false, seen[S_COUNT] = {false};
     char *key, *val;
     int t, which = 0;
-    while ((t = next_token(&s, &key, &val, why, wl)) == 1) {
+    while ((t = pm_worklist_rule_token(&s, &key, &val, why, wl)) == 1) {
         any = true;
         if (parse_setting(key, val, r, &which, why, wl) != PM_OK)
             return PM_E_CONFIG;

@@ -42,6 +42,11 @@ struct pm_config;
  * PM_E_NOMEM. On failure *r is left zeroed, owning nothing. */
 int pm_worklist_rule_parse(const char *text, int line, pm_worklist_rule *r, char *why, size_t wl);
 
+/* Reads the next KEY=VALUE token of the text at *sp (VALUE may be "double quoted"),
+ * cutting it in place: *key and *val point into it. Returns 1 and advances *sp, 0 at
+ * the end, or PM_E_CONFIG with a reason in why. Shared with ai_rules.h. */
+int pm_worklist_rule_token(char **sp, char **key, char **val, char *why, size_t wl);
+
 /* Frees what r owns and zeroes it. Safe on a zeroed rule and twice. */
 void pm_worklist_rule_free(pm_worklist_rule *r);
 
