@@ -81,10 +81,25 @@ SCP_PID=$!
 STARTED_PIDS+=("$SCP_PID")
 scp_up() { echoscu -to 2 -aet ECHO -aec DEST_B 127.0.0.1 "$DEST_PORT" >/dev/null 2>&1; }
 wait_until 20 scp_up
+# A serves at a fifth of its speed until the first instance is out (stopped 80 ms of
+# every 100): on a loaded machine the first sub-operation's association to the SCP and
+# its hook may otherwise take longer than the whole fetch of a study this size.
+(
+    for _ in $(seq 600); do
+        [ -e "$T/first.lock" ] && break
+        kill -STOP "${NODE_PID[A]}" 2>/dev/null
+        sleep 0.08
+        kill -CONT "${NODE_PID[A]}" 2>/dev/null
+        sleep 0.02
+    done
+) &
+THROTTLE_PID=$!
+STARTED_PIDS+=("$THROTTLE_PID")
 dmove $B DEST_B -k QueryRetrieveLevel=STUDY -k "StudyInstanceUID=$STUDY" >"$T/move.log" 2>&1 ||
     fail "C-MOVE through B failed: $(tail -5 "$T/move.log")"
 first_done() { [ -e "$T/first.done" ]; }
 wait_until 30 first_done
+wait "$THROTTLE_PID" 2>/dev/null
 pid_alive "${NODE_PID[A]}" || fail "A is gone"
 kill -CONT "${NODE_PID[A]}" 2>/dev/null
 "$PYD" - "$T/first-studies.json" "$STUDY" <<'EOF' || fail "the first instance did not reach the viewer before B had the whole study"
