@@ -58,19 +58,19 @@ void pm_admin_kick(const pm_node *node)
     json_decref(req);
 }
 
-json_t *pm_admin_liveness(const pm_node *node, json_t **known_heads)
+int pm_admin_liveness(const pm_node *node, pm_liveness *out, json_t **known_heads)
 {
+    out->peers = NULL;
+    out->n = 0;
     if (known_heads)
         *known_heads = NULL;
     json_t *req = json_pack("{s:s}", "cmd", "peers"), *reply = NULL;
-    if (pm_admin_request(node, req, 3000, &reply) != PM_OK)
-        reply = NULL;
+    int rc = pm_admin_request(node, req, 3000, &reply);
     json_decref(req);
-    json_t *peers = reply ? json_object_get(reply, "peers") : NULL;
-    if (peers)
-        json_incref(peers);
-    if (known_heads && (*known_heads = json_object_get(reply, "known_heads")))
+    if (rc == PM_OK)
+        rc = pm_liveness_from_json(json_object_get(reply, "peers"), out);
+    if (rc == PM_OK && known_heads && (*known_heads = json_object_get(reply, "known_heads")))
         json_incref(*known_heads);
     json_decref(reply);
-    return peers;
+    return rc == PM_OK ? PM_OK : PM_E_NOTFOUND;
 }

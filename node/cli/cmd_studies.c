@@ -105,7 +105,9 @@ int pm_cmd_import(int argc, char **argv)
 
 typedef struct {
     const char *patient_id, *name, *accession, *modality, *site, *since;
-    json_t *list, *liveness;
+    json_t *list;
+    pm_liveness live;
+    const pm_liveness *liveness; /* &live while the node runs, else NULL */
     const uint8_t *self;
     pm_blobs *blobs;
 } studies_query;
@@ -223,7 +225,7 @@ int pm_cmd_studies(int argc, char **argv)
     }
     q.blobs = node.blobs;
     q.list = json_array();
-    q.liveness = pm_admin_liveness(&node, NULL);
+    q.liveness = pm_admin_liveness(&node, &q.live, NULL) == PM_OK ? &q.live : NULL;
     q.self = pm_identity_public(node.id);
     int r = walk_studies(node.store, &q);
     if (r) {
@@ -261,7 +263,7 @@ int pm_cmd_studies(int argc, char **argv)
         pm_table_destroy(&t);
     }
     json_decref(q.list);
-    json_decref(q.liveness);
+    pm_liveness_free(&q.live);
     pm_node_close(&node);
     return rc;
 }

@@ -24,7 +24,7 @@
 
 typedef struct {
     json_t *list;
-    json_t *liveness;
+    const pm_liveness *liveness; /* NULL: the node is not running */
     const uint8_t *self;
     char digest[PM_HASH_HEX]; /* ours, to tell which peers agree */
 } members_ctx;
@@ -35,9 +35,9 @@ static int collect_member(void *vctx, const Pm__MemberView *m)
     char id[PM_ID_HEX], seen[32];
     pm_hex_encode(m->id.data, PM_ID_BYTES, id);
     int self = memcmp(m->id.data, c->self, PM_ID_BYTES) == 0;
-    json_t *live = c->liveness ? json_object_get(c->liveness, id) : NULL;
-    int up = self ? c->liveness != NULL : json_is_true(json_object_get(live, "up"));
-    uint64_t last = (uint64_t)json_integer_value(json_object_get(live, "last_seen"));
+    const pm_peer_liveness *live = pm_liveness_find(c->liveness, m->id.data);
+    int up = self ? c->liveness != NULL : live && live->up;
+    uint64_t last = live ? live->last_seen_ms : 0;
     if (self && c->liveness)
         last = pm_now_ms();
     json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:b, s:i, s:i}", "id", id, "name",
@@ -47,15 +47,18 @@ static int collect_member(void *vctx, const Pm__MemberView *m)
                           (json_int_t)m->n_revoke_approvals);
     /* A peer that is up says, in each hello, the digest of its views: equal to ours
      * means it holds the same events (a lag of a gossip round shows as false). */
-    const char *theirs = json_string_value(json_object_get(live, "digest"));
+    char theirs[PM_HASH_HEX];
+    if (live && live->has_digest)
+        pm_hex_encode(live->digest, PM_HASH_BYTES, theirs);
     if (!self && up)
         json_object_set_new(o, "agrees",
-                            theirs ? json_boolean(strcmp(theirs, c->digest) == 0) : json_null());
+                            live->has_digest ? json_boolean(strcmp(theirs, c->digest) == 0)
+                                             : json_null());
     json_array_append_new(c->list, o);
     return 0;
 }
 
-static json_t *members_json(const pm_node *node, json_t *liveness)
+static json_t *members_json(const pm_node *node, const pm_liveness *liveness)
 {
     members_ctx c = {json_array(), liveness, pm_identity_public(node->id), ""};
     if (pm_store_digest(node->store, c.digest) != PM_OK)
@@ -103,8 +106,9 @@ int pm_cmd_members(int argc, char **argv)
     if (rc || (rc = pm_node_open(a.dir, PM_NODE_ALL, &node))) {
         return rc;
     }
-    json_t *live = pm_admin_liveness(&node, NULL);
-    json_t *list = members_json(&node, live);
+    pm_liveness live;
+    int running = pm_admin_liveness(&node, &live, NULL) == PM_OK;
+    json_t *list = members_json(&node, running ? &live : NULL);
     if (!list)
         rc = pm_cli_fail("cannot read the membership view");
     else if (a.json)
@@ -113,7 +117,7 @@ int pm_cmd_members(int argc, char **argv)
         print_members_table(list);
         json_decref(list);
     }
-    json_decref(live);
+    pm_liveness_free(&live);
     pm_node_close(&node);
     return rc;
 }
@@ -344,8 +348,9 @@ int pm_cmd_status(int argc, char **argv)
         return rc;
     }
     json_t *known = NULL;
-    json_t *live = pm_admin_liveness(&node, &known);
-    json_t *members = members_json(&node, live);
+    pm_liveness live;
+    int running = pm_admin_liveness(&node, &live, &known) == PM_OK;
+    json_t *members = members_json(&node, running ? &live : NULL);
     json_t *forks = json_array();
     pm_feed_forks(node.store, collect_fork, forks);
     json_t *jheads = heads_json(&node, known);
@@ -358,9 +363,9 @@ int pm_cmd_status(int argc, char **argv)
     pm_store_digest(node.store, digest);
     json_t *doc = json_pack(
         "{s:s, s:s, s:s, s:b, s:s, s:I, s:o, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
-        "id", id, "name", node.cfg->name, "mesh", node.cfg->mesh_id, "running", live != NULL,
-        "digest", digest, "events", (json_int_t)events, "members", members ? members : json_array(),
-        "heads", jheads, "forks", forks, "worklist", "studies", (json_int_t)w.studies, "unreported",
+        "id", id, "name", node.cfg->name, "mesh", node.cfg->mesh_id, "running", running, "digest",
+        digest, "events", (json_int_t)events, "members", members ? members : json_array(), "heads",
+        jheads, "forks", forks, "worklist", "studies", (json_int_t)w.studies, "unreported",
         (json_int_t)w.unreported, "claimed", (json_int_t)w.claimed, "reported",
         (json_int_t)w.reported, "verified", (json_int_t)w.verified, "overdue",
         (json_int_t)w.overdue, "orphans", (json_int_t)w.orphans);
@@ -377,10 +382,10 @@ int pm_cmd_status(int argc, char **argv)
     if (a.json) {
         pm_cli_print_json(doc);
     } else {
-        print_status_table(doc, live != NULL);
+        print_status_table(doc, running);
         json_decref(doc);
     }
-    json_decref(live);
+    pm_liveness_free(&live);
     json_decref(known);
     pm_node_close(&node);
     return rc;

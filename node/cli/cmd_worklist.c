@@ -181,7 +181,9 @@ typedef struct {
     size_t nkeys, capkeys;
     int keys_done; /* the keys are sorted: collect_item now shapes the page's items */
     uint64_t now;
-    json_t *list, *liveness;
+    json_t *list;
+    pm_liveness live;
+    const pm_liveness *liveness; /* &live while the node runs, else NULL */
     const uint8_t *self;
     pm_blobs *blobs;
 } worklist_query;
@@ -398,7 +400,7 @@ static int list_items(pm_node *node, worklist_query *q)
     q->blobs = node->blobs;
     q->now = pm_now_ms();
     q->list = json_array();
-    q->liveness = pm_admin_liveness(node, NULL);
+    q->liveness = pm_admin_liveness(node, &q->live, NULL) == PM_OK ? &q->live : NULL;
     q->self = pm_identity_public(node->id);
     q->paged = q->limit && walks_by_due(q);
     int r = walk_items(node->store, q);
@@ -488,7 +490,7 @@ int pm_cmd_worklist(int argc, char **argv)
         print_items_table(items, n);
     free_items(items, n);
     json_decref(q.list);
-    json_decref(q.liveness);
+    pm_liveness_free(&q.live);
     pm_node_close(&node);
     return rc;
 }

@@ -84,11 +84,13 @@ void pm_daemon_edge_fetch(daemon_state *d, zmq_msg_t *rid, const json_t *req, in
         pm_daemon_reply_edge(d, rid, json_pack("{s:s}", "error", "busy: too many waiting"));
         return;
     }
-    json_t *live = pm_gossip_liveness(d->gossip, pm_now_ms());
+    pm_liveness live;
     uint64_t job = 0;
-    int rc = pm_fetch_start(d->fetcher, json_string_value(json_object_get(req, "study")),
-                            json_string_value(json_object_get(req, "reader")), live, &job);
-    json_decref(live);
+    int rc = pm_gossip_liveness(d->gossip, pm_now_ms(), &live);
+    if (!rc)
+        rc = pm_fetch_start(d->fetcher, json_string_value(json_object_get(req, "study")),
+                            json_string_value(json_object_get(req, "reader")), &live, &job);
+    pm_liveness_free(&live);
     if (rc)
         pm_daemon_reply_edge(d, rid, json_pack("{s:s}", "error", pm_strerror(rc)));
     else if (wait) /* answered by pm_daemon_fetch_done */

@@ -81,29 +81,29 @@ static void collect_events(daemon_state *d, pm_metrics_writer *w, uint64_t now)
 static void collect_peers(daemon_state *d, pm_metrics_writer *w, uint64_t now)
 {
     /* Peers and members. */
-    json_t *live = pm_gossip_liveness(d->gossip, now);
-    const char *key;
-    json_t *p;
-    uint64_t peers = 0, up = 0;
-    json_object_foreach(live, key, p)
-    {
-        peers++;
-        up += json_is_true(json_object_get(p, "up"));
-    }
-    pm_metrics_gauge(w, "pacsmesh_peers", "Peers this node knows.", (double)peers);
+    pm_liveness live;
+    if (pm_gossip_liveness(d->gossip, now, &live) != PM_OK)
+        live.n = 0;
+    uint64_t up = 0;
+    for (size_t i = 0; i < live.n; i++)
+        up += live.peers[i].up != 0;
+    pm_metrics_gauge(w, "pacsmesh_peers", "Peers this node knows.", (double)live.n);
     pm_metrics_gauge(w, "pacsmesh_peers_up", "Peers heard from recently.", (double)up);
-    json_object_foreach(live, key, p)
+    char key[PM_ID_HEX];
+    for (size_t i = 0; i < live.n; i++) {
+        pm_hex_encode(live.peers[i].id, PM_ID_BYTES, key);
         pm_metrics_labelled(w, PM_METRICS_GAUGE, "pacsmesh_peer_up", "1 if the peer is up.", "peer",
-                            key, json_is_true(json_object_get(p, "up")));
-    json_object_foreach(live, key, p)
-    {
-        uint64_t seen = (uint64_t)json_integer_value(json_object_get(p, "last_seen"));
+                            key, live.peers[i].up != 0);
+    }
+    for (size_t i = 0; i < live.n; i++) {
+        uint64_t seen = live.peers[i].last_seen_ms;
+        pm_hex_encode(live.peers[i].id, PM_ID_BYTES, key);
         if (seen && seen <= now)
             pm_metrics_labelled(w, PM_METRICS_GAUGE, "pacsmesh_peer_last_seen_age_seconds",
                                 "Seconds since the last message from the peer.", "peer", key,
                                 (double)(now - seen) / 1000.0);
     }
-    json_decref(live);
+    pm_liveness_free(&live);
     member_counts mc = {0, 0, 0};
     pm_views_members(d->node.store, count_member, &mc);
     const char *mhelp = "Members by state.";

@@ -28,10 +28,12 @@ static int prefetch_claim(void *vctx, const uint8_t *raw, size_t len)
     if (ev->body->payload_case == PM__EVENT_BODY__PAYLOAD_ITEM_CLAIMED &&
         ev->body->item_claimed->study_instance_uid) {
         const char *study = ev->body->item_claimed->study_instance_uid;
-        json_t *live = pm_gossip_liveness(c->d->gossip, pm_now_ms());
+        pm_liveness live;
         uint64_t job = 0;
-        int rc = pm_fetch_prefetch(c->d->fetcher, study, live, &job);
-        json_decref(live);
+        int rc = pm_gossip_liveness(c->d->gossip, pm_now_ms(), &live);
+        if (!rc)
+            rc = pm_fetch_prefetch(c->d->fetcher, study, &live, &job);
+        pm_liveness_free(&live);
         if (rc)
             pm_warn("node", "cannot prefetch study %s for %s: %s", study,
                     ev->body->item_claimed->reporter, pm_strerror(rc));

@@ -133,11 +133,13 @@ static void answer_admin(daemon_state *d)
     } else if (strcmp(cmd, "fetch") == 0) {
         const char *study = json_string_value(json_object_get(req, "study"));
         const char *reader = json_string_value(json_object_get(req, "reader"));
-        json_t *live = pm_gossip_liveness(d->gossip, pm_now_ms());
+        pm_liveness live;
         uint64_t job = 0;
-        int rc = study ? pm_fetch_start(d->fetcher, study, reader ? reader : "cli", live, &job)
+        int rc = pm_gossip_liveness(d->gossip, pm_now_ms(), &live);
+        if (!rc)
+            rc = study ? pm_fetch_start(d->fetcher, study, reader ? reader : "cli", &live, &job)
                        : PM_E_INVAL;
-        json_decref(live);
+        pm_liveness_free(&live);
         reply = rc ? json_pack("{s:s}", "error",
                                rc == PM_E_NOTFOUND ? "unknown study" : pm_strerror(rc))
                    : json_pack("{s:I}", "job", (json_int_t)job);
@@ -146,8 +148,14 @@ static void answer_admin(daemon_state *d)
             pm_fetch_status(d->fetcher, (uint64_t)json_integer_value(json_object_get(req, "job")));
         reply = st ? st : json_pack("{s:s}", "error", "no such fetch job");
     } else if (strcmp(cmd, "peers") == 0) {
-        reply = json_pack("{s:o, s:o}", "peers", pm_gossip_liveness(d->gossip, pm_now_ms()),
-                          "known_heads", pm_gossip_known_heads(d->gossip));
+        pm_liveness live;
+        json_t *peers = pm_gossip_liveness(d->gossip, pm_now_ms(), &live) == PM_OK
+                            ? pm_liveness_to_json(&live)
+                            : NULL;
+        pm_liveness_free(&live);
+        reply = peers ? json_pack("{s:o, s:o}", "peers", peers, "known_heads",
+                                  pm_gossip_known_heads(d->gossip))
+                      : json_pack("{s:s}", "error", pm_strerror(PM_E_NOMEM));
     } else {
         reply = json_pack("{s:s}", "error", "unknown admin command");
     }

@@ -151,7 +151,8 @@ static fetch_job *find_job(pm_fetcher *f, uint64_t id)
 }
 
 /* Holders to ask, best first: up peers before down ones, the acquiring site first. */
-static void order_holders(fetch_job *j, const Pm__StudyView *sv, const uint8_t *self, json_t *live)
+static void order_holders(fetch_job *j, const Pm__StudyView *sv, const uint8_t *self,
+                          const pm_liveness *live)
 {
     j->holders = calloc(sv->n_holders + 1, PM_ID_BYTES);
     if (!j->holders)
@@ -162,10 +163,7 @@ static void order_holders(fetch_job *j, const Pm__StudyView *sv, const uint8_t *
             const uint8_t *h = sv->holders[i].data;
             if (memcmp(h, self, PM_ID_BYTES) == 0)
                 continue;
-            char hex[PM_ID_HEX];
-            pm_hex_encode(h, PM_ID_BYTES, hex);
-            int up = json_is_true(json_object_get(json_object_get(live, hex), "up"));
-            if ((pass == 0) != (up != 0))
+            if ((pass == 0) != (pm_liveness_is_up(live, h) != 0))
                 continue;
             memcpy(j->holders[j->n_holders++], h, PM_ID_BYTES);
         }
@@ -267,7 +265,7 @@ static void plan_instance(fetch_job *j, const Pm__Instance *in)
 /* Builds a job for what of the study is not local, in series and instance order (the
  * order a viewer asks for them, so the first instance arrives first). */
 static fetch_job *plan_job(pm_fetcher *f, const Pm__StudyView *sv, const char *study_uid,
-                           const char *reader, json_t *live)
+                           const char *reader, const pm_liveness *live)
 {
     fetch_job *j = calloc(1, sizeof *j);
     if (!j)
@@ -348,8 +346,8 @@ static void add_reader(fetch_job *j, const char *reader)
 static void job_free(fetch_job *j);
 
 /* pm_fetch_start, and pm_fetch_prefetch with reader NULL. */
-static int start_job(pm_fetcher *f, const char *study_uid, const char *reader, json_t *live,
-                     uint64_t *job_id)
+static int start_job(pm_fetcher *f, const char *study_uid, const char *reader,
+                     const pm_liveness *live, uint64_t *job_id)
 {
     Pm__StudyView *sv = NULL;
     if (!study_uid || !*study_uid)
@@ -381,13 +379,14 @@ static int start_job(pm_fetcher *f, const char *study_uid, const char *reader, j
     return PM_OK;
 }
 
-int pm_fetch_start(pm_fetcher *f, const char *study_uid, const char *reader, json_t *live,
-                   uint64_t *job_id)
+int pm_fetch_start(pm_fetcher *f, const char *study_uid, const char *reader,
+                   const pm_liveness *live, uint64_t *job_id)
 {
     return start_job(f, study_uid, reader ? reader : "", live, job_id);
 }
 
-int pm_fetch_prefetch(pm_fetcher *f, const char *study_uid, json_t *live, uint64_t *job_id)
+int pm_fetch_prefetch(pm_fetcher *f, const char *study_uid, const pm_liveness *live,
+                      uint64_t *job_id)
 {
     *job_id = 0;
     return start_job(f, study_uid, NULL, live, job_id);

@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "node/mesh/liveness.h"
 #include "node/mesh/transport.h"
 #include "proto/wire.pb-c.h"
 #include "store/blobs.h"
@@ -42,8 +43,8 @@ void pm_fetcher_destroy(pm_fetcher **self_p);
  * register interest in the id first. A running job of the same study that is fetching
  * everything this one would is joined instead (*job is its id; reader is added to those
  * its study-accessed events name). PM_E_NOTFOUND for an unknown study. */
-int pm_fetch_start(pm_fetcher *self, const char *study_uid, const char *reader, json_t *liveness,
-                   uint64_t *job);
+int pm_fetch_start(pm_fetcher *self, const char *study_uid, const char *reader,
+                   const pm_liveness *liveness, uint64_t *job);
 
 /* Warms the cache: starts fetching what is not local of study_uid in the background, for
  * no reader yet (a prefetch is not a read: it records no study-accessed event unless a
@@ -51,7 +52,8 @@ int pm_fetch_start(pm_fetcher *self, const char *study_uid, const char *reader, 
  * receives its id (or that of a running fetch of the study it joined), or 0 when
  * everything is here.
  * PM_E_NOTFOUND for an unknown study. */
-int pm_fetch_prefetch(pm_fetcher *self, const char *study_uid, json_t *liveness, uint64_t *job);
+int pm_fetch_prefetch(pm_fetcher *self, const char *study_uid, const pm_liveness *liveness,
+                      uint64_t *job);
 
 /* Called as each instance of a job arrives and is verified (rc PM_OK), or fails at
  * every holder (rc PM_E_NOTFOUND), so that a viewer is served instance by instance

@@ -645,21 +645,22 @@ int pm_gossip_tick(pm_gossip *g, uint64_t now)
     return next > now ? (int)(next - now) : 0;
 }
 
-json_t *pm_gossip_liveness(pm_gossip *g, uint64_t now)
+int pm_gossip_liveness(pm_gossip *g, uint64_t now, pm_liveness *out)
 {
-    json_t *o = json_object();
-    for (size_t i = 0; i < pm_transport_peer_count(g->t); i++) {
-        pm_peer *p = pm_transport_peer(g->t, i);
-        char hex[PM_ID_HEX];
-        pm_hex_encode(p->id, PM_ID_BYTES, hex);
-        int up = p->last_seen_ms && now - p->last_seen_ms < up_window_ms(g);
-        json_t *e = json_pack("{s:b, s:I}", "up", up, "last_seen", (json_int_t)p->last_seen_ms);
-        if (p->has_digest) {
-            char d[PM_HASH_HEX];
-            pm_hex_encode(p->digest, PM_HASH_BYTES, d);
-            json_object_set_new(e, "digest", json_string(d));
-        }
-        json_object_set_new(o, hex, e);
+    size_t n = pm_transport_peer_count(g->t);
+    out->n = 0;
+    out->peers = calloc(n + 1, sizeof *out->peers);
+    if (!out->peers)
+        return PM_E_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const pm_peer *p = pm_transport_peer(g->t, i);
+        pm_peer_liveness *l = &out->peers[out->n++];
+        memcpy(l->id, p->id, PM_ID_BYTES);
+        l->up = p->last_seen_ms && now - p->last_seen_ms < up_window_ms(g);
+        l->last_seen_ms = p->last_seen_ms;
+        l->has_digest = p->has_digest;
+        if (p->has_digest)
+            memcpy(l->digest, p->digest, PM_HASH_BYTES);
     }
-    return o;
+    return PM_OK;
 }

@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 
+#include "node/mesh/liveness.h"
 #include "node/mesh/transport.h"
 
 #define PM_GOSSIP_BATCH_BYTES (4u << 20)
@@ -63,9 +64,8 @@ void pm_gossip_push_local(pm_gossip *self);
  * without a peer's word. */
 int pm_gossip_self_synced(pm_gossip *self);
 
-/* {"<id hex>": {"up": bool, "last_seen": ms, "digest": hex}} for every peer (digest:
- * its view digest as its last hello said, when one did). */
-json_t *pm_gossip_liveness(pm_gossip *self, uint64_t now_ms);
+/* Every peer's liveness at now_ms into *out (the caller's to pm_liveness_free). */
+int pm_gossip_liveness(pm_gossip *self, uint64_t now_ms, pm_liveness *out);
 
 /* {"<origin hex>": seq}: the highest sequence of each origin that any peer has said
  * it holds (from their version vectors): how far behind this node is. */

@@ -7,7 +7,7 @@
 
 #include <string.h>
 
-int pm_items_viewable(const Pm__StudyView *s, const uint8_t *self, json_t *liveness,
+int pm_items_viewable(const Pm__StudyView *s, const uint8_t *self, const pm_liveness *liveness,
                       int (*is_local)(void *ctx, const uint8_t *hash), void *ctx)
 {
     int all_local = is_local != NULL;
@@ -19,11 +19,8 @@ int pm_items_viewable(const Pm__StudyView *s, const uint8_t *self, json_t *liven
     if (!liveness)
         return 0;
     for (size_t i = 0; i < s->n_holders; i++) {
-        if (memcmp(s->holders[i].data, self, PM_ID_BYTES) == 0)
-            continue;
-        char hex[PM_ID_HEX];
-        pm_hex_encode(s->holders[i].data, PM_ID_BYTES, hex);
-        if (json_is_true(json_object_get(json_object_get(liveness, hex), "up")))
+        if (memcmp(s->holders[i].data, self, PM_ID_BYTES) != 0 &&
+            pm_liveness_is_up(liveness, s->holders[i].data))
             return 1;
     }
     return 0;

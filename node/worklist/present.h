@@ -6,12 +6,13 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "node/mesh/liveness.h"
 #include "proto/view.pb-c.h"
 
 /* Whether the study's pixel data can be reached now: every instance cached here, or a
- * holder other than this node is up. liveness: pm_gossip_liveness's object, or NULL
- * when the node is not running. */
-int pm_items_viewable(const Pm__StudyView *s, const uint8_t *self, json_t *liveness,
+ * holder other than this node is up. liveness: the running node's word
+ * (pm_admin_liveness), or NULL when the node is not running. */
+int pm_items_viewable(const Pm__StudyView *s, const uint8_t *self, const pm_liveness *liveness,
                       int (*is_local)(void *ctx, const uint8_t *hash), void *ctx);
 
 /* The worklist item of a study as a JSON object (field names as docs/pacsmesh.1 lists them). */
