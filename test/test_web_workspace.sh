@@ -216,7 +216,13 @@ http 1 GET /web/../users -u bob:bob-password
 expect_status 400
 http 1 GET /web/nonexistent.js
 expect_status 404
-http 1 GET /worklist -D "$T/h"
+# No page answers without a user: each sends the browser to sign in, and back.
+for page in /worklist /dashboard /audit; do
+    http 1 GET "$page" -D "$T/h"
+    expect_status 302
+    grep -qi "^location: /?next=$page" "$T/h" || fail "$page without a user: $(cat "$T/h")"
+done
+http 1 GET /worklist -D "$T/h" -u bob:bob-password
 expect_status 200
 grep -qi "^content-security-policy: default-src 'self'" "$T/h" || fail "the pages carry no CSP"
 

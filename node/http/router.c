@@ -19,6 +19,7 @@ typedef struct {
     const char *path;   /* exact, or a prefix when it ends with '/' */
     int roles;          /* 0: no user needed */
     enum MHD_Result (*handler)(pm_http_req *r);
+    int page; /* a page: a browser without a user is sent to sign in first (302) */
 } route;
 
 static const route routes[] = {
@@ -42,12 +43,14 @@ static const route routes[] = {
     {"POST", "/api/flag", PM_ROLE_COORDINATOR | PM_ROLE_ADMIN, pm_http_api_coordinate},
     {"GET", "/api/audit", PM_ROLE_AUDITOR | PM_ROLE_ADMIN, pm_http_api_audit},
     {NULL, "/dicom-web/", READERS, pm_http_dicomweb},
-    {"GET", "/viewer/", READERS, pm_http_static},
-    {"GET", "/", 0, pm_http_static}, /* the sign-in page; the others ask /api/me */
-    /* The workspace pages: the same shell for each (no data in it; it asks /api). */
-    {"GET", "/worklist", 0, pm_http_static},
-    {"GET", "/dashboard", 0, pm_http_static},
-    {"GET", "/audit", 0, pm_http_static},
+    {"GET", "/viewer/", READERS, pm_http_static, 1},
+    {"GET", "/", 0, pm_http_static}, /* the sign-in page */
+    /* The workspace pages: the same shell for each (no data in it; it asks /api, and
+     * hides what the user's role may not use). */
+    {"GET", "/worklist", PM_ROLE_ANY, pm_http_static, 1},
+    {"GET", "/dashboard", PM_ROLE_ANY, pm_http_static, 1},
+    {"GET", "/audit", PM_ROLE_ANY, pm_http_static, 1},
+    /* The pages' scripts and styles: code, no data; the sign-in page needs them. */
     {"GET", "/web/", 0, pm_http_static},
     {"GET", "/api/backlog", PM_ROLE_ANY, pm_http_api_backlog},
 };
@@ -154,7 +157,8 @@ static const char *cross_site(pm_http_req *r)
     return NULL;
 }
 
-/* A browser opening the viewer without a session goes to the sign-in page first. */
+/* A browser opening a page (the viewer, the worklist ...) without a session goes to
+ * the sign-in page first, which comes back to it. */
 static enum MHD_Result redirect_to_sign_in(pm_http_req *r, const char *path)
 {
     char loc[PM_HTTP_PATH_MAX + 64];
@@ -204,7 +208,7 @@ enum MHD_Result pm_http_route(pm_http_req *r)
                              path_known ? "method not allowed" : "no such resource");
     }
     if (rt->roles) {
-        if (a && strncmp(path, "/viewer", 7) == 0 && strcmp(r->method, "GET") == 0)
+        if (a && rt->page && strcmp(r->method, "GET") == 0)
             return redirect_to_sign_in(r, path);
         if (a)
             return pm_http_error(r, 401,
