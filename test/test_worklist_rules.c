@@ -138,13 +138,25 @@ static void test_next(void)
     CHECK_EQ_INT(pm_next_pick(&r1, roster, 2, ptrs, 4, 0), 1);
     /* b.general may take 1.2 and 1.3; 1.3 is immediate. */
     CHECK_EQ_INT(pm_next_pick(&r2, roster, 2, ptrs, 4, 0), 2);
-    /* Spread: both may take 1.2 and 1.3 once a.neuro reads everything everywhere;
-     * a.neuro (first by id) gets the most urgent, b.general the next. */
+    /* Both may take 1.2, 1.3 and 1.4 once a.neuro reads everything everywhere (and
+     * b.general reads msk). Spread: a.neuro (first by id) gets the most urgent,
+     * b.general the next. */
     r1.n_sites = 0;
     r1.n_subspecialties = 0;
+    r1.capacity = r2.capacity = 4;
+    char *msk[] = {"msk"};
+    r2.subspecialties = msk;
+    r2.n_subspecialties = 1;
     CHECK_EQ_INT(pm_next_pick(&r1, roster, 2, ptrs, 4, 0), 2);
-    long second = pm_next_pick(&r2, roster, 2, ptrs, 4, 0);
-    CHECK(second != 2 && second >= 0);
+    CHECK_EQ_INT(pm_next_pick(&r2, roster, 2, ptrs, 4, 0), 3);
+    /* A reporter taking no work (capacity 0) is not spread over: with a.neuro off,
+     * b.general is first and gets the most urgent. */
+    r1.capacity = 0;
+    r2.subspecialties = msk;
+    r2.n_subspecialties = 1;
+    CHECK_EQ_INT(pm_next_pick(&r2, roster, 2, ptrs, 4, 0), 2);
+    r1.capacity = 4;
+    CHECK_EQ_INT(pm_next_pick(&r2, roster, 2, ptrs, 4, 0), 3);
     /* A claimed item is offered to nobody; claims are counted for capacity. */
     Pm__ClaimView claim = PM__CLAIM_VIEW__INIT;
     claim.reporter = "b.general";

@@ -80,13 +80,15 @@ static int by_urgency(const void *a, const void *b)
     return strcmp(x->uid, y->uid); /* a total order: every node ranks alike */
 }
 
-/* r's place, by id, among the roster's reporters eligible for item sv. */
+/* r's place, by id, among the roster's reporters taking work (capacity above 0) who
+ * are eligible for item sv: a reporter who takes none is not spread over. */
 static size_t place_among_peers(const Pm__ReporterView *r, const Pm__ReporterView *const *roster,
                                 size_t n_roster, const Pm__StudyView *sv, uint64_t now_ms)
 {
     size_t place = 0;
     for (size_t i = 0; i < n_roster; i++)
-        if (strcmp(roster[i]->id, r->id) < 0 && pm_next_eligible(roster[i], sv, now_ms))
+        if (strcmp(roster[i]->id, r->id) < 0 && roster[i]->capacity > 0 &&
+            pm_next_eligible(roster[i], sv, now_ms))
             place++;
     return place;
 }

@@ -9,10 +9,12 @@
  * first: priority (an at-risk item counts as urgent), then the share of its due window
  * left (overdue first), then the study UID (so every node ranks alike). Reporters
  * asking at the same moment are spread: the reporter who is k-th, by id, among the
- * roster's reporters eligible for the most urgent item is offered the k-th most urgent
- * item they may take (wrapping round), so two of them are told different items while
- * there are enough. The spread assumes the roster's reporters are at work; anyone may
- * still claim any item from the worklist. Pure: no store, no clock. */
+ * roster's reporters taking work (capacity above 0) who are eligible for the most
+ * urgent item is offered the k-th most urgent item they may take (wrapping round), so
+ * two of them are told different items while there are enough. A reporter whose
+ * capacity is 0 takes no place, so the most urgent item is always offered to someone
+ * taking work. The spread assumes those reporters are at work; anyone may still claim
+ * any item from the worklist. Pure: no store, no clock. */
 #ifndef PM_WORKLIST_NEXT_H
 #define PM_WORKLIST_NEXT_H
 
