@@ -3,7 +3,8 @@
 # run` processes, A sends each final report of its studies to its RIS ([ris]
 # endpoint) as an HL7 v2.5 ORU^R01 over MLLP. The RIS here is test/ris_listener.py,
 # which parses with python3-hl7. Asserted: nothing is lost while the RIS is down
-# (status counts it, it arrives when the RIS comes up); one message per final report
+# (status and the pacsmesh_ris_undelivered metric count it, it arrives when the RIS
+# comes up); one message per final report
 # with the right patient, accession, study UID, reporter and text (HL7 delimiters in
 # the text survive escaping); a double-read study goes only once verified; an
 # addendum goes again as a correction; a restart sends nothing twice.
@@ -19,6 +20,9 @@ RIS_PORT=$PORT
 node_set_conf $A ris endpoint "127.0.0.1:$RIS_PORT"
 node_set_conf $A ris sending_facility "ST ELSEWHERE"
 node_set_conf $A ris retry 1s
+alloc_port
+METRICS_PORT=$PORT
+node_set_conf $A metrics listen "127.0.0.1:$METRICS_PORT"
 conf_add $A worklist 'rule = description=DOUBLE* : double_read=yes'
 wl_mesh_up
 
@@ -42,6 +46,10 @@ log "1. a final report while the RIS is down: kept, counted in A's status"
 pm $B report "$ONE" --reporter dr.bell --file "$T/r1.txt" >/dev/null || fail "report at B failed"
 wait_until 30 undelivered_is 1
 wait_until 20 log_grew $A 'not delivered to 127.0.0.1' 0
+# The first scrape counts (later ones reuse the count for up to 30 s, as the worklist's).
+curl -sS --max-time 10 "http://127.0.0.1:$METRICS_PORT/metrics" >"$T/metrics" || fail "no metrics"
+grep -qx 'pacsmesh_ris_undelivered 1' "$T/metrics" ||
+    fail "metrics do not count the undelivered report: $(grep undelivered "$T/metrics")"
 
 log "2. the RIS comes up: one ORU^R01 with the patient, accession, study, reporter and text"
 /usr/bin/python3 "$(dirname "$0")/ris_listener.py" "$RIS_PORT" "$RECEIVED" "$T/ris-stop" 300 &

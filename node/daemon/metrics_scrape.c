@@ -4,6 +4,8 @@
 #include "node/daemon/daemon.h"
 #include "node/daemon/metrics_security.h"
 #include "node/daemon/metrics_worklist.h"
+#include "node/ris/sender.h"
+#include "node/ris/sr_sender.h"
 #include "proto/error.h"
 #include "proto/version.h"
 #include "store/feed.h"
@@ -182,6 +184,11 @@ static void collect_worklist(daemon_state *d, pm_metrics_writer *w, uint64_t now
             pm_wl_metrics_destroy(&d->wl_sites);
             d->wl_sites = sites;
         }
+        const uint8_t *self = pm_identity_public(d->node.id);
+        if (d->ris)
+            pm_ris_pending(d->dir, d->node.store, self, &d->ris_undelivered);
+        if (d->report_sr)
+            pm_sr_pending(d->dir, d->node.store, self, &d->sr_undelivered);
     }
     const char *whelp = "Worklist items by state.";
     pm_metrics_gauge(w, "pacsmesh_studies", "Studies known across the mesh.",
@@ -202,6 +209,15 @@ static void collect_worklist(daemon_state *d, pm_metrics_writer *w, uint64_t now
                      "When the worklist counts were taken (Unix time).",
                      (double)d->wl_counted_ms / 1000.0);
     pm_wl_metrics_write(d->wl_sites, w);
+    /* Reports on their way home, as `status` shows them (only when delivery is on). */
+    if (d->ris)
+        pm_metrics_gauge(w, "pacsmesh_ris_undelivered",
+                         "Final reports of this trust's studies the RIS has not acknowledged.",
+                         (double)d->ris_undelivered);
+    if (d->report_sr)
+        pm_metrics_gauge(w, "pacsmesh_report_sr_undelivered",
+                         "Final reports of this trust's studies whose SR the PACS has not stored.",
+                         (double)d->sr_undelivered);
 }
 
 void pm_daemon_collect_metrics(void *ctx, pm_metrics_writer *w)
