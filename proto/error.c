@@ -31,6 +31,7 @@ const char *pm_strerror(int code)
     case PM_E_TIME: return "time out of range";
     case PM_E_UNKNOWN: return "unknown payload type";
     case PM_E_BUSY: return "in use by another process";
+    case PM_E_NOSPACE: return "no space left on this node's disk";
     }
     return "unknown error";
 }

@@ -39,7 +39,8 @@ enum {
     PM_E_SEQ = -26,     /* sequence number zero or otherwise impossible */
     PM_E_TIME = -27,    /* wall clock or Lamport value out of range */
     PM_E_UNKNOWN = -28, /* unknown payload type */
-    PM_E_BUSY = -29     /* held by another process (a node already runs here) */
+    PM_E_BUSY = -29,    /* held by another process (a node already runs here) */
+    PM_E_NOSPACE = -30  /* this node's disk is full */
 };
 
 /* Non-error outcomes. */

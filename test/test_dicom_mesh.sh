@@ -16,8 +16,8 @@
 #  4. C fetches MR_small (`pacsmesh fetch`). A is killed (kill -9). B still finds every
 #     study of A; `studies --json` at B says SYN3 (held by A alone) is not viewable,
 #     MR_small (cached at C) and the studies B cached are; C-GET of MR_small through B
-#     is served by C and equals what A received; C-GET of SYN3 fails cleanly, and B
-#     keeps running.
+#     is served by C and equals what A received; C-GET of SYN3 fails cleanly, saying
+#     its holder is down, and B keeps running.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/dicom_lib.sh"
 dicom_init
@@ -180,6 +180,8 @@ dget $B "$T/get6" -k QueryRetrieveLevel=STUDY -k "StudyInstanceUID=$SYN3" >"$T/g
 [ -z "$(ls -A "$T/get6")" ] || fail "C-GET of SYN3 (held by A alone, A down) returned data"
 grep -qiE "fail|refused|warning" "$T/get6.log" ||
     { cat "$T/get6.log"; fail "C-GET of SYN3 with A down did not report a failure"; }
+# The failure says why: the one holder is down (not "unknown study", not "not found").
+wait_until 10 log_grew $B "failed: instance not available \\(no holder reachable: peer down\\)" 0
 nodes_alive $B $C
 dicom_up $B || fail "B's DICOM edge stopped answering"
 log "A down: MR_small served by C through B; SYN3 fails cleanly; B and C keep running"

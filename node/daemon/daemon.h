@@ -9,6 +9,7 @@
 #include "node/audit/atna_sender.h"
 #include "node/cli/cli.h"
 #include "node/daemon/edge_provider.h"
+#include "node/daemon/mailbox.h"
 #include "node/daemon/metrics_http.h"
 #include "node/mesh/fetch.h"
 #include "node/mesh/gossip.h"
@@ -70,13 +71,32 @@ typedef struct daemon_state {
     size_t n_retired;
 } daemon_state;
 
+/* The admin socket's requests (node/cli/admin_client.c): small JSON objects; one over
+ * the limit is refused unread, one over the hard limit is dropped by ZeroMQ. */
+#define PM_ADMIN_REQUEST_MAX (64u * 1024)
+#define PM_ADMIN_REQUEST_HARD_MAX (1 << 20)
+
+/* Why a read of another trust's data or a write is refused while this node may not
+ * sign (a restored node waiting for a peer's word on its own feed). */
+extern const char PM_DAEMON_UNCONFIRMED[];
+
+/* node/daemon/admin_server.c: answers one request on the admin socket. */
+void pm_daemon_answer_admin(daemon_state *d);
+
+/* node/daemon/edge_mailbox.c: answers one message on the edge's mailbox. */
+void pm_daemon_answer_edge(daemon_state *d);
+
 /* node/daemon/fetch_waiters.c: the lazy fetch's requests from other threads. */
+/* The web server's JSON reply (consumed) to the request routed by routing. */
 void pm_daemon_reply_edge(daemon_state *d, zmq_msg_t *routing, json_t *reply);
-/* "fetch-begin" (wait 0: answered with the job at once) and "prepare" (wait 1: answered
- * when the job ends), both {study, reader}. */
-void pm_daemon_edge_fetch(daemon_state *d, zmq_msg_t *rid, const json_t *req, int wait);
-/* "await" {job, hash}: answered when that instance is here, or cannot be. */
-void pm_daemon_edge_await(daemon_state *d, zmq_msg_t *rid, const json_t *req);
+/* A typed reply (node/daemon/mailbox.h): rc, and the job for PM_MAIL_FETCH_BEGIN. */
+void pm_daemon_reply_mail(daemon_state *d, zmq_msg_t *routing, int rc, uint64_t job,
+                          const char *why);
+/* PM_MAIL_FETCH_BEGIN (answered with the job at once) and PM_MAIL_PREPARE (answered
+ * when the job ends). */
+void pm_daemon_edge_fetch(daemon_state *d, zmq_msg_t *rid, const pm_mail_request *rq);
+/* PM_MAIL_AWAIT: answered when that instance is here, or cannot be. */
+void pm_daemon_edge_await(daemon_state *d, zmq_msg_t *rid, const pm_mail_request *rq);
 /* The fetcher's callbacks (pm_fetch_done_fn, pm_fetch_instance_fn); ctx is the state. */
 void pm_daemon_fetch_done(void *ctx, uint64_t job, int rc);
 void pm_daemon_instance_done(void *ctx, uint64_t job, const uint8_t hash[PM_HASH_BYTES], int rc);

@@ -1,6 +1,7 @@
 #include "node/daemon/edge_provider.h"
 #include "crypto/hash.h"
 #include "node/audit/notes.h"
+#include "node/daemon/mailbox.h"
 #include "node/studies/incidents.h"
 #include "node/studies/verify.h"
 #include "proto/clock.h"
@@ -12,43 +13,26 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zmq.h>
 
-/* One request to the main loop, waiting up to timeout_ms for its answer; *reply_out,
- * if given, receives the answer (the caller's to decref). */
-static int ask_main_loop(pm_edge *e, json_t *req, int timeout_ms, char *err, size_t errlen,
-                         json_t **reply_out)
+/* A request of kind to the main loop for study (as reader), job and hash as the kind
+ * needs them. */
+static pm_mail_request mail_request(pm_mail_kind kind, const char *study, const char *reader)
 {
-    void *sock = zmq_socket(e->zctx, ZMQ_REQ);
-    if (!sock)
-        return PM_E_NET;
-    int linger = 0;
-    zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
-    zmq_setsockopt(sock, ZMQ_RCVTIMEO, &timeout_ms, sizeof timeout_ms);
-    char *text = json_dumps(req, JSON_COMPACT);
-    int rc = PM_E_NET;
-    if (text && zmq_connect(sock, PM_EDGE_ENDPOINT) == 0 &&
-        zmq_send(sock, text, strlen(text), 0) >= 0) {
-        zmq_msg_t msg;
-        zmq_msg_init(&msg);
-        if (zmq_msg_recv(&msg, sock, 0) < 0) {
-            rc = PM_E_TIMEOUT;
-        } else {
-            json_error_t jerr;
-            json_t *reply = json_loadb(zmq_msg_data(&msg), zmq_msg_size(&msg), 0, &jerr);
-            const char *error = json_string_value(json_object_get(reply, "error"));
-            rc = reply && !error ? PM_OK : PM_E_NOTFOUND;
-            if (error && err)
-                snprintf(err, errlen, "%s", error);
-            if (reply_out && rc == PM_OK)
-                *reply_out = json_incref(reply);
-            json_decref(reply);
-        }
-        zmq_msg_close(&msg);
-    }
-    free(text);
-    zmq_close(sock);
-    return rc;
+    pm_mail_request rq;
+    memset(&rq, 0, sizeof rq);
+    rq.magic = PM_MAIL_MAGIC;
+    rq.kind = kind;
+    snprintf(rq.study, sizeof rq.study, "%s", study ? study : "");
+    snprintf(rq.reader, sizeof rq.reader, "%s", reader ? reader : "");
+    return rq;
+}
+
+/* Logs why study could not be made available for reader (nothing when it could). */
+static void warn_unavailable(const char *study_uid, const char *reader, const pm_mail_reply *r)
+{
+    if (r->rc)
+        pm_warn("dicom", "cannot make study %s available for %s: %s", study_uid, reader,
+                *r->why ? r->why : pm_strerror(r->rc));
 }
 
 static int edge_store(void *ctx, pm_dicom_store_rq *rq, char *err, size_t errlen)
@@ -77,9 +61,9 @@ static void edge_association_end(void *ctx, const char *calling_ae, unsigned sto
     int rc = pm_ingest_announce(&e->ingest, &announced);
     if (rc)
         pm_error("dicom", "cannot announce what %s stored: %s", calling_ae, pm_strerror(rc));
-    json_t *req = json_pack("{s:s}", "cmd", "kick");
-    ask_main_loop(e, req, 5000, NULL, 0, NULL);
-    json_decref(req);
+    pm_mail_request rq = mail_request(PM_MAIL_KICK, NULL, NULL);
+    pm_mail_reply reply;
+    pm_mail_ask(e->zctx, &rq, 5000, &reply);
 }
 
 static int edge_for_each_study(void *ctx, const char *study_uid, const char *patient_id,
@@ -112,15 +96,11 @@ static int edge_prepare_study(void *ctx, const char *reader, const char *study_u
 {
     pm_edge *e = ctx;
     __atomic_add_fetch(&e->retrieves, 1, __ATOMIC_RELAXED);
-    json_t *req =
-        json_pack("{s:s, s:s, s:s}", "cmd", "prepare", "study", study_uid, "reader", reader);
-    char err[256] = "";
+    pm_mail_request rq = mail_request(PM_MAIL_PREPARE, study_uid, reader);
+    pm_mail_reply reply;
     /* A large study from a slow peer may take minutes; the viewer waits meanwhile. */
-    int rc = ask_main_loop(e, req, 600000, err, sizeof err, NULL);
-    json_decref(req);
-    if (rc)
-        pm_warn("dicom", "cannot make study %s available for %s: %s", study_uid, reader,
-                *err ? err : pm_strerror(rc));
+    int rc = pm_mail_ask(e->zctx, &rq, 600000, &reply);
+    warn_unavailable(study_uid, reader, &reply);
     pm_audit_note_retrieve(reader, study_uid, rc != PM_OK);
     return rc;
 }
@@ -130,20 +110,12 @@ static int edge_begin_study(void *ctx, const char *reader, const char *study_uid
 {
     pm_edge *e = ctx;
     __atomic_add_fetch(&e->retrieves, 1, __ATOMIC_RELAXED);
-    json_t *req = json_pack("{s:s, s:s, s:s}", "cmd", "fetch-begin", "study", study_uid, "reader",
-                            reader),
-           *reply = NULL;
-    char err[256] = "";
-    int rc = ask_main_loop(e, req, 10000, err, sizeof err, &reply);
-    json_decref(req);
-    if (!rc && !json_is_integer(json_object_get(reply, "job")))
-        rc = PM_E_NOTFOUND;
+    pm_mail_request rq = mail_request(PM_MAIL_FETCH_BEGIN, study_uid, reader);
+    pm_mail_reply reply;
+    int rc = pm_mail_ask(e->zctx, &rq, 10000, &reply);
     if (!rc)
-        *fetch = (uint64_t)json_integer_value(json_object_get(reply, "job"));
-    json_decref(reply);
-    if (rc)
-        pm_warn("dicom", "cannot make study %s available for %s: %s", study_uid, reader,
-                *err ? err : pm_strerror(rc));
+        *fetch = reply.job;
+    warn_unavailable(study_uid, reader, &reply);
     pm_audit_note_retrieve(reader, study_uid, rc != PM_OK);
     return rc;
 }
@@ -151,14 +123,12 @@ static int edge_begin_study(void *ctx, const char *reader, const char *study_uid
 static int edge_await_blob(void *ctx, uint64_t fetch, const uint8_t hash[32])
 {
     pm_edge *e = ctx;
-    char hex[PM_HASH_HEX];
-    pm_hex_encode(hash, PM_HASH_BYTES, hex);
-    json_t *req =
-        json_pack("{s:s, s:I, s:s}", "cmd", "await", "job", (json_int_t)fetch, "hash", hex);
+    pm_mail_request rq = mail_request(PM_MAIL_AWAIT, NULL, NULL);
+    rq.job = fetch;
+    memcpy(rq.hash, hash, PM_HASH_BYTES);
+    pm_mail_reply reply;
     /* One instance from a slow peer may take a while; the viewer waits meanwhile. */
-    int rc = ask_main_loop(e, req, 600000, NULL, 0, NULL);
-    json_decref(req);
-    return rc;
+    return pm_mail_ask(e->zctx, &rq, 600000, &reply);
 }
 
 static int edge_blob_path(void *ctx, const uint8_t hash[32], char *path, size_t pathlen)

@@ -1,8 +1,9 @@
 /* The main loop's side of the lazy fetch for the DICOM edge and the web server: threads
- * ask over PM_EDGE_ENDPOINT to begin a fetch ("fetch-begin", answered at once with the
- * job), to wait for one instance of it ("await", answered as soon as that instance has
- * arrived and its hash is verified) or for all of it ("prepare", answered when the job
- * ends). Waiting threads are answered from the fetcher's callbacks. */
+ * ask over PM_EDGE_ENDPOINT (node/daemon/mailbox.h) to begin a fetch (PM_MAIL_FETCH_BEGIN,
+ * answered at once with the job), to wait for one instance of it (PM_MAIL_AWAIT,
+ * answered as soon as that instance has arrived and its hash is verified) or for all of
+ * it (PM_MAIL_PREPARE, answered when the job ends). Waiting threads are answered from
+ * the fetcher's callbacks, with the fetcher's code of why not. */
 #include "crypto/hash.h"
 #include "node/daemon/daemon.h"
 #include "proto/error.h"
@@ -28,9 +29,23 @@ void pm_daemon_reply_edge(daemon_state *d, zmq_msg_t *routing, json_t *reply)
     json_decref(reply);
 }
 
-static json_t *outcome(int rc)
+void pm_daemon_reply_mail(daemon_state *d, zmq_msg_t *routing, int rc, uint64_t job,
+                          const char *why)
 {
-    return rc ? json_pack("{s:s}", "error", pm_strerror(rc)) : json_pack("{s:b}", "ok", 1);
+    pm_mail_reply reply;
+    memset(&reply, 0, sizeof reply);
+    reply.rc = rc;
+    reply.job = job;
+    snprintf(reply.why, sizeof reply.why, "%s", why ? why : "");
+    zmq_msg_t rid;
+    zmq_msg_init(&rid);
+    zmq_msg_copy(&rid, routing);
+    if (zmq_msg_send(&rid, d->edge_socket, ZMQ_SNDMORE) >= 0) {
+        zmq_send(d->edge_socket, "", 0, ZMQ_SNDMORE);
+        zmq_send(d->edge_socket, &reply, sizeof reply, 0);
+    } else {
+        zmq_msg_close(&rid);
+    }
 }
 
 /* Answers and removes the waiters that match: those of job (all of them, or with hash
@@ -49,7 +64,7 @@ static void answer_waiters(daemon_state *d, uint64_t job, const uint8_t *hash, i
         int r = rc;
         if (!hash && w->has_hash)
             r = pm_blobs_has(d->blobs, w->hash) ? PM_OK : (rc ? rc : PM_E_NOTFOUND);
-        pm_daemon_reply_edge(d, &w->routing, outcome(r));
+        pm_daemon_reply_mail(d, &w->routing, r, job, NULL);
         zmq_msg_close(&w->routing);
     }
     d->n_waiters = kept;
@@ -78,46 +93,39 @@ static void add_waiter(daemon_state *d, zmq_msg_t *rid, uint64_t job, const uint
     zmq_msg_copy(&w->routing, rid);
 }
 
-void pm_daemon_edge_fetch(daemon_state *d, zmq_msg_t *rid, const json_t *req, int wait)
+void pm_daemon_edge_fetch(daemon_state *d, zmq_msg_t *rid, const pm_mail_request *rq)
 {
     if (d->n_waiters >= MAX_WAITERS) {
-        pm_daemon_reply_edge(d, rid, json_pack("{s:s}", "error", "busy: too many waiting"));
+        pm_daemon_reply_mail(d, rid, PM_E_BUSY, 0, "busy: too many waiting");
         return;
     }
     pm_liveness live;
     uint64_t job = 0;
     int rc = pm_gossip_liveness(d->gossip, pm_now_ms(), &live);
     if (!rc)
-        rc = pm_fetch_start(d->fetcher, json_string_value(json_object_get(req, "study")),
-                            json_string_value(json_object_get(req, "reader")), &live, &job);
+        rc = pm_fetch_start(d->fetcher, rq->study, rq->reader, &live, &job);
     pm_liveness_free(&live);
     if (rc)
-        pm_daemon_reply_edge(d, rid, json_pack("{s:s}", "error", pm_strerror(rc)));
-    else if (wait) /* answered by pm_daemon_fetch_done */
+        pm_daemon_reply_mail(d, rid, rc, 0, rc == PM_E_NOTFOUND ? "unknown study" : NULL);
+    else if (rq->kind == PM_MAIL_PREPARE) /* answered by pm_daemon_fetch_done */
         add_waiter(d, rid, job, NULL);
     else
-        pm_daemon_reply_edge(d, rid, json_pack("{s:I}", "job", (json_int_t)job));
+        pm_daemon_reply_mail(d, rid, PM_OK, job, NULL);
 }
 
-void pm_daemon_edge_await(daemon_state *d, zmq_msg_t *rid, const json_t *req)
+void pm_daemon_edge_await(daemon_state *d, zmq_msg_t *rid, const pm_mail_request *rq)
 {
-    uint8_t hash[PM_HASH_BYTES];
-    const char *hex = json_string_value(json_object_get(req, "hash"));
-    uint64_t job = (uint64_t)json_integer_value(json_object_get(req, "job"));
-    if (!hex || pm_hex_decode(hex, hash, PM_HASH_BYTES) != PM_OK) {
-        pm_daemon_reply_edge(d, rid, json_pack("{s:s}", "error", "malformed request"));
+    if (pm_blobs_has(d->blobs, rq->hash)) {
+        pm_daemon_reply_mail(d, rid, PM_OK, rq->job, NULL);
         return;
     }
-    if (pm_blobs_has(d->blobs, hash)) {
-        pm_daemon_reply_edge(d, rid, outcome(PM_OK));
-        return;
-    }
-    int state = pm_fetch_instance_state(d->fetcher, job, hash);
+    int state = pm_fetch_instance_state(d->fetcher, rq->job, rq->hash);
     if (state == 0 && d->n_waiters < MAX_WAITERS)
-        add_waiter(d, rid, job, hash);
+        add_waiter(d, rid, rq->job, rq->hash);
     else
-        pm_daemon_reply_edge(d, rid,
-                             outcome(state == 0   ? PM_E_BUSY
-                                     : state == 1 ? PM_OK
-                                                  : PM_E_NOTFOUND));
+        pm_daemon_reply_mail(d, rid,
+                             state == 0   ? PM_E_BUSY
+                             : state == 1 ? PM_OK
+                                          : state,
+                             rq->job, NULL);
 }

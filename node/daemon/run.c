@@ -36,135 +36,16 @@
 
 static volatile sig_atomic_t stop_requested, reload_requested;
 
-/* The admin socket's requests (node/cli/admin_client.c): small JSON objects. */
-#define PM_ADMIN_REQUEST_MAX (64u * 1024)
-#define PM_ADMIN_REQUEST_HARD_MAX (1 << 20)
-
 static void on_hangup(int sig)
 {
     (void)sig;
     reload_requested = 1;
 }
 
-/* A read of another trust's data is a signed event: refused while nothing may be signed. */
-static const char UNCONFIRMED[] = "this node waits for a peer to confirm how far its own feed "
-                                  "goes (it was restored from a backup); try again shortly";
-
 static void on_signal(int sig)
 {
     (void)sig;
     stop_requested = 1;
-}
-
-static void answer_edge(daemon_state *d)
-{
-    zmq_msg_t rid, empty, body;
-    zmq_msg_init(&rid);
-    zmq_msg_init(&empty);
-    zmq_msg_init(&body);
-    if (zmq_msg_recv(&rid, d->edge_socket, ZMQ_DONTWAIT) < 0 ||
-        zmq_msg_recv(&empty, d->edge_socket, ZMQ_DONTWAIT) < 0 ||
-        zmq_msg_recv(&body, d->edge_socket, ZMQ_DONTWAIT) < 0)
-        goto done;
-    json_error_t jerr;
-    json_t *req = json_loadb(zmq_msg_data(&body), zmq_msg_size(&body), 0, &jerr);
-    const char *cmd = json_string_value(json_object_get(req, "cmd"));
-    if (cmd && strcmp(cmd, "kick") == 0) {
-        d->announced_store_ms = __atomic_load_n(&d->edge.last_store_ms, __ATOMIC_RELAXED);
-        pm_gossip_push_local(d->gossip);
-        pm_daemon_reply_edge(d, &rid, json_pack("{s:b}", "ok", 1));
-    } else if (cmd && strcmp(cmd, "prepare") == 0 && !d->writing) {
-        pm_daemon_reply_edge(d, &rid, json_pack("{s:s}", "error", UNCONFIRMED));
-    } else if (cmd && strcmp(cmd, "prepare") == 0) {
-        pm_daemon_edge_fetch(d, &rid, req, 1);
-    } else if (cmd && strcmp(cmd, "fetch-begin") == 0 && !d->writing) {
-        pm_daemon_reply_edge(d, &rid, json_pack("{s:s}", "error", UNCONFIRMED));
-    } else if (cmd && strcmp(cmd, "fetch-begin") == 0) {
-        pm_daemon_edge_fetch(d, &rid, req, 0);
-    } else if (cmd && strcmp(cmd, "await") == 0) {
-        pm_daemon_edge_await(d, &rid, req);
-    } else if (pm_http_is_write(cmd) && !d->writing) {
-        /* A web write signs an event: never before a peer confirmed the own feed. */
-        pm_daemon_reply_edge(d, &rid, json_pack("{s:s}", "error", UNCONFIRMED));
-    } else if (pm_http_is_write(cmd)) { /* the web server's claim, report ... */
-        pm_wl_node n = {d->node.store, d->blobs, d->node.id, d->node.cfg};
-        pm_daemon_reply_edge(d, &rid, pm_http_answer_write(&n, req));
-        pm_gossip_push_local(d->gossip);
-    } else {
-        pm_daemon_reply_edge(
-            d, &rid,
-            json_pack("{s:s}", "error", cmd ? "busy or unknown request" : "malformed request"));
-    }
-    json_decref(req);
-done:
-    zmq_msg_close(&rid);
-    zmq_msg_close(&empty);
-    zmq_msg_close(&body);
-}
-
-static void answer_admin(daemon_state *d)
-{
-    zmq_msg_t msg;
-    zmq_msg_init(&msg);
-    if (zmq_msg_recv(&msg, d->admin, ZMQ_DONTWAIT) < 0) {
-        zmq_msg_close(&msg);
-        return;
-    }
-    json_error_t jerr;
-    size_t size = zmq_msg_size(&msg);
-    /* Every admin request is a small JSON object: a bigger one is refused unread. */
-    json_t *req =
-        size <= PM_ADMIN_REQUEST_MAX ? json_loadb(zmq_msg_data(&msg), size, 0, &jerr) : NULL;
-    zmq_msg_close(&msg);
-    const char *cmd = req ? json_string_value(json_object_get(req, "cmd")) : NULL;
-    json_t *reply;
-    if (size > PM_ADMIN_REQUEST_MAX) {
-        d->admin_oversized++;
-        pm_warn("node", "refused an admin request of %zu bytes (the limit is %u)", size,
-                PM_ADMIN_REQUEST_MAX);
-        reply = json_pack("{s:s}", "error", "admin request too large (over 64 KiB)");
-    } else if (!cmd) {
-        reply = json_pack("{s:s}", "error", "malformed admin request");
-    } else if (strcmp(cmd, "kick") == 0) {
-        pm_gossip_push_local(d->gossip);
-        reply = json_pack("{s:b}", "ok", 1);
-    } else if (strcmp(cmd, "fetch") == 0 && !d->writing) {
-        reply = json_pack("{s:s}", "error", UNCONFIRMED);
-    } else if (strcmp(cmd, "fetch") == 0) {
-        const char *study = json_string_value(json_object_get(req, "study"));
-        const char *reader = json_string_value(json_object_get(req, "reader"));
-        pm_liveness live;
-        uint64_t job = 0;
-        int rc = pm_gossip_liveness(d->gossip, pm_now_ms(), &live);
-        if (!rc)
-            rc = study ? pm_fetch_start(d->fetcher, study, reader ? reader : "cli", &live, &job)
-                       : PM_E_INVAL;
-        pm_liveness_free(&live);
-        reply = rc ? json_pack("{s:s}", "error",
-                               rc == PM_E_NOTFOUND ? "unknown study" : pm_strerror(rc))
-                   : json_pack("{s:I}", "job", (json_int_t)job);
-    } else if (strcmp(cmd, "fetch-status") == 0) {
-        json_t *st =
-            pm_fetch_status(d->fetcher, (uint64_t)json_integer_value(json_object_get(req, "job")));
-        reply = st ? st : json_pack("{s:s}", "error", "no such fetch job");
-    } else if (strcmp(cmd, "peers") == 0) {
-        pm_liveness live;
-        json_t *peers = pm_gossip_liveness(d->gossip, pm_now_ms(), &live) == PM_OK
-                            ? pm_liveness_to_json(&live)
-                            : NULL;
-        pm_liveness_free(&live);
-        reply = peers ? json_pack("{s:o, s:o}", "peers", peers, "known_heads",
-                                  pm_gossip_known_heads(d->gossip))
-                      : json_pack("{s:s}", "error", pm_strerror(PM_E_NOMEM));
-    } else {
-        reply = json_pack("{s:s}", "error", "unknown admin command");
-    }
-    char *text = json_dumps(reply, JSON_COMPACT);
-    if (text)
-        zmq_send(d->admin, text, strlen(text), 0);
-    free(text);
-    json_decref(reply);
-    json_decref(req);
 }
 
 /* Receives one message from the ROUTER: [routing id][payload]; the sender's node id
@@ -312,9 +193,9 @@ static int event_loop(daemon_state *d)
             if (items[1].revents & ZMQ_POLLIN)
                 pm_transport_handle_zap(d->transport);
             if (items[2].revents & ZMQ_POLLIN)
-                answer_admin(d);
+                pm_daemon_answer_admin(d);
             if (items[3].revents & ZMQ_POLLIN)
-                answer_edge(d);
+                pm_daemon_answer_edge(d);
             if (items[4].revents & ZMQ_POLLIN)
                 pm_metrics_handle(d->metrics, pm_daemon_collect_metrics, d);
             if (items[5].revents & ZMQ_POLLIN)
@@ -361,7 +242,7 @@ static int bind_admin(daemon_state *d)
     int linger = 0;
     zmq_setsockopt(d->admin, ZMQ_LINGER, &linger, sizeof linger);
     /* Past this ZeroMQ drops the connection before the request is read into memory;
-     * between PM_ADMIN_REQUEST_MAX and it, the client is told (answer_admin). */
+     * between PM_ADMIN_REQUEST_MAX and it, the client is told (pm_daemon_answer_admin). */
     int64_t hard_max = PM_ADMIN_REQUEST_HARD_MAX;
     zmq_setsockopt(d->admin, ZMQ_MAXMSGSIZE, &hard_max, sizeof hard_max);
     if (zmq_bind(d->admin, ep) != 0) {

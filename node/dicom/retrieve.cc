@@ -49,7 +49,7 @@ struct retrieve_job {
     size_t next = 0;
     unsigned completed = 0, failed = 0, warning = 0;
     std::vector<std::string> failed_uids;
-    std::set<std::string> unprepared;
+    std::map<std::string, int> unprepared;   /* study: why it could not be made local */
     std::map<std::string, uint64_t> fetches; /* study -> the provider's begun fetch */
     unsigned repairs = 0;                    /* damaged copies fetched again during this job */
     Uint16 refuse = 0;                       /* non-zero: answer with this final status at once */
@@ -261,7 +261,7 @@ static void start_job(retrieve_job *j, const char *sop_class, DcmDataset *ids,
             pm_warn(LOG_MOD, "%s from %s: study %s not wholly available (%s): sending what is here",
                     j->move ? "C-MOVE" : "C-GET", j->a->calling_ae.c_str(), s.c_str(),
                     pm_strerror(rc));
-            j->unprepared.insert(s);
+            j->unprepared[s] = rc;
         }
     }
     if (j->move && !j->items.empty() && !open_sub(j)) {
@@ -275,6 +275,21 @@ static void start_job(retrieve_job *j, const char *sop_class, DcmDataset *ids,
     }
 }
 
+/* Why an instance is not here to send, from the provider's code: the peer that holds
+ * it is down, nobody holds it, every copy is damaged, or this node's disk is full. */
+static const char *unavailable(int rc)
+{
+    switch (rc) {
+    case PM_E_NET:
+    case PM_E_TIMEOUT: return "instance not available (no holder reachable: peer down)";
+    case PM_E_NOSPACE: return "instance not available (this node's disk is full)";
+    case PM_E_HASH: return "instance not available (every copy is damaged)";
+    case PM_E_BUSY: return "instance not available (this node may not read yet, or is busy)";
+    case PM_E_NOTFOUND: return "instance not available (no holder has it)";
+    default: return "instance not available";
+    }
+}
+
 /* The local file of an instance, checked against its signed hash before it goes out:
  * nullptr and its path, or why it cannot be sent. A damaged copy (which the provider
  * sets aside) is fetched again from another holder and checked once more. */
@@ -283,12 +298,14 @@ static const char *local_copy(retrieve_job *j, const retrieve_item &it, char *pa
     const pm_dicom_provider &p = j->a->srv->provider;
     if (it.has_hash && p.blob_path && p.blob_path(p.ctx, it.hash, path, len) != PM_OK) {
         auto fetch = j->fetches.find(it.study);
-        if (fetch != j->fetches.end() && p.await_blob(p.ctx, fetch->second, it.hash) != PM_OK)
-            return "instance not available (no holder could provide it)";
+        int rc = fetch != j->fetches.end() ? p.await_blob(p.ctx, fetch->second, it.hash) : PM_OK;
+        if (rc != PM_OK)
+            return unavailable(rc);
     }
+    auto unprepared = j->unprepared.find(it.study);
     if (!it.has_hash || !p.blob_path || p.blob_path(p.ctx, it.hash, path, len) != PM_OK)
-        return j->unprepared.count(it.study) ? "instance not available (no holder reachable)"
-                                             : "instance not held locally";
+        return unprepared != j->unprepared.end() ? unavailable(unprepared->second)
+                                                 : "instance not held locally";
     if (!p.verify_blob)
         return nullptr;
     char why[256];

@@ -9,6 +9,7 @@
 #include "store/feed.h"
 #include "store/views.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -32,6 +33,7 @@ typedef struct {
     int fd;
     uint64_t next_offset; /* next chunk to request */
     uint64_t received;    /* bytes written */
+    int fail_rc;          /* why it could not be had so far (fail_reason) */
 } fetch_instance;
 
 #define MAX_READERS 16
@@ -400,8 +402,10 @@ int pm_fetch_instance_state(pm_fetcher *f, uint64_t job, const uint8_t hash[PM_H
         return PM_E_NOTFOUND;
     if (in->state == INST_DONE)
         return 1;
-    if (in->state == INST_FAILED || j->state != 0)
-        return PM_E_NOTFOUND;
+    if (in->state == INST_FAILED)
+        return in->fail_rc ? in->fail_rc : PM_E_NOTFOUND;
+    if (j->state != 0)
+        return j->error ? j->error : PM_E_NOTFOUND;
     return 0;
 }
 
@@ -442,10 +446,44 @@ static void drop_flights_of(pm_fetcher *f, fetch_job *j, size_t inst)
     f->n_flight = kept;
 }
 
-/* The current holder failed this instance: discard what came and try the next. */
-static void next_holder(pm_fetcher *f, fetch_job *j, size_t idx, const char *why)
+/* How much a reason for not having an instance says to whoever waits for it, most
+ * first: this node's disk is full (no holder can help), a holder could not be reached
+ * (it may hold it), every copy tried was damaged, no holder has it. */
+static int reason_rank(int rc)
+{
+    switch (rc) {
+    case PM_E_NOSPACE: return 4;
+    case PM_E_NET: return 3;
+    case PM_E_HASH: return 2;
+    case PM_E_NOTFOUND: return 1;
+    default: return 0;
+    }
+}
+
+/* rc joins the instance's reasons: it keeps the one that says most. */
+static void fail_reason(fetch_instance *in, int rc)
+{
+    if (!in->fail_rc || reason_rank(rc) > reason_rank(in->fail_rc))
+        in->fail_rc = rc;
+}
+
+/* Instance idx cannot be had: its waiters are told why. */
+static void instance_failed(pm_fetcher *f, fetch_job *j, size_t idx)
 {
     fetch_instance *in = &j->inst[idx];
+    in->state = INST_FAILED;
+    if (!in->fail_rc)
+        in->fail_rc = PM_E_NOTFOUND;
+    if (f->on_instance)
+        f->on_instance(f->on_instance_ctx, j->id, in->hash, in->fail_rc);
+}
+
+/* The current holder failed this instance (rc says how): discard what came and try
+ * the next. */
+static void next_holder(pm_fetcher *f, fetch_job *j, size_t idx, int rc, const char *why)
+{
+    fetch_instance *in = &j->inst[idx];
+    fail_reason(in, rc);
     char who[9] = "?", hash[17];
     if (in->holder < j->n_holders)
         pm_hex_encode(j->holders[in->holder], 4, who);
@@ -461,11 +499,8 @@ static void next_holder(pm_fetcher *f, fetch_job *j, size_t idx, const char *why
     in->next_offset = in->received = 0;
     in->unreachable_ms = 0;
     in->holder = j->n_holders ? (in->holder + 1) % j->n_holders : 0;
-    if (++in->tries >= j->n_holders) {
-        in->state = INST_FAILED;
-        if (f->on_instance)
-            f->on_instance(f->on_instance_ctx, j->id, in->hash, PM_E_NOTFOUND);
-    }
+    if (++in->tries >= j->n_holders)
+        instance_failed(f, j, idx);
 }
 
 /* The holder's link is down (ZeroMQ is reconnecting it, or its queue is full): the
@@ -485,7 +520,7 @@ static void holder_unreachable(pm_fetcher *f, fetch_job *j, size_t idx, uint64_t
         j->told_waiting = 1;
     }
     if (now - in->unreachable_ms > PM_FETCH_RECONNECT_MS)
-        next_holder(f, j, idx, why);
+        next_holder(f, j, idx, PM_E_NET, why);
     else
         f->waiting = 1;
 }
@@ -500,13 +535,15 @@ static void check_job(pm_fetcher *f, fetch_job *j)
         finish_job(f, j, PM_E_NOTFOUND); /* nobody else holds it */
         return;
     }
-    int all_done = 1, any_failed = 0;
+    int all_done = 1, failed_rc = PM_OK;
     for (size_t i = 0; i < j->n_inst; i++) {
         all_done &= j->inst[i].state == INST_DONE || j->inst[i].state == INST_FAILED;
-        any_failed |= j->inst[i].state == INST_FAILED;
+        if (j->inst[i].state == INST_FAILED &&
+            (!failed_rc || reason_rank(j->inst[i].fail_rc) > reason_rank(failed_rc)))
+            failed_rc = j->inst[i].fail_rc;
     }
     if (j->state == 0 && all_done)
-        finish_job(f, j, any_failed ? PM_E_NOTFOUND : PM_OK);
+        finish_job(f, j, failed_rc);
 }
 
 /* Sends the next chunk request of instance idx, if it has one. */
@@ -517,7 +554,9 @@ static int request_chunk(pm_fetcher *f, fetch_job *j, size_t idx, uint64_t now)
         pm_blobs_temp_path(f->blobs, in->tmp, sizeof in->tmp);
         in->fd = open(in->tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
         if (in->fd < 0) {
-            in->state = INST_FAILED;
+            pm_error("fetch", "cannot create %s: %s", in->tmp, strerror(errno));
+            fail_reason(in, errno == ENOSPC ? PM_E_NOSPACE : PM_E_IO);
+            instance_failed(f, j, idx);
             return 0;
         }
         in->state = INST_ACTIVE;
@@ -546,7 +585,7 @@ static int request_chunk(pm_fetcher *f, fetch_job *j, size_t idx, uint64_t now)
     uint8_t *buf;
     size_t n;
     if (pm_wire_pack(&msg, &buf, &n) != PM_OK) {
-        next_holder(f, j, idx, "out of memory");
+        next_holder(f, j, idx, PM_E_NOMEM, "out of memory");
         return 0;
     }
     int sent = pm_transport_send(f->t, peer, buf, n);
@@ -578,7 +617,7 @@ int pm_fetch_tick(pm_fetcher *f, uint64_t now)
         uint64_t since = fl->sent_ms > f->last_reply_ms ? fl->sent_ms : f->last_reply_ms;
         if (now - since > PM_FETCH_TIMEOUT_MS) {
             fetch_job *j = fl->job;
-            next_holder(f, j, fl->inst, "no answer in time");
+            next_holder(f, j, fl->inst, PM_E_NET, "no answer in time");
             check_job(f, j);
             i = 0; /* next_holder compacted the array */
             continue;
@@ -652,7 +691,7 @@ static void hand_to_adopter(pm_fetcher *f, fetch_job *j, size_t idx, const uint8
     if (pm_fetch_adopter_submit(f->adopter, &a) != PM_OK) {
         unlink(in->tmp);
         in->state = INST_ACTIVE;
-        next_holder(f, j, idx, "out of memory");
+        next_holder(f, j, idx, PM_E_NOMEM, "out of memory");
     }
 }
 
@@ -672,7 +711,7 @@ static void adopted(pm_fetcher *f, const pm_fetch_adoption *a)
         if (a->rc == PM_E_HASH)
             f->stats.corrupt++;
         in->state = INST_ACTIVE;
-        next_holder(f, j, a->inst,
+        next_holder(f, j, a->inst, a->rc,
                     a->rc == PM_E_HASH ? "its bytes do not match the signed hash (corrupt)"
                                        : pm_strerror(a->rc));
     }
@@ -711,17 +750,19 @@ void pm_fetch_handle_reply(pm_fetcher *f, const pm_channel *ch, const Pm__ChunkR
     fetch_job *j = fl.job;
     fetch_instance *in = &j->inst[fl.inst];
     if (rep->absent) {
-        next_holder(f, j, fl.inst, "it does not hold the blob");
+        next_holder(f, j, fl.inst, PM_E_NOTFOUND, "it does not hold the blob");
     } else if (rep->offset != fl.offset || rep->data.len != fl.length ||
                rep->hash.len != PM_HASH_BYTES || memcmp(rep->hash.data, in->hash, PM_HASH_BYTES) ||
                in->state != INST_ACTIVE) {
-        next_holder(f, j, fl.inst, "it sent a chunk that does not match the request");
+        next_holder(f, j, fl.inst, PM_E_PARSE, "it sent a chunk that does not match the request");
     } else if (!chunk_matches(in, rep)) {
         f->stats.corrupt++;
-        next_holder(f, j, fl.inst, "a chunk does not match its signed hash (corrupt)");
+        next_holder(f, j, fl.inst, PM_E_HASH, "a chunk does not match its signed hash (corrupt)");
     } else if (pwrite(in->fd, rep->data.data, rep->data.len, (off_t)rep->offset) !=
                (ssize_t)rep->data.len) {
-        next_holder(f, j, fl.inst, "cannot write the chunk locally");
+        int full = errno == ENOSPC;
+        next_holder(f, j, fl.inst, full ? PM_E_NOSPACE : PM_E_IO,
+                    full ? "this node's disk is full" : "cannot write the chunk locally");
     } else {
         in->received += rep->data.len;
         j->bytes += rep->data.len;

@@ -62,9 +62,11 @@ typedef void (*pm_fetch_instance_fn)(void *ctx, uint64_t job, const uint8_t hash
                                      int rc);
 void pm_fetcher_on_instance(pm_fetcher *self, pm_fetch_instance_fn fn, void *ctx);
 
-/* Of the instance with this content hash in job: 1 arrived, 0 still coming,
- * PM_E_NOTFOUND failed, or not part of the job (the job is gone, or it was local when the
- * job started). */
+/* Of the instance with this content hash in job: 1 arrived, 0 still coming, else why
+ * not: the code it failed with (PM_E_NET no holder reachable, PM_E_HASH every copy
+ * damaged, PM_E_NOSPACE this node's disk full, PM_E_NOTFOUND no holder has it), or
+ * PM_E_NOTFOUND when it is not part of the job (the job is gone, or it was local when
+ * the job started). */
 int pm_fetch_instance_state(pm_fetcher *self, uint64_t job, const uint8_t hash[PM_HASH_BYTES]);
 
 /* {"state": "running"|"done"|"failed", "bytes", "total", "instances", "error"?} or NULL. */
