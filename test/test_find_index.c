@@ -1,4 +1,4 @@
-/* Differential test of C-FIND over the attribute index (node/dicom/query.c narrowing
+/* Differential test of C-FIND over the attribute index (node/dicom/query_walk.c narrowing
  * through pm_views_studies_by_attr): for a battery of queries on a real store, the
  * answers through the index equal the answers of a walk of every study, as sets.
  * Names in mixed case, accession numbers that are prefixes of one another, studies of

@@ -1,4 +1,4 @@
-/* Unit test of the ingest path (node/studies/ingest.c) over a real store and blob
+/* Unit test of the ingest path (node/studies/ingest.c, announce.c) over a real store and blob
  * store: a file that is not DICOM stores nothing; an instance is durable (blob pinned,
  * local record) before any announcement; the announcement waits for a mesh, then lists
  * the instance with its content hash and takes its worklist terms from the [worklist]

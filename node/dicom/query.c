@@ -1,7 +1,7 @@
-/* Query matching for the DICOM edge (see dicom_query.h). */
+/* Query matching for the DICOM edge (see query.h): the keys, matching one value, and
+ * what a query or retrieve identifier may ask. Walking the views is query_walk.c. */
 #include "node/dicom/query.h"
-#include "node/studies/modalities.h"
-#include "store/views.h"
+#include "node/dicom/query_internal.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -73,28 +73,20 @@ int pm_dicom_query_key_by_tag(uint16_t group, uint16_t element)
     return -1;
 }
 
-/* A borrowed slice of a string: DICOM values are compared as slices so that padding and
- * backslash-separated values never need copying. */
-typedef struct {
-    const char *p;
-    size_t n;
-} slice;
-
-static slice trim(const char *p, size_t n)
+pm_dicom_slice pm_dicom_slice_trim(const char *p, size_t n)
 {
     while (n > 0 && (*p == ' ' || *p == '\0'))
         p++, n--;
     while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\0'))
         n--;
-    return (slice){p, n};
+    return (pm_dicom_slice){p, n};
 }
 
-/* Splits s at the next backslash: returns the first value, advances *rest past it. */
-static slice next_value(slice *rest)
+pm_dicom_slice pm_dicom_slice_next(pm_dicom_slice *rest)
 {
     const char *bs = memchr(rest->p, '\\', rest->n);
     size_t n = bs ? (size_t)(bs - rest->p) : rest->n;
-    slice v = trim(rest->p, n);
+    pm_dicom_slice v = pm_dicom_slice_trim(rest->p, n);
     if (bs) {
         rest->p = bs + 1;
         rest->n -= n + 1;
@@ -110,7 +102,7 @@ int pm_dicom_query_parse_level(const char *text, pm_dicom_level *out)
     static const char *const names[] = {"PATIENT", "STUDY", "SERIES", "IMAGE"};
     if (!text)
         return PM_E_INVAL;
-    slice s = trim(text, strlen(text));
+    pm_dicom_slice s = pm_dicom_slice_trim(text, strlen(text));
     for (int i = 0; i < 4; i++)
         if (s.n == strlen(names[i]) && memcmp(s.p, names[i], s.n) == 0) {
             *out = (pm_dicom_level)i;
@@ -138,7 +130,7 @@ static size_t utf8_len(const char *p, size_t n)
 
 /* Wildcard match with "*" and "?"; iterative with one backtrack point, so linear-ish and
  * without recursion on hostile patterns. */
-static int glob_match(slice pat, slice val, int fold)
+static int glob_match(pm_dicom_slice pat, pm_dicom_slice val, int fold)
 {
     size_t pi = 0, vi = 0, star_p = (size_t)-1, star_v = 0;
     while (vi < val.n) {
@@ -164,12 +156,12 @@ static int glob_match(slice pat, slice val, int fold)
     return pi == pat.n;
 }
 
-static int has_wildcard(slice s)
+int pm_dicom_slice_has_wildcard(pm_dicom_slice s)
 {
     return memchr(s.p, '*', s.n) || memchr(s.p, '?', s.n);
 }
 
-static int slice_equal(slice a, slice b, int fold)
+static int slice_equal(pm_dicom_slice a, pm_dicom_slice b, int fold)
 {
     if (a.n != b.n)
         return 0;
@@ -181,7 +173,7 @@ static int slice_equal(slice a, slice b, int fold)
 
 /* Time to a comparable 12-digit HHMMSSFFFFFF string; missing trailing digits become
  * fill ('0' for a lower bound, '9' for an upper one). Old "HH:MM:SS" colons are skipped. */
-static void time_key(slice t, char fill, char out[13])
+static void time_key(pm_dicom_slice t, char fill, char out[13])
 {
     size_t o = 0;
     for (size_t i = 0; i < t.n && o < 12; i++)
@@ -193,7 +185,7 @@ static void time_key(slice t, char fill, char out[13])
 }
 
 /* Dates to 8 digits, skipping the old "YYYY.MM.DD" dots. */
-static void date_key(slice d, char fill, char out[9])
+static void date_key(pm_dicom_slice d, char fill, char out[9])
 {
     size_t o = 0;
     for (size_t i = 0; i < d.n && o < 8; i++)
@@ -204,13 +196,13 @@ static void date_key(slice d, char fill, char out[9])
     out[8] = '\0';
 }
 
-static int range_match(pm_dicom_match_kind kind, slice pat, slice val)
+static int range_match(pm_dicom_match_kind kind, pm_dicom_slice pat, pm_dicom_slice val)
 {
     const char *dash = memchr(pat.p, '-', pat.n);
     if (val.n == 0)
         return 0;
-    slice lo = trim(pat.p, (size_t)(dash - pat.p));
-    slice hi = trim(dash + 1, pat.n - (size_t)(dash - pat.p) - 1);
+    pm_dicom_slice lo = pm_dicom_slice_trim(pat.p, (size_t)(dash - pat.p));
+    pm_dicom_slice hi = pm_dicom_slice_trim(dash + 1, pat.n - (size_t)(dash - pat.p) - 1);
     char v[13], a[13], b[13];
     if (kind == PM_DICOM_MATCH_DATE) {
         date_key(val, '0', v);
@@ -228,7 +220,7 @@ static int range_match(pm_dicom_match_kind kind, slice pat, slice val)
     return 1;
 }
 
-static int parse_int(slice s, long *out)
+static int parse_int(pm_dicom_slice s, long *out)
 {
     char buf[24];
     if (s.n == 0 || s.n >= sizeof buf)
@@ -241,7 +233,7 @@ static int parse_int(slice s, long *out)
 }
 
 /* One pattern value against one attribute value. */
-static int match_one(pm_dicom_match_kind kind, slice pat, slice val)
+static int match_one(pm_dicom_match_kind kind, pm_dicom_slice pat, pm_dicom_slice val)
 {
     if (pat.n == 0 || (pat.n == 1 && pat.p[0] == '*'))
         return 1;
@@ -251,12 +243,12 @@ static int match_one(pm_dicom_match_kind kind, slice pat, slice val)
     case PM_DICOM_MATCH_TIME:
         if (memchr(pat.p, '-', pat.n))
             return range_match(kind, pat, val);
-        if (has_wildcard(pat))
+        if (pm_dicom_slice_has_wildcard(pat))
             return glob_match(pat, val, 0);
         return slice_equal(pat, val, 0);
     case PM_DICOM_MATCH_NUMBER: {
         long a, b;
-        if (!has_wildcard(pat) && parse_int(pat, &a) && parse_int(val, &b))
+        if (!pm_dicom_slice_has_wildcard(pat) && parse_int(pat, &a) && parse_int(val, &b))
             return a == b;
         return glob_match(pat, val, 0);
     }
@@ -272,26 +264,27 @@ int pm_dicom_query_match(pm_dicom_match_kind kind, const char *pattern, const ch
         return 1;
     if (!value)
         value = "";
-    slice pats = trim(pattern, strlen(pattern));
+    pm_dicom_slice pats = pm_dicom_slice_trim(pattern, strlen(pattern));
     if (pats.n == 0)
         return 1;
     /* Each backslash-separated pattern value is an alternative (a UID list for UIDs).
      * Only a wholly empty pattern is universal: an empty value in a list, or "*" in a
      * UID list, matches nothing. */
-    slice val = trim(value, strlen(value));
+    pm_dicom_slice val = pm_dicom_slice_trim(value, strlen(value));
     int list = memchr(pats.p, '\\', pats.n) != NULL;
     for (;;) {
         int last = memchr(pats.p, '\\', pats.n) == NULL;
-        slice pat = next_value(&pats);
-        if (list && (pat.n == 0 || (kind == PM_DICOM_MATCH_UID && has_wildcard(pat)))) {
+        pm_dicom_slice pat = pm_dicom_slice_next(&pats);
+        if (list &&
+            (pat.n == 0 || (kind == PM_DICOM_MATCH_UID && pm_dicom_slice_has_wildcard(pat)))) {
             if (last)
                 return 0;
             continue;
         }
         if (kind == PM_DICOM_MATCH_MULTI) {
-            slice vals = val;
+            pm_dicom_slice vals = val;
             do {
-                if (match_one(PM_DICOM_MATCH_STRING, pat, next_value(&vals)))
+                if (match_one(PM_DICOM_MATCH_STRING, pat, pm_dicom_slice_next(&vals)))
                     return 1;
             } while (vals.n > 0);
         } else if (match_one(kind, pat, val)) {
@@ -304,7 +297,7 @@ int pm_dicom_query_match(pm_dicom_match_kind kind, const char *pattern, const ch
 
 /* ---- what a query may ask ---- */
 
-static int all_digits(slice s)
+static int all_digits(pm_dicom_slice s)
 {
     for (size_t i = 0; i < s.n; i++)
         if (!isdigit((unsigned char)s.p[i]))
@@ -313,7 +306,7 @@ static int all_digits(slice s)
 }
 
 /* A date: YYYYMMDD (or the old YYYY.MM.DD) with a plausible month and day. */
-static int valid_date(slice d)
+static int valid_date(pm_dicom_slice d)
 {
     char k[9];
     size_t n = 0;
@@ -330,7 +323,7 @@ static int valid_date(slice d)
 }
 
 /* A time: HH, HHMM, HHMMSS, HHMMSS.F to HHMMSS.FFFFFF (or the old HH:MM:SS), in range. */
-static int valid_time(slice t)
+static int valid_time(pm_dicom_slice t)
 {
     char k[6];
     size_t n = 0, i = 0;
@@ -343,7 +336,7 @@ static int valid_time(slice t)
     if (n != 2 && n != 4 && n != 6)
         return 0;
     if (i < t.n) { /* a fraction: 1-6 digits after HHMMSS */
-        slice f = {t.p + i + 1, t.n - i - 1};
+        pm_dicom_slice f = {t.p + i + 1, t.n - i - 1};
         if (n != 6 || f.n < 1 || f.n > 6 || !all_digits(f))
             return 0;
     }
@@ -355,15 +348,16 @@ static int valid_time(slice t)
 
 /* One value of a date or time key: empty, "*", a value, or a range (either end may be
  * open, not both). Wildcards other than a lone "*" are not date or time matching. */
-static int valid_range_value(pm_dicom_match_kind kind, slice v)
+static int valid_range_value(pm_dicom_match_kind kind, pm_dicom_slice v)
 {
-    int (*valid)(slice) = kind == PM_DICOM_MATCH_DATE ? valid_date : valid_time;
+    int (*valid)(pm_dicom_slice) = kind == PM_DICOM_MATCH_DATE ? valid_date : valid_time;
     if (v.n == 0 || (v.n == 1 && v.p[0] == '*'))
         return 1;
     const char *dash = memchr(v.p, '-', v.n);
     if (!dash)
         return valid(v);
-    slice lo = trim(v.p, (size_t)(dash - v.p)), hi = trim(dash + 1, v.n - (size_t)(dash - v.p) - 1);
+    pm_dicom_slice lo = pm_dicom_slice_trim(v.p, (size_t)(dash - v.p)),
+                   hi = pm_dicom_slice_trim(dash + 1, v.n - (size_t)(dash - v.p) - 1);
     if (memchr(hi.p, '-', hi.n) || (lo.n == 0 && hi.n == 0))
         return 0;
     return (lo.n == 0 || valid(lo)) && (hi.n == 0 || valid(hi));
@@ -376,9 +370,9 @@ int pm_dicom_query_validate(const pm_dicom_query *q, char *why, size_t wl)
         pm_dicom_match_kind kind = key_table[k].kind;
         if (!v || (kind != PM_DICOM_MATCH_DATE && kind != PM_DICOM_MATCH_TIME))
             continue;
-        slice rest = trim(v, strlen(v));
+        pm_dicom_slice rest = pm_dicom_slice_trim(v, strlen(v));
         while (rest.n > 0) {
-            slice one = next_value(&rest);
+            pm_dicom_slice one = pm_dicom_slice_next(&rest);
             if (!valid_range_value(kind, one)) {
                 if (why && wl)
                     snprintf(why, wl, "%s: '%.*s' is not a %s or %s range", key_table[k].name,
@@ -403,7 +397,7 @@ static int check_unique(pm_dicom_key k, const char *v, int list_ok, const char *
                         size_t wl)
 {
     const char *name = key_table[k].name;
-    slice rest = trim(v ? v : "", v ? strlen(v) : 0);
+    pm_dicom_slice rest = pm_dicom_slice_trim(v ? v : "", v ? strlen(v) : 0);
     const char *bad = NULL;
     if (!v)
         bad = "is missing";
@@ -415,7 +409,7 @@ static int check_unique(pm_dicom_key k, const char *v, int list_ok, const char *
         bad = "is a list (only the retrieve level's key may be one)";
     for (size_t i = 0, start = 0; !bad && i <= rest.n; i++)
         if (i == rest.n || rest.p[i] == '\\') {
-            if (trim(rest.p + start, i - start).n == 0)
+            if (pm_dicom_slice_trim(rest.p + start, i - start).n == 0)
                 bad = "is a list with an empty element";
             start = i + 1;
         }
@@ -441,309 +435,4 @@ int pm_dicom_query_check_retrieve(const pm_dicom_query *q, int patient_root, cha
             return rc;
     }
     return PM_OK;
-}
-
-/* ---- walking the views ---- */
-
-typedef struct {
-    const pm_dicom_query *q;
-    pm_dicom_level match_level; /* keys at or above it are matched */
-    pm_dicom_level emit_level;  /* rows are emitted at this level */
-    pm_dicom_row_fn fn;
-    void *ctx;
-    /* PATIENT FIND: one record per matching study, aggregated at the end. */
-    struct patient_rec *pats;
-    size_t npats, cap;
-    int oom;
-} walk;
-
-struct patient_rec {
-    char *id, *name, *birth, *sex;
-    unsigned long series, instances;
-};
-
-static const char *nz(const char *s)
-{
-    return s ? s : "";
-}
-
-static int keys_match(const walk *w, const pm_dicom_row *row, pm_dicom_level level)
-{
-    if (level > w->match_level)
-        return 1;
-    for (int k = 0; k < PM_DK_COUNT; k++)
-        if (key_table[k].level == level && w->q->value[k] &&
-            !pm_dicom_query_match(key_table[k].kind, w->q->value[k], row->value[k]))
-            return 0;
-    return 1;
-}
-
-static char *dup_str(walk *w, const char *s)
-{
-    char *d = strdup(nz(s));
-    if (!d)
-        w->oom = 1;
-    return d;
-}
-
-static int walk_study(void *fctx, const Pm__StudyView *view)
-{
-    walk *w = fctx;
-    const Pm__StudyAnnounced *st = view ? view->study : NULL;
-    if (!st)
-        return 0;
-    pm_dicom_row row;
-    memset(&row, 0, sizeof row);
-    char nbuf[6][24], mods[PM_STUDY_MODALITIES_MAX];
-    unsigned long ninst = 0;
-    for (size_t i = 0; i < st->n_series; i++)
-        ninst += st->series[i]->n_instances;
-
-    row.level = PM_DICOM_LEVEL_PATIENT;
-    row.value[PM_DK_PATIENT_ID] = nz(st->patient_id);
-    row.value[PM_DK_PATIENT_NAME] = nz(st->patient_name);
-    row.value[PM_DK_PATIENT_BIRTH_DATE] = nz(st->patient_birth_date);
-    row.value[PM_DK_PATIENT_SEX] = nz(st->patient_sex);
-    if (!keys_match(w, &row, PM_DICOM_LEVEL_PATIENT))
-        return 0;
-
-    if (w->emit_level == PM_DICOM_LEVEL_PATIENT) {
-        if (w->npats == w->cap) {
-            size_t cap = w->cap ? w->cap * 2 : 16;
-            struct patient_rec *n = realloc(w->pats, cap * sizeof *n);
-            if (!n)
-                return PM_E_NOMEM;
-            w->pats = n;
-            w->cap = cap;
-        }
-        struct patient_rec *r = &w->pats[w->npats++];
-        r->id = dup_str(w, st->patient_id);
-        r->name = dup_str(w, st->patient_name);
-        r->birth = dup_str(w, st->patient_birth_date);
-        r->sex = dup_str(w, st->patient_sex);
-        r->series = st->n_series;
-        r->instances = ninst;
-        return w->oom ? PM_E_NOMEM : 0;
-    }
-
-    row.level = PM_DICOM_LEVEL_STUDY;
-    pm_study_modalities(st, mods, sizeof mods);
-    snprintf(nbuf[0], sizeof nbuf[0], "%zu", st->n_series);
-    snprintf(nbuf[1], sizeof nbuf[1], "%lu", ninst);
-    row.value[PM_DK_STUDY_UID] = nz(st->study_instance_uid);
-    row.value[PM_DK_STUDY_DATE] = nz(st->study_date);
-    row.value[PM_DK_STUDY_TIME] = nz(st->study_time);
-    row.value[PM_DK_ACCESSION] = nz(st->accession_number);
-    row.value[PM_DK_STUDY_DESCRIPTION] = nz(st->study_description);
-    row.value[PM_DK_REFERRING_PHYSICIAN] = nz(st->referring_physician);
-    row.value[PM_DK_STUDY_ID] = nz(st->study_id);
-    row.value[PM_DK_MODALITIES_IN_STUDY] = mods;
-    row.value[PM_DK_STUDY_NSERIES] = nbuf[0];
-    row.value[PM_DK_STUDY_NINSTANCES] = nbuf[1];
-    if (!keys_match(w, &row, PM_DICOM_LEVEL_STUDY))
-        return 0;
-    if (w->emit_level == PM_DICOM_LEVEL_STUDY)
-        return w->fn(w->ctx, &row);
-
-    for (size_t i = 0; i < st->n_series; i++) {
-        const Pm__Series *se = st->series[i];
-        row.level = PM_DICOM_LEVEL_SERIES;
-        row.instance = NULL;
-        for (int k = PM_DK_SERIES_UID; k < PM_DK_COUNT; k++)
-            row.value[k] = NULL;
-        snprintf(nbuf[2], sizeof nbuf[2], "%d", (int)se->series_number);
-        snprintf(nbuf[3], sizeof nbuf[3], "%zu", se->n_instances);
-        row.value[PM_DK_SERIES_UID] = nz(se->series_instance_uid);
-        row.value[PM_DK_MODALITY] = nz(se->modality);
-        row.value[PM_DK_SERIES_NUMBER] = nbuf[2];
-        row.value[PM_DK_SERIES_DESCRIPTION] = nz(se->description);
-        row.value[PM_DK_BODY_PART] = nz(se->body_part);
-        row.value[PM_DK_SERIES_NINSTANCES] = nbuf[3];
-        if (!keys_match(w, &row, PM_DICOM_LEVEL_SERIES))
-            continue;
-        if (w->emit_level == PM_DICOM_LEVEL_SERIES) {
-            int rc = w->fn(w->ctx, &row);
-            if (rc)
-                return rc;
-            continue;
-        }
-        for (size_t j = 0; j < se->n_instances; j++) {
-            const Pm__Instance *in = se->instances[j];
-            row.level = PM_DICOM_LEVEL_IMAGE;
-            row.instance = in;
-            snprintf(nbuf[4], sizeof nbuf[4], "%d", (int)in->instance_number);
-            row.value[PM_DK_SOP_UID] = nz(in->sop_instance_uid);
-            row.value[PM_DK_SOP_CLASS_UID] = nz(in->sop_class_uid);
-            row.value[PM_DK_INSTANCE_NUMBER] = nbuf[4];
-            if (!keys_match(w, &row, PM_DICOM_LEVEL_IMAGE))
-                continue;
-            int rc = w->fn(w->ctx, &row);
-            if (rc)
-                return rc;
-        }
-    }
-    return 0;
-}
-
-/* A query value usable as an index key: one value, no wildcard, not universal. */
-static const char *single_value(const char *v)
-{
-    if (!v)
-        return NULL;
-    slice s = trim(v, strlen(v));
-    if (s.n == 0 || s.n != strlen(v) || has_wildcard(s) || memchr(s.p, '\\', s.n))
-        return NULL;
-    return v;
-}
-
-static int cmp_patient(const void *a, const void *b)
-{
-    return strcmp(((const struct patient_rec *)a)->id, ((const struct patient_rec *)b)->id);
-}
-
-static int emit_patients(walk *w)
-{
-    int rc = 0;
-    qsort(w->pats, w->npats, sizeof *w->pats, cmp_patient);
-    for (size_t i = 0; i < w->npats && rc == 0;) {
-        size_t j = i;
-        unsigned long series = 0, inst = 0;
-        for (; j < w->npats && strcmp(w->pats[j].id, w->pats[i].id) == 0; j++) {
-            series += w->pats[j].series;
-            inst += w->pats[j].instances;
-        }
-        char n[3][24];
-        snprintf(n[0], sizeof n[0], "%zu", j - i);
-        snprintf(n[1], sizeof n[1], "%lu", series);
-        snprintf(n[2], sizeof n[2], "%lu", inst);
-        pm_dicom_row row;
-        memset(&row, 0, sizeof row);
-        row.level = PM_DICOM_LEVEL_PATIENT;
-        row.value[PM_DK_PATIENT_ID] = w->pats[i].id;
-        row.value[PM_DK_PATIENT_NAME] = w->pats[i].name;
-        row.value[PM_DK_PATIENT_BIRTH_DATE] = w->pats[i].birth;
-        row.value[PM_DK_PATIENT_SEX] = w->pats[i].sex;
-        row.value[PM_DK_PATIENT_NSTUDIES] = n[0];
-        row.value[PM_DK_PATIENT_NSERIES] = n[1];
-        row.value[PM_DK_PATIENT_NINSTANCES] = n[2];
-        rc = w->fn(w->ctx, &row);
-        i = j;
-    }
-    return rc;
-}
-
-/* A StudyDate key that narrows the walk: "D", "D1-D2", "D1-" or "-D2" with 8-digit
- * dates. Returns 0 (and leaves from/to alone) for anything else, e.g. universal. */
-static int date_bounds(const char *v, char from[9], char to[9])
-{
-    if (!v || !*v)
-        return 0;
-    const char *dash = strchr(v, '-');
-    size_t a = dash ? (size_t)(dash - v) : strlen(v), b = dash ? strlen(dash + 1) : 0;
-    if ((a != 0 && a != 8) || (dash && b != 0 && b != 8) || (!dash && a != 8) || (dash && !a && !b))
-        return 0;
-    for (size_t i = 0; i < a; i++)
-        if (v[i] < '0' || v[i] > '9')
-            return 0;
-    for (size_t i = 0; i < b; i++)
-        if (dash[1 + i] < '0' || dash[1 + i] > '9')
-            return 0;
-    memcpy(from, v, a);
-    from[a] = 0;
-    if (dash) {
-        memcpy(to, dash + 1, b);
-        to[b] = 0;
-    } else {
-        memcpy(to, v, 8);
-        to[8] = 0;
-    }
-    return 1;
-}
-
-/* A key that narrows the walk through the attribute index: a single value whose part
- * before the first wildcard is not empty. Person names are walked by prefix even when
- * given whole: the matcher's rules for names are its own, the index only narrows. */
-typedef struct {
-    int key;
-    char attr;
-    int by_prefix;
-} indexed_key;
-
-static const indexed_key indexed_keys[] = {
-    {PM_DK_ACCESSION, PM_ATTR_ACCESSION, 0},
-    {PM_DK_PATIENT_ID, PM_ATTR_PATIENT_ID, 0}, /* a prefix: PatientID=P12* */
-    {PM_DK_PATIENT_NAME, PM_ATTR_PATIENT_NAME, 1},
-    {PM_DK_REFERRING_PHYSICIAN, PM_ATTR_REFERRER, 1},
-    {PM_DK_STUDY_DESCRIPTION, PM_ATTR_DESCRIPTION, 1},
-    {PM_DK_MODALITIES_IN_STUDY, PM_ATTR_MODALITY, 0},
-    {PM_DK_MODALITY, PM_ATTR_MODALITY, 0},
-};
-
-/* The first indexed key of q that can narrow the walk: its attribute, the literal
- * prefix (into prefix) and whether the value must be equal. 0 when there is none. */
-static char narrowing_key(const pm_dicom_query *q, char prefix[PM_ATTR_VALUE_MAX + 1], int *exact)
-{
-    for (size_t i = 0; i < sizeof indexed_keys / sizeof indexed_keys[0]; i++) {
-        const char *v = q->value[indexed_keys[i].key];
-        if (!v || strchr(v, '\\'))
-            continue;
-        slice s = trim(v, strlen(v));
-        size_t n = 0;
-        while (n < s.n && s.p[n] != '*' && s.p[n] != '?')
-            n++;
-        if (n == 0 || n > PM_ATTR_VALUE_MAX)
-            continue;
-        memcpy(prefix, s.p, n);
-        prefix[n] = '\0';
-        *exact = n == s.n && !indexed_keys[i].by_prefix;
-        return indexed_keys[i].attr;
-    }
-    return 0;
-}
-
-static int run(walk *w, const pm_dicom_provider *p)
-{
-    const pm_dicom_query *q = w->q;
-    const char *study = single_value(q->value[PM_DK_STUDY_UID]);
-    const char *patient = single_value(q->value[PM_DK_PATIENT_ID]);
-    char from[9], to[9], prefix[PM_ATTR_VALUE_MAX + 1], attr = 0;
-    int rc, exact = 0;
-    /* The narrowest index the query allows: study UID, patient, an attribute (accession,
-     * PatientID prefix, name, referrer, description, modality), a date range, else all. */
-    if (!study && !patient && p->for_each_study_by_attr)
-        attr = narrowing_key(q, prefix, &exact);
-    if (attr)
-        rc = p->for_each_study_by_attr(p->ctx, attr, prefix, exact, walk_study, w);
-    else if (!study && !patient && p->for_each_study_dated &&
-             date_bounds(q->value[PM_DK_STUDY_DATE], from, to))
-        rc = p->for_each_study_dated(p->ctx, from, to, walk_study, w);
-    else
-        rc = p->for_each_study(p->ctx, study, patient, walk_study, w);
-    if (rc == 0 && w->oom)
-        rc = PM_E_NOMEM;
-    if (rc == 0 && w->emit_level == PM_DICOM_LEVEL_PATIENT)
-        rc = emit_patients(w);
-    for (size_t i = 0; i < w->npats; i++) {
-        free(w->pats[i].id);
-        free(w->pats[i].name);
-        free(w->pats[i].birth);
-        free(w->pats[i].sex);
-    }
-    free(w->pats);
-    return rc;
-}
-
-int pm_dicom_query_find(const pm_dicom_query *q, const pm_dicom_provider *p, pm_dicom_row_fn fn,
-                        void *ctx)
-{
-    walk w = {.q = q, .match_level = q->level, .emit_level = q->level, .fn = fn, .ctx = ctx};
-    return run(&w, p);
-}
-
-int pm_dicom_query_instances(const pm_dicom_query *q, const pm_dicom_provider *p,
-                             pm_dicom_row_fn fn, void *ctx)
-{
-    walk w = {
-        .q = q, .match_level = q->level, .emit_level = PM_DICOM_LEVEL_IMAGE, .fn = fn, .ctx = ctx};
-    return run(&w, p);
 }

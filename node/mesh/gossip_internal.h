@@ -1,6 +1,6 @@
-/* Shared by the files of gossip (gossip.c: hellos, events, pushes and ticks;
- * gossip_forks.c: fork proofs and branches). Not an API: everything runs in the main
- * loop's thread. */
+/* Shared by the files of gossip (gossip.c: events, pushes and ticks; gossip_sync.c:
+ * hellos and anti-entropy; gossip_forks.c: fork proofs and branches). Not an API: everything runs
+ * in the main loop's thread. */
 #ifndef PM_GOSSIP_INTERNAL_H
 #define PM_GOSSIP_INTERNAL_H
 
@@ -49,6 +49,15 @@ int pm_gossip_batch_add(void *batch, const uint8_t *raw, size_t len);
 void pm_gossip_batch_clear(pm_gossip_batch *b);
 /* Sends the batch (if not empty) on ch or to peer, then clears it. */
 void pm_gossip_batch_flush(pm_gossip *g, const pm_channel *ch, pm_peer *peer, pm_gossip_batch *b);
+
+/* Sends a hello on ch (a reply) or to peer: with sync, this node's version vector
+ * (asking for what the receiver holds beyond it); without, a heartbeat. */
+void pm_gossip_send_hello(pm_gossip *g, const pm_channel *ch, pm_peer *peer, int sync);
+
+/* A hello from a peer. A sync hello is answered with what the peer lacks (oldest first,
+ * within a budget of batches; node/mesh/sync_plan.h decides per origin) and with a
+ * hello back when the peer holds what we lack; a heartbeat on our ROUTER is answered. */
+void pm_gossip_handle_hello(pm_gossip *g, const pm_channel *ch, const Pm__Hello *h);
 
 /* A fork branch event was just recorded from a peer: the pair (the feed's event at its
  * seq and it) goes to every peer as proof. */

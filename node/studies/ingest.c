@@ -1,17 +1,16 @@
+/* Taking one instance in (see ingest.h); announcing its study is announce.c. */
 #include "node/studies/ingest.h"
 #include "crypto/hash.h"
 #include "node/dicom/scan.h"
 #include "node/mesh/fetch.h"
 #include "node/studies/group_commit.h"
 #include "node/studies/incidents.h"
-#include "node/studies/modalities.h"
+#include "node/studies/ingest_internal.h"
 #include "node/studies/patient.h"
 #include "node/studies/verify.h"
-#include "node/worklist/ai_triage.h"
 #include "proto/clock.h"
 #include "proto/error.h"
 #include "proto/log.h"
-#include "store/feed.h"
 #include "store/views.h"
 
 #include <errno.h>
@@ -22,9 +21,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#define INSTANCE_PREFIX "i/"
-#define DIRTY_PREFIX "a/"
 
 static int copy_file(const char *from, const char *to)
 {
@@ -273,20 +269,114 @@ static int revoked(const pm_ingest_ctx *c)
     return r;
 }
 
+/* This node has been revoked from the mesh: the instance is refused. */
+static int refuse_revoked(const char *path, int take, const pm_dicom_meta *m,
+                          const pm_ingest_source *src, pm_ingest_result *res, char *err,
+                          size_t errlen)
+{
+    char who[128];
+    pm_warn("ingest", "instance %s from %s refused: this node has been revoked from the mesh",
+            m->sop_uid, source_label(src, who, sizeof who));
+    res->outcome = PM_INGEST_REFUSED_REVOKED;
+    snprintf(err, errlen, "refused: this node has been revoked from the mesh");
+    if (take)
+        unlink(path);
+    return PM_E_REVOKED;
+}
+
+/* The key of the instance's record, i/STUDY NUL SOP, into ikey (INSTANCE_KEY_MAX bytes,
+ * room left for a hash suffix); returns its length. */
+#define INSTANCE_KEY_MAX (2 + 2 * PM_DICOM_UID_MAX + 2 + 20)
+static size_t instance_key(const pm_dicom_meta *m, char ikey[INSTANCE_KEY_MAX])
+{
+    size_t slen = strlen(m->study_uid), olen = strlen(m->sop_uid);
+    memcpy(ikey, PM_INGEST_INSTANCE_PREFIX, 2);
+    memcpy(ikey + 2, m->study_uid, slen);
+    ikey[2 + slen] = 0;
+    memcpy(ikey + 3 + slen, m->sop_uid, olen);
+    return 3 + slen + olen;
+}
+
+/* The file as a blob hashed and synced here, in this association's thread: the spool
+ * file itself (take) or a copy of it. */
+static int prepare_blob(const pm_ingest_ctx *c, const char *path, int take, pm_blob_prep *prep,
+                        char *err, size_t errlen)
+{
+    int rc;
+    char tmp[4096];
+    if (take) {
+        snprintf(tmp, sizeof tmp, "%s", path);
+    } else {
+        pm_blobs_temp_path(c->blobs, tmp, sizeof tmp);
+        if ((rc = copy_file(path, tmp))) {
+            snprintf(err, errlen, "cannot copy into the blob store: %s", strerror(errno));
+            return rc;
+        }
+    }
+    memset(prep, 0, sizeof *prep);
+    snprintf(prep->tmp_path, sizeof prep->tmp_path, "%s", tmp);
+    prep->pinned = 1;
+    if ((rc = pm_blobs_prepare(c->blobs, prep, NULL, PM_FETCH_CHUNK))) {
+        snprintf(err, errlen, "cannot store the blob: %s", pm_strerror(rc));
+        return rc;
+    }
+    return PM_OK;
+}
+
+/* Moves the prepared blob into place and records it with the instance (under ikey, with
+ * a hash suffix when again: a different data set under a SOP Instance UID already held)
+ * and its study's announce mark, in one transaction shared with whatever else arrives
+ * meanwhile (node/studies/group_commit.h). */
+static int record_instance(const pm_ingest_ctx *c, const pm_dicom_meta *m, pm_blob_prep *prep,
+                           char ikey[INSTANCE_KEY_MAX], size_t ilen, int again, char *err,
+                           size_t errlen)
+{
+    char akey[2 + PM_DICOM_UID_MAX + 1];
+    size_t rec_len;
+    uint8_t *rec = pack_record(m, prep->hash, prep->size, prep->chunks, prep->n_chunks, &rec_len);
+    free(prep->chunks);
+    prep->chunks = NULL;
+    if (!rec) {
+        unlink(prep->tmp_path);
+        return PM_E_NOMEM;
+    }
+    if (again) {
+        char hex[17];
+        pm_hex_encode(prep->hash, 8, hex);
+        ikey[ilen] = 0;
+        memcpy(ikey + ilen + 1, hex, 16);
+        ilen += 17;
+        pm_warn("ingest",
+                "instance %s of study %s received again with a different data set: "
+                "both kept (flagged)",
+                m->sop_uid, m->study_uid);
+    }
+    int n = snprintf(akey, sizeof akey, "%s%s", PM_INGEST_MARK_PREFIX, m->study_uid);
+    /* The mark carries a fresh value each time: an announcer clears it only if it is
+     * still the value it saw before collecting the instances (see announce.c). */
+    uint8_t generation[8];
+    randombytes_buf(generation, sizeof generation);
+    pm_blob_kv kvs[2] = {{ikey, ilen, rec, rec_len},
+                         {akey, (size_t)n, generation, sizeof generation}};
+    int rc = pm_group_commit(c->blobs, prep, kvs, 2);
+    free(rec);
+    if (rc) {
+        snprintf(err, errlen, "cannot record the instance: %s", pm_strerror(rc));
+        return rc;
+    }
+    /* Hashed and scanned on the way in: served without reading it again. */
+    char blob[4096];
+    if (pm_blobs_path(c->blobs, prep->hash, blob, sizeof blob) == PM_OK)
+        pm_blob_verify_mark(prep->hash, blob);
+    return PM_OK;
+}
+
 static int ingest(const pm_ingest_ctx *c, const char *path, int take, const pm_dicom_meta *m,
                   const pm_ingest_source *src, pm_ingest_result *res, char *err, size_t errlen)
 {
     int rc;
-    if (revoked(c)) {
-        char who[128];
-        pm_warn("ingest", "instance %s from %s refused: this node has been revoked from the mesh",
-                m->sop_uid, source_label(src, who, sizeof who));
-        res->outcome = PM_INGEST_REFUSED_REVOKED;
-        snprintf(err, errlen, "refused: this node has been revoked from the mesh");
-        if (take)
-            unlink(path);
-        return PM_E_REVOKED;
-    }
+    if (revoked(c))
+        return refuse_revoked(path, take, m, src, res, err, errlen);
     pm_patient known, incoming;
     pm_patient_of_meta(m, &incoming);
     if (pm_patient_of_study(c->store, m->study_uid, &known) == PM_OK) {
@@ -294,14 +384,8 @@ static int ingest(const pm_ingest_ctx *c, const char *path, int take, const pm_d
         if (differs)
             return patient_conflict(c, path, take, m, &known, differs, src, res, err, errlen);
     }
-    /* Keys: i/STUDY NUL SOP, and the study's announce mark a/STUDY. */
-    char ikey[2 + 2 * PM_DICOM_UID_MAX + 2 + 20], akey[2 + PM_DICOM_UID_MAX + 1];
-    size_t slen = strlen(m->study_uid), olen = strlen(m->sop_uid);
-    memcpy(ikey, INSTANCE_PREFIX, 2);
-    memcpy(ikey + 2, m->study_uid, slen);
-    ikey[2 + slen] = 0;
-    memcpy(ikey + 3 + slen, m->sop_uid, olen);
-    size_t ilen = 3 + slen + olen;
+    char ikey[INSTANCE_KEY_MAX];
+    size_t ilen = instance_key(m, ikey);
     /* A SOP Instance UID already held with the same data set (a re-send; an import of
      * what also came by C-STORE, whose meta header another toolkit wrote) is the same
      * instance: nothing changes. With a different data set it is kept too, under a key
@@ -316,65 +400,11 @@ static int ingest(const pm_ingest_ctx *c, const char *path, int take, const pm_d
                  m->study_uid);
         return PM_OK;
     }
-    char tmp[4096];
-    if (take) {
-        snprintf(tmp, sizeof tmp, "%s", path);
-    } else {
-        pm_blobs_temp_path(c->blobs, tmp, sizeof tmp);
-        if ((rc = copy_file(path, tmp))) {
-            snprintf(err, errlen, "cannot copy into the blob store: %s", strerror(errno));
-            return rc;
-        }
-    }
-    /* Hashed and synced here, in this association's thread; moved into place and
-     * recorded with the instance and its study's announce mark in one transaction shared
-     * with whatever else arrives meanwhile (node/studies/group_commit.h). */
     pm_blob_prep prep;
-    memset(&prep, 0, sizeof prep);
-    snprintf(prep.tmp_path, sizeof prep.tmp_path, "%s", tmp);
-    prep.pinned = 1;
-    if ((rc = pm_blobs_prepare(c->blobs, &prep, NULL, PM_FETCH_CHUNK))) {
-        snprintf(err, errlen, "cannot store the blob: %s", pm_strerror(rc));
+    if ((rc = prepare_blob(c, path, take, &prep, err, errlen)))
         return rc;
-    }
-    size_t rec_len;
-    uint8_t *rec = pack_record(m, prep.hash, prep.size, prep.chunks, prep.n_chunks, &rec_len);
-    free(prep.chunks);
-    prep.chunks = NULL;
-    if (!rec) {
-        unlink(prep.tmp_path);
-        return PM_E_NOMEM;
-    }
-    if (ex.found) {
-        char hex[17];
-        pm_hex_encode(prep.hash, 8, hex);
-        ikey[ilen] = 0;
-        memcpy(ikey + ilen + 1, hex, 16);
-        ilen += 17;
-        pm_warn("ingest",
-                "instance %s of study %s received again with a different data set: "
-                "both kept (flagged)",
-                m->sop_uid, m->study_uid);
-    }
-    int n = snprintf(akey, sizeof akey, "%s%s", DIRTY_PREFIX, m->study_uid);
-    /* The mark carries a fresh value each time: an announcer clears it only if it is
-     * still the value it saw before collecting the instances (see announce_study). */
-    uint8_t generation[8];
-    randombytes_buf(generation, sizeof generation);
-    pm_blob_kv kvs[2] = {{ikey, ilen, rec, rec_len},
-                         {akey, (size_t)n, generation, sizeof generation}};
-    rc = pm_group_commit(c->blobs, &prep, kvs, 2);
-    free(rec);
-    if (rc) {
-        snprintf(err, errlen, "cannot record the instance: %s", pm_strerror(rc));
+    if ((rc = record_instance(c, m, &prep, ikey, ilen, ex.found, err, errlen)))
         return rc;
-    }
-    {
-        /* Hashed and scanned on the way in: served without reading it again. */
-        char blob[4096];
-        if (pm_blobs_path(c->blobs, prep.hash, blob, sizeof blob) == PM_OK)
-            pm_blob_verify_mark(prep.hash, blob);
-    }
     res->outcome = PM_INGEST_STORED;
     return PM_OK;
 }
@@ -413,199 +443,5 @@ int pm_ingest_file(const pm_ingest_ctx *c, const char *path, int take, char *stu
     int rc = pm_ingest_instance(c, path, take, NULL, &res, err, errlen);
     if (rc == PM_OK)
         snprintf(study_uid, PM_DICOM_UID_MAX + 1, "%s", res.study_uid);
-    return rc;
-}
-
-/* ---- announcing ----------------------------------------------------------------- */
-
-typedef struct {
-    Pm__StudyAnnounced *study; /* the first record, whose study fields are used */
-    Pm__StudyAnnounced **records;
-    size_t n;
-    int failed;
-} study_records;
-
-static int collect_record(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
-{
-    (void)key, (void)klen;
-    study_records *s = ctx;
-    Pm__StudyAnnounced *r = pm__study_announced__unpack(NULL, vlen, val);
-    Pm__StudyAnnounced **grown = r ? realloc(s->records, (s->n + 1) * sizeof *grown) : NULL;
-    if (!grown) {
-        if (r)
-            pm__study_announced__free_unpacked(r, NULL);
-        s->failed = 1;
-        return 0;
-    }
-    s->records = grown;
-    s->records[s->n++] = r;
-    return 0;
-}
-
-static int by_instance_number(const void *a, const void *b)
-{
-    const Pm__Instance *x = *(Pm__Instance *const *)a, *y = *(Pm__Instance *const *)b;
-    if (x->instance_number != y->instance_number)
-        return x->instance_number < y->instance_number ? -1 : 1;
-    return strcmp(x->sop_instance_uid, y->sop_instance_uid);
-}
-
-/* Builds and appends the announcement of one study from its local records. */
-static int announce_study(const pm_ingest_ctx *c, const char *uid)
-{
-    /* The mark's value before the records are read: an instance ingested after this
-     * point changes it, so the mark survives and the study is announced again. */
-    char akey[2 + PM_DICOM_UID_MAX + 1];
-    int alen = snprintf(akey, sizeof akey, "%s%s", DIRTY_PREFIX, uid);
-    void *mark = NULL;
-    size_t mark_len = 0;
-    if (pm_store_local_get(c->store, akey, &mark, &mark_len) != PM_OK)
-        return PM_OK; /* announced meanwhile by another announcer */
-    char prefix[2 + PM_DICOM_UID_MAX + 2];
-    size_t plen = (size_t)snprintf(prefix, sizeof prefix, "%s%s", INSTANCE_PREFIX, uid) + 1;
-    study_records recs = {0};
-    int rc = pm_store_local_each(c->store, prefix, plen, collect_record, &recs);
-    if (!rc && (recs.failed || !recs.n))
-        rc = recs.failed ? PM_E_NOMEM : PM_E_NOTFOUND;
-    Pm__Series *series = NULL, **series_ptrs = NULL;
-    Pm__Instance **instances = NULL;
-    size_t n_series = 0;
-    char modalities[PM_STUDY_MODALITIES_MAX] = "";
-    const char *body_part = "";
-    if (rc)
-        goto done;
-    /* Group the instances by series, in the order series were first seen. */
-    series = calloc(recs.n, sizeof *series);
-    series_ptrs = calloc(recs.n, sizeof *series_ptrs);
-    instances = calloc(recs.n, sizeof *instances);
-    if (!series || !series_ptrs || !instances) {
-        rc = PM_E_NOMEM;
-        goto done;
-    }
-    for (size_t i = 0; i < recs.n; i++) {
-        Pm__Series *rs = recs.records[i]->n_series ? recs.records[i]->series[0] : NULL;
-        if (!rs || !rs->n_instances)
-            continue;
-        size_t s;
-        for (s = 0; s < n_series; s++)
-            if (strcmp(series[s].series_instance_uid, rs->series_instance_uid) == 0)
-                break;
-        if (s == n_series) {
-            series[s] = *rs;
-            series[s].instances = NULL;
-            series[s].n_instances = 0;
-            series_ptrs[n_series++] = &series[s];
-            if (!body_part[0])
-                body_part = rs->body_part;
-        }
-        series[s].n_instances++;
-    }
-    /* Lay the instances out contiguously per series. */
-    size_t at = 0;
-    for (size_t s = 0; s < n_series; s++) {
-        series[s].instances = instances + at;
-        size_t k = 0;
-        for (size_t i = 0; i < recs.n; i++) {
-            Pm__Series *rs = recs.records[i]->n_series ? recs.records[i]->series[0] : NULL;
-            if (rs && rs->n_instances &&
-                strcmp(rs->series_instance_uid, series[s].series_instance_uid) == 0)
-                series[s].instances[k++] = rs->instances[0];
-        }
-        qsort(series[s].instances, k, sizeof *series[s].instances, by_instance_number);
-        at += k;
-    }
-    Pm__StudyAnnounced st = *recs.records[0];
-    st.series = series_ptrs;
-    st.n_series = n_series;
-    pm_study_modalities(&st, modalities, sizeof modalities);
-
-    /* Worklist terms: kept from our earlier announcement so a growing study keeps its
-     * due time; else from this node's [worklist] rules. */
-    Pm__WorklistTerms terms = PM__WORKLIST_TERMS__INIT;
-    char priority[PM_WORKLIST_PRIORITY_MAX], subspecialty[PM_WORKLIST_SUBSPECIALTY_MAX];
-    int double_read = 0;
-    Pm__StudyView *prev = NULL;
-    if (pm_views_study(c->store, uid, &prev) == PM_OK && prev->study && prev->study->terms &&
-        memcmp(prev->site.data, pm_identity_public(c->id), PM_ID_BYTES) == 0) {
-        snprintf(priority, sizeof priority, "%s", prev->study->terms->priority);
-        snprintf(subspecialty, sizeof subspecialty, "%s", prev->study->terms->subspecialty);
-        double_read = prev->study->terms->double_read;
-        terms.due_ms = prev->study->terms->due_ms;
-    } else {
-        pm_worklist_terms(c->cfg, modalities, body_part, st.study_description, pm_now_ms(),
-                          priority, subspecialty, &double_read, &terms.due_ms);
-    }
-    if (prev)
-        pm__study_view__free_unpacked(prev, NULL);
-    terms.priority = priority;
-    terms.subspecialty = subspecialty;
-    terms.double_read = double_read;
-    st.terms = &terms;
-
-    Pm__EventBody body = PM__EVENT_BODY__INIT;
-    body.payload_case = PM__EVENT_BODY__PAYLOAD_STUDY_ANNOUNCED;
-    body.study_announced = &st;
-    if ((rc = pm_feed_append(c->store, c->id, &body, NULL)) == PM_OK) {
-        rc = pm_store_local_delete_if(c->store, akey, (size_t)alen, mark, mark_len);
-        pm_info("ingest", "announced study %s: %zu series, %zu instances, priority %s", uid,
-                n_series, recs.n, priority);
-        /* An AI result among what was announced may raise the item (ai_triage.h). */
-        pm_wl_node wl = {c->store, c->blobs, c->id, c->cfg};
-        pm_ai_triage_study(&wl, uid);
-    }
-done:
-    free(mark);
-    for (size_t i = 0; i < recs.n; i++)
-        pm__study_announced__free_unpacked(recs.records[i], NULL);
-    free(recs.records);
-    free(series);
-    free(series_ptrs);
-    free(instances);
-    return rc;
-}
-
-typedef struct {
-    char (*uids)[PM_DICOM_UID_MAX + 1];
-    size_t n;
-} dirty_list;
-
-static int collect_dirty(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
-{
-    (void)val, (void)vlen;
-    dirty_list *d = ctx;
-    if (klen < 3 || klen - 2 > PM_DICOM_UID_MAX)
-        return 0;
-    char(*grown)[PM_DICOM_UID_MAX + 1] = realloc(d->uids, (d->n + 1) * sizeof *grown);
-    if (!grown)
-        return PM_E_NOMEM;
-    d->uids = grown;
-    memcpy(d->uids[d->n], (const char *)key + 2, klen - 2);
-    d->uids[d->n][klen - 2] = 0;
-    d->n++;
-    return 0;
-}
-
-/* One announcer at a time in this process (DICOM threads ending associations, the
- * main loop's quiet-period check): no study is announced twice at once. */
-static pthread_mutex_t announce_lock = PTHREAD_MUTEX_INITIALIZER;
-
-int pm_ingest_announce(const pm_ingest_ctx *c, unsigned *announced)
-{
-    dirty_list d = {0};
-    *announced = 0;
-    pthread_mutex_lock(&announce_lock);
-    int rc = pm_store_local_each(c->store, DIRTY_PREFIX, 2, collect_dirty, &d);
-    for (size_t i = 0; !rc && i < d.n; i++) {
-        int r = announce_study(c, d.uids[i]);
-        if (r == PM_OK)
-            (*announced)++;
-        else
-            pm_error("ingest", "cannot announce study %s: %s", d.uids[i], pm_strerror(r));
-        if (r == PM_E_MESH) {
-            rc = r;
-        }
-    }
-    pthread_mutex_unlock(&announce_lock);
-    free(d.uids);
     return rc;
 }
