@@ -1,8 +1,8 @@
-#include "node/mesh/fetch.h"
 #include "crypto/hash.h"
 #include "node/audit/notes.h"
 #include "node/cli/cli.h"
 #include "node/mesh/fetch_adopt.h"
+#include "node/mesh/fetch_internal.h"
 #include "node/mesh/wire.h"
 #include "proto/error.h"
 #include "proto/log.h"
@@ -15,77 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/* ADOPTING: every byte is here; the adopter checks and adopts the file. */
-enum { INST_PENDING, INST_ACTIVE, INST_ADOPTING, INST_DONE, INST_FAILED };
-
-typedef struct {
-    uint8_t hash[PM_HASH_BYTES];
-    uint64_t size;
-    uint32_t chunk;                         /* request size: the signed chunk size, if any */
-    uint8_t (*chunk_hashes)[PM_HASH_BYTES]; /* signed per-chunk hashes, or NULL */
-    size_t n_chunk_hashes;
-    int state;
-    size_t holder;           /* index into the job's holders being tried */
-    size_t tries;            /* holders tried before this one */
-    uint64_t unreachable_ms; /* since when its holder's link has been down (0: it is up) */
-    char tmp[4096];
-    int fd;
-    uint64_t next_offset; /* next chunk to request */
-    uint64_t received;    /* bytes written */
-    int fail_rc;          /* why it could not be had so far (fail_reason) */
-} fetch_instance;
-
-#define MAX_READERS 16
-
-typedef struct {
-    uint64_t id;
-    char study[PM_UID_MAX + 1];
-    char readers[MAX_READERS][65]; /* who read it: the first starter, then who joined */
-    size_t n_readers;
-    fetch_instance *inst;
-    size_t n_inst;
-    uint8_t (*holders)[PM_ID_BYTES];
-    size_t n_holders, n_up; /* the first n_up are up: instances are spread over them */
-    uint8_t (*served_by)[PM_ID_BYTES];
-    size_t n_served_by;
-    uint64_t bytes, total, started_ms;
-    int state; /* 0 running, 1 done, 2 failed */
-    int error;
-    int remote;       /* another trust's study: every read is recorded */
-    int told_waiting; /* logged that a holder's link is down and waited for */
-} fetch_job;
-
-typedef struct {
-    uint64_t request_id;
-    fetch_job *job;
-    size_t inst;
-    uint64_t offset;
-    uint32_t length;
-    uint64_t sent_ms;
-    uint8_t holder[PM_ID_BYTES];
-} in_flight;
-
-struct pm_fetcher {
-    pm_transport *t;
-    pm_store *store;
-    pm_blobs *blobs;
-    const pm_identity *id;
-    const pm_config *cfg;
-    pm_fetch_done_fn done;
-    void *done_ctx;
-    pm_fetch_instance_fn on_instance;
-    void *on_instance_ctx;
-    int waiting; /* some instance waits for its holder's link to come back */
-    pm_fetch_adopter *adopter;
-    fetch_job **jobs;
-    size_t n_jobs;
-    in_flight flight[PM_FETCH_WINDOW];
-    size_t n_flight;
-    uint64_t last_reply_ms; /* last chunk reply of any holder */
-    uint64_t next_job, next_request;
-    pm_fetch_stats stats;
-};
 
 int pm_fetcher_new(pm_transport *t, pm_store *store, pm_blobs *blobs, const pm_identity *id,
                    const pm_config *cfg, pm_fetch_done_fn done, void *done_ctx, pm_fetcher **out)
@@ -111,21 +40,6 @@ int pm_fetcher_new(pm_transport *t, pm_store *store, pm_blobs *blobs, const pm_i
     return PM_OK;
 }
 
-static void job_free(fetch_job *j)
-{
-    for (size_t i = 0; i < j->n_inst; i++) {
-        if (j->inst[i].state == INST_ACTIVE) {
-            close(j->inst[i].fd);
-            unlink(j->inst[i].tmp);
-        }
-        free(j->inst[i].chunk_hashes);
-    }
-    free(j->inst);
-    free(j->holders);
-    free(j->served_by);
-    free(j);
-}
-
 void pm_fetcher_destroy(pm_fetcher **self_p)
 {
     if (!self_p || !*self_p)
@@ -133,7 +47,7 @@ void pm_fetcher_destroy(pm_fetcher **self_p)
     pm_fetcher *f = *self_p;
     pm_fetch_adopter_destroy(&f->adopter);
     for (size_t i = 0; i < f->n_jobs; i++)
-        job_free(f->jobs[i]);
+        pm_fetch_job_free(f->jobs[i]);
     free(f->jobs);
     free(f);
     *self_p = NULL;
@@ -150,38 +64,6 @@ static fetch_job *find_job(pm_fetcher *f, uint64_t id)
         if (f->jobs[i]->id == id)
             return f->jobs[i];
     return NULL;
-}
-
-/* Holders to ask, best first: up peers before down ones, the acquiring site first. */
-static void order_holders(fetch_job *j, const Pm__StudyView *sv, const uint8_t *self,
-                          const pm_liveness *live)
-{
-    j->holders = calloc(sv->n_holders + 1, PM_ID_BYTES);
-    if (!j->holders)
-        return;
-    size_t n_up = 0;
-    for (int pass = 0; pass < 2; pass++) { /* pass 0: peers that are up; pass 1: the rest */
-        for (size_t i = 0; i < sv->n_holders; i++) {
-            const uint8_t *h = sv->holders[i].data;
-            if (memcmp(h, self, PM_ID_BYTES) == 0)
-                continue;
-            if ((pass == 0) != (pm_liveness_is_up(live, h) != 0))
-                continue;
-            memcpy(j->holders[j->n_holders++], h, PM_ID_BYTES);
-        }
-        if (pass == 0)
-            n_up = j->n_holders;
-    }
-    j->n_up = n_up;
-    /* Within the first (up) group, move the site to the front: it holds everything. */
-    for (size_t i = 1; i < n_up; i++)
-        if (memcmp(j->holders[i], sv->site.data, PM_ID_BYTES) == 0) {
-            uint8_t tmp[PM_ID_BYTES];
-            memcpy(tmp, j->holders[0], PM_ID_BYTES);
-            memcpy(j->holders[0], j->holders[i], PM_ID_BYTES);
-            memcpy(j->holders[i], tmp, PM_ID_BYTES);
-            break;
-        }
 }
 
 /* One study-accessed event per reader of the job. */
@@ -234,119 +116,6 @@ static void finish_job(pm_fetcher *f, fetch_job *j, int error)
         f->done(f->done_ctx, j->id, error);
 }
 
-/* Adds instance in to the job's list of what to fetch. */
-static void plan_instance(fetch_job *j, const Pm__Instance *in)
-{
-    fetch_instance *fi = &j->inst[j->n_inst++];
-    memcpy(fi->hash, in->hash.data, PM_HASH_BYTES);
-    fi->size = in->size;
-    fi->fd = -1;
-    fi->chunk = PM_FETCH_CHUNK;
-    /* Signed chunk hashes are used only if they cover the instance exactly. */
-    uint64_t cs = in->chunk_size;
-    if (cs >= 4096 && cs <= PM_FETCH_CHUNK && in->n_chunk_hashes &&
-        in->n_chunk_hashes == (in->size + cs - 1) / cs &&
-        (fi->chunk_hashes = malloc(in->n_chunk_hashes * PM_HASH_BYTES))) {
-        int ok = 1;
-        for (size_t c = 0; c < in->n_chunk_hashes; c++) {
-            ok &= in->chunk_hashes[c].len == PM_HASH_BYTES;
-            if (ok)
-                memcpy(fi->chunk_hashes[c], in->chunk_hashes[c].data, PM_HASH_BYTES);
-        }
-        fi->chunk = (uint32_t)cs;
-        fi->n_chunk_hashes = in->n_chunk_hashes;
-        if (!ok) {
-            free(fi->chunk_hashes);
-            fi->chunk_hashes = NULL;
-            fi->n_chunk_hashes = 0;
-            fi->chunk = PM_FETCH_CHUNK;
-        }
-    }
-}
-
-/* Builds a job for what of the study is not local, in series and instance order (the
- * order a viewer asks for them, so the first instance arrives first). */
-static fetch_job *plan_job(pm_fetcher *f, const Pm__StudyView *sv, const char *study_uid,
-                           const char *reader, const pm_liveness *live)
-{
-    fetch_job *j = calloc(1, sizeof *j);
-    if (!j)
-        return NULL;
-    j->started_ms = pm_now_ms();
-    snprintf(j->study, sizeof j->study, "%s", study_uid);
-    if (reader) { /* a prefetch has no reader until one joins it */
-        snprintf(j->readers[0], sizeof j->readers[0], "%s", reader);
-        j->n_readers = 1;
-    }
-    j->inst = calloc(sv->instance_count + 1, sizeof *j->inst);
-    uint8_t(*held)[PM_HASH_BYTES] = calloc(sv->instance_count + 1, PM_HASH_BYTES);
-    size_t n_held = 0;
-    j->served_by = calloc(sv->n_holders + 1, PM_ID_BYTES);
-    for (size_t s = 0; j->inst && sv->study && s < sv->study->n_series; s++)
-        for (size_t i = 0; i < sv->study->series[s]->n_instances; i++) {
-            const Pm__Instance *in = sv->study->series[s]->instances[i];
-            j->total += in->size;
-            if (!pm_blobs_has(f->blobs, in->hash.data))
-                plan_instance(j, in);
-            else if (held)
-                memcpy(held[n_held++], in->hash.data, PM_HASH_BYTES);
-        }
-    /* A read is a use: the cache's LRU times of what is held, in one transaction. */
-    if (held && n_held)
-        pm_blobs_touch(f->blobs, held, n_held);
-    free(held);
-    order_holders(j, sv, pm_identity_public(f->id), live);
-    /* Several holders up: each sends a share (instance i from holder i mod n_up), so a
-     * study comes at the speed of all their links, and each instance still falls back
-     * on the others in turn. */
-    for (size_t i = 0; j->n_up > 1 && i < j->n_inst; i++)
-        j->inst[i].holder = i % j->n_up;
-    j->remote = memcmp(sv->site.data, pm_identity_public(f->id), PM_ID_BYTES) != 0;
-    if (!j->inst || !j->served_by || !j->holders)
-        j->error = PM_E_NOMEM; /* finished, like every job, by the next pm_fetch_tick */
-    return j;
-}
-
-static const fetch_instance *job_instance(const fetch_job *j, const uint8_t hash[PM_HASH_BYTES])
-{
-    for (size_t i = 0; i < j->n_inst; i++)
-        if (memcmp(j->inst[i].hash, hash, PM_HASH_BYTES) == 0)
-            return &j->inst[i];
-    return NULL;
-}
-
-/* A running job of the same study that is still fetching everything fresh needs: two
- * viewers opening one study (or a prefetch, then the viewer) share one transfer. */
-static fetch_job *joinable_job(pm_fetcher *f, const fetch_job *fresh)
-{
-    for (size_t k = 0; k < f->n_jobs; k++) {
-        fetch_job *j = f->jobs[k];
-        if (j->state != 0 || j->error || strcmp(j->study, fresh->study) != 0)
-            continue;
-        size_t i;
-        for (i = 0; i < fresh->n_inst; i++) {
-            const fetch_instance *in = job_instance(j, fresh->inst[i].hash);
-            if (!in || in->state == INST_FAILED)
-                break;
-        }
-        if (i == fresh->n_inst)
-            return j;
-    }
-    return NULL;
-}
-
-static void add_reader(fetch_job *j, const char *reader)
-{
-    const char *who = reader ? reader : "";
-    for (size_t i = 0; i < j->n_readers; i++)
-        if (strcmp(j->readers[i], who) == 0)
-            return;
-    if (j->n_readers < MAX_READERS)
-        snprintf(j->readers[j->n_readers++], sizeof j->readers[0], "%s", who);
-}
-
-static void job_free(fetch_job *j);
-
 /* pm_fetch_start, and pm_fetch_prefetch with reader NULL. */
 static int start_job(pm_fetcher *f, const char *study_uid, const char *reader,
                      const pm_liveness *live, uint64_t *job_id)
@@ -357,21 +126,21 @@ static int start_job(pm_fetcher *f, const char *study_uid, const char *reader,
     int rc = pm_views_study(f->store, study_uid, &sv);
     if (rc)
         return rc;
-    fetch_job *j = plan_job(f, sv, study_uid, reader, live);
+    fetch_job *j = pm_fetch_plan_job(f, sv, study_uid, reader, live);
     pm__study_view__free_unpacked(sv, NULL);
     if (!j)
         return PM_E_NOMEM;
-    fetch_job *running = j->error ? NULL : joinable_job(f, j);
+    fetch_job *running = j->error ? NULL : pm_fetch_joinable_job(f, j);
     if ((running && j->n_inst) || (!reader && !j->n_inst && !j->error)) {
         if (running && reader)
-            add_reader(running, reader);
+            pm_fetch_add_reader(running, reader);
         *job_id = running ? running->id : 0; /* a prefetch of what is here: nothing to do */
-        job_free(j);
+        pm_fetch_job_free(j);
         return PM_OK;
     }
     fetch_job **grown = realloc(f->jobs, (f->n_jobs + 1) * sizeof *grown);
     if (!grown) {
-        job_free(j);
+        pm_fetch_job_free(j);
         return PM_E_NOMEM;
     }
     f->jobs = grown;
@@ -397,7 +166,7 @@ int pm_fetch_prefetch(pm_fetcher *f, const char *study_uid, const pm_liveness *l
 int pm_fetch_instance_state(pm_fetcher *f, uint64_t job, const uint8_t hash[PM_HASH_BYTES])
 {
     fetch_job *j = find_job(f, job);
-    const fetch_instance *in = j ? job_instance(j, hash) : NULL;
+    const fetch_instance *in = j ? pm_fetch_job_instance(j, hash) : NULL;
     if (!in)
         return PM_E_NOTFOUND;
     if (in->state == INST_DONE)
@@ -644,7 +413,7 @@ int pm_fetch_tick(pm_fetcher *f, uint64_t now)
     for (size_t i = 0; i < f->n_jobs; i++) {
         fetch_job *j = f->jobs[i];
         if (j->state != 0 && now - j->started_ms > 60000)
-            job_free(j);
+            pm_fetch_job_free(j);
         else
             f->jobs[kept++] = j;
     }
@@ -772,45 +541,4 @@ void pm_fetch_handle_reply(pm_fetcher *f, const pm_channel *ch, const Pm__ChunkR
     }
     check_job(f, j);
     pm_fetch_tick(f, pm_now_ms());
-}
-
-void pm_fetch_handle_request(pm_fetcher *f, const pm_channel *ch, const Pm__ChunkRequest *req)
-{
-    Pm__ChunkReply rep = PM__CHUNK_REPLY__INIT;
-    rep.hash = req->hash;
-    rep.offset = req->offset;
-    rep.request_id = req->request_id;
-    uint8_t *data = NULL;
-    char path[4096];
-    int fd = -1;
-    uint32_t len = req->length > PM_FETCH_CHUNK ? PM_FETCH_CHUNK : req->length;
-    if (req->hash.len != PM_HASH_BYTES ||
-        pm_blobs_path(f->blobs, req->hash.data, path, sizeof path) ||
-        (fd = open(path, O_RDONLY)) < 0 || !(data = malloc(len ? len : 1))) {
-        rep.absent = 1;
-    } else {
-        ssize_t n = pread(fd, data, len, (off_t)req->offset);
-        if (n < 0) {
-            rep.absent = 1;
-        } else {
-            rep.data.data = data;
-            rep.data.len = (size_t)n;
-            off_t end = lseek(fd, 0, SEEK_END);
-            rep.total = end > 0 ? (uint64_t)end : 0;
-            f->stats.bytes_served += (uint64_t)n;
-            if (req->offset == 0) /* the serving side records the read too (node/audit) */
-                pm_audit_note_served(ch->id, req->study_instance_uid);
-        }
-    }
-    if (fd >= 0)
-        close(fd);
-    Pm__WireMessage msg = PM__WIRE_MESSAGE__INIT;
-    msg.kind_case = PM__WIRE_MESSAGE__KIND_CHUNK_REPLY;
-    msg.chunk_reply = &rep;
-    uint8_t *buf;
-    size_t size;
-    if (pm_wire_pack(&msg, &buf, &size) == PM_OK)
-        pm_transport_reply(f->t, ch, buf, size);
-    free(buf);
-    free(data);
 }
