@@ -24,8 +24,9 @@
  *
  *   mkdir build-fuzz && cd build-fuzz
  *   F='-g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined'
- *   ../configure -q CC=clang CXX=clang++ CFLAGS="$F" CXXFLAGS="$F" && make -j libpmcore.a
- *   clang $F -fsanitize=fuzzer -D_GNU_SOURCE -I.. -Iproto -c ../test/fuzz_dicom_store.c
+ *   ../configure -q CC=clang CXX=clang++ CFLAGS="$F" CXXFLAGS="$F -std=c++17"
+ *   make -j libpmcore.a
+ *   clang $F -fsanitize=fuzzer -D_GNU_SOURCE -I. -I.. -Iproto -c ../test/fuzz_dicom_store.c
  *   clang++ -fsanitize=fuzzer,address,undefined fuzz_dicom_store.o libpmcore.a \
  *       $(pkg-config --libs dcmtk libsodium libzmq lmdb libprotobuf-c inih jansson zlib) \
  *       -o fuzz_dicom_store

@@ -16,7 +16,7 @@
  * test/corpus/dicom_wire/. To fuzz for real, in a build-fuzz/ configured as described
  * at the top of test/fuzz_dicom_store.c:
  *
- *   clang $F -fsanitize=fuzzer -D_GNU_SOURCE -I.. -Iproto -c ../test/fuzz_dicom_wire.c
+ *   clang $F -fsanitize=fuzzer -D_GNU_SOURCE -I. -I.. -Iproto -c ../test/fuzz_dicom_wire.c
  *   clang++ -fsanitize=fuzzer,address,undefined fuzz_dicom_wire.o libpmcore.a \
  *       $(pkg-config --libs dcmtk libsodium libzmq lmdb libprotobuf-c inih jansson zlib) \
  *       -o fuzz_dicom_wire

@@ -340,6 +340,74 @@ static void start_writing(daemon_state *d)
     }
 }
 
+static void install_signal_handlers(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = on_hangup; /* reload node.conf; never the default (which ends the node) */
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+/* Everything the loop needs, in dependency order; the first failure stops start-up. */
+static int start_parts(daemon_state *d)
+{
+    const uint8_t *self = pm_identity_public(d->node.id);
+    d->zctx = zmq_ctx_new();
+    int r = d->zctx ? PM_OK : PM_E_NET;
+    if (!r)
+        r = pm_transport_new(d->zctx, d->node.id, d->node.store, d->node.cfg, &d->transport);
+    if (!r)
+        r = pm_gossip_new(d->transport, d->node.store, d->node.id, d->node.cfg, &d->gossip);
+    if (!r)
+        r = bind_admin(d);
+    if (!r) /* a taken or refused metrics address stops start-up, like any bad config */
+        r = pm_metrics_new(d->node.cfg->metrics_listen, &d->metrics);
+    if (!r)
+        r = start_edge(d, d->dir);
+    if (!r) /* a thread of its own: a slow RIS never holds up the loop */
+        r = pm_ris_sender_new(d->dir, d->node.store, self, d->node.cfg, &d->ris);
+    if (!r) /* IHE ATNA: its own thread too, and installed before the edge can audit */
+        r = pm_atna_sender_new(d->dir, d->node.store, self, d->node.cfg, &d->atna);
+    if (!r)
+        r = pm_sr_sender_new(d->dir, d->node.store, self, d->node.cfg, &d->report_sr);
+    if (!r)
+        r = start_dicom(d);
+    return r;
+}
+
+/* The reverse of start_parts (each part accepts never having started). */
+static void stop_parts(daemon_state *d)
+{
+    pm_ris_sender_destroy(&d->ris);
+    pm_sr_sender_destroy(&d->report_sr);
+    pm_metrics_destroy(&d->metrics);
+    pm_http_stop(&d->http);
+    pm_wl_metrics_destroy(&d->wl_sites);
+    pm_dicom_server_stop(&d->dicom);
+    pm_http_auth_destroy(&d->edge_auth);
+    pm_daemon_reload_cleanup(d);
+    for (size_t i = 0; i < d->n_waiters; i++)
+        zmq_msg_close(&d->waiters[i].routing);
+    if (d->edge_socket)
+        zmq_close(d->edge_socket);
+    pm_fetcher_destroy(&d->fetcher);
+    pm_atna_sender_destroy(&d->atna);
+    pm_gossip_destroy(&d->gossip);
+    pm_transport_destroy(&d->transport);
+    pm_blobs_close(&d->blobs);
+    free(d->spool_dir);
+    if (d->admin)
+        zmq_close(d->admin);
+    if (d->zctx)
+        zmq_ctx_term(d->zctx);
+    if (strncmp(d->node.cfg->admin, "ipc://", 6) == 0)
+        unlink(d->node.cfg->admin + 6);
+}
+
 int pm_cmd_run(int argc, char **argv)
 {
     pm_cli_args a;
@@ -360,44 +428,14 @@ int pm_cmd_run(int argc, char **argv)
             return pm_cli_fail("a node is already running on %s", a.dir);
         return pm_cli_fail("cannot open %s/run.lock: %s", a.dir, strerror(errno));
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sa.sa_handler = on_hangup; /* reload node.conf; never the default (which ends the node) */
-    sigaction(SIGHUP, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    install_signal_handlers();
 
     char id[PM_ID_HEX];
     pm_hex_encode(pm_identity_public(d.node.id), PM_ID_BYTES, id);
     pm_info("node", "starting %s (%s) in %s", d.node.cfg->name, id, a.dir);
     d.started_ms = pm_now_ms();
     d.dir = a.dir;
-    d.dir = a.dir;
-    d.zctx = zmq_ctx_new();
-    int r = d.zctx ? PM_OK : PM_E_NET;
-    if (!r)
-        r = pm_transport_new(d.zctx, d.node.id, d.node.store, d.node.cfg, &d.transport);
-    if (!r)
-        r = pm_gossip_new(d.transport, d.node.store, d.node.id, d.node.cfg, &d.gossip);
-    if (!r)
-        r = bind_admin(&d);
-    if (!r) /* a taken or refused metrics address stops start-up, like any bad config */
-        r = pm_metrics_new(d.node.cfg->metrics_listen, &d.metrics);
-    if (!r)
-        r = start_edge(&d, a.dir);
-    if (!r) /* a thread of its own: a slow RIS never holds up the loop */
-        r = pm_ris_sender_new(a.dir, d.node.store, pm_identity_public(d.node.id), d.node.cfg,
-                              &d.ris);
-    if (!r) /* IHE ATNA: its own thread too, and installed before the edge can audit */
-        r = pm_atna_sender_new(a.dir, d.node.store, pm_identity_public(d.node.id), d.node.cfg,
-                               &d.atna);
-    if (!r)
-        r = pm_sr_sender_new(a.dir, d.node.store, pm_identity_public(d.node.id), d.node.cfg,
-                             &d.report_sr);
-    if (!r)
-        r = start_dicom(&d);
+    int r = start_parts(&d);
     if (!r && (d.unconfirmed = pm_feed_guard_unconfirmed(d.node.store, NULL)))
         pm_warn("node", "this node's store was restored: nothing is signed until a peer "
                         "confirms how far its own feed goes (C-STOREs are kept meanwhile)");
@@ -406,30 +444,7 @@ int pm_cmd_run(int argc, char **argv)
         r = event_loop(&d);
         pm_info("node", "shutting down");
     }
-    pm_ris_sender_destroy(&d.ris);
-    pm_sr_sender_destroy(&d.report_sr);
-    pm_metrics_destroy(&d.metrics);
-    pm_http_stop(&d.http);
-    pm_wl_metrics_destroy(&d.wl_sites);
-    pm_dicom_server_stop(&d.dicom);
-    pm_http_auth_destroy(&d.edge_auth);
-    pm_daemon_reload_cleanup(&d);
-    for (size_t i = 0; i < d.n_waiters; i++)
-        zmq_msg_close(&d.waiters[i].routing);
-    if (d.edge_socket)
-        zmq_close(d.edge_socket);
-    pm_fetcher_destroy(&d.fetcher);
-    pm_atna_sender_destroy(&d.atna);
-    pm_gossip_destroy(&d.gossip);
-    pm_transport_destroy(&d.transport);
-    pm_blobs_close(&d.blobs);
-    free(d.spool_dir);
-    if (d.admin)
-        zmq_close(d.admin);
-    if (d.zctx)
-        zmq_ctx_term(d.zctx);
-    if (strncmp(d.node.cfg->admin, "ipc://", 6) == 0)
-        unlink(d.node.cfg->admin + 6);
+    stop_parts(&d);
     pm_node_close(&d.node);
     close(lock);
     if (r)
