@@ -266,8 +266,8 @@ void pm_dicom_edge_find(pm_dicom_assoc &a, T_ASC_PresentationContextID pcid, T_D
 {
     find_ctx f;
     f.a = &a;
-    OFCondition c =
-        DIMSE_findProvider(a.assoc, pcid, req, find_callback, &f, DIMSE_NONBLOCKING, 30);
+    OFCondition c = DIMSE_findProvider(a.assoc, pcid, req, find_callback, &f, DIMSE_NONBLOCKING,
+                                       pm_dicom_edge_dimse_timeout(a.srv));
     if (c.bad())
         pm_warn(LOG_MOD, "C-FIND from %s failed: %s", a.calling_ae.c_str(), c.text());
     else
