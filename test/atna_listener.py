@@ -52,6 +52,8 @@ def describe(xml):
         "event_types": [coded(e) for e in ev.findall("EventTypeCode")],
         "action": ev.get("EventActionCode"),
         "outcome": ev.get("EventOutcomeIndicator"),
+        "description": (ev.find("EventOutcomeDescription").text
+                        if ev.find("EventOutcomeDescription") is not None else None),
         "participants": [{"user": p.get("UserID"), "requestor": p.get("UserIsRequestor"),
                           "host": p.get("NetworkAccessPointID"),
                           "roles": [coded(r) for r in p.findall("RoleIDCode")]}

@@ -4,7 +4,8 @@
 # another CA):
 #   - dcmtk's own TLS clients (echoscu, storescu, findscu +tls) work against the node;
 #   - plain TCP to the TLS port, a client without a certificate, an expired or foreign
-#     certificate: refused at the handshake, logged with the source, counted; the node
+#     certificate: refused at the handshake, logged with the source, counted, sent to
+#     the audit repository as a security alert (110113); the node
 #     keeps serving the others;
 #   - TLS to a plain node's port is refused by that node's wire guard;
 #   - C-MOVE to a destination marked tls goes over TLS (storescp +tls), its certificate
@@ -15,6 +16,7 @@
 . "$(dirname "$0")/dicom_lib.sh"
 dicom_init
 command -v openssl >/dev/null || skip "openssl is not installed"
+/usr/bin/python3 -c 'import lxml.etree' 2>/dev/null || skip "python3-lxml is not installed"
 
 # ---- a test PKI ------------------------------------------------------------------------
 PKI=$T/pki
@@ -54,6 +56,15 @@ node_set_conf $A dicom.destinations TLS_DEST "127.0.0.1:$SCP_PORT tls"
 alloc_port
 METRICS_PORT=$PORT
 node_set_conf $A metrics listen "127.0.0.1:$METRICS_PORT"
+# A's audit repository (IHE ATNA): refused handshakes are security alerts there.
+alloc_port
+ATNA_PORT=$PORT
+node_set_conf $A audit syslog "tcp://127.0.0.1:$ATNA_PORT"
+node_set_conf $A audit syslog_retry 1s
+/usr/bin/python3 "$(dirname "$0")/atna_listener.py" "$ATNA_PORT" "$T/atna.jsonl" "$T/stop-atna" \
+    "$(dirname "$0")/dicom_audit_message.rng" --limit 300 &
+STARTED_PIDS+=("$!")
+on_exit "touch '$T/stop-atna'"
 node_start_all
 P=${NODE_DICOM_PORT[A]}
 TLS=(+tls "$PKI/client.key" "$PKI/client.pem" +cf "$PKI/ca.pem")
@@ -95,6 +106,16 @@ grep "TLS handshake with .* failed" "${NODE_LOG[A]}" | grep -q "127.0.0.1" ||
     fail "the handshake failures do not name the source"
 grep -E "TLS handshake with .* failed" "${NODE_LOG[A]}" | grep -qi "certificate" ||
     fail "no handshake failure names the certificate: $(grep 'TLS handshake' "${NODE_LOG[A]}" | head -n 4)"
+# has PYTHON-CONDITION: some valid audit message m A sent satisfies it.
+has()
+{
+    [ -f "$T/atna.jsonl" ] && /usr/bin/python3 - "$T/atna.jsonl" "$1" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+sys.exit(0 if any(eval(sys.argv[2], {"m": m}) for m in rows if m["valid"]) else 1)
+PY
+}
+wait_until 30 has 'm["event_id"] == "110113" and m["outcome"] == "4" and "TLS handshake refused" in (m["description"] or "") and m["participants"][0]["host"] == "127.0.0.1"'
 v=$(curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" | sed -n 's/^pacsmesh_dicom_refused_total{reason="tls"} \([0-9]*\).*/\1/p')
 [ -n "$v" ] && [ "$v" -ge 4 ] || fail "pacsmesh_dicom_refused_total{reason=\"tls\"} is '$v', not >= 4"
 tls_up || fail "the node stopped serving TLS clients after the refusals"

@@ -30,6 +30,7 @@
 #include <dcmtk/dcmnet/dcmtrans.h>
 
 extern "C" {
+#include "node/audit/notes.h"
 #include "proto/error.h"
 #include "proto/log.h"
 }
@@ -160,6 +161,10 @@ OFCondition guarded_connection::serverSideHandshake()
     if (c.bad()) {
         pm_warn(LOG_MOD, "TLS handshake with %s failed: %s", who().c_str(), c.text());
         pm_dicom_edge_refused(srv_, PM_DICOM_REFUSED_TLS);
+        /* A refused certificate is a security alert for the trust's audit repository,
+         * like any refused association (no AE is known before the handshake). */
+        std::string why = std::string("DICOM TLS handshake refused: ") + c.text();
+        pm_audit_note_alert(conn_->host.c_str(), conn_->host.c_str(), why.c_str());
     }
     return c;
 }
