@@ -300,6 +300,25 @@ static void test_oddities(void)
     CHECK(!pm_dicom_query_match(PM_DICOM_MATCH_MULTI, "CT\\", "MR\\US"));
     CHECK(pm_dicom_query_match(PM_DICOM_MATCH_MULTI, "CT\\", "MR\\CT"));
 
+    /* A key longer than its VR allows is matched whole, never cut to the VR's length:
+     * a 400-character PatientName matches only a name that long (stored values are
+     * kept whole too), not one that shares its first 64 or 324 characters. */
+    char long_name[401], cut_name[325];
+    memset(long_name, 'A', 400);
+    long_name[3] = '^';
+    long_name[400] = 0;
+    memcpy(cut_name, long_name, 324);
+    cut_name[324] = 0;
+    CHECK(pm_dicom_query_match(PM_DICOM_MATCH_NAME, long_name, long_name));
+    CHECK(!pm_dicom_query_match(PM_DICOM_MATCH_NAME, long_name, cut_name));
+    CHECK(!pm_dicom_query_match(PM_DICOM_MATCH_NAME, cut_name, long_name));
+    char long_uid[71];
+    memset(long_uid, '1', 70);
+    long_uid[70] = 0;
+    CHECK(
+        !pm_dicom_query_match(PM_DICOM_MATCH_UID, long_uid,
+                              "1111111111111111111111111111111111111111111111111111111111111111"));
+
     /* Dates and times that are neither values nor ranges are refused. */
     static const struct {
         int key;
