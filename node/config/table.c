@@ -3,6 +3,7 @@
 #include "node/config/table.h"
 #include "node/config/value.h"
 #include "node/dicom/access.h"
+#include "node/dicom/defaults.h"
 #include "proto/error.h"
 
 #include <ctype.h>
@@ -58,23 +59,28 @@ const pm_config_key pm_config_keys[] = {
      "PEM CA certificates that client and TLS destination certificates are checked against."},
     {"dicom", "require_client_cert", K_BOOL, FIELD(dicom_require_client_cert), 0, "no", 0, 0, NULL,
      "yes: TLS clients must present a certificate signed by tls_ca."},
-    {"dicom", "max_pdu", K_UINT, FIELD(max_pdu), 0, "131072", 16384, 1048576, "number of bytes",
-     "Largest PDU received, in bytes."},
-    {"dicom", "idle_timeout", K_DURATION, FIELD(dicom_idle_timeout_ms), 0, "30s", SECOND,
-     3600 * SECOND, NULL, "An association idle this long (no message from the client) is closed."},
-    {"dicom", "read_timeout", K_DURATION, FIELD(dicom_read_timeout_ms), 0, "30s", SECOND,
-     3600 * SECOND, NULL,
+    {"dicom", "max_pdu", K_UINT, FIELD(max_pdu), 0, PM_DICOM_TEXT_OF(PM_DICOM_DEFAULT_MAX_PDU),
+     16384, 1048576, "number of bytes", "Largest PDU received, in bytes."},
+    {"dicom", "idle_timeout", K_DURATION, FIELD(dicom_idle_timeout_ms), 0,
+     PM_DICOM_TEXT_OF(PM_DICOM_DEFAULT_TIMEOUT_S) "s", SECOND, 3600 * SECOND, NULL,
+     "An association idle this long (no message from the client) is closed."},
+    {"dicom", "read_timeout", K_DURATION, FIELD(dicom_read_timeout_ms), 0,
+     PM_DICOM_TEXT_OF(PM_DICOM_DEFAULT_TIMEOUT_S) "s", SECOND, 3600 * SECOND, NULL,
      "Longest wait for the rest of a PDU or message once it has begun, and for the "
      "A-ASSOCIATE-RQ."},
-    {"dicom", "max_associations", K_UINT, FIELD(dicom_max_associations), 0, "200", 1, 10000,
-     "number of associations", "Associations served at once; more are rejected."},
-    {"dicom", "max_associations_per_host", K_UINT, FIELD(dicom_max_associations_per_host), 0, "32",
-     1, 10000, "number of associations",
+    {"dicom", "max_associations", K_UINT, FIELD(dicom_max_associations), 0,
+     PM_DICOM_TEXT_OF(PM_DICOM_DEFAULT_MAX_ASSOCIATIONS), 1, 10000, "number of associations",
+     "Associations served at once; more are rejected."},
+    {"dicom", "max_associations_per_host", K_UINT, FIELD(dicom_max_associations_per_host), 0,
+     PM_DICOM_TEXT_OF(PM_DICOM_DEFAULT_MAX_ASSOCIATIONS_PER_HOST), 1, 10000,
+     "number of associations",
      "Associations served at once from one calling address; more are rejected."},
-    {"dicom", "max_nesting", K_UINT, FIELD(dicom_max_nesting), 0, "64", 1, 1000, "number of levels",
+    {"dicom", "max_nesting", K_UINT, FIELD(dicom_max_nesting), 0,
+     PM_DICOM_TEXT_OF(PM_DICOM_DEFAULT_MAX_DEPTH), 1, 1000, "number of levels",
      "Deepest nesting of sequences accepted in a data set."},
-    {"dicom", "max_elements", K_UINT, FIELD(dicom_max_elements), 0, "1000000", 1000, 100000000,
-     "number of elements", "Most elements (items included) accepted in one data set."},
+    {"dicom", "max_elements", K_UINT, FIELD(dicom_max_elements), 0,
+     PM_DICOM_TEXT_OF(PM_DICOM_DEFAULT_MAX_ELEMENTS), 1000, 100000000, "number of elements",
+     "Most elements (items included) accepted in one data set."},
     {"dicom", "patient_conflict", K_CONFLICT, FIELD(patient_conflict), 0, "refuse", 0, 0, NULL,
      "An instance whose patient differs from its study's: refuse it, or quarantine it."},
 

@@ -8,6 +8,8 @@
 #ifndef PM_DICOM_H
 #define PM_DICOM_H
 
+#include "node/dicom/defaults.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -188,8 +190,8 @@ typedef struct {
     const char *tls_cert, *tls_key, *tls_ca;
     int require_client_cert;
     const char *spool_dir; /* where incoming instances are written before store() */
-    unsigned max_pdu;      /* bytes; 0 means 131072 */
-    /* Below, 0 means the default given. */
+    unsigned max_pdu;      /* bytes; 0 means the default */
+    /* Below, 0 means the default given (node/dicom/defaults.h). */
     unsigned idle_timeout_ms;           /* no message for this long: closed (30 s) */
     unsigned read_timeout_ms;           /* the rest of a begun PDU or message (30 s) */
     unsigned max_associations;          /* at once, in total (200) */

@@ -18,6 +18,8 @@
 #ifndef PM_DICOM_SCAN_H
 #define PM_DICOM_SCAN_H
 
+#include "node/dicom/defaults.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,11 +27,6 @@
 extern "C" {
 #endif
 
-/* Defaults: dcmtk's own later default nesting limit (DCMTK_MAX_SEQUENCE_NESTING, 64;
- * real data rarely exceeds 5-10 levels), and an element count far above any real
- * header (enhanced multi-frame and RT structure sets reach a few hundred thousand). */
-#define PM_DICOM_DEFAULT_MAX_DEPTH 64
-#define PM_DICOM_DEFAULT_MAX_ELEMENTS 1000000UL
 #define PM_DICOM_MAX_DEPTH_LIMIT 1000 /* the most a configuration may allow */
 /* Tests only, through pm_dicom_set_limits: pm_dicom_read_meta skips the scan (to show
  * what the parser process boundary does with what the scan would have refused). */

@@ -56,7 +56,7 @@ int64_t pm_dicom_edge_mono_ms()
 
 unsigned long pm_dicom_edge_max_pdu(const pm_dicom_server *srv)
 {
-    unsigned long pdu = srv->max_pdu ? srv->max_pdu : 131072;
+    unsigned long pdu = srv->max_pdu ? srv->max_pdu : PM_DICOM_DEFAULT_MAX_PDU;
     if (pdu < ASC_MINIMUMPDUSIZE)
         pdu = ASC_MINIMUMPDUSIZE;
     if (pdu > ASC_MAXIMUMPDUSIZE)

@@ -66,8 +66,10 @@ struct pm_dicom_server {
     pm_dicom_tls *tls = nullptr; /* NULL: plain TCP */
     std::string spool_dir;
     unsigned max_pdu = 0;
-    unsigned idle_timeout_ms = 30000, read_timeout_ms = 30000;
-    unsigned max_associations = 200, max_associations_per_host = 32;
+    unsigned idle_timeout_ms = PM_DICOM_DEFAULT_TIMEOUT_S * 1000;
+    unsigned read_timeout_ms = PM_DICOM_DEFAULT_TIMEOUT_S * 1000;
+    unsigned max_associations = PM_DICOM_DEFAULT_MAX_ASSOCIATIONS;
+    unsigned max_associations_per_host = PM_DICOM_DEFAULT_MAX_ASSOCIATIONS_PER_HOST;
     unsigned max_nesting = 0;
     unsigned long max_elements = 0;
     pm_dicom_provider provider{};

@@ -1,5 +1,6 @@
 /* The PDU guard of node/dicom/wire.h. */
 #include "node/dicom/wire.h"
+#include "node/dicom/defaults.h"
 #include "proto/error.h"
 
 #include <stdarg.h>
@@ -74,7 +75,7 @@ pm_dicom_wire *pm_dicom_wire_new(const pm_dicom_wire_limits *lim)
         return NULL;
     w->lim = *lim;
     if (!w->lim.max_pdu)
-        w->lim.max_pdu = 131072;
+        w->lim.max_pdu = PM_DICOM_DEFAULT_MAX_PDU;
     if (!w->lim.max_command)
         w->lim.max_command = 64 * 1024;
     if (!w->lim.max_identifier)
