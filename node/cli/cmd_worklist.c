@@ -198,7 +198,7 @@ static int item_matches(const worklist_query *q, const Pm__StudyView *s)
 {
     const Pm__WorklistTerms *t = s->study ? s->study->terms : NULL;
     const char *state = pm_views_item_state(s, q->now);
-    int open = strcmp(state, "unreported") == 0 || strcmp(state, "claimed") == 0;
+    int open = pm_wl_state_open(state);
     if (q->state && strcmp(q->state, "open") == 0 ? !open
         : q->state                                ? strcmp(q->state, state) != 0
                                                   : s->withdrawn)
@@ -360,11 +360,9 @@ static int parse_page(const pm_cli_args *a, const char *limit, const char *offse
  * priority the rules know. */
 static int check_filters(const pm_cli_args *a, const worklist_query *q)
 {
-    static const char *const states[] = {"unreported", "claimed", "reported", "verified",
-                                         "withdrawn",  "open",    NULL};
-    int state_ok = !q->state;
-    for (int i = 0; states[i]; i++)
-        state_ok |= q->state && strcmp(q->state, states[i]) == 0;
+    int state_ok = !q->state || strcmp(q->state, "withdrawn") == 0 || strcmp(q->state, "open") == 0;
+    for (int i = 0; PM_WL_STATES[i]; i++)
+        state_ok |= q->state && strcmp(q->state, PM_WL_STATES[i]) == 0;
     if (!state_ok)
         return pm_cli_usage(
             a->usage, "--state is one of unreported, claimed, reported, verified, withdrawn, open");

@@ -1,6 +1,7 @@
 /* Worklist metrics by site and priority (node/daemon/metrics_worklist.h). */
 #include "node/daemon/metrics_worklist.h"
 #include "crypto/hash.h"
+#include "node/worklist/states.h"
 #include "proto/error.h"
 #include "store/views.h"
 
@@ -12,8 +13,8 @@
  * routine due time. */
 static const double BUCKETS[] = {300,   900,   1800,   3600,   7200,   14400,
                                  43200, 86400, 259200, 604800, 2419200};
-enum { N_BUCKETS = sizeof BUCKETS / sizeof BUCKETS[0], N_STATES = 4 };
-static const char *const STATES[N_STATES] = {"unreported", "claimed", "reported", "verified"};
+enum { N_BUCKETS = sizeof BUCKETS / sizeof BUCKETS[0], N_STATES = PM_WL_N_STATES };
+#define STATES PM_WL_STATES
 
 typedef struct {
     char site[64], priority[16];

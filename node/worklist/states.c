@@ -118,11 +118,18 @@ const char *pm_wl_state(const Pm__StudyView *sv, uint64_t now_ms)
     return sv->state;
 }
 
+const char *const PM_WL_STATES[PM_WL_N_STATES + 1] = {"unreported", "claimed", "reported",
+                                                      "verified", NULL};
+
+int pm_wl_state_open(const char *state)
+{
+    return is_state(state, "unreported") || is_state(state, "claimed");
+}
+
 int pm_wl_overdue(const Pm__StudyView *sv, uint64_t now_ms)
 {
-    const char *state = pm_wl_state(sv, now_ms);
     uint64_t due = pm_wl_due_ms(sv);
-    return (is_state(state, "unreported") || is_state(state, "claimed")) && due && due < now_ms;
+    return pm_wl_state_open(pm_wl_state(sv, now_ms)) && due && due < now_ms;
 }
 
 int pm_wl_at_risk(const Pm__StudyView *sv, uint64_t now_ms)

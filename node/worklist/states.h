@@ -14,6 +14,14 @@
 
 #include "proto/view.pb-c.h"
 
+/* The states an item moves through, in order (NULL-terminated); a withdrawn study
+ * leaves the worklist in whichever it was. */
+extern const char *const PM_WL_STATES[];
+enum { PM_WL_N_STATES = 4 };
+
+/* Whether state is open work: unreported or claimed ("open" in filters). */
+int pm_wl_state_open(const char *state);
+
 /* Why a transition is not allowed; 0 (PM_WL_ALLOWED) when it is. */
 typedef enum {
     PM_WL_ALLOWED = 0,
