@@ -1,5 +1,6 @@
 /* "Next for me" (node/worklist/next.h). */
 #include "node/worklist/next.h"
+#include "node/config/value.h"
 #include "node/worklist/states.h"
 
 #include <stdlib.h>
@@ -44,13 +45,14 @@ size_t pm_next_claims_held(const Pm__ReporterView *r, const Pm__StudyView *const
     return held;
 }
 
-/* Urgency class: 0 immediate, 1 urgent or at risk, 2 routine. */
+/* Urgency class: the priority's rank (0 immediate, 1 urgent, 2 routine; an unknown name
+ * counts as routine), an at-risk item ranked as urgent at least. */
 static int urgency_class(const Pm__StudyView *sv, uint64_t now_ms)
 {
-    const char *p = pm_wl_priority(sv);
-    if (strcmp(p, "immediate") == 0)
-        return 0;
-    return strcmp(p, "urgent") == 0 || pm_wl_at_risk(sv, now_ms) ? 1 : 2;
+    int rank = pm_config_priority_index(pm_wl_priority(sv));
+    if (rank < 0)
+        rank = 2;
+    return rank > 1 && pm_wl_at_risk(sv, now_ms) ? 1 : rank;
 }
 
 /* The share of the due window left, in millionths (negative when overdue). */
