@@ -32,8 +32,11 @@ ws()
 mesh_create 2
 conf_add 1 worklist 'rule = modality=CT body_part=HEAD : priority=urgent subspecialty=neuro'
 conf_add 1 worklist 'rule = modality=MR : subspecialty=neuro double_read=yes'
+# Due a second after it arrives: an orphan (past due, unclaimed) for the dashboard.
+conf_add 1 worklist 'rule = description=LATE* : due=1s'
 wl_mesh_up 1 2
-HEAD1=$(new_uid) CHEST=$(new_uid) EVIL=$(new_uid) DONE=$(new_uid)
+HEAD1=$(new_uid) CHEST=$(new_uid) EVIL=$(new_uid) DONE=$(new_uid) LATE=$(new_uid)
+import_study 1 "$T/studies" "$LATE" CR CHEST "LATE chest"
 import_study 1 "$T/studies" "$HEAD1" CT HEAD "CT head" 2
 import_study 1 "$T/studies" "$CHEST" CR CHEST "Chest X-ray"
 import_study 1 "$T/studies" "$DONE" CR CHEST "Chest X-ray, reported"
@@ -141,6 +144,12 @@ print(len(want), "turnaround points")
 EOF
 log "   chart points equal tat --json; backlog per site x priority x sub-specialty shown"
 
+wait_until 20 item_is 1 "$LATE" 'w["overdue"] and w["state"] == "unreported"'
+ws assign 1 carol "$LATE" dr.bob
+check "d['error'] is False and 'dr.bob' in d['message']" "d['left_orphans']"
+wait_until 20 item_is_all "$LATE" 'w["claimed_by"] == "dr.bob" and w["assigned_by"] == "carol"'
+log "   an orphan assigned in one click: claimed by dr.bob, assigned by carol, on both nodes"
+
 log "4. the auditor finds the reporter's access by patient id; CSV export"
 ws auditor 1 audrey "$PID1"
 check "d['landed'] == '/audit'" \
@@ -211,7 +220,12 @@ http 1 GET "/api/worklist?mine=true" -u carol:carol-password
 expect_status 403
 http 1 GET "/api/worklist?mine=true&state=claimed" -u bob:bob-password
 expect_status 200
-[ "$(jq_body 'len(d)')" = 0 ] || fail "mine=true shows another reporter's items"
+# bob holds the orphan assigned to him in step 3, and nothing of anyone else's.
+[ "$(jq_body 'all(w["claimed_by"] == "dr.bob" for w in d)')" = true ] ||
+    fail "mine=true shows another reporter's items"
+[ "$(jq_body "[w['study_uid'] for w in d] == ['$LATE']")" = true ] ||
+    fail "mine=true does not show the item assigned to bob"
+
 http 1 GET /web/../users -u bob:bob-password
 expect_status 400
 http 1 GET /web/nonexistent.js

@@ -218,6 +218,27 @@ async function coordinator(page, base, shots, from, to) {
   return out;
 }
 
+// The coordinator assigns an orphan (past due, unclaimed) in one click: the reporter
+// chosen in its row of the orphans list, then Assign. The lists are redrawn every 5 s,
+// so the choice and the click happen on one drawing of the row.
+async function assignOrphan(page, base, shots, study, reporter) {
+  const out = {};
+  const sel = `#orphan-rows tr[data-study="${study}"]`;
+  await page.waitForSelector(sel + ' button.assign', {timeout: T});
+  await page.$eval(sel, (tr, who) => {
+    tr.querySelector('select').value = who;
+    tr.querySelector('button.assign').click();
+  }, reporter);
+  await page.waitForFunction(() => !document.getElementById('msg').hidden, {timeout: T});
+  out.message = await page.$eval('#msg', (m) => m.textContent);
+  out.error = await page.$eval('#msg', (m) => m.className === 'error');
+  await page.waitForFunction((s) => !document.querySelector(`#orphan-rows tr[data-study="${s}"]`),
+    {timeout: T}, study);
+  out.left_orphans = true;
+  await page.screenshot({path: path.join(shots, 'dashboard-assigned.png'), fullPage: true});
+  return out;
+}
+
 async function auditor(page, base, shots, patient) {
   const out = {landed: new URL(page.url()).pathname};
   await page.waitForSelector('#a-patient', {visible: true, timeout: T});
@@ -286,7 +307,7 @@ async function main() {
     page.on('dialog', async (d) => { foreign.push('dialog: ' + d.message()); await d.dismiss(); });
     page.on('pageerror', (e) => foreign.push('page error: ' + e.message));
     await signIn(page, base, user, password);
-    const steps = {reporter, watcher, lostclaim: lostClaim, verify: verifyStep, coordinator, auditor, wrongrole: wrongRole, timing,
+    const steps = {reporter, watcher, lostclaim: lostClaim, verify: verifyStep, coordinator, auditor, wrongrole: wrongRole, timing, assign: assignOrphan,
       'reporter-simple': simple};
     if (!steps[step]) throw new Error('no step ' + step);
     const out = await steps[step](page, base, shots, ...rest);
