@@ -77,6 +77,107 @@ bool ok(OFCondition c, const char *what, int &rc, std::string &why)
     return false;
 }
 
+/* The study's attributes are copied as the views hold them, unchecked: they came in
+ * DICOM already, and a strict check here would lose a report over a sender's quirk. */
+const OFBool kCopyUnchecked = OFFalse;
+
+/* Patient, study and series attributes of the report's document. */
+bool set_header(DSRDocument &doc, const sr_fields &f, int &rc, std::string &why)
+{
+    const OFBool copy = kCopyUnchecked;
+    std::string da, tm, dt;
+    utc_strings(f.time_ms, da, tm, dt);
+    return ok(doc.setSpecificCharacterSetType(DSRTypes::CS_UTF8), "character set", rc, why) &&
+           ok(doc.createNewSeriesInStudy(f.study_uid), "new series", rc, why) &&
+           ok(doc.setPatientID(f.patient_id, copy), "PatientID", rc, why) &&
+           ok(doc.setPatientName(f.patient_name, copy), "PatientName", rc, why) &&
+           ok(doc.setPatientBirthDate(f.birth_date, copy), "PatientBirthDate", rc, why) &&
+           ok(doc.setPatientSex(f.sex, copy), "PatientSex", rc, why) &&
+           ok(doc.setAccessionNumber(f.accession, copy), "AccessionNumber", rc, why) &&
+           ok(doc.setStudyDate(f.study_date, copy), "StudyDate", rc, why) &&
+           ok(doc.setStudyTime(f.study_time, copy), "StudyTime", rc, why) &&
+           ok(doc.setStudyID(f.study_id, copy), "StudyID", rc, why) &&
+           ok(doc.setReferringPhysicianName(f.referring, copy), "ReferringPhysicianName", rc,
+              why) &&
+           ok(doc.setManufacturer("pacsmesh"), "Manufacturer", rc, why) &&
+           ok(doc.setSeriesDescription("Report"), "SeriesDescription", rc, why) &&
+           ok(doc.setSeriesNumber("9001"), "SeriesNumber", rc, why) &&
+           ok(doc.setInstanceNumber("1"), "InstanceNumber", rc, why) &&
+           ok(doc.setTimezoneOffsetFromUTC("+0000"), "TimezoneOffsetFromUTC", rc, why) &&
+           ok(doc.setSeriesDate(da.c_str()), "SeriesDate", rc, why) &&
+           ok(doc.setSeriesTime(tm.c_str()), "SeriesTime", rc, why) &&
+           ok(doc.setContentDate(da.c_str()), "ContentDate", rc, why) &&
+           ok(doc.setContentTime(tm.c_str()), "ContentTime", rc, why) &&
+           ok(doc.setPreliminaryFlag(DSRTypes::PF_Final), "PreliminaryFlag", rc, why);
+}
+
+/* The content tree: title, who observed, what they wrote. */
+bool set_content(DSRDocument &doc, const sr_fields &f, int &rc, std::string &why)
+{
+    const OFBool copy = kCopyUnchecked;
+    DSRDocumentTree &tree = doc.getTree();
+    if (!tree.addContentItem(DSRTypes::RT_isRoot, DSRTypes::VT_Container)) {
+        why = "cannot add the root container";
+        rc = PM_E_DICOM;
+        return false;
+    }
+    if (!ok(tree.getCurrentContentItem().setConceptName(kTitle), "title", rc, why))
+        return false;
+    /* The observer, when there is one: an empty Person Observer Name is not allowed. */
+    bool below = true;
+    if (*f.reporter) {
+        if (!ok(tree.addChildContentItem(DSRTypes::RT_hasObsContext, DSRTypes::VT_Code,
+                                         kObserverType),
+                "observer type", rc, why) ||
+            !ok(tree.getCurrentContentItem().setCodeValue(kPerson), "observer type value", rc,
+                why) ||
+            !ok(tree.addContentItem(DSRTypes::RT_hasObsContext, DSRTypes::VT_PName, kObserverName),
+                "observer name", rc, why) ||
+            !ok(tree.getCurrentContentItem().setStringValue(f.reporter, copy),
+                "observer name value", rc, why))
+            return false;
+        below = false;
+    }
+    OFCondition c =
+        below ? tree.addChildContentItem(DSRTypes::RT_contains, DSRTypes::VT_Text, kFindings)
+              : tree.addContentItem(DSRTypes::RT_contains, DSRTypes::VT_Text, kFindings);
+    return ok(c, "findings", rc, why) &&
+           ok(tree.getCurrentContentItem().setStringValue(f.text, copy), "findings text", rc, why);
+}
+
+/* The document encoded, with the caller's series and SOP UIDs if given, written to
+ * f.path whole or not at all (a temporary file renamed); its SOP UID into sop. */
+int save_sr(DSRDocument &doc, const sr_fields &f, OFString &sop, std::string &why)
+{
+    int rc = PM_OK;
+    DcmFileFormat file;
+    if (!ok(doc.write(*file.getDataset()), "encoding the SR", rc, why))
+        return rc;
+    DcmDataset *ds = file.getDataset();
+    if ((f.series_uid &&
+         !ok(ds->putAndInsertString(DCM_SeriesInstanceUID, f.series_uid), "series UID", rc, why)) ||
+        (f.sop_uid &&
+         !ok(ds->putAndInsertString(DCM_SOPInstanceUID, f.sop_uid), "SOP instance UID", rc, why)))
+        return rc;
+    if (f.sop_uid)
+        sop = f.sop_uid;
+    else
+        doc.getSOPInstanceUID(sop);
+    std::string tmp = std::string(f.path) + ".tmp";
+    OFCondition c = file.saveFile(tmp.c_str(), EXS_LittleEndianExplicit);
+    if (c.bad()) {
+        unlink(tmp.c_str());
+        why = std::string("cannot write ") + tmp + ": " + c.text();
+        return PM_E_IO;
+    }
+    if (rename(tmp.c_str(), f.path) != 0) {
+        why = std::string("cannot rename ") + tmp + " to " + f.path + ": " + strerror(errno);
+        unlink(tmp.c_str());
+        return PM_E_IO;
+    }
+    return PM_OK;
+}
+
 int write_sr(const sr_fields &f, char sop_uid_out[65], std::string &why)
 {
     int rc = PM_OK;
@@ -90,102 +191,22 @@ int write_sr(const sr_fields &f, char sop_uid_out[65], std::string &why)
             why = std::string("'") + u + "' is not a valid UID";
             return PM_E_INVAL;
         }
-    std::string da, tm, dt, vda, vtm, vdt;
-    utc_strings(f.time_ms, da, tm, dt);
+    std::string vda, vtm, vdt;
     utc_strings(f.verify_time_ms, vda, vtm, vdt);
-
     DSRDocument doc;
-    if (!ok(doc.createNewDocument(DSRTypes::DT_BasicTextSR), "new document", rc, why))
+    if (!ok(doc.createNewDocument(DSRTypes::DT_BasicTextSR), "new document", rc, why) ||
+        !set_header(doc, f, rc, why) || !set_content(doc, f, rc, why))
         return rc;
-    /* The study's attributes are copied as the views hold them, unchecked: they came in
-     * DICOM already, and a strict check here would lose a report over a sender's quirk. */
-    const OFBool copy = OFFalse;
-    if (!ok(doc.setSpecificCharacterSetType(DSRTypes::CS_UTF8), "character set", rc, why) ||
-        !ok(doc.createNewSeriesInStudy(f.study_uid), "new series", rc, why) ||
-        !ok(doc.setPatientID(f.patient_id, copy), "PatientID", rc, why) ||
-        !ok(doc.setPatientName(f.patient_name, copy), "PatientName", rc, why) ||
-        !ok(doc.setPatientBirthDate(f.birth_date, copy), "PatientBirthDate", rc, why) ||
-        !ok(doc.setPatientSex(f.sex, copy), "PatientSex", rc, why) ||
-        !ok(doc.setAccessionNumber(f.accession, copy), "AccessionNumber", rc, why) ||
-        !ok(doc.setStudyDate(f.study_date, copy), "StudyDate", rc, why) ||
-        !ok(doc.setStudyTime(f.study_time, copy), "StudyTime", rc, why) ||
-        !ok(doc.setStudyID(f.study_id, copy), "StudyID", rc, why) ||
-        !ok(doc.setReferringPhysicianName(f.referring, copy), "ReferringPhysicianName", rc, why) ||
-        !ok(doc.setManufacturer("pacsmesh"), "Manufacturer", rc, why) ||
-        !ok(doc.setSeriesDescription("Report"), "SeriesDescription", rc, why) ||
-        !ok(doc.setSeriesNumber("9001"), "SeriesNumber", rc, why) ||
-        !ok(doc.setInstanceNumber("1"), "InstanceNumber", rc, why) ||
-        !ok(doc.setTimezoneOffsetFromUTC("+0000"), "TimezoneOffsetFromUTC", rc, why) ||
-        !ok(doc.setSeriesDate(da.c_str()), "SeriesDate", rc, why) ||
-        !ok(doc.setSeriesTime(tm.c_str()), "SeriesTime", rc, why) ||
-        !ok(doc.setContentDate(da.c_str()), "ContentDate", rc, why) ||
-        !ok(doc.setContentTime(tm.c_str()), "ContentTime", rc, why) ||
-        !ok(doc.setPreliminaryFlag(DSRTypes::PF_Final), "PreliminaryFlag", rc, why))
-        return rc;
-
-    /* The content tree: title, who observed, what they wrote. */
-    DSRDocumentTree &tree = doc.getTree();
-    if (!tree.addContentItem(DSRTypes::RT_isRoot, DSRTypes::VT_Container)) {
-        why = "cannot add the root container";
-        return PM_E_DICOM;
-    }
-    if (!ok(tree.getCurrentContentItem().setConceptName(kTitle), "title", rc, why))
-        return rc;
-    /* The observer, when there is one: an empty Person Observer Name is not allowed. */
-    bool below = true;
-    if (*f.reporter) {
-        if (!ok(tree.addChildContentItem(DSRTypes::RT_hasObsContext, DSRTypes::VT_Code,
-                                         kObserverType),
-                "observer type", rc, why) ||
-            !ok(tree.getCurrentContentItem().setCodeValue(kPerson), "observer type value", rc,
-                why) ||
-            !ok(tree.addContentItem(DSRTypes::RT_hasObsContext, DSRTypes::VT_PName, kObserverName),
-                "observer name", rc, why) ||
-            !ok(tree.getCurrentContentItem().setStringValue(f.reporter, copy),
-                "observer name value", rc, why))
-            return rc;
-        below = false;
-    }
-    OFCondition c =
-        below ? tree.addChildContentItem(DSRTypes::RT_contains, DSRTypes::VT_Text, kFindings)
-              : tree.addContentItem(DSRTypes::RT_contains, DSRTypes::VT_Text, kFindings);
-    if (!ok(c, "findings", rc, why) ||
-        !ok(tree.getCurrentContentItem().setStringValue(f.text, copy), "findings text", rc, why))
-        return rc;
-
     /* A submitted report is complete; it is verified only once a second reader says so. */
     if (!ok(doc.completeDocument(), "completion flag", rc, why))
         return rc;
-    if (f.verifier && !ok(doc.verifyDocument(f.verifier, f.organization, vdt.c_str(), copy),
-                          "verification", rc, why))
-        return rc;
-
-    DcmFileFormat file;
-    if (!ok(doc.write(*file.getDataset()), "encoding the SR", rc, why))
-        return rc;
-    DcmDataset *ds = file.getDataset();
-    if ((f.series_uid &&
-         !ok(ds->putAndInsertString(DCM_SeriesInstanceUID, f.series_uid), "series UID", rc, why)) ||
-        (f.sop_uid &&
-         !ok(ds->putAndInsertString(DCM_SOPInstanceUID, f.sop_uid), "SOP instance UID", rc, why)))
+    if (f.verifier &&
+        !ok(doc.verifyDocument(f.verifier, f.organization, vdt.c_str(), kCopyUnchecked),
+            "verification", rc, why))
         return rc;
     OFString sop;
-    if (f.sop_uid)
-        sop = f.sop_uid;
-    else
-        doc.getSOPInstanceUID(sop);
-    std::string tmp = std::string(f.path) + ".tmp";
-    c = file.saveFile(tmp.c_str(), EXS_LittleEndianExplicit);
-    if (c.bad()) {
-        unlink(tmp.c_str());
-        why = std::string("cannot write ") + tmp + ": " + c.text();
-        return PM_E_IO;
-    }
-    if (rename(tmp.c_str(), f.path) != 0) {
-        why = std::string("cannot rename ") + tmp + " to " + f.path + ": " + strerror(errno);
-        unlink(tmp.c_str());
-        return PM_E_IO;
-    }
+    if ((rc = save_sr(doc, f, sop, why)) != PM_OK)
+        return rc;
     if (sop_uid_out)
         snprintf(sop_uid_out, 65, "%s", sop.c_str());
     return PM_OK;
