@@ -84,7 +84,9 @@ pm $C claim "$U" --reporter dr.late >"$T/claim.out" 2>&1 &
 CLAIM=$!
 STARTED_PIDS+=("$CLAIM")
 holds_for 2 head_is $C "${NODE_ID[C]}" "$PRE"
-log "   C-STORE acknowledged, nothing signed; a claim waits"
+# A read of another trust's study is a signed event too: refused, saying why.
+expect_exit 1 "waits for a peer to confirm how far its own feed goes" pm $C fetch "$U"
+log "   C-STORE acknowledged, nothing signed; a claim waits; a fetch is refused"
 node_start $A
 node_start $B
 wait_until 40 confirmed $C
