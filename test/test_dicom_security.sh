@@ -89,9 +89,19 @@ findscu -v -aet PACS_A -aec PACSMESH -S -k QueryRetrieveLevel=STUDY -k StudyInst
     127.0.0.1 "$P" >"$T/pfind.log" 2>&1
 grep -qi "not.\?authori[sz]ed\|0x0\?124\b" "$T/pfind.log" || fail "PACS_A's C-FIND: $(tail -n 3 "$T/pfind.log")"
 logged "C-FIND from AE PACS_A at 127.0.0.1 refused: no 'find' right"
+mkdir -p "$T/pget"
+getscu -v -aet PACS_A -aec PACSMESH -S -od "$T/pget" -k QueryRetrieveLevel=STUDY \
+    -k "StudyInstanceUID=$S1" 127.0.0.1 "$P" >"$T/pget.log" 2>&1
+[ -z "$(ls -A "$T/pget")" ] || fail "PACS_A (no get right) was sent instances"
+grep -qi "not.\?authori[sz]ed\|0x0\?124\b" "$T/pget.log" || fail "PACS_A's C-GET: $(tail -n 3 "$T/pget.log")"
+logged "C-GET from AE PACS_A at 127.0.0.1 refused: no 'get' right"
+movescu -v -aet PACS_A -aec PACSMESH -S -aem PACS_A -k QueryRetrieveLevel=STUDY \
+    -k "StudyInstanceUID=$S1" 127.0.0.1 "$P" >"$T/pmove.log" 2>&1
+grep -qi "not.\?authori[sz]ed\|0x0\?124\b" "$T/pmove.log" || fail "PACS_A's C-MOVE: $(tail -n 3 "$T/pmove.log")"
+logged "C-MOVE from AE PACS_A at 127.0.0.1 refused: no 'move' right"
 [ "$(findscu -aet VIEWER -aec PACSMESH -S -k QueryRetrieveLevel=STUDY -k StudyInstanceUID \
     127.0.0.1 "$P" 2>&1 | grep -c 'StudyInstanceUID')" -ge 2 ] || fail "VIEWER's C-FIND found nothing"
-log "rights: VIEWER may find but not store, PACS_A store but not find (0x0124, logged)"
+log "rights: VIEWER may find but not store, PACS_A store but not find, get or move (0x0124, logged)"
 
 # ---- retrieve identifiers --------------------------------------------------------------
 get() { getscu -aet VIEWER -aec PACSMESH -S -od "$1" -k QueryRetrieveLevel=STUDY -k "$2" 127.0.0.1 "$P"; }
