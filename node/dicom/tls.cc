@@ -23,12 +23,13 @@ static bool set(const char *s)
     return s && *s;
 }
 
-/* A layer of role with our certificate and key, the CA, the BCP 195 profile. */
+/* A layer of role with our certificate and key, the CA, and the non-downgrading BCP 195
+ * profile: TLS 1.2 or later only (dcmtk's plain BCP 195 profile falls back to TLS 1.0). */
 static DcmTLSTransportLayer *make_layer(const pm_dicom_tls *t, T_ASC_NetworkRole role,
                                         std::string &why)
 {
     DcmTLSTransportLayer *l = new DcmTLSTransportLayer(role, nullptr, OFTrue);
-    OFCondition c = l->setTLSProfile(TSP_Profile_BCP195);
+    OFCondition c = l->setTLSProfile(TSP_Profile_BCP195_ND);
     if (c.good())
         c = l->activateCipherSuites();
     if (c.bad()) {
