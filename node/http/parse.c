@@ -231,6 +231,9 @@ void pm_http_multipart_boundary(const char *ctype, char *out, size_t outlen)
     int quoted = *b == '"';
     b += quoted;
     size_t n = quoted ? strcspn(b, "\"") : strcspn(b, "; \t");
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)b[i] < 0x20 || b[i] == 0x7f)
+            return; /* not a boundary character (RFC 2046 bchars) */
     if (n && n < outlen && n <= PM_HTTP_BOUNDARY_MAX) {
         memcpy(out, b, n);
         out[n] = 0;
