@@ -218,3 +218,97 @@ void pm_http_accept_param(const char *accept, const char *type, const char *name
     if (accept)
         each_range(accept, range_param, &q);
 }
+
+void pm_http_multipart_boundary(const char *ctype, char *out, size_t outlen)
+{
+    if (!outlen)
+        return;
+    out[0] = 0;
+    const char *b = ctype ? strcasestr(ctype, "boundary=") : NULL;
+    if (!b)
+        return;
+    b += 9;
+    int quoted = *b == '"';
+    b += quoted;
+    size_t n = quoted ? strcspn(b, "\"") : strcspn(b, "; \t");
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)b[i] < 0x20 || b[i] == 0x7f)
+            return; /* not a boundary character (RFC 2046 bchars) */
+    if (n && n < outlen && n <= PM_HTTP_BOUNDARY_MAX) {
+        memcpy(out, b, n);
+        out[n] = 0;
+    }
+}
+
+/* memmem that also takes a needle longer than the haystack. */
+static const char *find(const char *hay, size_t n, const char *needle, size_t nl)
+{
+    return nl <= n ? memmem(hay, n, needle, nl) : NULL;
+}
+
+/* 1 if the headers from h to end (not including the blank line) name no Content-Type,
+ * or one that begins with type (NULL: any). The last Content-Type header counts. */
+static int part_type_ok(const char *h, const char *end, const char *type)
+{
+    const char *ct = NULL;
+    while (h < end) {
+        const char *eol = find(h, (size_t)(end - h), "\r\n", 2);
+        size_t hl = eol ? (size_t)(eol - h) : (size_t)(end - h);
+        if (hl > 13 && strncasecmp(h, "Content-Type:", 13) == 0)
+            ct = h + 13;
+        h += hl + 2;
+    }
+    /* A header line is followed by CRLF, where the reads below stop at the latest. */
+    while (ct && *ct == ' ')
+        ct++;
+    return !ct || !type || strncasecmp(ct, type, strlen(type)) == 0;
+}
+
+static int malformed(char *why, size_t whylen, const char *text)
+{
+    snprintf(why, whylen, "%s", text);
+    return PM_E_INVAL;
+}
+
+int pm_http_multipart_split(const char *body, size_t len, const char *boundary, const char *type,
+                            pm_http_part *parts, size_t max, size_t *nparts, char *why,
+                            size_t whylen)
+{
+    *nparts = 0;
+    size_t bl = strlen(boundary);
+    if (!bl || bl > PM_HTTP_BOUNDARY_MAX)
+        return malformed(why, whylen, "the boundary is empty or too long");
+    char next[PM_HTTP_BOUNDARY_MAX + 5];
+    size_t nl = (size_t)snprintf(next, sizeof next, "\r\n--%s", boundary), dl = nl - 2;
+    const char *delim = next + 2, *end = body + len;
+    const char *p = find(body, len, delim, dl);
+    if (!p)
+        return malformed(why, whylen, "the body holds no part delimited by its boundary");
+    for (;;) {
+        p += dl;
+        if (end - p >= 2 && p[0] == '-' && p[1] == '-')
+            return *nparts ? PM_OK : malformed(why, whylen, "the body holds no parts");
+        if (end - p < 2 || p[0] != '\r' || p[1] != '\n')
+            return malformed(why, whylen, "a boundary line does not end with CRLF");
+        p += 2;
+        const char *hend = find(p, (size_t)(end - p), "\r\n\r\n", 4);
+        const char *blank = (end - p >= 2 && p[0] == '\r' && p[1] == '\n') ? p : NULL;
+        if (!hend && !blank)
+            return malformed(why, whylen, "a part's headers do not end");
+        const char *data = blank ? p + 2 : hend + 4;
+        if (!part_type_ok(p, blank ? p : hend, type)) {
+            snprintf(why, whylen, "a part is not %s", type);
+            return PM_E_INVAL;
+        }
+        const char *stop = find(data, (size_t)(end - data), next, nl);
+        if (!stop)
+            return malformed(why, whylen, "the last part is not closed by the boundary");
+        if (*nparts == max) {
+            malformed(why, whylen, "too many parts");
+            return PM_E_TOOBIG;
+        }
+        parts[*nparts].start = (size_t)(data - body);
+        parts[(*nparts)++].len = (size_t)(stop - data);
+        p = stop + 2;
+    }
+}

@@ -1,6 +1,6 @@
 /* Parsing the untrusted parts of a request the server itself reads (libmicrohttpd
- * parses the request line and headers): the path, credentials, cookies and Accept.
- * Pure functions, fuzzed by test/fuzz_http.c. */
+ * parses the request line and headers): the path, credentials, cookies, Accept, and a
+ * multipart/related body (STOW-RS). Pure functions, fuzzed by test/fuzz_http.c. */
 #ifndef PM_HTTP_PARSE_H
 #define PM_HTTP_PARSE_H
 
@@ -8,6 +8,7 @@
 
 #define PM_HTTP_SEGS_MAX 12
 #define PM_HTTP_PATH_MAX 2048
+#define PM_HTTP_BOUNDARY_MAX 70 /* RFC 2046 5.1.1 */
 
 /* Splits an absolute, already percent-decoded path into segments, in buf (buflen
  * bytes): "/dicom-web/studies/1.2/series" -> {"dicom-web", "studies", "1.2",
@@ -34,5 +35,30 @@ int pm_http_accepts(const char *accept, const char *type);
  * Accept that names type, without quotes; "" if absent. */
 void pm_http_accept_param(const char *accept, const char *type, const char *name, char *out,
                           size_t outlen);
+
+/* The boundary parameter of a multipart Content-Type value (ctype; NULL: none), without
+ * its quotes, into out (outlen bytes); "" if there is none, it is empty, longer than
+ * PM_HTTP_BOUNDARY_MAX, does not fit or holds a control character (CR, LF, ...). */
+void pm_http_multipart_boundary(const char *ctype, char *out, size_t outlen);
+
+/* One part of a multipart body: its data (after its headers, up to the CRLF before the
+ * next delimiter) is the len bytes at offset start of the body. */
+typedef struct {
+    size_t start, len;
+} pm_http_part;
+
+/* Splits a multipart body (len bytes at body, not necessarily NUL-terminated, never read
+ * past) into its parts, delimited by "--" boundary (1 to PM_HTTP_BOUNDARY_MAX
+ * characters, as pm_http_multipart_boundary gives it). The parts go into parts (room
+ * for max), their number into *nparts (on failure, those found before the fault); they
+ * point into body, which the caller keeps. Each part that has a Content-Type header
+ * must name type (a prefix, case-insensitive; NULL: any). The body is checked whole:
+ * PM_OK only if every delimiter line ends with CRLF, every part's headers end, the last
+ * part is closed by the boundary and there are 1 to max parts; otherwise PM_E_INVAL
+ * (PM_E_TOOBIG for more than max parts) and why the body is malformed in why (whylen
+ * bytes). Text before the first delimiter and after the closing one is ignored. */
+int pm_http_multipart_split(const char *body, size_t len, const char *boundary, const char *type,
+                            pm_http_part *parts, size_t max, size_t *nparts, char *why,
+                            size_t whylen);
 
 #endif

@@ -6,6 +6,7 @@
  * lists what was stored (ReferencedSOPSequence) and what was not, and why
  * (FailedSOPSequence). */
 #include "node/http/dicomweb.h"
+#include "node/http/parse.h"
 #include "proto/error.h"
 #include "proto/log.h"
 
@@ -22,27 +23,6 @@
 
 /* Failure reasons of PS3.4 (0xA700 out of resources, 0xC000 cannot understand). */
 enum { STOW_REFUSED = 0xC000, STOW_NO_ROOM = 0xA700, STOW_WRONG_STUDY = 0xA900 };
-
-static void boundary_of(const char *ctype, char *out, size_t len)
-{
-    out[0] = 0;
-    const char *b = ctype ? strcasestr(ctype, "boundary=") : NULL;
-    if (!b)
-        return;
-    b += 9;
-    int quoted = *b == '"';
-    b += quoted;
-    size_t n = quoted ? strcspn(b, "\"") : strcspn(b, "; \t");
-    if (n && n < len && n <= 70) {
-        memcpy(out, b, n);
-        out[n] = 0;
-    }
-}
-
-static const void *find(const char *hay, size_t n, const char *needle, size_t nl)
-{
-    return nl <= n ? memmem(hay, n, needle, nl) : NULL;
-}
 
 typedef struct {
     json_t *ok, *failed;
@@ -102,60 +82,11 @@ static void store_part(pm_http_req *r, const char *study, const char *p, size_t 
     res->stored++;
 }
 
-/* Splits the spooled body into parts. A malformed body stores nothing: it is checked
- * whole before the first part is stored. */
-static const char *split(const char *body, size_t len, const char *boundary, size_t *starts,
-                         size_t *lens, size_t *nparts)
-{
-    char delim[80];
-    int dl = snprintf(delim, sizeof delim, "--%s", boundary);
-    const char *p = find(body, len, delim, (size_t)dl), *end = body + len;
-    *nparts = 0;
-    if (!p)
-        return "the body holds no part delimited by its boundary";
-    for (;;) {
-        p += dl;
-        if (end - p >= 2 && p[0] == '-' && p[1] == '-')
-            return *nparts ? NULL : "the body holds no parts";
-        if (end - p < 2 || p[0] != '\r' || p[1] != '\n')
-            return "a boundary line does not end with CRLF";
-        p += 2;
-        const char *hend = find(p, (size_t)(end - p), "\r\n\r\n", 4);
-        const char *blank = (end - p >= 2 && p[0] == '\r' && p[1] == '\n') ? p : NULL;
-        if (!hend && !blank)
-            return "a part's headers do not end";
-        const char *data = blank ? p + 2 : hend + 4;
-        const char *head_end = blank ? p : hend;
-        const char *ct = NULL;
-        for (const char *h = p; h < head_end;) {
-            const char *eol = find(h, (size_t)(head_end - h), "\r\n", 2);
-            size_t hl = eol ? (size_t)(eol - h) : (size_t)(head_end - h);
-            if (hl > 13 && strncasecmp(h, "Content-Type:", 13) == 0)
-                ct = h + 13;
-            h += hl + 2;
-        }
-        while (ct && *ct == ' ')
-            ct++;
-        if (ct && strncasecmp(ct, "application/dicom", 17) != 0)
-            return "a part is not application/dicom";
-        char next[84];
-        int nl = snprintf(next, sizeof next, "\r\n--%s", boundary);
-        const char *stop = find(data, (size_t)(end - data), next, (size_t)nl);
-        if (!stop)
-            return "the last part is not closed by the boundary";
-        if (*nparts == STOW_PARTS_MAX)
-            return "too many parts";
-        starts[*nparts] = (size_t)(data - body);
-        lens[(*nparts)++] = (size_t)(stop - data);
-        p = stop + 2;
-    }
-}
-
 enum MHD_Result pm_dw_stow(pm_http_req *r, const char *study)
 {
     const char *ct = pm_http_header(r, "Content-Type");
-    char boundary[80];
-    boundary_of(ct, boundary, sizeof boundary);
+    char boundary[PM_HTTP_BOUNDARY_MAX + 1];
+    pm_http_multipart_boundary(ct, boundary, sizeof boundary);
     if (!ct || strncasecmp(ct, "multipart/related", 17) != 0 ||
         (strcasestr(ct, "type=") && !strcasestr(ct, "application/dicom")))
         return pm_http_error(r, 415,
@@ -168,24 +99,24 @@ enum MHD_Result pm_dw_stow(pm_http_req *r, const char *study)
     char *body = mmap(NULL, r->spool_len, PROT_READ, MAP_PRIVATE, r->spool_fd, 0);
     if (body == MAP_FAILED)
         return pm_http_error(r, 500, "cannot read the spooled body");
-    size_t *starts = calloc(STOW_PARTS_MAX, sizeof *starts);
-    size_t *lens = calloc(STOW_PARTS_MAX, sizeof *lens), n = 0;
-    const char *why =
-        starts && lens ? split(body, r->spool_len, boundary, starts, lens, &n) : "out of memory";
-    if (why) {
+    /* A malformed body stores nothing: it is checked whole before the first part is
+     * stored. */
+    pm_http_part *parts = calloc(STOW_PARTS_MAX, sizeof *parts);
+    size_t n = 0;
+    char why[128] = "out of memory";
+    if (!parts || pm_http_multipart_split(body, r->spool_len, boundary, "application/dicom", parts,
+                                          STOW_PARTS_MAX, &n, why, sizeof why) != PM_OK) {
         munmap(body, r->spool_len);
-        free(starts);
-        free(lens);
+        free(parts);
         return pm_http_error(r, 400, "bad multipart body: %s; nothing was stored", why);
     }
     char base[256];
     pm_dw_base_url(r, base, sizeof base);
     stow_result res = {json_array(), json_array(), 0, base};
     for (size_t i = 0; i < n; i++)
-        store_part(r, study, body + starts[i], lens[i], &res);
+        store_part(r, study, body + parts[i].start, parts[i].len, &res);
     munmap(body, r->spool_len);
-    free(starts);
-    free(lens);
+    free(parts);
     const pm_dicom_provider *pv = &r->srv->s.provider;
     if (res.stored && pv->association_end)
         pv->association_end(pv->ctx, r->user.name, res.stored); /* announce */
