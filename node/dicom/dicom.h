@@ -216,6 +216,12 @@ int pm_dicom_server_set_access(pm_dicom_server *self, const pm_dicom_settings *s
  * second, joins the threads and frees. Accepts NULL; clears the pointer. */
 void pm_dicom_server_stop(pm_dicom_server **self_p);
 
+/* Why an instance could not be made local, from the provider's code (begin_study,
+ * await_blob, prepare_study), as a viewer is told: its holder is down, nobody holds
+ * it, every copy is damaged, this node's disk is full, or this node may not read yet.
+ * Static text, never NULL. */
+const char *pm_dicom_unavailable(int rc);
+
 #ifdef __cplusplus
 }
 #endif

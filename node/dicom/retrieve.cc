@@ -275,16 +275,16 @@ static void start_job(retrieve_job *j, const char *sop_class, DcmDataset *ids,
     }
 }
 
-/* Why an instance is not here to send, from the provider's code: the peer that holds
- * it is down, nobody holds it, every copy is damaged, or this node's disk is full. */
-static const char *unavailable(int rc)
+const char *pm_dicom_unavailable(int rc)
 {
     switch (rc) {
     case PM_E_NET:
     case PM_E_TIMEOUT: return "instance not available (no holder reachable: peer down)";
     case PM_E_NOSPACE: return "instance not available (this node's disk is full)";
     case PM_E_HASH: return "instance not available (every copy is damaged)";
-    case PM_E_BUSY: return "instance not available (this node may not read yet, or is busy)";
+    case PM_E_BUSY:
+        return "instance not available (this node may not read other trusts' data yet, or "
+               "is busy)";
     case PM_E_NOTFOUND: return "instance not available (no holder has it)";
     default: return "instance not available";
     }
@@ -300,11 +300,11 @@ static const char *local_copy(retrieve_job *j, const retrieve_item &it, char *pa
         auto fetch = j->fetches.find(it.study);
         int rc = fetch != j->fetches.end() ? p.await_blob(p.ctx, fetch->second, it.hash) : PM_OK;
         if (rc != PM_OK)
-            return unavailable(rc);
+            return pm_dicom_unavailable(rc);
     }
     auto unprepared = j->unprepared.find(it.study);
     if (!it.has_hash || !p.blob_path || p.blob_path(p.ctx, it.hash, path, len) != PM_OK)
-        return unprepared != j->unprepared.end() ? unavailable(unprepared->second)
+        return unprepared != j->unprepared.end() ? pm_dicom_unavailable(unprepared->second)
                                                  : "instance not held locally";
     if (!p.verify_blob)
         return nullptr;

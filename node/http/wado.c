@@ -200,7 +200,7 @@ static int begin_stream(pm_http_req *r, const char *study, wado_set *w, char *er
     const pm_dicom_provider *p = &r->srv->s.provider;
     int rc = p->begin_study(p->ctx, reader_of(r), study, &w->fetch);
     if (rc) {
-        snprintf(err, errlen, "cannot start fetching it: %s", pm_strerror(rc));
+        snprintf(err, errlen, "%s", pm_dicom_unavailable(rc));
         return rc;
     }
     recently_recorded(reader_of(r), study, 1);
