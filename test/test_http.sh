@@ -200,6 +200,17 @@ http 2 POST /api/login -H 'Content-Type: application/json' -d '{"user":"carol","
 expect_status 429
 login 2 bob # others are not locked out
 
+log "sign-in is rate limited per client address: 30 failures, then that address only"
+for k in $(seq 1 30); do
+    http 2 POST /api/login --interface 127.0.0.2 -H 'Content-Type: application/json' \
+        -d "{\"user\":\"nobody$k\",\"password\":\"wrong-wrong\"}"
+    expect_status 401
+done
+http 2 POST /api/login --interface 127.0.0.2 -H 'Content-Type: application/json' \
+    -d '{"user":"bob","password":"bob-password"}'
+expect_status 429
+login 2 bob # from 127.0.0.1: not locked out
+
 log "a removed user's session ends"
 pm 2 user remove alice >/dev/null || fail "user remove failed"
 http 2 GET /api/me -b "$T/jar-alice"

@@ -88,32 +88,49 @@ void pm_http_auth_destroy(pm_http_auth **self_p)
     *self_p = NULL;
 }
 
-/* The failure counter for key, creating (or recycling the oldest) slot. */
-static fail_count *fail_slot(pm_http_auth *a, const char *key, uint64_t now)
+/* The failure counter of key within the current window, or NULL when it has none. A
+ * counter whose window has passed is emptied. */
+static fail_count *find_fails(pm_http_auth *a, const char *key, uint64_t now)
 {
-    fail_count *oldest = &a->fails[0];
     for (size_t i = 0; i < FAIL_SLOTS; i++) {
         fail_count *f = &a->fails[i];
-        if (f->fails && strcmp(f->key, key) == 0) {
-            if (now - f->window_start_ms >= PM_HTTP_SIGNIN_WINDOW_S * 1000ull) {
-                f->fails = 0;
-                f->window_start_ms = now;
-            }
-            return f;
-        }
-        if (!f->fails || f->window_start_ms < oldest->window_start_ms)
-            oldest = f;
+        if (!f->fails || strcmp(f->key, key) != 0)
+            continue;
+        if (now - f->window_start_ms >= PM_HTTP_SIGNIN_WINDOW_S * 1000ull)
+            f->fails = 0; /* a new window: the slot is free again */
+        return f->fails ? f : NULL;
     }
-    memset(oldest, 0, sizeof *oldest);
-    snprintf(oldest->key, sizeof oldest->key, "%s", key);
-    oldest->window_start_ms = now;
-    return oldest;
+    return NULL;
+}
+
+/* Counts one failure against key: its counter, else a free slot, else the one whose
+ * window began longest ago. A free slot is always taken first, so that many keys (an
+ * attacker cycling through user names) never push a live counter out while there is
+ * room. */
+static void count_failure(pm_http_auth *a, const char *key, uint64_t now)
+{
+    fail_count *f = find_fails(a, key, now);
+    for (size_t i = 0; !f && i < FAIL_SLOTS; i++)
+        if (!a->fails[i].fails)
+            f = &a->fails[i];
+    if (!f) {
+        f = &a->fails[0];
+        for (size_t i = 1; i < FAIL_SLOTS; i++)
+            if (a->fails[i].window_start_ms < f->window_start_ms)
+                f = &a->fails[i];
+    }
+    if (!f->fails) {
+        memset(f, 0, sizeof *f);
+        snprintf(f->key, sizeof f->key, "%s", key);
+        f->window_start_ms = now;
+    }
+    f->fails++;
 }
 
 static int blocked(pm_http_auth *a, const char *key, unsigned limit, uint64_t now, int *retry_s)
 {
-    fail_count *f = fail_slot(a, key, now);
-    if (f->fails < limit)
+    const fail_count *f = find_fails(a, key, now);
+    if (!f || f->fails < limit)
         return 0;
     *retry_s = (int)((f->window_start_ms + PM_HTTP_SIGNIN_WINDOW_S * 1000ull - now) / 1000) + 1;
     return 1;
@@ -175,8 +192,8 @@ int pm_http_auth_password(pm_http_auth *a, const char *name, const char *passwor
         slot->expires_ms = now + PM_HTTP_BASIC_CACHE_S * 1000ull;
     } else {
         ok = 0;
-        fail_slot(a, kip, now)->fails++;
-        fail_slot(a, kuser, now)->fails++;
+        count_failure(a, kip, now);
+        count_failure(a, kuser, now);
     }
     pthread_mutex_unlock(&a->lock);
     sodium_memzero(&found, sizeof found);
