@@ -159,6 +159,10 @@ check "d['landed'] == '/audit'" \
     "len(d['csv'].strip().split('\r\n')) == len(d['events']) + 1"
 log "   $(jq_body 'len(d["events"])') events for patient $PID1, study-accessed by dr.rita among them"
 
+ws signout 1 bob
+check "d['me_status'] == 401" "d['after_worklist'] == '/?next=/worklist'" "d['sign_in_shown']"
+log "   signed out: the session ends (401), a page asks to sign in again"
+
 log "5. the wrong role: the page explains and nothing changes"
 before=$(pm 1 digest)
 ws wrongrole 1 audrey dashboard

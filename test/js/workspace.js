@@ -224,7 +224,8 @@ async function coordinator(page, base, shots, from, to) {
 async function assignOrphan(page, base, shots, study, reporter) {
   const out = {};
   const sel = `#orphan-rows tr[data-study="${study}"]`;
-  await page.waitForSelector(sel + ' button.assign', {timeout: T});
+  // The row offers the reporter once the roster has loaded (the first drawing may not).
+  await page.waitForSelector(`${sel} select option[value="${reporter}"]`, {timeout: T});
   await page.$eval(sel, (tr, who) => {
     tr.querySelector('select').value = who;
     tr.querySelector('button.assign').click();
@@ -236,6 +237,21 @@ async function assignOrphan(page, base, shots, study, reporter) {
     {timeout: T}, study);
   out.left_orphans = true;
   await page.screenshot({path: path.join(shots, 'dashboard-assigned.png'), fullPage: true});
+  return out;
+}
+
+// Sign out: the sign-in page again, the session ended on the server (the API answers
+// 401), and a page opened afterwards sends the browser to sign in.
+async function signOut(page, base, shots) {
+  const out = {};
+  await page.click('#signout');
+  await page.waitForSelector('#user', {visible: true, timeout: T});
+  await page.screenshot({path: path.join(shots, 'sign-in.png')});
+  out.me_status = await page.evaluate(async () => (await fetch('/api/me')).status);
+  await page.goto(base + '/worklist', {waitUntil: 'load'});
+  const u = new URL(page.url());
+  out.after_worklist = u.pathname + u.search;
+  out.sign_in_shown = await page.$eval('#user', (e) => e.offsetParent !== null);
   return out;
 }
 
@@ -307,7 +323,7 @@ async function main() {
     page.on('dialog', async (d) => { foreign.push('dialog: ' + d.message()); await d.dismiss(); });
     page.on('pageerror', (e) => foreign.push('page error: ' + e.message));
     await signIn(page, base, user, password);
-    const steps = {reporter, watcher, lostclaim: lostClaim, verify: verifyStep, coordinator, auditor, wrongrole: wrongRole, timing, assign: assignOrphan,
+    const steps = {reporter, watcher, lostclaim: lostClaim, verify: verifyStep, coordinator, auditor, wrongrole: wrongRole, timing, assign: assignOrphan, signout: signOut,
       'reporter-simple': simple};
     if (!steps[step]) throw new Error('no step ' + step);
     const out = await steps[step](page, base, shots, ...rest);
