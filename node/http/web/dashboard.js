@@ -114,6 +114,7 @@ const Dashboard = (() => {
 
   async function refresh() {
     const bl = await backlog();
+    if (PM.page !== 'dashboard') return; // signed out meanwhile
     await Promise.all([lists(), load(bl), nodes()]);
     document.body.dataset.dashboardLoaded = String(Date.now());
   }

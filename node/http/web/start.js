@@ -53,6 +53,9 @@ $('signin-form').addEventListener('submit', async (e) => {
   start();
 });
 $('signout').addEventListener('click', async () => {
+  // Stop the page first: a refresh still under way then draws nothing (it checks PM.page).
+  for (const p of Object.keys(PAGES)) PAGES[p].stop();
+  PM.page = null;
   await api('/api/logout', {});
   PM.me = null;
   history.replaceState(null, '', '/');

@@ -61,7 +61,7 @@ const Worklist = (() => {
     return span;
   }
 
-  const mine = (w) => PM.me.reporter && w.claimed_by === PM.me.reporter;
+  const mine = (w) => !!(PM.me && PM.me.reporter) && w.claimed_by === PM.me.reporter;
 
   function actions(w) {
     const td = el('span', {});
