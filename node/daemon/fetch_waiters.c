@@ -12,19 +12,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-void pm_daemon_reply_edge(daemon_state *d, zmq_msg_t *routing, json_t *reply)
+/* The answer (len bytes) to the request that came with routing. */
+static void send_routed(daemon_state *d, zmq_msg_t *routing, const void *body, size_t len)
 {
-    char *text = json_dumps(reply, JSON_COMPACT);
     zmq_msg_t rid;
     zmq_msg_init(&rid);
     zmq_msg_copy(&rid, routing);
     /* REQ peers expect an empty delimiter frame between routing id and body. */
-    if (text && zmq_msg_send(&rid, d->edge_socket, ZMQ_SNDMORE) >= 0) {
+    if (zmq_msg_send(&rid, d->edge_socket, ZMQ_SNDMORE) >= 0) {
         zmq_send(d->edge_socket, "", 0, ZMQ_SNDMORE);
-        zmq_send(d->edge_socket, text, strlen(text), 0);
+        zmq_send(d->edge_socket, body, len, 0);
     } else {
         zmq_msg_close(&rid);
     }
+}
+
+void pm_daemon_reply_edge(daemon_state *d, zmq_msg_t *routing, json_t *reply)
+{
+    char *text = json_dumps(reply, JSON_COMPACT);
+    if (text)
+        send_routed(d, routing, text, strlen(text));
     free(text);
     json_decref(reply);
 }
@@ -37,15 +44,7 @@ void pm_daemon_reply_mail(daemon_state *d, zmq_msg_t *routing, int rc, uint64_t 
     reply.rc = rc;
     reply.job = job;
     snprintf(reply.why, sizeof reply.why, "%s", why ? why : "");
-    zmq_msg_t rid;
-    zmq_msg_init(&rid);
-    zmq_msg_copy(&rid, routing);
-    if (zmq_msg_send(&rid, d->edge_socket, ZMQ_SNDMORE) >= 0) {
-        zmq_send(d->edge_socket, "", 0, ZMQ_SNDMORE);
-        zmq_send(d->edge_socket, &reply, sizeof reply, 0);
-    } else {
-        zmq_msg_close(&rid);
-    }
+    send_routed(d, routing, &reply, sizeof reply);
 }
 
 /* Answers and removes the waiters that match: those of job (all of them, or with hash

@@ -14,7 +14,6 @@
 static const double BUCKETS[] = {300,   900,   1800,   3600,   7200,   14400,
                                  43200, 86400, 259200, 604800, 2419200};
 enum { N_BUCKETS = sizeof BUCKETS / sizeof BUCKETS[0], N_STATES = PM_WL_N_STATES };
-#define STATES PM_WL_STATES
 
 typedef struct {
     char site[64], priority[16];
@@ -75,7 +74,7 @@ static int count_study(void *ctx, const Pm__StudyView *s)
         return PM_E_NOMEM;
     const char *state = pm_views_item_state(s, c->now);
     for (int i = 0; i < N_STATES; i++)
-        g->items[i] += strcmp(state, STATES[i]) == 0;
+        g->items[i] += strcmp(state, PM_WL_STATES[i]) == 0;
     if (s->n_reports && s->reported_ms >= s->announced_ms) {
         double secs = (double)(s->reported_ms - s->announced_ms) / 1000.0;
         g->count++;
@@ -119,7 +118,7 @@ void pm_wl_metrics_write(const pm_wl_metrics *m, pm_metrics_writer *w)
     for (size_t i = 0; i < m->n; i++)
         for (int s = 0; s < N_STATES; s++) {
             const char *const labels[][2] = {
-                {"site", m->g[i].site}, {"priority", m->g[i].priority}, {"state", STATES[s]}};
+                {"site", m->g[i].site}, {"priority", m->g[i].priority}, {"state", PM_WL_STATES[s]}};
             pm_metrics_sample(w, PM_METRICS_GAUGE, items,
                               "Worklist items by acquiring site (member name), priority and state.",
                               items, labels, 3, (double)m->g[i].items[s]);

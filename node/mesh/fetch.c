@@ -229,11 +229,16 @@ static int reason_rank(int rc)
     }
 }
 
-/* rc joins the instance's reasons: it keeps the one that says most. */
+/* Of a reason so far (PM_OK: none yet) and another, the one that says most. */
+static int telling_reason(int so_far, int rc)
+{
+    return !so_far || reason_rank(rc) > reason_rank(so_far) ? rc : so_far;
+}
+
+/* rc joins the instance's reasons. */
 static void fail_reason(fetch_instance *in, int rc)
 {
-    if (!in->fail_rc || reason_rank(rc) > reason_rank(in->fail_rc))
-        in->fail_rc = rc;
+    in->fail_rc = telling_reason(in->fail_rc, rc);
 }
 
 /* Instance idx cannot be had: its waiters are told why. */
@@ -307,9 +312,8 @@ static void check_job(pm_fetcher *f, fetch_job *j)
     int all_done = 1, failed_rc = PM_OK;
     for (size_t i = 0; i < j->n_inst; i++) {
         all_done &= j->inst[i].state == INST_DONE || j->inst[i].state == INST_FAILED;
-        if (j->inst[i].state == INST_FAILED &&
-            (!failed_rc || reason_rank(j->inst[i].fail_rc) > reason_rank(failed_rc)))
-            failed_rc = j->inst[i].fail_rc;
+        if (j->inst[i].state == INST_FAILED)
+            failed_rc = telling_reason(failed_rc, j->inst[i].fail_rc);
     }
     if (j->state == 0 && all_done)
         finish_job(f, j, failed_rc);
