@@ -391,3 +391,14 @@ mesh_up()
     node_start_all
     for ((i = 1; i <= n; i++)); do wait_until 30 members_ok "$i" "$n"; done
 }
+
+# atna_has FILE PYTHON-CONDITION: some valid audit message m that test/atna_listener.py
+# wrote to FILE (one JSON object a line) satisfies the condition.
+atna_has()
+{
+    [ -f "$1" ] && /usr/bin/python3 - "$1" "$2" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+sys.exit(0 if any(eval(sys.argv[2], {"m": m}) for m in rows if m["valid"]) else 1)
+PY
+}

@@ -519,6 +519,23 @@ show_digests()
 # log_count I PATTERN: how many lines of node I's log match PATTERN (grep -E).
 log_count() { grep -cE -- "$2" "${NODE_LOG[$1]}" 2>/dev/null || true; }
 
+# tls_floor_holds HOST:PORT [OPENSSL-ARGS...]: the server refuses TLS 1.0 and 1.1 at the
+# handshake, even from a client that offers them (its own floor lowered so that it does
+# try), and accepts TLS 1.2 (BCP 195). OPENSSL-ARGS: s_client's -CAfile, -cert, -key.
+tls_floor_holds()
+{
+    local at=$1 old
+    shift
+    for old in -tls1 -tls1_1; do
+        openssl s_client -connect "$at" "$old" -cipher 'DEFAULT:@SECLEVEL=0' "$@" </dev/null \
+            >"$T/tls-old.log" 2>&1
+        grep -q "^New, (NONE)" "$T/tls-old.log" ||
+            fail "$at did not refuse $old: $(grep -E 'New|Protocol|Cipher' "$T/tls-old.log" | head -n 3)"
+    done
+    openssl s_client -connect "$at" -tls1_2 "$@" </dev/null >"$T/tls-new.log" 2>&1
+    grep -q "^New, TLS" "$T/tls-new.log" || fail "TLS 1.2 to $at failed: $(tail -n 3 "$T/tls-new.log")"
+}
+
 # ---- network namespaces ---------------------------------------------------------------
 #
 # netns_switch: creates a "switch" namespace with a bridge and no route out (skips the

@@ -54,15 +54,6 @@ stop_a()
     pid_wait_gone "$LISTENER_A" 10000 || fail "the TCP listener did not stop"
 }
 on_exit "touch '$T/stop-a' '$T/stop-b'"
-# has FILE PYTHON-CONDITION: some message m of FILE satisfies the condition.
-has()
-{
-    [ -f "$1" ] && /usr/bin/python3 - "$1" "$2" <<'PY'
-import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1])]
-sys.exit(0 if any(eval(sys.argv[2], {"m": m}) for m in rows if m["valid"]) else 1)
-PY
-}
 all_valid()
 {
     /usr/bin/python3 - "$1" <<'PY' || fail "an audit message did not hold: $(grep '"valid": false' "$1" | head -3)"
@@ -90,12 +81,12 @@ wait_until 30 log_grew $A 'audit repository tcp://127.0.0.1:[0-9]+ not reached' 
 
 log "2. it comes up: every message arrives after the retry, parsed and valid"
 listen_a
-wait_until 30 has "$GOT_A" 'm["event_id"] == "110104" and m["action"] == "C" and any(o["id"] == "'"$UID1"'" for o in m["objects"]) and any(o["id"] == "PID-ATNA" and o["name"] == "AUDIT^ALICE" for o in m["objects"])'
-wait_until 30 has "$GOT_A" 'm["event_id"] == "110112" and m["participants"][0]["user"] == "VIEWER_B" and m["participants"][0]["host"] == "127.0.0.1" and "PatientID=PID-ATNA" in m["objects"][0]["query"]'
-wait_until 30 has "$GOT_A" 'm["event_id"] == "110114" and m["outcome"] == "0" and m["participants"][0]["user"] == "auditor1" and m["event_types"] == ["110122"]'
-wait_until 30 has "$GOT_A" 'm["event_id"] == "110114" and m["outcome"] == "4" and m["participants"][0]["user"] == "auditor1"'
-wait_until 30 has "$GOT_A" 'm["event_id"] == "110113" and m["event_types"] == ["110126"] and m["participants"][0]["user"] == "INTRUDER" and m["outcome"] == "4"'
-has "$GOT_A" 'm["pri"] == 85 and m["msgid"] == "IHE+RFC-3881" and m["app"] == "pacsmesh" and m["transport"] == "tcp"' ||
+wait_until 30 atna_has "$GOT_A" 'm["event_id"] == "110104" and m["action"] == "C" and any(o["id"] == "'"$UID1"'" for o in m["objects"]) and any(o["id"] == "PID-ATNA" and o["name"] == "AUDIT^ALICE" for o in m["objects"])'
+wait_until 30 atna_has "$GOT_A" 'm["event_id"] == "110112" and m["participants"][0]["user"] == "VIEWER_B" and m["participants"][0]["host"] == "127.0.0.1" and "PatientID=PID-ATNA" in m["objects"][0]["query"]'
+wait_until 30 atna_has "$GOT_A" 'm["event_id"] == "110114" and m["outcome"] == "0" and m["participants"][0]["user"] == "auditor1" and m["event_types"] == ["110122"]'
+wait_until 30 atna_has "$GOT_A" 'm["event_id"] == "110114" and m["outcome"] == "4" and m["participants"][0]["user"] == "auditor1"'
+wait_until 30 atna_has "$GOT_A" 'm["event_id"] == "110113" and m["event_types"] == ["110126"] and m["participants"][0]["user"] == "INTRUDER" and m["outcome"] == "4"'
+atna_has "$GOT_A" 'm["pri"] == 85 and m["msgid"] == "IHE+RFC-3881" and m["app"] == "pacsmesh" and m["transport"] == "tcp"' ||
     fail "the syslog header is not PRI 85, MSGID IHE+RFC-3881, APP-NAME pacsmesh"
 
 log "3. B reads A's study by C-GET: B reports it over TLS, A reports serving it to B"
@@ -118,9 +109,9 @@ pid_wait_gone "$IMPOSTOR" 10000 || fail "the impostor listener did not stop"
 /usr/bin/python3 "$LISTENER" "$TLS_PORT" "$GOT_B" "$T/stop-b" "$SCHEMA" --cert "$T/cert.pem" \
     --key "$T/key.pem" --limit 300 &
 STARTED_PIDS+=("$!")
-wait_until 30 has "$GOT_B" 'm["event_id"] == "110104" and m["action"] == "R" and m["participants"][0]["user"] == "VIEWER_B@127.0.0.1" and any(o["id"] == "'"$UID1"'" for o in m["objects"]) and m["transport"] == "tls"'
-wait_until 30 has "$GOT_B" 'm["event_id"] == "110103" and any(o["id"] == "'"$UID1"'" for o in m["objects"]) and m["app"] == "pacsmesh-b"'
-wait_until 30 has "$GOT_A" 'm["event_id"] == "110104" and m["action"] == "R" and m["participants"][0]["user"] == "'"${NODE_ID[B]}"'" and any(o["id"] == "'"$UID1"'" for o in m["objects"])'
+wait_until 30 atna_has "$GOT_B" 'm["event_id"] == "110104" and m["action"] == "R" and m["participants"][0]["user"] == "VIEWER_B@127.0.0.1" and any(o["id"] == "'"$UID1"'" for o in m["objects"]) and m["transport"] == "tls"'
+wait_until 30 atna_has "$GOT_B" 'm["event_id"] == "110103" and any(o["id"] == "'"$UID1"'" for o in m["objects"]) and m["app"] == "pacsmesh-b"'
+wait_until 30 atna_has "$GOT_A" 'm["event_id"] == "110104" and m["action"] == "R" and m["participants"][0]["user"] == "'"${NODE_ID[B]}"'" and any(o["id"] == "'"$UID1"'" for o in m["objects"])'
 grep -q "serving pixel data of study $UID1 to peer ${NODE_ID[B]:0:16}" "${NODE_LOG[A]}" ||
     fail "A's log does not name the study served and the peer"
 
@@ -135,7 +126,7 @@ unsent=$(pmjson $A status -- 'd["audit"]["unsent"]')
 [ "$unsent" -ge 5 ] || fail "status counts $unsent unsent audit messages, not the 5 queries"
 listen_a
 for k in 1 2 3 4 5; do
-    wait_until 30 has "$GOT_A" 'm["event_id"] == "110112" and "PatientID=KILL-'"$k"'" in m["objects"][0]["query"]'
+    wait_until 30 atna_has "$GOT_A" 'm["event_id"] == "110112" and "PatientID=KILL-'"$k"'" in m["objects"][0]["query"]'
 done
 
 wait_until 30 eval '[ "$(pmjson $A status -- '"'"'d["audit"]["unsent"]'"'"')" = 0 ]'
