@@ -63,9 +63,8 @@ typedef struct daemon_state {
     pm_worklist_counts wl;          /* cached for metrics */
     struct pm_wl_metrics *wl_sites; /* by site and priority, cached with wl */
     uint64_t wl_counted_ms;
-    size_t ris_undelivered, sr_undelivered; /* final reports not yet home, counted with wl */
-    uint64_t prefetch_check_ms;             /* next look at the own feed for claims (prefetch.c) */
-    uint64_t prefetch_seq;                  /* own events looked at so far */
+    uint64_t prefetch_check_ms; /* next look at the own feed for claims (prefetch.c) */
+    uint64_t prefetch_seq;      /* own events looked at so far */
     int prefetch_started;
     pm_config *retired[MAX_RELOADS]; /* configurations SIGHUP replaced (node/daemon/reload.h) */
     size_t n_retired;

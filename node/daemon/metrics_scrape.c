@@ -184,11 +184,6 @@ static void collect_worklist(daemon_state *d, pm_metrics_writer *w, uint64_t now
             pm_wl_metrics_destroy(&d->wl_sites);
             d->wl_sites = sites;
         }
-        const uint8_t *self = pm_identity_public(d->node.id);
-        if (d->ris)
-            pm_ris_pending(d->dir, d->node.store, self, &d->ris_undelivered);
-        if (d->report_sr)
-            pm_sr_pending(d->dir, d->node.store, self, &d->sr_undelivered);
     }
     const char *whelp = "Worklist items by state.";
     pm_metrics_gauge(w, "pacsmesh_studies", "Studies known across the mesh.",
@@ -209,15 +204,16 @@ static void collect_worklist(daemon_state *d, pm_metrics_writer *w, uint64_t now
                      "When the worklist counts were taken (Unix time).",
                      (double)d->wl_counted_ms / 1000.0);
     pm_wl_metrics_write(d->wl_sites, w);
-    /* Reports on their way home, as `status` shows them (only when delivery is on). */
+    /* Reports on their way home, as the senders' own threads count them (only when
+     * delivery is on): no walk of the reports on the loop. */
     if (d->ris)
         pm_metrics_gauge(w, "pacsmesh_ris_undelivered",
                          "Final reports of this trust's studies the RIS has not acknowledged.",
-                         (double)d->ris_undelivered);
+                         (double)pm_ris_sender_undelivered(d->ris));
     if (d->report_sr)
         pm_metrics_gauge(w, "pacsmesh_report_sr_undelivered",
                          "Final reports of this trust's studies whose SR the PACS has not stored.",
-                         (double)d->sr_undelivered);
+                         (double)pm_sr_sender_undelivered(d->report_sr));
 }
 
 void pm_daemon_collect_metrics(void *ctx, pm_metrics_writer *w)

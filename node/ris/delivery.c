@@ -17,6 +17,9 @@
  * walk runs every FULL_WALK_MS. */
 #define LOOKBACK_MS (UINT64_C(24) * 3600 * 1000)
 #define FULL_WALK_MS (UINT64_C(3600) * 1000)
+/* The count of what is still to go (pm_delivery_undelivered) is taken again after a
+ * round that offered something, and at least this often. */
+#define COUNT_MS (UINT64_C(30) * 1000)
 
 struct pm_delivery {
     pm_store *store;
@@ -29,6 +32,8 @@ struct pm_delivery {
     int stop, kicked;
     uint64_t newest_final, last_full_walk;
     uint64_t not_before; /* after a failure, no delivery before this time */
+    uint64_t counted_ms; /* when undelivered was last counted */
+    size_t undelivered;  /* final reports still to go; atomically written and read */
 };
 
 size_t pm_delivery_report_texts(const Pm__StudyView *s, const char **texts, size_t max)
@@ -68,7 +73,8 @@ static int owned_final(const uint8_t *self, const Pm__StudyView *s)
 
 typedef struct {
     pm_delivery *d;
-    int failed; /* a delivery failed: stop this round */
+    int failed;  /* a delivery failed: stop this round */
+    int offered; /* something was due: what is still to go may have changed */
 } round_ctx;
 
 static int offer(void *ctx, const Pm__StudyView *s)
@@ -85,6 +91,7 @@ static int offer(void *ctx, const Pm__StudyView *s)
     size_t already = pm_ris_ledger_delivered(d->ledger, s->study->study_instance_uid);
     if (n == 0 || already >= n)
         return 0;
+    c->offered = 1;
     if (!d->ch.deliver(d->ch.ctx, s, texts, n, already) ||
         pm_ris_ledger_put(d->ledger, s->study->study_instance_uid, n) != PM_OK) {
         c->failed = 1;
@@ -93,14 +100,27 @@ static int offer(void *ctx, const Pm__StudyView *s)
     return 0;
 }
 
-static void one_round(pm_delivery *d)
+static int count_undelivered(pm_store *store, const uint8_t *self, pm_ris_ledger *ledger,
+                             size_t *pending);
+
+/* Counts what is still to go, on this thread (the walk is over every final report). */
+static void recount(pm_delivery *d, uint64_t now)
+{
+    size_t n = 0;
+    if (count_undelivered(d->store, d->self, d->ledger, &n) == PM_OK)
+        __atomic_store_n(&d->undelivered, n, __ATOMIC_RELAXED);
+    d->counted_ms = now;
+}
+
+/* Returns whether the round offered something. */
+static int one_round(pm_delivery *d)
 {
     uint64_t now = pm_now_ms();
     if (now < d->not_before)
-        return;
+        return 0;
     int full = now - d->last_full_walk >= FULL_WALK_MS;
     uint64_t since = full || d->newest_final < LOOKBACK_MS ? 0 : d->newest_final - LOOKBACK_MS;
-    round_ctx c = {d, 0};
+    round_ctx c = {d, 0, 0};
     int rc = pm_views_studies_final_since(d->store, since, offer, &c);
     if (rc && !c.failed)
         pm_warn(d->ch.name, "cannot read the final reports: %s", pm_strerror(rc));
@@ -108,6 +128,7 @@ static void one_round(pm_delivery *d)
         d->not_before = pm_now_ms() + d->ch.retry_ms;
     else if (full)
         d->last_full_walk = now;
+    return c.offered;
 }
 
 static void *run(void *arg)
@@ -117,7 +138,9 @@ static void *run(void *arg)
     while (!d->stop) {
         d->kicked = 0;
         pthread_mutex_unlock(&d->lock);
-        one_round(d);
+        uint64_t now = pm_now_ms();
+        if (one_round(d) || !d->counted_ms || now - d->counted_ms >= COUNT_MS)
+            recount(d, now);
         pthread_mutex_lock(&d->lock);
         if (d->stop || d->kicked)
             continue;
@@ -201,14 +224,28 @@ static int count_pending(void *ctx, const Pm__StudyView *s)
     return 0;
 }
 
+static int count_undelivered(pm_store *store, const uint8_t *self, pm_ris_ledger *ledger,
+                             size_t *pending)
+{
+    pending_ctx c = {self, ledger, 0};
+    int rc = pm_views_studies_final_since(store, 0, count_pending, &c);
+    *pending = c.pending;
+    return rc;
+}
+
 int pm_delivery_pending(const char *dir, const char *ledger_file, pm_store *store,
                         const uint8_t *self, size_t *pending)
 {
-    pending_ctx c = {self, NULL, 0};
-    int rc = pm_ris_ledger_open(dir, ledger_file, &c.ledger);
+    pm_ris_ledger *ledger = NULL;
+    *pending = 0;
+    int rc = pm_ris_ledger_open(dir, ledger_file, &ledger);
     if (!rc)
-        rc = pm_views_studies_final_since(store, 0, count_pending, &c);
-    pm_ris_ledger_destroy(&c.ledger);
-    *pending = c.pending;
+        rc = count_undelivered(store, self, ledger, pending);
+    pm_ris_ledger_destroy(&ledger);
     return rc;
+}
+
+size_t pm_delivery_undelivered(pm_delivery *d)
+{
+    return __atomic_load_n(&d->undelivered, __ATOMIC_RELAXED);
 }

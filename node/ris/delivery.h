@@ -47,7 +47,12 @@ void pm_delivery_destroy(pm_delivery **self_p);
 /* Wakes the delivery: new events are in the store. */
 void pm_delivery_kick(pm_delivery *self);
 
-/* Final reports of self's studies that ledger_file does not list as delivered. */
+/* What of the running delivery is still to go, as its thread last counted it (after
+ * each round that offered something, and every 30 s): cheap, for metrics. */
+size_t pm_delivery_undelivered(pm_delivery *self);
+
+/* Final reports of self's studies that ledger_file does not list as delivered (a walk
+ * of every final report: for `status`, which runs beside the node). */
 int pm_delivery_pending(const char *dir, const char *ledger_file, pm_store *store,
                         const uint8_t *self, size_t *pending);
 

@@ -28,6 +28,9 @@ void pm_ris_sender_destroy(pm_ris_sender **self_p);
 /* Wakes the sender: new events are in the store. */
 void pm_ris_sender_kick(pm_ris_sender *self);
 
+/* What the running sender has still to send, as its thread last counted it (metrics). */
+size_t pm_ris_sender_undelivered(pm_ris_sender *self);
+
 /* Final reports of self's studies the RIS has not acknowledged (for status). */
 int pm_ris_pending(const char *dir, pm_store *store, const uint8_t *self, size_t *pending);
 

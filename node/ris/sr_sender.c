@@ -179,6 +179,11 @@ void pm_sr_sender_destroy(pm_sr_sender **self_p)
     *self_p = NULL;
 }
 
+size_t pm_sr_sender_undelivered(pm_sr_sender *self)
+{
+    return pm_delivery_undelivered(self->delivery);
+}
+
 int pm_sr_pending(const char *dir, pm_store *store, const uint8_t *self, size_t *pending)
 {
     return pm_delivery_pending(dir, LEDGER_FILE, store, self, pending);

@@ -31,6 +31,9 @@ int pm_sr_sender_new(const char *dir, pm_store *store, const uint8_t *self, cons
 /* Stops the thread (a C-STORE under way ends within its timeout) and frees. */
 void pm_sr_sender_destroy(pm_sr_sender **self_p);
 
+/* What the running sender has still to store, as its thread last counted it (metrics). */
+size_t pm_sr_sender_undelivered(pm_sr_sender *self);
+
 /* Final reports of self's studies whose SR the PACS has not stored (for status). */
 int pm_sr_pending(const char *dir, pm_store *store, const uint8_t *self, size_t *pending);
 
