@@ -1,7 +1,9 @@
 #include "proto/error.h"
 #include "proto/log.h"
+#include "store/apply_internal.h"
 #include "store/store_internal.h"
 #include "store/study_index.h"
+#include "store/study_union.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -176,6 +178,23 @@ static int check_index_version(pm_store *self, MDB_txn *txn)
     return rc ? rc : pm_meta_put_u64(txn, self, "index_version", PM_STUDY_INDEX_VERSION);
 }
 
+/* A store whose study views an older fold derived has them derived again from the
+ * events, once (they are pure functions of the events: invariant 2). */
+static int check_view_version(pm_store *self, MDB_txn *txn)
+{
+    uint64_t version = 0;
+    int rc = pm_meta_get_u64(txn, self, "study_view_version", &version);
+    if (rc || version == PM_STUDY_VIEW_VERSION)
+        return rc;
+    MDB_stat st;
+    if (mdb_stat(txn, self->studies, &st) == 0 && st.ms_entries > 0)
+        pm_info("store", "deriving the study views again (%zu studies) for this version",
+                (size_t)st.ms_entries);
+    size_t n = 0;
+    rc = pm_apply_rederive_studies(txn, self, &n);
+    return rc ? rc : pm_meta_put_u64(txn, self, "study_view_version", PM_STUDY_VIEW_VERSION);
+}
+
 /* A data.mdb shorter than the pages its meta page names would make the first read of a
  * missing page a SIGBUS ("Bus error") in whatever command touched it: refused here with
  * the file's name instead. */
@@ -246,7 +265,7 @@ int pm_store_open(const char *dir, uint64_t map_size, pm_store **out)
         (rc = open_dbi(txn, "byattr", &self->byattr)) ||
         (rc = open_dbi(txn, "blobs", &self->blobs)) || (rc = open_dbi(txn, "local", &self->local)))
         goto fail;
-    if ((rc = check_index_version(self, txn)))
+    if ((rc = check_index_version(self, txn)) || (rc = check_view_version(self, txn)))
         goto fail;
     rc = pm_store_txn_commit(txn);
     txn = NULL;

@@ -6,6 +6,7 @@
 #include "proto/log.h"
 #include "store/apply_internal.h"
 #include "store/study_index.h"
+#include "store/study_union.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -63,91 +64,71 @@ typedef struct {
     Pm__Position *positions[64];
     size_t n_positions;
     uint8_t origins[64][PM_ID_BYTES];
-    /* Each origin's latest announcement, in the order the origins first announced. */
-    const Pm__StudyAnnounced **latest;
-    const uint8_t **latest_origin;
-    size_t n_latest;
-    /* The union of those, when more than one origin announced (owned). */
-    Pm__StudyAnnounced merged;
-    Pm__Series *merged_series;
-    Pm__Series **merged_series_ptrs;
-    size_t n_merged;
+    /* Every announcement, and the origins in the order they first announced. */
+    const Pm__StudyAnnounced **anns;
+    size_t *ann_origin; /* each one's index in origins_announcing */
+    size_t n_anns;
+    const uint8_t **origins_announcing;
+    size_t n_origins_announcing;
+    pm_study_union merged; /* when there is more than one announcement */
+    int failed;            /* out of memory while folding */
 } study_fold;
 
-/* Remembers the origin's latest announcement. */
-static void note_announcement(study_fold *f, const uint8_t *origin, const Pm__StudyAnnounced *a)
+/* Remembers an announcement and its origin. */
+static int note_announcement(study_fold *f, const uint8_t *origin, const Pm__StudyAnnounced *a)
 {
-    for (size_t i = 0; i < f->n_latest; i++)
-        if (memcmp(f->latest_origin[i], origin, PM_ID_BYTES) == 0) {
-            f->latest[i] = a;
-            return;
-        }
-    const Pm__StudyAnnounced **l = realloc(f->latest, (f->n_latest + 1) * sizeof *l);
+    size_t i = 0;
+    while (i < f->n_origins_announcing &&
+           memcmp(f->origins_announcing[i], origin, PM_ID_BYTES) != 0)
+        i++;
+    if (i == f->n_origins_announcing) {
+        const uint8_t **o =
+            realloc(f->origins_announcing, (f->n_origins_announcing + 1) * sizeof *o);
+        if (!o)
+            return PM_E_NOMEM;
+        f->origins_announcing = o;
+        f->origins_announcing[f->n_origins_announcing++] = origin;
+    }
+    const Pm__StudyAnnounced **l = realloc(f->anns, (f->n_anns + 1) * sizeof *l);
     if (l)
-        f->latest = l;
-    const uint8_t **o = realloc(f->latest_origin, (f->n_latest + 1) * sizeof *o);
-    if (o)
-        f->latest_origin = o;
-    if (!l || !o)
-        return;
-    f->latest[f->n_latest] = a;
-    f->latest_origin[f->n_latest++] = origin;
-}
-
-static int add_instance(Pm__Series *se, Pm__Instance *in)
-{
-    for (size_t i = 0; i < se->n_instances; i++)
-        if (strcmp(se->instances[i]->sop_instance_uid, in->sop_instance_uid) == 0)
-            return PM_OK;
-    Pm__Instance **grown = realloc(se->instances, (se->n_instances + 1) * sizeof *grown);
-    if (!grown)
+        f->anns = l;
+    size_t *ao = realloc(f->ann_origin, (f->n_anns + 1) * sizeof *ao);
+    if (ao)
+        f->ann_origin = ao;
+    if (!l || !ao)
         return PM_E_NOMEM;
-    se->instances = grown;
-    se->instances[se->n_instances++] = in;
+    f->anns[f->n_anns] = a;
+    f->ann_origin[f->n_anns++] = i;
     return PM_OK;
 }
 
-/* The study as the mesh holds it: the acquiring site's latest announcement for the
- * patient and study fields, and every instance any origin announced (a report SR
- * added at another trust, instances sent to two trusts), each once. Origins are
- * taken in the order they first announced, so the result does not depend on
- * arrival order. */
+/* The study as the mesh holds it (store/study_union.h): the acquiring site's latest
+ * announcement for the patient and study fields and worklist terms, and every
+ * instance any announcement of any origin lists, each once. Origins are taken in the
+ * order they first announced, so the result does not depend on arrival order. */
 static int merge_announcements(study_fold *f)
 {
-    if (f->n_latest <= 1) {
-        f->sv.study = f->n_latest ? (Pm__StudyAnnounced *)f->latest[0] : NULL;
+    if (f->n_anns <= 1) {
+        f->sv.study = f->n_anns ? (Pm__StudyAnnounced *)f->anns[0] : NULL;
         return PM_OK;
     }
-    size_t max_series = 0;
-    for (size_t i = 0; i < f->n_latest; i++)
-        max_series += f->latest[i]->n_series;
-    f->merged_series = calloc(max_series + 1, sizeof *f->merged_series);
-    f->merged_series_ptrs = calloc(max_series + 1, sizeof *f->merged_series_ptrs);
-    if (!f->merged_series || !f->merged_series_ptrs)
+    const Pm__StudyAnnounced **ordered = calloc(f->n_anns, sizeof *ordered);
+    if (!ordered)
         return PM_E_NOMEM;
-    f->merged = *f->latest[0]; /* the site announced first */
-    for (size_t i = 0; i < f->n_latest; i++)
-        for (size_t s = 0; s < f->latest[i]->n_series; s++) {
-            const Pm__Series *se = f->latest[i]->series[s];
-            size_t k;
-            for (k = 0; k < f->n_merged; k++)
-                if (strcmp(f->merged_series[k].series_instance_uid, se->series_instance_uid) == 0)
-                    break;
-            if (k == f->n_merged) {
-                f->merged_series[k] = *se;
-                f->merged_series[k].instances = NULL;
-                f->merged_series[k].n_instances = 0;
-                f->merged_series_ptrs[k] = &f->merged_series[k];
-                f->n_merged++;
+    const Pm__StudyAnnounced *fields = NULL;
+    size_t k = 0;
+    for (size_t o = 0; o < f->n_origins_announcing; o++)
+        for (size_t i = 0; i < f->n_anns; i++)
+            if (f->ann_origin[i] == o) {
+                ordered[k++] = f->anns[i];
+                if (o == 0)
+                    fields = f->anns[i]; /* the site's latest */
             }
-            for (size_t j = 0; j < se->n_instances; j++)
-                if (add_instance(&f->merged_series[k], se->instances[j]))
-                    return PM_E_NOMEM;
-        }
-    f->merged.series = f->merged_series_ptrs;
-    f->merged.n_series = f->n_merged;
-    f->sv.study = &f->merged;
-    return PM_OK;
+    int rc = pm_study_union_build(&f->merged, fields, ordered, k);
+    free(ordered);
+    if (!rc)
+        f->sv.study = &f->merged.study;
+    return rc;
 }
 
 static Pm__Position *fold_position(study_fold *f, const pm_event *ev)
@@ -322,8 +303,9 @@ static void fold_study_event(study_fold *f, const pm_event *ev)
             sv->site = b->origin;
             sv->announced_ms = b->wall_ms;
         }
-        /* Each origin's latest announcement lists all it holds; merged after the fold. */
-        note_announcement(f, b->origin.data, b->study_announced);
+        /* Each announcement lists what its origin newly holds; merged after the fold. */
+        if (note_announcement(f, b->origin.data, b->study_announced))
+            f->failed = 1;
         sv->study = b->study_announced;
         add_holder(f, &b->origin);
         break;
@@ -368,12 +350,10 @@ static void study_fold_free(study_fold *f)
     free(f->lost);
     free(f->reports);
     free(f->holders);
-    for (size_t i = 0; i < f->n_merged; i++)
-        free(f->merged_series[i].instances);
-    free(f->merged_series);
-    free(f->merged_series_ptrs);
-    free(f->latest);
-    free(f->latest_origin);
+    pm_study_union_free(&f->merged);
+    free(f->anns);
+    free(f->ann_origin);
+    free(f->origins_announcing);
 }
 
 int pm_apply_derive_study(MDB_txn *txn, pm_store *s, const char *uid)
@@ -389,6 +369,8 @@ int pm_apply_derive_study(MDB_txn *txn, pm_store *s, const char *uid)
     for (size_t i = 0; !rc && i < evs.n; i++)
         if (author_valid(txn, s, &authors, evs.items[i]))
             fold_study_event(&f, evs.items[i]);
+    if (!rc && f.failed)
+        rc = PM_E_NOMEM;
     if (!rc)
         rc = merge_announcements(&f);
     if (rc)
@@ -433,5 +415,42 @@ done:
     study_fold_free(&f);
     author_cache_free(&authors);
     pm_event_list_free(&evs);
+    return rc;
+}
+
+int pm_apply_rederive_studies(MDB_txn *txn, pm_store *s, size_t *count)
+{
+    /* The keys first: deriving writes the table a cursor would be walking. */
+    char **uids = NULL;
+    size_t n = 0;
+    MDB_cursor *cur;
+    *count = 0;
+    int rc = pm_store_mdb_error(mdb_cursor_open(txn, s->studies, &cur), "open cursor");
+    if (rc)
+        return rc;
+    MDB_val k, v;
+    for (int op = MDB_FIRST; !rc && mdb_cursor_get(cur, &k, &v, op) == 0; op = MDB_NEXT) {
+        if (k.mv_size > PM_UID_MAX)
+            continue;
+        char **grown = realloc(uids, (n + 1) * sizeof *grown);
+        char *uid = malloc(k.mv_size + 1);
+        if (grown)
+            uids = grown;
+        if (!grown || !uid) {
+            free(uid);
+            rc = PM_E_NOMEM;
+            break;
+        }
+        memcpy(uid, k.mv_data, k.mv_size);
+        uid[k.mv_size] = '\0';
+        uids[n++] = uid;
+    }
+    mdb_cursor_close(cur);
+    for (size_t i = 0; !rc && i < n; i++)
+        rc = pm_apply_derive_study(txn, s, uids[i]);
+    for (size_t i = 0; i < n; i++)
+        free(uids[i]);
+    free(uids);
+    *count = n;
     return rc;
 }

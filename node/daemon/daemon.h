@@ -28,6 +28,9 @@ typedef struct {
 } fetch_waiter;
 
 enum { QUIET_PERIOD_MS = 1000, MAX_WAITERS = 256, MAX_RELOADS = 1024 };
+/* What the edge stored is announced at the latest this long after it arrived, even
+ * while senders keep storing (a forwarder's stream, an association held open). */
+enum { ANNOUNCE_DELAY_MAX_MS = 5000 };
 
 /* Worklist counts for metrics. Walking every study is O(studies), so a scrape reuses
  * counts younger than WORKLIST_COUNT_MS instead of stalling the loop on each one. */

@@ -14,8 +14,7 @@ const char PM_DAEMON_UNCONFIRMED[] = "this node waits for a peer to confirm how 
 static void answer_mail(daemon_state *d, zmq_msg_t *rid, const pm_mail_request *rq)
 {
     switch (rq->kind) {
-    case PM_MAIL_KICK:
-        d->announced_store_ms = __atomic_load_n(&d->edge.last_store_ms, __ATOMIC_RELAXED);
+    case PM_MAIL_KICK: /* an association ended: what it announced goes out now */
         pm_gossip_push_local(d->gossip);
         pm_daemon_reply_mail(d, rid, PM_OK, 0, NULL);
         return;

@@ -41,7 +41,10 @@ static int edge_store(void *ctx, pm_dicom_store_rq *rq, char *err, size_t errlen
     pm_ingest_source src = {rq->calling_ae, rq->peer_host, rq->meta};
     pm_ingest_result res;
     int rc = pm_ingest_instance(&e->ingest, rq->tmp_path, 1, &src, &res, err, errlen);
-    __atomic_store_n(&e->last_store_ms, pm_now_ms(), __ATOMIC_RELAXED);
+    uint64_t now = pm_now_ms(), none = 0;
+    __atomic_store_n(&e->last_store_ms, now, __ATOMIC_RELAXED);
+    __atomic_compare_exchange_n(&e->unannounced_since_ms, &none, now, 0, __ATOMIC_RELAXED,
+                                __ATOMIC_RELAXED);
     __atomic_add_fetch(&e->stores, 1, __ATOMIC_RELAXED);
     if (res.outcome == PM_INGEST_QUARANTINED) {
         rq->quarantined = 1; /* kept aside: the sender need not send it again */
@@ -57,8 +60,10 @@ static void edge_association_end(void *ctx, const char *calling_ae, unsigned sto
     pm_edge *e = ctx;
     if (!stored || !__atomic_load_n(&e->may_sign, __ATOMIC_ACQUIRE))
         return; /* stored durably; announced once the node may sign (run.c) */
-    unsigned announced = 0;
-    int rc = pm_ingest_announce(&e->ingest, &announced);
+    unsigned announced = 0, deferred = 0;
+    /* A study that grew is left to the main loop (run.c), which announces it once the
+     * senders pause or within ANNOUNCE_DELAY_MAX_MS. */
+    int rc = pm_ingest_announce_new(&e->ingest, &announced, &deferred);
     if (rc)
         pm_error("dicom", "cannot announce what %s stored: %s", calling_ae, pm_strerror(rc));
     pm_mail_request rq = mail_request(PM_MAIL_KICK, NULL, NULL);

@@ -15,8 +15,11 @@
 typedef struct {
     pm_ingest_ctx ingest;
     void *zctx;
-    uint64_t last_store_ms;            /* atomically updated: the main loop's quiet-period check */
-    uint64_t stores, finds, retrieves; /* counters, atomically updated */
+    uint64_t last_store_ms; /* atomically updated: the main loop's quiet-period check */
+    /* The first store the main loop has not announced yet (0: none); set by the
+     * edge's threads, cleared by the main loop, atomically. */
+    uint64_t unannounced_since_ms;
+    uint64_t stores, finds, retrieves;        /* counters, atomically updated */
     uint64_t refused[PM_DICOM_REFUSED_COUNT]; /* by PM_DICOM_REFUSED_*, atomically updated */
     /* User identities of associations are checked against these (the web server's, so
      * that its tokens are valid; else the edge's own over the users file). Stored

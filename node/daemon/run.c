@@ -108,14 +108,19 @@ static void receive_dealer(daemon_state *d, pm_peer *peer)
     pm_gossip_burst_end(d->gossip);
 }
 
-/* Senders that keep an association open still get their study announced once they
- * have been quiet for a moment. */
+/* What the edge stored and did not announce as its association ended (a study that
+ * grew; an association held open) is announced once the senders have been quiet for a
+ * moment, or ANNOUNCE_DELAY_MAX_MS after it arrived if they are not. */
 static void announce_quiet_studies(daemon_state *d, uint64_t now)
 {
     uint64_t last = __atomic_load_n(&d->edge.last_store_ms, __ATOMIC_RELAXED);
-    if (last <= d->announced_store_ms || now - last < QUIET_PERIOD_MS)
+    uint64_t since = __atomic_load_n(&d->edge.unannounced_since_ms, __ATOMIC_RELAXED);
+    int quiet = last > d->announced_store_ms && now - last >= QUIET_PERIOD_MS;
+    int overdue = since && now - since >= ANNOUNCE_DELAY_MAX_MS;
+    if (!quiet && !overdue)
         return;
     d->announced_store_ms = last;
+    __atomic_store_n(&d->edge.unannounced_since_ms, 0, __ATOMIC_RELAXED);
     unsigned announced = 0;
     if (pm_ingest_announce(&d->edge.ingest, &announced) == PM_OK && announced)
         pm_gossip_push_local(d->gossip);

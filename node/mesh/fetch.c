@@ -273,8 +273,18 @@ static void next_holder(pm_fetcher *f, fetch_job *j, size_t idx, int rc, const c
     in->next_offset = in->received = 0;
     in->unreachable_ms = 0;
     in->holder = j->n_holders ? (in->holder + 1) % j->n_holders : 0;
-    if (++in->tries >= j->n_holders)
+    size_t spared = in->silent_retries < j->n_holders ? in->silent_retries : j->n_holders;
+    if (++in->tries >= j->n_holders + spared)
         instance_failed(f, j, idx);
+}
+
+/* A holder that did not answer in time may only have been slow (a stalled process, a
+ * link remade under the requests): that try is given back once per holder, so each is
+ * asked twice before the instance fails. A damaged copy or a refusal counts at once. */
+static void holder_silent(pm_fetcher *f, fetch_job *j, size_t idx)
+{
+    j->inst[idx].silent_retries++;
+    next_holder(f, j, idx, PM_E_NET, "no answer in time");
 }
 
 /* The holder's link is down (ZeroMQ is reconnecting it, or its queue is full): the
@@ -390,7 +400,7 @@ int pm_fetch_tick(pm_fetcher *f, uint64_t now)
         uint64_t since = fl->sent_ms > f->last_reply_ms ? fl->sent_ms : f->last_reply_ms;
         if (now - since > PM_FETCH_TIMEOUT_MS) {
             fetch_job *j = fl->job;
-            next_holder(f, j, fl->inst, PM_E_NET, "no answer in time");
+            holder_silent(f, j, fl->inst);
             check_job(f, j);
             i = 0; /* next_holder compacted the array */
             continue;

@@ -18,6 +18,7 @@ typedef struct {
     int state;
     size_t holder;           /* index into the job's holders being tried */
     size_t tries;            /* holders tried before this one */
+    size_t silent_retries;   /* tries given back after a holder's silence (fetch.c) */
     uint64_t unreachable_ms; /* since when its holder's link has been down (0: it is up) */
     char tmp[4096];
     int fd;

@@ -356,9 +356,13 @@ static int record_instance(const pm_ingest_ctx *c, const pm_dicom_meta *m, pm_bl
      * still the value it saw before collecting the instances (see announce.c). */
     uint8_t generation[8];
     randombytes_buf(generation, sizeof generation);
-    pm_blob_kv kvs[2] = {{ikey, ilen, rec, rec_len},
+    char pkey[INSTANCE_KEY_MAX];
+    memcpy(pkey, ikey, ilen);
+    memcpy(pkey, PM_INGEST_PENDING_PREFIX, 2);
+    pm_blob_kv kvs[3] = {{ikey, ilen, rec, rec_len},
+                         {pkey, ilen, rec, rec_len},
                          {akey, (size_t)n, generation, sizeof generation}};
-    int rc = pm_group_commit(c->blobs, prep, kvs, 2);
+    int rc = pm_group_commit(c->blobs, prep, kvs, 3);
     free(rec);
     if (rc) {
         snprintf(err, errlen, "cannot record the instance: %s", pm_strerror(rc));

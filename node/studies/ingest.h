@@ -5,7 +5,8 @@
  * a local record of it (study, series and instance metadata, content hash) has
  * committed, with a mark that its study needs announcing. The announcement event
  * follows when the import or association ends (pm_ingest_announce); a crash in
- * between is recovered by announcing marked studies at the next start. */
+ * between is recovered by announcing marked studies at the next start. An announcement
+ * lists what is new since the study's last one: the views take the union. */
 #ifndef PM_INGEST_H
 #define PM_INGEST_H
 
@@ -62,8 +63,16 @@ int pm_ingest_instance(const pm_ingest_ctx *ctx, const char *path, int take,
 int pm_ingest_file(const pm_ingest_ctx *ctx, const char *path, int take, char *study_uid, char *err,
                    size_t errlen);
 
-/* Announces every study holding instances not yet announced, with the full list of
- * what this node holds of it. *announced receives the number of studies. */
+/* Announces every study holding instances not yet announced, listing those instances
+ * (in several events if the study is too large for one; node/studies/announce.c).
+ * *announced receives the number of studies. */
 int pm_ingest_announce(const pm_ingest_ctx *ctx, unsigned *announced);
+
+/* As pm_ingest_announce for the studies this node has not announced before; those it
+ * has, which grew since, are left for a later pm_ingest_announce and counted in
+ * *deferred. What the edge calls as an association ends: a new study reaches the
+ * worklist at once, while a study sent one instance per association (as many PACS
+ * forwarders do) is announced in a few events, not one per instance. */
+int pm_ingest_announce_new(const pm_ingest_ctx *ctx, unsigned *announced, unsigned *deferred);
 
 #endif
