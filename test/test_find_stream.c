@@ -27,7 +27,7 @@
 
 static char *tmp, *rsp_dir, port_s[16];
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static int first_seen_while_paused, walks;
+static int first_seen_while_paused, walks, visited;
 
 static double now_s(void)
 {
@@ -76,6 +76,9 @@ static int prov_for_each(void *ctx, const char *study_uid, const char *patient_i
         snprintf(name, sizeof name, "STREAM^PATIENT%02d", i + 1);
         if ((study_uid && strcmp(study_uid, uid)) || (patient_id && strcmp(patient_id, pid)))
             continue;
+        pthread_mutex_lock(&mu);
+        visited++;
+        pthread_mutex_unlock(&mu);
         Pm__Series se = PM__SERIES__INIT;
         Pm__Series *ses[] = {&se};
         se.series_instance_uid = uid;
@@ -127,6 +130,32 @@ static int free_port(void)
     return ntohs(sa.sin_port);
 }
 
+/* Whether findscu's output in the directory of name holds text. */
+static int findscu_said(const char *name, const char *text)
+{
+    char path[1024], buf[65536];
+    snprintf(path, sizeof path, "%s/%s/findscu.out", tmp, name);
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    return strstr(buf, text) != NULL;
+}
+
+static pm_dicom_server *start_server(pm_dicom_settings *st, pm_dicom_provider *prov)
+{
+    pm_dicom_server *srv = NULL;
+    for (int attempt = 0; attempt < 5 && !srv; attempt++) {
+        st->port = free_port();
+        if (pm_dicom_server_start(st, prov, &srv) != PM_OK)
+            srv = NULL;
+    }
+    CHECK(srv != NULL);
+    snprintf(port_s, sizeof port_s, "%d", st->port);
+    return srv;
+}
+
 static int count_rsp(const char *dir)
 {
     int n = 0;
@@ -154,6 +183,7 @@ static int findscu(const char *name, const char *const *keys)
     argv[n++] = "findscu";
     argv[n++] = "-S";
     argv[n++] = "-X";
+    argv[n++] = "-v"; /* prints each response's status */
     for (; *keys; keys++) {
         argv[n++] = "-k";
         argv[n++] = (char *)*keys;
@@ -165,8 +195,10 @@ static int findscu(const char *name, const char *const *keys)
     pid_t pid = fork();
     CHECK(pid >= 0);
     if (pid == 0) {
-        int fd = open("/dev/null", O_WRONLY);
-        if (fd < 0 || chdir(dir) != 0)
+        if (chdir(dir) != 0)
+            _exit(127);
+        int fd = open("findscu.out", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd < 0)
             _exit(127);
         dup2(fd, 1);
         dup2(fd, 2);
@@ -221,23 +253,31 @@ int main(void)
                               .for_each_study = prov_for_each,
                               .prepare_study = prov_prepare,
                               .blob_path = prov_blob_path};
-    pm_dicom_server *srv = NULL;
-    for (int attempt = 0; attempt < 5 && !srv; attempt++) {
-        st.port = free_port();
-        if (pm_dicom_server_start(&st, &prov, &srv) != PM_OK)
-            srv = NULL;
-    }
-    CHECK(srv != NULL);
-    snprintf(port_s, sizeof port_s, "%d", st.port);
+    pm_dicom_server *srv = start_server(&st, &prov);
 
     const char *universal[] = {"QueryRetrieveLevel=STUDY", "StudyInstanceUID", "PatientName", NULL};
     expect_streamed("universal", universal, N_STUDIES);
     const char *leading[] = {"QueryRetrieveLevel=STUDY", "PatientName=*patient*1",
                              "StudyInstanceUID", NULL};
     expect_streamed("leading-star", leading, 2); /* PATIENT01 (the first walked), PATIENT11 */
+    CHECK(findscu_said("universal", "Success"));
+    pm_dicom_server_stop(&srv);
+
+    /* With max_find_results: the first matches, then the walk stops, and the final
+     * status says the list is partial (Cancel, as Orthanc's LimitFindResults). */
+    st.max_find_results = 5;
+    srv = start_server(&st, &prov);
+    pthread_mutex_lock(&mu);
+    visited = 0;
+    pthread_mutex_unlock(&mu);
+    expect_streamed("limited", universal, 5);
+    CHECK(findscu_said("limited", "Cancel"));
+    pthread_mutex_lock(&mu);
+    CHECK_EQ_INT(visited, 6); /* the sixth match showed the limit was passed; no more */
+    pthread_mutex_unlock(&mu);
     pm_dicom_server_stop(&srv);
     pthread_mutex_lock(&mu);
-    CHECK_EQ_INT(walks, 2);
+    CHECK_EQ_INT(walks, 3);
     free(rsp_dir);
     rsp_dir = NULL;
     pthread_mutex_unlock(&mu);

@@ -69,7 +69,8 @@ typedef struct pm_config {
     uint64_t dicom_idle_timeout_ms, dicom_read_timeout_ms;
     unsigned dicom_max_associations, dicom_max_associations_per_host;
     unsigned dicom_max_nesting, dicom_max_elements;
-    int patient_conflict; /* PM_CONFIG_CONFLICT_* */
+    unsigned dicom_max_find_results; /* 0: no limit */
+    int patient_conflict;            /* PM_CONFIG_CONFLICT_* */
     pm_dicom_destination *destinations;
     size_t n_destinations;
 

@@ -75,6 +75,10 @@ const pm_config_key pm_config_keys[] = {
      PM_DICOM_TEXT_OF(PM_DICOM_DEFAULT_MAX_ASSOCIATIONS_PER_HOST), 1, 10000,
      "number of associations",
      "Associations served at once from one calling address; more are rejected."},
+    {"dicom", "max_find_results", K_UINT, FIELD(dicom_max_find_results), 0, "0", 0, 100000000,
+     "number of matches",
+     "Most matches one C-FIND returns (0: no limit); past it the walk stops and the "
+     "final status is Cancel (0xFE00), as Orthanc's LimitFindResults."},
     {"dicom", "max_nesting", K_UINT, FIELD(dicom_max_nesting), 0,
      PM_DICOM_TEXT_OF(PM_DICOM_DEFAULT_MAX_DEPTH), 1, 1000, "number of levels",
      "Deepest nesting of sequences accepted in a data set."},

@@ -253,4 +253,5 @@ void pm_edge_settings(const pm_config *cfg, const char *spool_dir, pm_dicom_sett
     out->max_associations_per_host = cfg->dicom_max_associations_per_host;
     out->max_nesting = cfg->dicom_max_nesting;
     out->max_elements = cfg->dicom_max_elements;
+    out->max_find_results = cfg->dicom_max_find_results;
 }

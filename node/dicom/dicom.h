@@ -198,6 +198,7 @@ typedef struct {
     unsigned max_associations_per_host; /* at once, from one calling address (32) */
     unsigned max_nesting;               /* sequence nesting of data sets (64) */
     unsigned long max_elements;         /* elements of one data set (1,000,000) */
+    unsigned max_find_results;          /* matches of one C-FIND; 0: no limit */
 } pm_dicom_settings;
 
 typedef struct pm_dicom_server pm_dicom_server;

@@ -135,6 +135,7 @@ struct find_ctx {
     std::condition_variable cv;
     std::deque<DcmDataset *> queue;
     bool done = false, stop = false; /* under mu */
+    bool limited = false;            /* under mu: the walk met more than max_find_results */
     size_t sent = 0;
     size_t matched = 0;    /* under mu: matches the walk produced, for the audit record */
     std::string sop_class; /* of the request, for the audit record */
@@ -170,9 +171,12 @@ static int collect_row(void *ctx, const pm_dicom_row *row)
     }
     std::unique_lock<std::mutex> g(f->mu);
     f->cv.wait(g, [f] { return f->stop || f->queue.size() < FIND_QUEUE_MAX; });
-    if (f->stop) {
+    unsigned limit = f->a->srv->max_find_results;
+    if (!f->stop && limit && f->matched >= limit)
+        f->limited = true; /* a match past the limit: the answer is known to be partial */
+    if (f->stop || f->limited) {
         delete rsp;
-        return 1; /* cancelled or the association went: not an error */
+        return 1; /* cancelled, the association went, or the limit: not an error */
     }
     f->queue.push_back(rsp);
     f->matched++;
@@ -189,7 +193,13 @@ static void produce(find_ctx *f)
         rc = PM_E_NOMEM;
     }
     std::lock_guard<std::mutex> g(f->mu);
-    if (rc != PM_OK && !f->stop) {
+    if (f->limited) {
+        f->final_status = STATUS_FIND_Cancel_MatchingTerminatedDueToCancelRequest;
+        f->error = "more matches than [dicom] max_find_results (" +
+                   std::to_string(f->a->srv->max_find_results) + "); narrow the query";
+        pm_warn(LOG_MOD, "C-FIND from %s: stopped after %zu matches (max_find_results)",
+                f->a->calling_ae.c_str(), f->matched);
+    } else if (rc != PM_OK && !f->stop) {
         f->final_status = rc == PM_E_NOMEM ? STATUS_FIND_Refused_OutOfResources
                                            : STATUS_FIND_Failed_UnableToProcess;
         f->error = pm_strerror(rc);
@@ -199,7 +209,7 @@ static void produce(find_ctx *f)
         f->queue.clear();
     }
     pm_audit_note_find(f->a->calling_ae.c_str(), f->a->host.c_str(), f->sop_class.c_str(), &f->q,
-                       f->matched, rc != PM_OK && !f->stop);
+                       f->matched, rc != PM_OK && !f->stop && !f->limited);
     f->done = true;
     f->cv.notify_all();
 }

@@ -159,6 +159,7 @@ static int start(const pm_dicom_settings *st, const pm_dicom_provider *prov, pm_
         srv->max_associations_per_host = st->max_associations_per_host;
     srv->max_nesting = st->max_nesting;
     srv->max_elements = st->max_elements;
+    srv->max_find_results = st->max_find_results;
     srv->provider = *prov;
     pm_dicom_limits lim = {st->max_nesting, st->max_elements};
     pm_dicom_set_limits(&lim);

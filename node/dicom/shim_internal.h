@@ -72,6 +72,7 @@ struct pm_dicom_server {
     unsigned max_associations_per_host = PM_DICOM_DEFAULT_MAX_ASSOCIATIONS_PER_HOST;
     unsigned max_nesting = 0;
     unsigned long max_elements = 0;
+    unsigned max_find_results = 0; /* 0: no limit */
     pm_dicom_provider provider{};
     DcmTransportLayer *layer = nullptr; /* conn.cc's, for every association */
 
