@@ -229,10 +229,10 @@ fail:
     return rc;
 }
 
-/* checked: NULL, or for each event whether its signature was checked already (then
- * PM_OK) or failed (results[i] holds why); all_checked: every one was. */
+/* checks: NULL, or the checks of the events' signatures under way on other threads
+ * (store/sigcheck.h), each waited for in turn; all_checked: every one was checked. */
 static int ingest_batch(pm_store *s, const uint8_t *const *bytes, const size_t *lens, size_t n,
-                        int *results, int all_checked, const unsigned char *checked)
+                        int *results, int all_checked, pm_sigcheck *checks)
 {
     /* Parse without the signature check first: an event already held (gossip often
      * brings the same event from several peers) is recognised by its bytes and needs
@@ -241,12 +241,14 @@ static int ingest_batch(pm_store *s, const uint8_t *const *bytes, const size_t *
     if (!evs)
         return PM_E_NOMEM;
     for (size_t i = 0; i < n; i++)
-        if (!checked || checked[i] != PM_SIGCHECK_FAILED)
-            results[i] = pm_event_parse_stored(bytes[i], lens[i], &evs[i]);
+        results[i] = pm_event_parse_stored(bytes[i], lens[i], &evs[i]);
     MDB_txn *txn = NULL;
     int membership_pending = 0; /* membership is derived once per batch, at the end */
     int rc = pm_store_txn_begin(s, 1, &txn);
     for (size_t i = 0; !rc && i < n; i++) {
+        int code = PM_OK, verdict = pm_sigcheck_wait(checks, i, &code);
+        if (verdict == PM_SIGCHECK_FAILED)
+            results[i] = code;
         if (results[i] != PM_OK)
             continue;
         /* insert_event checks everything before it writes anything, so a refused event
@@ -254,7 +256,7 @@ static int ingest_batch(pm_store *s, const uint8_t *const *bytes, const size_t *
          * aborts the whole batch) can stop it half way. Fork evidence is written on
          * purpose. */
         int r = insert_event(txn, s, evs[i], &membership_pending,
-                             all_checked || (checked && checked[i] == PM_SIGCHECK_OK));
+                             all_checked || verdict == PM_SIGCHECK_OK);
         if (r != PM_OK && r != PM_ALREADY_HELD && r != PM_E_MESH && r != PM_E_GAP &&
             r != PM_E_CHAIN && r != PM_E_FORK && r != PM_E_REVOKED && r != PM_E_SIG &&
             r != PM_E_TIME && r != PM_E_TOOBIG)
@@ -288,13 +290,11 @@ int pm_feed_ingest_batch_verified(pm_store *s, const uint8_t *const *bytes, cons
 int pm_feed_ingest_batch_parallel(pm_store *s, const uint8_t *const *bytes, const size_t *lens,
                                   size_t n, int *results)
 {
-    unsigned char *checked = calloc(n ? n : 1, 1);
-    if (!checked)
-        return PM_E_NOMEM;
-    int rc = pm_sigcheck_new_events(s, bytes, lens, n, checked, results);
+    pm_sigcheck *checks = NULL;
+    int rc = pm_sigcheck_start(s, bytes, lens, n, &checks);
     if (!rc)
-        rc = ingest_batch(s, bytes, lens, n, results, 0, checked);
-    free(checked);
+        rc = ingest_batch(s, bytes, lens, n, results, 0, checks);
+    pm_sigcheck_finish(&checks);
     return rc;
 }
 

@@ -36,9 +36,9 @@ int pm_feed_ingest_batch_verified(pm_store *store, const uint8_t *const *bytes, 
                                   size_t n, int *results);
 
 /* As pm_feed_ingest_batch, with the signatures of the events this node does not hold
- * yet (a sequence past its head of their origin) checked first on every core
- * (store/sigcheck.h), then everything stored in the one transaction: what a catch-up
- * of thousands of events needs. Same results and returns. */
+ * yet (a sequence past its head of their origin) checked on every core while the
+ * events before them are being stored (store/sigcheck.h), everything in the one
+ * transaction: what a catch-up of thousands of events needs. Same results and returns. */
 int pm_feed_ingest_batch_parallel(pm_store *store, const uint8_t *const *bytes, const size_t *lens,
                                   size_t n, int *results);
 

@@ -1,4 +1,4 @@
-/* Signature checks of a batch on every core (store/sigcheck.h). */
+/* Signature checks of a batch on every core, overlapping its writes (store/sigcheck.h). */
 #include "store/sigcheck.h"
 #include "proto/error.h"
 #include "store/event.h"
@@ -9,99 +9,163 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef struct {
+/* Workers take this many events at a time and wake the writer after each run. */
+#define CLAIM 8
+
+/* Not decided yet (internal: never returned by pm_sigcheck_wait). */
+#define PENDING 3
+
+struct pm_sigcheck {
+    pm_store *store;
     const uint8_t *const *bytes;
     const size_t *lens;
-    const size_t *todo; /* indexes to check */
-    size_t from, to;    /* a slice of todo */
-    unsigned char *checked;
-    int *results;
-} slice;
+    size_t n;
+    unsigned char *state; /* per event: PENDING, then PM_SIGCHECK_*, written atomically */
+    int *codes;           /* per event: why it FAILED */
+    size_t next;          /* the next event a worker takes (atomic) */
+    int stop;             /* atomic: the writer is done, workers leave */
+    pthread_mutex_t mu;   /* with decided: the writer's wait */
+    pthread_cond_t decided;
+    pthread_t threads[PM_SIGCHECK_THREADS];
+    size_t n_threads;
+};
 
-static void *check_slice(void *arg)
-{
-    slice *s = arg;
-    for (size_t k = s->from; k < s->to; k++) {
-        size_t i = s->todo[k];
-        pm_event *ev = NULL;
-        int rc = pm_event_parse(s->bytes[i], s->lens[i], &ev); /* parse and verify */
-        pm_event_destroy(&ev);
-        s->checked[i] = rc == PM_OK ? PM_SIGCHECK_OK : PM_SIGCHECK_FAILED;
-        if (rc != PM_OK)
-            s->results[i] = rc;
-    }
-    return NULL;
-}
-
-/* The head of origin as the store holds it now (0 if none), cached per batch. */
+/* The head of origin as the store held it when a worker first asked (0 if none). */
 typedef struct {
     uint8_t origin[PM_ID_BYTES];
     uint64_t seq;
 } known_head;
 
-static uint64_t head_of(pm_store *store, known_head *heads, size_t *n, size_t max,
-                        const uint8_t *origin)
+typedef struct {
+    known_head e[64];
+    size_t n;
+} head_cache;
+
+static uint64_t head_of(pm_store *store, head_cache *c, const uint8_t *origin)
 {
-    for (size_t i = 0; i < *n; i++)
-        if (memcmp(heads[i].origin, origin, PM_ID_BYTES) == 0)
-            return heads[i].seq;
+    for (size_t i = 0; i < c->n; i++)
+        if (memcmp(c->e[i].origin, origin, PM_ID_BYTES) == 0)
+            return c->e[i].seq;
     pm_head h;
     uint64_t seq = pm_feed_head(store, origin, &h) == PM_OK ? h.seq : 0;
-    if (*n < max) {
-        memcpy(heads[*n].origin, origin, PM_ID_BYTES);
-        heads[(*n)++].seq = seq;
+    if (c->n < sizeof c->e / sizeof c->e[0]) {
+        memcpy(c->e[c->n].origin, origin, PM_ID_BYTES);
+        c->e[c->n++].seq = seq;
     }
     return seq;
 }
 
-/* The indexes of the events new to the store, into todo; their count. */
-static size_t new_events(pm_store *store, const uint8_t *const *bytes, const size_t *lens, size_t n,
-                         size_t *todo)
+/* An event new to the store has its signature checked; others are the ingest's. */
+static int decide(pm_sigcheck *c, head_cache *heads, size_t i, int *code)
 {
-    known_head heads[64];
-    size_t n_heads = 0, m = 0;
-    for (size_t i = 0; i < n; i++) {
-        pm_event *ev = NULL;
-        if (pm_event_parse_stored(bytes[i], lens[i], &ev) != PM_OK)
-            continue; /* the ingest says why */
-        if (ev->body->origin.len == PM_ID_BYTES &&
-            ev->body->seq > head_of(store, heads, &n_heads, 64, ev->body->origin.data))
-            todo[m++] = i;
-        pm_event_destroy(&ev);
+    pm_event *ev = NULL;
+    if (pm_event_parse_stored(c->bytes[i], c->lens[i], &ev) != PM_OK)
+        return PM_SIGCHECK_NONE; /* the ingest says why */
+    int verdict = PM_SIGCHECK_NONE;
+    if (ev->body->origin.len == PM_ID_BYTES &&
+        ev->body->seq > head_of(c->store, heads, ev->body->origin.data)) {
+        *code = pm_event_verify(ev);
+        verdict = *code == PM_OK ? PM_SIGCHECK_OK : PM_SIGCHECK_FAILED;
     }
-    return m;
+    pm_event_destroy(&ev);
+    return verdict;
 }
 
-static size_t threads_to_use(size_t work)
+static void *work(void *arg)
+{
+    pm_sigcheck *c = arg;
+    head_cache heads = {.n = 0};
+    for (;;) {
+        size_t from = __atomic_fetch_add(&c->next, CLAIM, __ATOMIC_RELAXED);
+        if (from >= c->n || __atomic_load_n(&c->stop, __ATOMIC_ACQUIRE))
+            break;
+        size_t to = from + CLAIM < c->n ? from + CLAIM : c->n;
+        for (size_t i = from; i < to; i++) {
+            int code = PM_OK;
+            int verdict = decide(c, &heads, i, &code);
+            c->codes[i] = code;
+            __atomic_store_n(&c->state[i], (unsigned char)verdict, __ATOMIC_RELEASE);
+        }
+        pthread_mutex_lock(&c->mu);
+        pthread_cond_broadcast(&c->decided);
+        pthread_mutex_unlock(&c->mu);
+    }
+    return NULL;
+}
+
+static size_t threads_to_use(size_t n)
 {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     size_t t = cpus > 0 ? (size_t)cpus : 1;
     if (t > PM_SIGCHECK_THREADS)
         t = PM_SIGCHECK_THREADS;
-    return work < PM_SIGCHECK_MIN_PARALLEL ? 1 : t;
+    return n < PM_SIGCHECK_MIN_PARALLEL ? 0 : t;
 }
 
-int pm_sigcheck_new_events(pm_store *store, const uint8_t *const *bytes, const size_t *lens,
-                           size_t n, unsigned char *checked, int *results)
+int pm_sigcheck_start(pm_store *store, const uint8_t *const *bytes, const size_t *lens, size_t n,
+                      pm_sigcheck **out)
 {
-    size_t *todo = malloc((n ? n : 1) * sizeof *todo);
-    if (!todo)
+    *out = NULL;
+    size_t t = threads_to_use(n);
+    if (!t)
+        return PM_OK;
+    pm_sigcheck *c = calloc(1, sizeof *c);
+    if (!c)
         return PM_E_NOMEM;
-    size_t m = new_events(store, bytes, lens, n, todo), t = threads_to_use(m);
-    slice slices[PM_SIGCHECK_THREADS];
-    pthread_t tids[PM_SIGCHECK_THREADS];
-    int started[PM_SIGCHECK_THREADS] = {0};
-    for (size_t k = 0; k < t; k++) {
-        slices[k] = (slice){bytes, lens, todo, m * k / t, m * (k + 1) / t, checked, results};
-        /* Slice 0 runs on this thread; a worker that cannot start runs here too. */
-        started[k] = k > 0 && pthread_create(&tids[k], NULL, check_slice, &slices[k]) == 0;
+    c->store = store;
+    c->bytes = bytes;
+    c->lens = lens;
+    c->n = n;
+    c->state = malloc(n);
+    c->codes = calloc(n, sizeof *c->codes);
+    if (!c->state || !c->codes) {
+        free(c->state);
+        free(c->codes);
+        free(c);
+        return PM_E_NOMEM;
     }
+    memset(c->state, PENDING, n);
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->decided, NULL);
     for (size_t k = 0; k < t; k++)
-        if (!started[k])
-            check_slice(&slices[k]);
-    for (size_t k = 1; k < t; k++)
-        if (started[k])
-            pthread_join(tids[k], NULL);
-    free(todo);
+        if (pthread_create(&c->threads[c->n_threads], NULL, work, c) == 0)
+            c->n_threads++;
+    if (!c->n_threads) { /* no worker: the ingest checks every event itself */
+        pm_sigcheck_finish(&c);
+        return PM_OK;
+    }
+    *out = c;
     return PM_OK;
+}
+
+int pm_sigcheck_wait(pm_sigcheck *c, size_t i, int *code)
+{
+    if (!c || i >= c->n)
+        return PM_SIGCHECK_NONE;
+    unsigned char v = __atomic_load_n(&c->state[i], __ATOMIC_ACQUIRE);
+    if (v == PENDING) {
+        pthread_mutex_lock(&c->mu);
+        while ((v = __atomic_load_n(&c->state[i], __ATOMIC_ACQUIRE)) == PENDING)
+            pthread_cond_wait(&c->decided, &c->mu);
+        pthread_mutex_unlock(&c->mu);
+    }
+    if (v == PM_SIGCHECK_FAILED)
+        *code = c->codes[i];
+    return v;
+}
+
+void pm_sigcheck_finish(pm_sigcheck **c_p)
+{
+    pm_sigcheck *c = *c_p;
+    if (!c)
+        return;
+    __atomic_store_n(&c->stop, 1, __ATOMIC_RELEASE);
+    for (size_t k = 0; k < c->n_threads; k++)
+        pthread_join(c->threads[k], NULL);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->decided);
+    free(c->state);
+    free(c->codes);
+    free(c);
+    *c_p = NULL;
 }
