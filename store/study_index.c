@@ -41,15 +41,41 @@ static int put_timed(MDB_txn *txn, MDB_dbi dbi, uint64_t time_ms, const char *ui
     return rc == MDB_NOTFOUND ? PM_OK : pm_store_mdb_error(rc, what);
 }
 
+/* The lease end a claimed item's entries carry (0: not claimed; a claim without a
+ * lease record never lapses). */
+static uint64_t lease_end(const Pm__StudyView *v)
+{
+    if (strcmp(v->state, "claimed") != 0)
+        return 0;
+    return v->claim ? v->claim->lease_until_ms : UINT64_MAX;
+}
+
 /* The open-items index: an item that is unreported or claimed (a lapsed lease still
  * reads as open) and has a due time is listed by due time, so `worklist --overdue`
- * walks only what is due before now. A function of the view, like the view itself. */
+ * walks only what is due before now; its value is the item's lease end, so `status`
+ * counts the overdue and the orphans from the index alone. A function of the view. */
 static int put_due_index(MDB_txn *txn, pm_store *s, const Pm__StudyView *v, const char *uid,
                          int add)
 {
-    if (strcmp(v->state, "unreported") != 0 && strcmp(v->state, "claimed") != 0)
+    uint64_t due = pm_wl_due_ms(v);
+    size_t ulen = strlen(uid);
+    if ((strcmp(v->state, "unreported") != 0 && strcmp(v->state, "claimed") != 0) || !due ||
+        ulen > PM_UID_MAX)
         return PM_OK;
-    return put_timed(txn, s->bydue, pm_wl_due_ms(v), uid, add, "due index");
+    uint8_t key[8 + PM_UID_MAX], lease[8];
+    pm_put_be64(key, due);
+    memcpy(key + 8, uid, ulen);
+    pm_put_be64(lease, lease_end(v));
+    MDB_val k = {8 + ulen, key}, val = {sizeof lease, lease};
+    int rc = add ? mdb_put(txn, s->bydue, &k, &val, 0) : mdb_del(txn, s->bydue, &k, NULL);
+    return rc == MDB_NOTFOUND ? PM_OK : pm_store_mdb_error(rc, "due index");
+}
+
+void pm_study_index_lease_text(uint64_t ms, char out[17])
+{
+    uint8_t be[8];
+    pm_put_be64(be, ms);
+    pm_hex_encode(be, sizeof be, out);
 }
 
 /* The final-reports index: items whose report is final, by the time it became so, so
@@ -141,6 +167,11 @@ int pm_study_indexes_put(MDB_txn *txn, pm_store *s, const Pm__StudyView *v, cons
         rc = put_attr(txn, s, PM_ATTR_PRIORITY, pm_wl_priority(v), uid, add);
     if (!rc && st->terms)
         rc = put_attr(txn, s, PM_ATTR_SUBSPECIALTY, st->terms->subspecialty, uid, add);
+    char lease[17];
+    if (!rc && lease_end(v) && lease_end(v) != UINT64_MAX) {
+        pm_study_index_lease_text(lease_end(v), lease);
+        rc = put_attr(txn, s, PM_ATTR_LEASE, lease, uid, add);
+    }
     char site[2 * PM_ID_BYTES + 1];
     if (!rc && v->site.len == PM_ID_BYTES) {
         pm_hex_encode(v->site.data, PM_ID_BYTES, site);

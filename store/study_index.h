@@ -13,7 +13,7 @@
 
 /* Bumped when an index is added or its keys change: a store opened with an older
  * version has every index rebuilt from the views once (pm_study_indexes_rebuild). */
-#define PM_STUDY_INDEX_VERSION 3
+#define PM_STUDY_INDEX_VERSION 4
 
 /* Adds (add) or removes every index entry of view v of study uid. */
 int pm_study_indexes_put(MDB_txn *txn, pm_store *s, const Pm__StudyView *v, const char *uid,
@@ -21,6 +21,10 @@ int pm_study_indexes_put(MDB_txn *txn, pm_store *s, const Pm__StudyView *v, cons
 
 /* The attribute value as it is kept in the index, into out (PM_ATTR_VALUE_MAX + 1). */
 void pm_study_index_normalize(char attr, const char *value, char *out);
+
+/* A lease end as the lease index keeps it (PM_ATTR_LEASE): 16 hex digits of its
+ * big-endian value, so text order is time order; out has 17 bytes. */
+void pm_study_index_lease_text(uint64_t ms, char out[17]);
 
 /* Empties every secondary index and writes them again from the study views. */
 int pm_study_indexes_rebuild(MDB_txn *txn, pm_store *s);

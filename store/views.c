@@ -197,6 +197,61 @@ int pm_views_studies_due_before(pm_store *s, uint64_t before_ms, pm_study_fn fn,
     return walk_timed(s, s->bydue, 0, before_ms, fn, ctx);
 }
 
+int pm_views_count_overdue(pm_store *s, uint64_t now_ms, uint64_t *overdue, uint64_t *orphans)
+{
+    *overdue = *orphans = 0;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = pm_store_txn_begin(s, 0, &txn);
+    if (rc)
+        return rc;
+    if ((rc = pm_store_mdb_error(mdb_cursor_open(txn, s->bydue, &cur), "open cursor"))) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    uint8_t from[8] = {0};
+    MDB_val k = {8, from}, v;
+    for (int op = MDB_SET_RANGE; mdb_cursor_get(cur, &k, &v, op) == 0; op = MDB_NEXT) {
+        if (k.mv_size <= 8)
+            continue;
+        if (pm_get_be64(k.mv_data) >= now_ms)
+            break; /* keys sort by due time */
+        (*overdue)++;
+        /* The value: the lease end of a claimed item, 0 for an unreported one. */
+        uint64_t lease = v.mv_size == 8 ? pm_get_be64(v.mv_data) : 0;
+        *orphans += lease <= now_ms;
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return PM_OK;
+}
+
+int pm_views_count_lapsed(pm_store *s, uint64_t now_ms, uint64_t *count)
+{
+    *count = 0;
+    char now_hex[17];
+    pm_study_index_lease_text(now_ms, now_hex);
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = pm_store_txn_begin(s, 0, &txn);
+    if (!rc && (rc = pm_store_mdb_error(mdb_cursor_open(txn, s->byattr, &cur), "open cursor")))
+        mdb_txn_abort(txn);
+    if (rc)
+        return rc;
+    uint8_t first = PM_ATTR_LEASE;
+    MDB_val k = {1, &first}, v;
+    for (int op = MDB_SET_RANGE; mdb_cursor_get(cur, &k, &v, op) == 0; op = MDB_NEXT) {
+        if (k.mv_size < 18 || ((uint8_t *)k.mv_data)[0] != PM_ATTR_LEASE)
+            break;
+        if (memcmp((uint8_t *)k.mv_data + 1, now_hex, 16) > 0)
+            break; /* keys sort by lease end; a lease ending at now has ended */
+        (*count)++;
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return PM_OK;
+}
+
 int pm_views_studies_final_since(pm_store *s, uint64_t since_ms, pm_study_fn fn, void *ctx)
 {
     return walk_timed(s, s->byfinal, since_ms, UINT64_MAX, fn, ctx);

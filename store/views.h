@@ -53,6 +53,7 @@ enum {
     PM_ATTR_PRIORITY = 'P',     /* the item's priority now (flags applied) */
     PM_ATTR_SUBSPECIALTY = 'U', /* upper-cased: the worklist compares it case-insensitively */
     PM_ATTR_SITE = 'Z',         /* the acquiring node's id, 64 hex digits (any case) */
+    PM_ATTR_LEASE = 'L',        /* a claimed item's lease end: 16 hex digits, time order */
     /* PatientID, as sent (case-sensitive): walked in the patient index, not this one;
      * only pm_views_studies_by_attr takes it (a prefix: PatientID=P12*). */
     PM_ATTR_PATIENT_ID = 'I',
@@ -70,6 +71,15 @@ enum {
  * visited: an empty key is a universal match, which walks every study instead. */
 int pm_views_studies_by_attr(pm_store *store, char attr, const char *value, int exact,
                              pm_study_fn fn, void *ctx);
+
+/* How many open items (unreported or claimed) were due before now, and how many of those
+ * read as unreported at now (their lease lapsed, or none): from the due index's keys and
+ * values, no view read. */
+int pm_views_count_overdue(pm_store *store, uint64_t now_ms, uint64_t *overdue, uint64_t *orphans);
+
+/* How many claimed items' leases have ended at now_ms (they read as unreported), from
+ * the lease index's keys. */
+int pm_views_count_lapsed(pm_store *store, uint64_t now_ms, uint64_t *count);
 
 /* How many studies the attribute index lists under value (exact) or a value starting
  * with it, counting keys only (no view is read). */

@@ -98,33 +98,13 @@ json_t *pm_items_study_json(const Pm__StudyView *s, int viewable, int cached)
                      pm_cli_time(s->announced_ms, announced), "holders", holders);
 }
 
-/* A claimed item whose lease lapsed reads as unreported: the claimed ones are few, so
- * each is read. */
-static int count_claimed(void *ctx, const Pm__StudyView *s)
-{
-    pm_worklist_counts *w = ctx;
-    if (strcmp(pm_views_item_state(s, w->now), "claimed") == 0)
-        w->claimed++;
-    else
-        w->unreported++;
-    return 0;
-}
-
-static int count_overdue(void *ctx, const Pm__StudyView *s)
-{
-    pm_worklist_counts *w = ctx;
-    if (pm_wl_overdue(s, w->now)) {
-        w->overdue++;
-        w->orphans += strcmp(pm_views_item_state(s, w->now), "unreported") == 0;
-    }
-    return 0;
-}
-
 int pm_items_counts(struct pm_store *store, pm_worklist_counts *w)
 {
-    uint64_t now = w->now;
+    uint64_t now = w->now, claimed = 0, lapsed = 0;
     memset(w, 0, sizeof *w);
     w->now = now;
+    /* Keys only, no view read: a claimed item whose lease has ended reads as
+     * unreported (pm_wl_state), counted from the lease index. */
     int rc = pm_views_count_by_attr(store, PM_ATTR_STATE, "", 0, &w->studies);
     if (!rc)
         rc = pm_views_count_by_attr(store, PM_ATTR_STATE, "unreported", 1, &w->unreported);
@@ -133,8 +113,14 @@ int pm_items_counts(struct pm_store *store, pm_worklist_counts *w)
     if (!rc)
         rc = pm_views_count_by_attr(store, PM_ATTR_STATE, "verified", 1, &w->verified);
     if (!rc)
-        rc = pm_views_studies_by_attr(store, PM_ATTR_STATE, "claimed", 1, count_claimed, w);
+        rc = pm_views_count_by_attr(store, PM_ATTR_STATE, "claimed", 1, &claimed);
     if (!rc)
-        rc = pm_views_studies_due_before(store, now, count_overdue, w);
+        rc = pm_views_count_lapsed(store, now, &lapsed);
+    if (!rc) {
+        lapsed = lapsed < claimed ? lapsed : claimed;
+        w->claimed = claimed - lapsed;
+        w->unreported += lapsed;
+        rc = pm_views_count_overdue(store, now, &w->overdue, &w->orphans);
+    }
     return rc;
 }
