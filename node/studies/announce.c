@@ -272,7 +272,9 @@ static int clear_pending(const pm_ingest_ctx *c, const study_records *recs)
 
 /* Builds and appends the announcement of what this node newly holds of one study:
  * the instances recorded since its last announcement (or, in a store written before
- * those were marked, everything it holds of the study). */
+ * those were marked, everything it holds of the study: also what a crash between
+ * clearing the pending marks and the study's mark leads to, which repeats instances
+ * already announced; the union takes each once). */
 static int announce_study(const pm_ingest_ctx *c, const char *uid)
 {
     /* The mark's value before the records are read: an instance ingested after this
