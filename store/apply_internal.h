@@ -71,8 +71,8 @@ int pm_apply_event_counts(MDB_txn *txn, pm_store *s, const pm_event *ev);
 int pm_apply_derive_membership(MDB_txn *txn, pm_store *s);
 int pm_apply_derive_study(MDB_txn *txn, pm_store *s, const char *uid);
 /* Every study view derived again (a store written by a build with another study fold:
- * see PM_STUDY_VIEW_VERSION); *count receives the number of studies. */
-int pm_apply_rederive_studies(MDB_txn *txn, pm_store *s, size_t *count);
+ * see PM_STUDY_VIEW_VERSION). */
+int pm_apply_rederive_studies(MDB_txn *txn, pm_store *s);
 int pm_apply_derive_reporter(MDB_txn *txn, pm_store *s, const char *reporter_id);
 
 #endif

@@ -162,37 +162,31 @@ static int check_format(pm_store *self, MDB_txn *txn)
     return PM_OK;
 }
 
-/* A store written by a build with fewer or other indexes has them all rebuilt from the
- * views, once: indexes are derived data, the views and events are untouched. */
-static int check_index_version(pm_store *self, MDB_txn *txn)
+/* Derived data a store keeps at a version (meta key): one written by a build with
+ * another is derived again from what it derives from, once, with a line saying so. */
+static int upgrade_derived(pm_store *self, MDB_txn *txn, const char *key, uint64_t want,
+                           const char *doing, int (*derive)(MDB_txn *, pm_store *))
 {
     uint64_t version = 0;
-    int rc = pm_meta_get_u64(txn, self, "index_version", &version);
-    if (rc || version == PM_STUDY_INDEX_VERSION)
+    int rc = pm_meta_get_u64(txn, self, key, &version);
+    if (rc || version == want)
         return rc;
     MDB_stat st;
     if (mdb_stat(txn, self->studies, &st) == 0 && st.ms_entries > 0)
-        pm_info("store", "rebuilding the study indexes (%zu studies) for this version",
-                (size_t)st.ms_entries);
-    rc = pm_study_indexes_rebuild(txn, self);
-    return rc ? rc : pm_meta_put_u64(txn, self, "index_version", PM_STUDY_INDEX_VERSION);
+        pm_info("store", "%s (%zu studies) for this version", doing, (size_t)st.ms_entries);
+    rc = derive(txn, self);
+    return rc ? rc : pm_meta_put_u64(txn, self, key, want);
 }
 
-/* A store whose study views an older fold derived has them derived again from the
- * events, once (they are pure functions of the events: invariant 2). */
-static int check_view_version(pm_store *self, MDB_txn *txn)
+/* Indexes are derived from the views; the study views from the events (they are pure
+ * functions of them: invariant 2), when an older fold derived them. */
+static int upgrade_study_data(pm_store *self, MDB_txn *txn)
 {
-    uint64_t version = 0;
-    int rc = pm_meta_get_u64(txn, self, "study_view_version", &version);
-    if (rc || version == PM_STUDY_VIEW_VERSION)
-        return rc;
-    MDB_stat st;
-    if (mdb_stat(txn, self->studies, &st) == 0 && st.ms_entries > 0)
-        pm_info("store", "deriving the study views again (%zu studies) for this version",
-                (size_t)st.ms_entries);
-    size_t n = 0;
-    rc = pm_apply_rederive_studies(txn, self, &n);
-    return rc ? rc : pm_meta_put_u64(txn, self, "study_view_version", PM_STUDY_VIEW_VERSION);
+    int rc = upgrade_derived(self, txn, "index_version", PM_STUDY_INDEX_VERSION,
+                             "rebuilding the study indexes", pm_study_indexes_rebuild);
+    return rc ? rc
+              : upgrade_derived(self, txn, "study_view_version", PM_STUDY_VIEW_VERSION,
+                                "deriving the study views again", pm_apply_rederive_studies);
 }
 
 /* A data.mdb shorter than the pages its meta page names would make the first read of a
@@ -265,7 +259,7 @@ int pm_store_open(const char *dir, uint64_t map_size, pm_store **out)
         (rc = open_dbi(txn, "byattr", &self->byattr)) ||
         (rc = open_dbi(txn, "blobs", &self->blobs)) || (rc = open_dbi(txn, "local", &self->local)))
         goto fail;
-    if ((rc = check_index_version(self, txn)) || (rc = check_view_version(self, txn)))
+    if ((rc = upgrade_study_data(self, txn)))
         goto fail;
     rc = pm_store_txn_commit(txn);
     txn = NULL;

@@ -418,13 +418,12 @@ done:
     return rc;
 }
 
-int pm_apply_rederive_studies(MDB_txn *txn, pm_store *s, size_t *count)
+int pm_apply_rederive_studies(MDB_txn *txn, pm_store *s)
 {
     /* The keys first: deriving writes the table a cursor would be walking. */
     char **uids = NULL;
     size_t n = 0;
     MDB_cursor *cur;
-    *count = 0;
     int rc = pm_store_mdb_error(mdb_cursor_open(txn, s->studies, &cur), "open cursor");
     if (rc)
         return rc;
@@ -451,6 +450,5 @@ int pm_apply_rederive_studies(MDB_txn *txn, pm_store *s, size_t *count)
     for (size_t i = 0; i < n; i++)
         free(uids[i]);
     free(uids);
-    *count = n;
     return rc;
 }

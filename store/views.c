@@ -161,6 +161,21 @@ int pm_views_studies_dated(pm_store *s, const char *from, const char *to, pm_stu
     return rc;
 }
 
+/* A read transaction with a cursor on dbi, for one walk; end_walk closes both. */
+static int begin_walk(pm_store *s, MDB_dbi dbi, const char *what, MDB_txn **txn, MDB_cursor **cur)
+{
+    int rc = pm_store_txn_begin(s, 0, txn);
+    if (!rc && (rc = pm_store_mdb_error(mdb_cursor_open(*txn, dbi, cur), what)))
+        mdb_txn_abort(*txn);
+    return rc;
+}
+
+static void end_walk(MDB_txn *txn, MDB_cursor *cur)
+{
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+}
+
 /* Walks a time-keyed index (time(8 BE) uid -> "") from from_ms while times are below
  * until_ms, reading each study it lists. */
 static int walk_timed(pm_store *s, MDB_dbi dbi, uint64_t from_ms, uint64_t until_ms, pm_study_fn fn,
@@ -168,13 +183,9 @@ static int walk_timed(pm_store *s, MDB_dbi dbi, uint64_t from_ms, uint64_t until
 {
     MDB_txn *txn;
     MDB_cursor *cur;
-    int rc = pm_store_txn_begin(s, 0, &txn);
+    int rc = begin_walk(s, dbi, "open cursor", &txn, &cur);
     if (rc)
         return rc;
-    if ((rc = pm_store_mdb_error(mdb_cursor_open(txn, dbi, &cur), "open cursor"))) {
-        mdb_txn_abort(txn);
-        return rc;
-    }
     uint8_t from[8];
     pm_put_be64(from, from_ms);
     MDB_val k = {8, from}, v;
@@ -187,8 +198,7 @@ static int walk_timed(pm_store *s, MDB_dbi dbi, uint64_t from_ms, uint64_t until
         if (mdb_get(txn, s->studies, &sk, &sv) == 0)
             rc = call_study(&sv, fn, ctx);
     }
-    mdb_cursor_close(cur);
-    mdb_txn_abort(txn);
+    end_walk(txn, cur);
     return rc;
 }
 
@@ -202,13 +212,9 @@ int pm_views_count_overdue(pm_store *s, uint64_t now_ms, uint64_t *overdue, uint
     *overdue = *orphans = 0;
     MDB_txn *txn;
     MDB_cursor *cur;
-    int rc = pm_store_txn_begin(s, 0, &txn);
+    int rc = begin_walk(s, s->bydue, "open cursor", &txn, &cur);
     if (rc)
         return rc;
-    if ((rc = pm_store_mdb_error(mdb_cursor_open(txn, s->bydue, &cur), "open cursor"))) {
-        mdb_txn_abort(txn);
-        return rc;
-    }
     uint8_t from[8] = {0};
     MDB_val k = {8, from}, v;
     for (int op = MDB_SET_RANGE; mdb_cursor_get(cur, &k, &v, op) == 0; op = MDB_NEXT) {
@@ -221,8 +227,7 @@ int pm_views_count_overdue(pm_store *s, uint64_t now_ms, uint64_t *overdue, uint
         uint64_t lease = v.mv_size == 8 ? pm_get_be64(v.mv_data) : 0;
         *orphans += lease <= now_ms;
     }
-    mdb_cursor_close(cur);
-    mdb_txn_abort(txn);
+    end_walk(txn, cur);
     return PM_OK;
 }
 
@@ -233,9 +238,7 @@ int pm_views_count_lapsed(pm_store *s, uint64_t now_ms, uint64_t *count)
     pm_study_index_lease_text(now_ms, now_hex);
     MDB_txn *txn;
     MDB_cursor *cur;
-    int rc = pm_store_txn_begin(s, 0, &txn);
-    if (!rc && (rc = pm_store_mdb_error(mdb_cursor_open(txn, s->byattr, &cur), "open cursor")))
-        mdb_txn_abort(txn);
+    int rc = begin_walk(s, s->byattr, "open cursor", &txn, &cur);
     if (rc)
         return rc;
     uint8_t first = PM_ATTR_LEASE;
@@ -247,8 +250,7 @@ int pm_views_count_lapsed(pm_store *s, uint64_t now_ms, uint64_t *count)
             break; /* keys sort by lease end; a lease ending at now has ended */
         (*count)++;
     }
-    mdb_cursor_close(cur);
-    mdb_txn_abort(txn);
+    end_walk(txn, cur);
     return PM_OK;
 }
 
@@ -283,11 +285,7 @@ int pm_views_studies_by_attr(pm_store *s, char attr, const char *value, int exac
     memcpy(key + off, norm, vlen + 1);
     MDB_txn *txn;
     MDB_cursor *cur;
-    int rc = pm_store_txn_begin(s, 0, &txn);
-    if (!rc &&
-        (rc = pm_store_mdb_error(mdb_cursor_open(txn, by_patient ? s->bypatient : s->byattr, &cur),
-                                 "open cursor")))
-        mdb_txn_abort(txn);
+    int rc = begin_walk(s, by_patient ? s->bypatient : s->byattr, "open cursor", &txn, &cur);
     if (rc) {
         json_decref(seen);
         return rc;
@@ -316,8 +314,7 @@ int pm_views_studies_by_attr(pm_store *s, char attr, const char *value, int exac
         if (mdb_get(txn, s->studies, &sk, &sv) == 0)
             rc = call_study(&sv, fn, ctx);
     }
-    mdb_cursor_close(cur);
-    mdb_txn_abort(txn);
+    end_walk(txn, cur);
     json_decref(seen);
     return rc;
 }
@@ -333,9 +330,7 @@ int pm_views_count_by_attr(pm_store *s, char attr, const char *value, int exact,
     *count = 0;
     MDB_txn *txn;
     MDB_cursor *cur;
-    int rc = pm_store_txn_begin(s, 0, &txn);
-    if (!rc && (rc = pm_store_mdb_error(mdb_cursor_open(txn, s->byattr, &cur), "open cursor")))
-        mdb_txn_abort(txn);
+    int rc = begin_walk(s, s->byattr, "open cursor", &txn, &cur);
     if (rc)
         return rc;
     MDB_val k = {plen, key}, v;
@@ -344,8 +339,7 @@ int pm_views_count_by_attr(pm_store *s, char attr, const char *value, int exact,
             break;
         (*count)++;
     }
-    mdb_cursor_close(cur);
-    mdb_txn_abort(txn);
+    end_walk(txn, cur);
     return PM_OK;
 }
 
@@ -358,9 +352,7 @@ int pm_views_study_events(pm_store *s, const char *study_uid, pm_event_bytes_fn 
     size_t plen = pm_apply_key_prefix(prefix, KIND_STUDY, study_uid);
     MDB_txn *txn;
     MDB_cursor *cur;
-    int rc = pm_store_txn_begin(s, 0, &txn);
-    if (!rc && (rc = pm_store_mdb_error(mdb_cursor_open(txn, s->bykey, &cur), "open cursor")))
-        mdb_txn_abort(txn);
+    int rc = begin_walk(s, s->bykey, "open cursor", &txn, &cur);
     if (rc)
         return rc;
     MDB_val k = {plen, prefix}, v;
@@ -371,8 +363,7 @@ int pm_views_study_events(pm_store *s, const char *study_uid, pm_event_bytes_fn 
         if (mdb_get(txn, s->events, &ek, &ev) == 0)
             rc = fn(ctx, ev.mv_data, ev.mv_size);
     }
-    mdb_cursor_close(cur);
-    mdb_txn_abort(txn);
+    end_walk(txn, cur);
     return rc;
 }
 
@@ -399,13 +390,9 @@ int pm_views_reporters(pm_store *s, pm_reporter_fn fn, void *ctx)
 {
     MDB_txn *txn;
     MDB_cursor *cur;
-    int rc = pm_store_txn_begin(s, 0, &txn);
+    int rc = begin_walk(s, s->reporters, "roster cursor", &txn, &cur);
     if (rc)
         return rc;
-    if ((rc = pm_store_mdb_error(mdb_cursor_open(txn, s->reporters, &cur), "roster cursor"))) {
-        mdb_txn_abort(txn);
-        return rc;
-    }
     MDB_val k, v;
     int op = MDB_FIRST;
     while (!rc && mdb_cursor_get(cur, &k, &v, op) == 0) {
@@ -418,8 +405,7 @@ int pm_views_reporters(pm_store *s, pm_reporter_fn fn, void *ctx)
         rc = fn(ctx, r);
         pm__reporter_view__free_unpacked(r, NULL);
     }
-    mdb_cursor_close(cur);
-    mdb_txn_abort(txn);
+    end_walk(txn, cur);
     return rc;
 }
 
