@@ -365,6 +365,7 @@ int pm_apply_derive_study(MDB_txn *txn, pm_store *s, const char *uid)
     pm__study_view__init(&f.sv);
     f.sv.state = "unreported";
     uint8_t *buf = NULL;
+    Pm__StudyView *prev = NULL; /* the view this one replaces, with its index entries */
     int rc = pm_apply_load_key_events(txn, s, KIND_STUDY, uid, &evs);
     for (size_t i = 0; !rc && i < evs.n; i++)
         if (author_valid(txn, s, &authors, evs.items[i]))
@@ -376,19 +377,13 @@ int pm_apply_derive_study(MDB_txn *txn, pm_store *s, const char *uid)
     if (rc)
         goto done;
 
-    /* The old record, to take its index entries out. */
     MDB_val k = {strlen(uid), (void *)uid}, old;
-    if (mdb_get(txn, s->studies, &k, &old) == 0) {
-        Pm__StudyView *prev = pm__study_view__unpack(NULL, old.mv_size, old.mv_data);
-        if (prev && prev->study)
-            rc = pm_study_indexes_put(txn, s, prev, uid, 0);
-        if (prev)
-            pm__study_view__free_unpacked(prev, NULL);
-    }
-    if (rc)
-        goto done;
+    if (mdb_get(txn, s->studies, &k, &old) == 0)
+        prev = pm__study_view__unpack(NULL, old.mv_size, old.mv_data);
     if (!f.sv.study) { /* nothing valid announces it (yet): no view */
         rc = pm_view_write(txn, s, s->studies, 's', uid, strlen(uid), NULL, 0);
+        if (!rc)
+            rc = pm_study_indexes_update(txn, s, prev, NULL, uid);
         goto done;
     }
     if (f.n_holders > 1)
@@ -407,10 +402,12 @@ int pm_apply_derive_study(MDB_txn *txn, pm_store *s, const char *uid)
         goto done;
     }
     pm__study_view__pack(&f.sv, buf);
-    rc = pm_view_write(txn, s, s->studies, 's', uid, strlen(uid), buf, len);
+    rc = pm_study_indexes_update(txn, s, prev, &f.sv, uid);
     if (!rc)
-        rc = pm_study_indexes_put(txn, s, &f.sv, uid, 1);
+        rc = pm_view_write(txn, s, s->studies, 's', uid, strlen(uid), buf, len);
 done:
+    if (prev)
+        pm__study_view__free_unpacked(prev, NULL);
     free(buf);
     study_fold_free(&f);
     author_cache_free(&authors);

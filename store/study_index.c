@@ -10,35 +10,80 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Secondary indexes of the study views (not part of the digest): value NUL uid. */
-static int put_index(MDB_txn *txn, MDB_dbi dbi, const char *value, const char *uid, int add)
+/* LMDB's key limit; every key below fits: DICOM's LO (64) + NUL + UI (64), or an
+ * attribute (1 + PM_ATTR_VALUE_MAX + 1 + PM_UID_MAX), or a time and a UID. */
+enum { ENTRY_KEY_MAX = 511, ENTRY_VAL_MAX = 8 };
+
+/* One entry a view is listed under: its table, key and (for the due index) value. */
+typedef struct {
+    MDB_dbi dbi;
+    const char *what; /* for errors */
+    size_t klen, vlen;
+    uint8_t key[ENTRY_KEY_MAX];
+    uint8_t val[ENTRY_VAL_MAX];
+} index_entry;
+
+/* Every entry of one view: computed once, then written, removed, or compared with the
+ * entries of the view it replaces. */
+typedef struct {
+    index_entry *e;
+    size_t n, cap;
+    int failed; /* out of memory */
+} entry_list;
+
+static index_entry *entry_add(entry_list *l, MDB_dbi dbi, const char *what)
 {
-    size_t vlen = strlen(value), ulen = strlen(uid);
-    uint8_t key[511]; /* LMDB's key limit; DICOM's LO (64) + NUL + UI (64) fit easily */
-    if (vlen + ulen + 1 > sizeof key)
-        return PM_OK;
-    memcpy(key, value, vlen);
-    key[vlen] = 0;
-    memcpy(key + vlen + 1, uid, ulen);
-    MDB_val k = {vlen + 1 + ulen, key}, v = {0, ""};
-    int rc = add ? mdb_put(txn, dbi, &k, &v, 0) : mdb_del(txn, dbi, &k, NULL);
-    return rc == MDB_NOTFOUND ? PM_OK : pm_store_mdb_error(rc, "study index");
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 24;
+        index_entry *grown = realloc(l->e, cap * sizeof *grown);
+        if (!grown) {
+            l->failed = 1;
+            return NULL;
+        }
+        l->e = grown;
+        l->cap = cap;
+    }
+    index_entry *e = &l->e[l->n++];
+    e->dbi = dbi;
+    e->what = what;
+    e->klen = e->vlen = 0;
+    return e;
 }
 
-/* A time-keyed index (time(8 BE) uid -> ""): adds or removes uid under time_ms; a zero
- * time lists nothing. */
-static int put_timed(MDB_txn *txn, MDB_dbi dbi, uint64_t time_ms, const char *uid, int add,
-                     const char *what)
+/* The patient and date indexes: value NUL uid. */
+static void list_index(entry_list *l, MDB_dbi dbi, const char *value, const char *uid,
+                       const char *what)
+{
+    size_t vlen = strlen(value), ulen = strlen(uid);
+    if (vlen + ulen + 1 > ENTRY_KEY_MAX)
+        return;
+    index_entry *e = entry_add(l, dbi, what);
+    if (!e)
+        return;
+    memcpy(e->key, value, vlen);
+    e->key[vlen] = 0;
+    memcpy(e->key + vlen + 1, uid, ulen);
+    e->klen = vlen + 1 + ulen;
+}
+
+/* A time-keyed index (time(8 BE) uid), with an optional 8-byte value; a zero time
+ * lists nothing. */
+static void list_timed(entry_list *l, MDB_dbi dbi, uint64_t time_ms, const char *uid,
+                       const uint8_t *val, const char *what)
 {
     size_t ulen = strlen(uid);
-    uint8_t key[8 + PM_UID_MAX];
     if (!time_ms || ulen > PM_UID_MAX)
-        return PM_OK;
-    pm_put_be64(key, time_ms);
-    memcpy(key + 8, uid, ulen);
-    MDB_val k = {8 + ulen, key}, v0 = {0, ""};
-    int rc = add ? mdb_put(txn, dbi, &k, &v0, 0) : mdb_del(txn, dbi, &k, NULL);
-    return rc == MDB_NOTFOUND ? PM_OK : pm_store_mdb_error(rc, what);
+        return;
+    index_entry *e = entry_add(l, dbi, what);
+    if (!e)
+        return;
+    pm_put_be64(e->key, time_ms);
+    memcpy(e->key + 8, uid, ulen);
+    e->klen = 8 + ulen;
+    if (val) {
+        memcpy(e->val, val, 8);
+        e->vlen = 8;
+    }
 }
 
 /* The lease end a claimed item's entries carry (0: not claimed; a claim without a
@@ -54,21 +99,13 @@ static uint64_t lease_end(const Pm__StudyView *v)
  * reads as open) and has a due time is listed by due time, so `worklist --overdue`
  * walks only what is due before now; its value is the item's lease end, so `status`
  * counts the overdue and the orphans from the index alone. A function of the view. */
-static int put_due_index(MDB_txn *txn, pm_store *s, const Pm__StudyView *v, const char *uid,
-                         int add)
+static void list_due(entry_list *l, pm_store *s, const Pm__StudyView *v, const char *uid)
 {
-    uint64_t due = pm_wl_due_ms(v);
-    size_t ulen = strlen(uid);
-    if ((strcmp(v->state, "unreported") != 0 && strcmp(v->state, "claimed") != 0) || !due ||
-        ulen > PM_UID_MAX)
-        return PM_OK;
-    uint8_t key[8 + PM_UID_MAX], lease[8];
-    pm_put_be64(key, due);
-    memcpy(key + 8, uid, ulen);
+    if (strcmp(v->state, "unreported") != 0 && strcmp(v->state, "claimed") != 0)
+        return;
+    uint8_t lease[8];
     pm_put_be64(lease, lease_end(v));
-    MDB_val k = {8 + ulen, key}, val = {sizeof lease, lease};
-    int rc = add ? mdb_put(txn, s->bydue, &k, &val, 0) : mdb_del(txn, s->bydue, &k, NULL);
-    return rc == MDB_NOTFOUND ? PM_OK : pm_store_mdb_error(rc, "due index");
+    list_timed(l, s->bydue, pm_wl_due_ms(v), uid, lease, "due index");
 }
 
 void pm_study_index_lease_text(uint64_t ms, char out[17])
@@ -76,14 +113,6 @@ void pm_study_index_lease_text(uint64_t ms, char out[17])
     uint8_t be[8];
     pm_put_be64(be, ms);
     pm_hex_encode(be, sizeof be, out);
-}
-
-/* The final-reports index: items whose report is final, by the time it became so, so
- * that the acquiring node's RIS sender walks only what is new. */
-static int put_final_index(MDB_txn *txn, pm_store *s, const Pm__StudyView *v, const char *uid,
-                           int add)
-{
-    return put_timed(txn, s->byfinal, pm_wl_final_ms(v), uid, add, "final index");
 }
 
 void pm_study_index_normalize(char attr, const char *value, char *out)
@@ -100,83 +129,109 @@ void pm_study_index_normalize(char attr, const char *value, char *out)
     out[n] = '\0';
 }
 
-static int put_attr(MDB_txn *txn, pm_store *s, char attr, const char *value, const char *uid,
-                    int add)
+/* The attribute index: attr value NUL uid. */
+static void list_attr(entry_list *l, pm_store *s, char attr, const char *value, const char *uid)
 {
     char norm[PM_ATTR_VALUE_MAX + 1];
     pm_study_index_normalize(attr, value, norm);
-    if (!*norm)
-        return PM_OK; /* an empty value matches only universal queries, which scan */
     size_t vlen = strlen(norm), ulen = strlen(uid);
-    uint8_t key[1 + PM_ATTR_VALUE_MAX + 1 + PM_UID_MAX];
-    if (ulen > PM_UID_MAX)
-        return PM_OK;
-    key[0] = (uint8_t)attr;
-    memcpy(key + 1, norm, vlen);
-    key[1 + vlen] = 0;
-    memcpy(key + 2 + vlen, uid, ulen);
-    MDB_val k = {2 + vlen + ulen, key}, v = {0, ""};
-    int rc = add ? mdb_put(txn, s->byattr, &k, &v, 0) : mdb_del(txn, s->byattr, &k, NULL);
-    return rc == MDB_NOTFOUND ? PM_OK : pm_store_mdb_error(rc, "attribute index");
+    if (!vlen || ulen > PM_UID_MAX)
+        return; /* an empty value matches only universal queries, which scan */
+    index_entry *e = entry_add(l, s->byattr, "attribute index");
+    if (!e)
+        return;
+    e->key[0] = (uint8_t)attr;
+    memcpy(e->key + 1, norm, vlen);
+    e->key[1 + vlen] = 0;
+    memcpy(e->key + 2 + vlen, uid, ulen);
+    e->klen = 2 + vlen + ulen;
 }
 
 /* One entry per distinct modality, compared whole (node/studies/modalities.h). */
-static int put_modalities(MDB_txn *txn, pm_store *s, const Pm__StudyAnnounced *st, const char *uid,
-                          int add)
+static void list_modalities(entry_list *l, pm_store *s, const Pm__StudyAnnounced *st,
+                            const char *uid)
 {
     char list[PM_STUDY_MODALITIES_MAX];
     pm_study_modalities(st, list, sizeof list);
-    int rc = PM_OK;
-    for (char *m = list, *next; !rc && m && *m; m = next) {
+    for (char *m = list, *next; m && *m; m = next) {
         next = strchr(m, '\\');
         if (next)
             *next++ = '\0';
-        rc = put_attr(txn, s, PM_ATTR_MODALITY, m, uid, add);
+        list_attr(l, s, PM_ATTR_MODALITY, m, uid);
     }
-    return rc;
 }
 
-int pm_study_indexes_put(MDB_txn *txn, pm_store *s, const Pm__StudyView *v, const char *uid,
-                         int add)
+/* Every index entry of view v of study uid: the one rule of what is indexed. */
+static void list_entries(entry_list *l, pm_store *s, const Pm__StudyView *v, const char *uid)
 {
     const Pm__StudyAnnounced *st = v->study;
     if (!st)
-        return PM_OK;
-    int rc = put_index(txn, s->bypatient, st->patient_id, uid, add);
-    if (!rc)
-        rc = put_index(txn, s->bydate, st->study_date, uid, add);
-    if (!rc)
-        rc = put_due_index(txn, s, v, uid, add);
-    if (!rc)
-        rc = put_final_index(txn, s, v, uid, add);
-    if (!rc)
-        rc = put_attr(txn, s, PM_ATTR_ACCESSION, st->accession_number, uid, add);
-    if (!rc)
-        rc = put_attr(txn, s, PM_ATTR_PATIENT_NAME, st->patient_name, uid, add);
-    if (!rc)
-        rc = put_attr(txn, s, PM_ATTR_REFERRER, st->referring_physician, uid, add);
-    if (!rc)
-        rc = put_attr(txn, s, PM_ATTR_DESCRIPTION, st->study_description, uid, add);
-    if (!rc)
-        rc = put_attr(txn, s, PM_ATTR_STUDY_TIME, st->study_time, uid, add);
-    if (!rc)
-        rc = put_modalities(txn, s, st, uid, add);
-    if (!rc)
-        rc = put_attr(txn, s, PM_ATTR_STATE, v->state, uid, add);
-    if (!rc)
-        rc = put_attr(txn, s, PM_ATTR_PRIORITY, pm_wl_priority(v), uid, add);
-    if (!rc && st->terms)
-        rc = put_attr(txn, s, PM_ATTR_SUBSPECIALTY, st->terms->subspecialty, uid, add);
+        return;
+    list_index(l, s->bypatient, st->patient_id, uid, "patient index");
+    list_index(l, s->bydate, st->study_date, uid, "date index");
+    list_due(l, s, v, uid);
+    /* The final-reports index: items whose report is final, by the time it became so,
+     * so that the acquiring node's RIS sender walks only what is new. */
+    list_timed(l, s->byfinal, pm_wl_final_ms(v), uid, NULL, "final index");
+    list_attr(l, s, PM_ATTR_ACCESSION, st->accession_number, uid);
+    list_attr(l, s, PM_ATTR_PATIENT_NAME, st->patient_name, uid);
+    list_attr(l, s, PM_ATTR_REFERRER, st->referring_physician, uid);
+    list_attr(l, s, PM_ATTR_DESCRIPTION, st->study_description, uid);
+    list_attr(l, s, PM_ATTR_STUDY_TIME, st->study_time, uid);
+    list_modalities(l, s, st, uid);
+    list_attr(l, s, PM_ATTR_STATE, v->state, uid);
+    list_attr(l, s, PM_ATTR_PRIORITY, pm_wl_priority(v), uid);
+    if (st->terms)
+        list_attr(l, s, PM_ATTR_SUBSPECIALTY, st->terms->subspecialty, uid);
     char lease[17];
-    if (!rc && lease_end(v) && lease_end(v) != UINT64_MAX) {
+    if (lease_end(v) && lease_end(v) != UINT64_MAX) {
         pm_study_index_lease_text(lease_end(v), lease);
-        rc = put_attr(txn, s, PM_ATTR_LEASE, lease, uid, add);
+        list_attr(l, s, PM_ATTR_LEASE, lease, uid);
     }
     char site[2 * PM_ID_BYTES + 1];
-    if (!rc && v->site.len == PM_ID_BYTES) {
+    if (v->site.len == PM_ID_BYTES) {
         pm_hex_encode(v->site.data, PM_ID_BYTES, site);
-        rc = put_attr(txn, s, PM_ATTR_SITE, site, uid, add);
+        list_attr(l, s, PM_ATTR_SITE, site, uid);
     }
+}
+
+static int entry_write(MDB_txn *txn, const index_entry *e, int add)
+{
+    MDB_val k = {e->klen, (void *)e->key}, v = {e->vlen, e->vlen ? (void *)e->val : ""};
+    int rc = add ? mdb_put(txn, e->dbi, &k, &v, 0) : mdb_del(txn, e->dbi, &k, NULL);
+    return rc == MDB_NOTFOUND ? PM_OK : pm_store_mdb_error(rc, e->what);
+}
+
+/* Whether l holds an entry with e's table and key (and, with_value, its value). */
+static int entry_listed(const entry_list *l, const index_entry *e, int with_value)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        const index_entry *o = &l->e[i];
+        if (o->dbi == e->dbi && o->klen == e->klen && memcmp(o->key, e->key, e->klen) == 0)
+            return !with_value || (o->vlen == e->vlen && memcmp(o->val, e->val, e->vlen) == 0);
+    }
+    return 0;
+}
+
+int pm_study_indexes_update(MDB_txn *txn, pm_store *s, const Pm__StudyView *prev,
+                            const Pm__StudyView *next, const char *uid)
+{
+    entry_list before = {0}, after = {0};
+    if (prev)
+        list_entries(&before, s, prev, uid);
+    if (next)
+        list_entries(&after, s, next, uid);
+    int rc = before.failed || after.failed ? PM_E_NOMEM : PM_OK;
+    /* Most of a study's entries (patient, date, accession, names) outlive a claim or a
+     * report: only those that change are written, which is most of the apply's cost. */
+    for (size_t i = 0; !rc && i < before.n; i++)
+        if (!entry_listed(&after, &before.e[i], 0))
+            rc = entry_write(txn, &before.e[i], 0);
+    for (size_t i = 0; !rc && i < after.n; i++)
+        if (!entry_listed(&before, &after.e[i], 1))
+            rc = entry_write(txn, &after.e[i], 1);
+    free(before.e);
+    free(after.e);
     return rc;
 }
 
@@ -200,7 +255,7 @@ int pm_study_indexes_rebuild(MDB_txn *txn, pm_store *s)
         }
         memcpy(uid, k.mv_data, k.mv_size);
         uid[k.mv_size] = '\0';
-        rc = pm_study_indexes_put(txn, s, sv, uid, 1);
+        rc = pm_study_indexes_update(txn, s, NULL, sv, uid);
         pm__study_view__free_unpacked(sv, NULL);
     }
     mdb_cursor_close(cur);

@@ -15,9 +15,10 @@
  * version has every index rebuilt from the views once (pm_study_indexes_rebuild). */
 #define PM_STUDY_INDEX_VERSION 4
 
-/* Adds (add) or removes every index entry of view v of study uid. */
-int pm_study_indexes_put(MDB_txn *txn, pm_store *s, const Pm__StudyView *v, const char *uid,
-                         int add);
+/* Replaces the index entries of view prev of study uid by those of view next (either
+ * NULL: none), writing only the entries that differ. */
+int pm_study_indexes_update(MDB_txn *txn, pm_store *s, const Pm__StudyView *prev,
+                            const Pm__StudyView *next, const char *uid);
 
 /* The attribute value as it is kept in the index, into out (PM_ATTR_VALUE_MAX + 1). */
 void pm_study_index_normalize(char attr, const char *value, char *out);
