@@ -27,10 +27,14 @@ int pm_event_list_push(pm_event_list *l, pm_event *ev);
 /* A set of study UIDs, owned. */
 typedef struct {
     char **uids;
-    size_t n;
+    size_t n, cap;
 } pm_uid_list;
 
+/* Adds uid to the list; duplicates stay until pm_uid_list_unique (a feed of a decade's
+ * events names each of its studies several times: one check per add was quadratic). */
 int pm_uid_list_add(pm_uid_list *l, const char *uid);
+/* Sorts the list and drops its duplicates: call before walking it. */
+void pm_uid_list_unique(pm_uid_list *l);
 void pm_uid_list_free(pm_uid_list *l);
 
 /* The per-key index: key kind(1) name NUL position. */

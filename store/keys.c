@@ -196,17 +196,38 @@ int pm_apply_delete_event(MDB_txn *txn, pm_store *s, const pm_event *ev)
 
 int pm_uid_list_add(pm_uid_list *l, const char *uid)
 {
-    for (size_t i = 0; i < l->n; i++)
-        if (strcmp(l->uids[i], uid) == 0)
-            return PM_OK;
-    char **grown = realloc(l->uids, (l->n + 1) * sizeof *grown);
-    if (!grown)
-        return PM_E_NOMEM;
-    l->uids = grown;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 16;
+        char **grown = realloc(l->uids, cap * sizeof *grown);
+        if (!grown)
+            return PM_E_NOMEM;
+        l->uids = grown;
+        l->cap = cap;
+    }
     if (!(l->uids[l->n] = strdup(uid)))
         return PM_E_NOMEM;
     l->n++;
     return PM_OK;
+}
+
+static int compare_uids(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void pm_uid_list_unique(pm_uid_list *l)
+{
+    if (l->n < 2)
+        return;
+    qsort(l->uids, l->n, sizeof *l->uids, compare_uids);
+    size_t kept = 1;
+    for (size_t i = 1; i < l->n; i++) {
+        if (strcmp(l->uids[i], l->uids[kept - 1]) == 0)
+            free(l->uids[i]);
+        else
+            l->uids[kept++] = l->uids[i];
+    }
+    l->n = kept;
 }
 
 void pm_uid_list_free(pm_uid_list *l)

@@ -340,6 +340,8 @@ static int rederive_author(MDB_txn *txn, pm_store *s, const uint8_t *author)
     pm_uid_list *lists[2] = {&uids, &reporters};
     if (!rc)
         rc = pm_forks_each_txn(txn, s, author, collect_alt_uid, lists);
+    pm_uid_list_unique(&uids);
+    pm_uid_list_unique(&reporters);
     for (size_t i = 0; !rc && i < uids.n; i++)
         rc = pm_apply_derive_study(txn, s, uids.uids[i]);
     for (size_t i = 0; !rc && i < reporters.n; i++)
@@ -401,6 +403,7 @@ int pm_apply_derive_membership(MDB_txn *txn, pm_store *s)
     for (size_t i = 0; !rc && i < n_changed; i++)
         rc = rederive_author(txn, s, changed[i]);
     /* Studies touched by events the cut removed. */
+    pm_uid_list_unique(&touched);
     for (size_t i = 0; !rc && i < touched.n; i++)
         rc = pm_apply_derive_study(txn, s, touched.uids[i]);
     membership_free(&ms);
