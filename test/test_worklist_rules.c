@@ -149,6 +149,11 @@ static void test_next(void)
     r2.n_subspecialties = 1;
     CHECK_EQ_INT(pm_next_pick(&r1, roster, 2, ptrs, 4, 0), 2);
     CHECK_EQ_INT(pm_next_pick(&r2, roster, 2, ptrs, 4, 0), 3);
+    /* The ranking keeps ranks, not views, and works out the spread for the most urgent
+     * item as it is offered: the order the walk offers items in changes nothing. */
+    const Pm__StudyView *reversed[] = {&items[3], &items[2], &items[1], &items[0]};
+    CHECK_EQ_INT(pm_next_pick(&r1, roster, 2, reversed, 4, 0), 1); /* 1.3 */
+    CHECK_EQ_INT(pm_next_pick(&r2, roster, 2, reversed, 4, 0), 0); /* 1.4 */
     /* A reporter taking no work (capacity 0) is not spread over: with a.neuro off,
      * b.general is first and gets the most urgent. */
     r1.capacity = 0;

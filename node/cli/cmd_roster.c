@@ -224,44 +224,16 @@ int pm_cmd_reporter(int argc, char **argv)
 typedef struct {
     const Pm__ReporterView *reporter;
     uint64_t now;
-    Pm__StudyView **items; /* owned copies of the items the reporter may take */
-    size_t n, cap;
-    size_t held; /* claims the reporter holds now */
-    int failed;
+    pm_next_ranking *ranking; /* the items the reporter may take, by their ranks */
+    size_t held;              /* claims the reporter holds now */
 } next_walk;
-
-static Pm__StudyView *copy_view(const Pm__StudyView *s)
-{
-    size_t len = pm__study_view__get_packed_size(s);
-    uint8_t *buf = malloc(len ? len : 1);
-    Pm__StudyView *copy = NULL;
-    if (buf) {
-        pm__study_view__pack(s, buf);
-        copy = pm__study_view__unpack(NULL, len, buf);
-    }
-    free(buf);
-    return copy;
-}
 
 static int collect_candidate(void *ctx, const Pm__StudyView *s)
 {
     next_walk *w = ctx;
     const Pm__StudyView *one[] = {s};
     w->held += pm_next_claims_held(w->reporter, one, 1, w->now);
-    if (!pm_next_eligible(w->reporter, s, w->now))
-        return 0;
-    if (w->n == w->cap) {
-        size_t cap = w->cap ? 2 * w->cap : 64;
-        Pm__StudyView **grown = realloc(w->items, cap * sizeof *grown);
-        if (!grown)
-            return w->failed = 1;
-        w->items = grown;
-        w->cap = cap;
-    }
-    if (!(w->items[w->n] = copy_view(s)))
-        return w->failed = 1;
-    w->n++;
-    return 0;
+    return pm_next_ranking_offer(w->ranking, s) ? PM_E_NOMEM : 0;
 }
 
 typedef struct {
@@ -332,6 +304,9 @@ int pm_cmd_next(int argc, char **argv)
     w.reporter = me;
     w.now = pm_now_ms();
     int r = pm_views_reporters(node.store, copy_reporter, &roster);
+    if (!r && !(w.ranking = pm_next_ranking_new(me, (const Pm__ReporterView *const *)roster.r,
+                                                roster.n, w.now)))
+        r = PM_E_NOMEM;
     /* Only open items can be offered or count against capacity: the state index lists
      * them (a claimed item whose lease lapsed is offered again). */
     if (!r)
@@ -340,8 +315,8 @@ int pm_cmd_next(int argc, char **argv)
     if (!r)
         r = pm_views_studies_by_attr(node.store, PM_ATTR_STATE, "claimed", 1, collect_candidate,
                                      &w);
-    if (r || w.failed) {
-        rc = pm_cli_fail("cannot read the worklist: %s", pm_strerror(r ? r : PM_E_NOMEM));
+    if (r) {
+        rc = pm_cli_fail("cannot read the worklist: %s", pm_strerror(r));
         goto done;
     }
     if (me->capacity == 0) {
@@ -355,17 +330,20 @@ int pm_cmd_next(int argc, char **argv)
                          reporter, w.held);
         goto done;
     }
-    long pick = pm_next_pick(me, (const Pm__ReporterView *const *)roster.r, roster.n,
-                             (const Pm__StudyView *const *)w.items, w.n, w.now);
-    if (pick < 0)
+    char *uid = NULL;
+    Pm__StudyView *pick = NULL;
+    if (pm_next_ranking_pick(w.ranking, &uid) < 0)
         rc = pm_cli_fail("nothing for %s: no unclaimed item of their sub-specialties and sites",
                          reporter);
+    else if (pm_views_study(node.store, uid, &pick) != PM_OK)
+        rc = pm_cli_fail("cannot read study %s", uid);
     else
-        rc = print_next(&a, w.items[pick], w.now);
+        rc = print_next(&a, pick, w.now);
+    free(uid);
+    if (pick)
+        pm__study_view__free_unpacked(pick, NULL);
 done:
-    for (size_t i = 0; i < w.n; i++)
-        pm__study_view__free_unpacked(w.items[i], NULL);
-    free(w.items);
+    pm_next_ranking_free(&w.ranking);
     roster_free(&roster);
     if (me)
         pm__reporter_view__free_unpacked(me, NULL);

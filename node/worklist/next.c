@@ -65,12 +65,24 @@ static int64_t share_left(const Pm__StudyView *sv, uint64_t now_ms)
     return ((int64_t)due - (int64_t)now_ms) * 1000000 / window;
 }
 
+/* An eligible item as the ranking keeps it: its rank, not its view. */
 typedef struct {
-    size_t index;
+    size_t offered; /* its place in the order offered */
     int cls;
     int64_t left;
-    const char *uid;
+    char *uid;
 } candidate;
+
+struct pm_next_ranking {
+    const Pm__ReporterView *r;
+    const Pm__ReporterView *const *roster;
+    size_t n_roster;
+    uint64_t now_ms;
+    candidate *c;
+    size_t n, cap, offered;
+    size_t top_place; /* r's place among its peers for the most urgent item so far */
+    int failed;       /* out of memory */
+};
 
 static int by_urgency(const void *a, const void *b)
 {
@@ -95,23 +107,75 @@ static size_t place_among_peers(const Pm__ReporterView *r, const Pm__ReporterVie
     return place;
 }
 
+pm_next_ranking *pm_next_ranking_new(const Pm__ReporterView *r,
+                                     const Pm__ReporterView *const *roster, size_t n_roster,
+                                     uint64_t now_ms)
+{
+    pm_next_ranking *k = calloc(1, sizeof *k);
+    if (k)
+        *k = (pm_next_ranking){.r = r, .roster = roster, .n_roster = n_roster, .now_ms = now_ms};
+    return k;
+}
+
+int pm_next_ranking_offer(pm_next_ranking *k, const Pm__StudyView *sv)
+{
+    size_t offered = k->offered++;
+    if (k->failed || !pm_next_eligible(k->r, sv, k->now_ms))
+        return k->failed;
+    if (k->n == k->cap) {
+        size_t cap = k->cap ? 2 * k->cap : 64;
+        candidate *grown = realloc(k->c, cap * sizeof *grown);
+        if (!grown)
+            return k->failed = 1;
+        k->c = grown;
+        k->cap = cap;
+    }
+    candidate *c = &k->c[k->n];
+    *c = (candidate){offered, urgency_class(sv, k->now_ms), share_left(sv, k->now_ms),
+                     strdup(sv->study->study_instance_uid)};
+    if (!c->uid)
+        return k->failed = 1;
+    /* The spread depends on the most urgent item, known only at the end: r's place is
+     * worked out whenever a more urgent one is offered, while its view is at hand. */
+    if (k->n == 0 || by_urgency(c, &k->c[0]) < 0) {
+        k->top_place = place_among_peers(k->r, k->roster, k->n_roster, sv, k->now_ms);
+        candidate top = *c;
+        *c = k->c[0];
+        k->c[0] = top;
+    }
+    k->n++;
+    return 0;
+}
+
+long pm_next_ranking_pick(pm_next_ranking *k, char **uid)
+{
+    if (k->failed || k->n == 0)
+        return -1;
+    qsort(k->c, k->n, sizeof *k->c, by_urgency);
+    const candidate *pick = &k->c[k->top_place % k->n];
+    if (uid && !(*uid = strdup(pick->uid)))
+        return -1;
+    return (long)pick->offered;
+}
+
+void pm_next_ranking_free(pm_next_ranking **k_p)
+{
+    if (!k_p || !*k_p)
+        return;
+    for (size_t i = 0; i < (*k_p)->n; i++)
+        free((*k_p)->c[i].uid);
+    free((*k_p)->c);
+    free(*k_p);
+    *k_p = NULL;
+}
+
 long pm_next_pick(const Pm__ReporterView *r, const Pm__ReporterView *const *roster, size_t n_roster,
                   const Pm__StudyView *const *items, size_t n, uint64_t now_ms)
 {
-    candidate *c = calloc(n + 1, sizeof *c);
-    if (!c)
-        return -1;
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++)
-        if (pm_next_eligible(r, items[i], now_ms))
-            c[m++] = (candidate){i, urgency_class(items[i], now_ms), share_left(items[i], now_ms),
-                                 items[i]->study->study_instance_uid};
-    long pick = -1;
-    if (m > 0) {
-        qsort(c, m, sizeof *c, by_urgency);
-        size_t place = place_among_peers(r, roster, n_roster, items[c[0].index], now_ms);
-        pick = (long)c[place % m].index;
-    }
-    free(c);
+    pm_next_ranking *k = pm_next_ranking_new(r, roster, n_roster, now_ms);
+    for (size_t i = 0; k && i < n; i++)
+        pm_next_ranking_offer(k, items[i]);
+    long pick = k ? pm_next_ranking_pick(k, NULL) : -1;
+    pm_next_ranking_free(&k);
     return pick;
 }

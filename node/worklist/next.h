@@ -30,8 +30,28 @@ int pm_next_eligible(const Pm__ReporterView *r, const Pm__StudyView *sv, uint64_
 size_t pm_next_claims_held(const Pm__ReporterView *r, const Pm__StudyView *const *items, size_t n,
                            uint64_t now_ms);
 
-/* The index in items of the item to offer r, or -1 when none is eligible. roster lists
- * every reporter (r among them), for the spread. */
+/* A ranking of the items r may take, offered one at a time and kept as their ranks, not
+ * their views: what lets `next` walk every open item of a decade's worklist without
+ * holding them. roster lists every reporter (r among them), for the spread; r and
+ * roster must outlive the ranking. */
+typedef struct pm_next_ranking pm_next_ranking;
+
+/* NULL when out of memory. */
+pm_next_ranking *pm_next_ranking_new(const Pm__ReporterView *r,
+                                     const Pm__ReporterView *const *roster, size_t n_roster,
+                                     uint64_t now_ms);
+
+/* Offers item sv (kept only if r may take it). Nonzero when out of memory. */
+int pm_next_ranking_offer(pm_next_ranking *k, const Pm__StudyView *sv);
+
+/* The place, in the order offered, of the item to offer r, or -1 when none is eligible
+ * (or memory ran out); with uid, its study UID too (the caller frees it). */
+long pm_next_ranking_pick(pm_next_ranking *k, char **uid);
+
+void pm_next_ranking_free(pm_next_ranking **k_p);
+
+/* The index in items of the item to offer r, or -1 when none is eligible: a ranking of
+ * items[0..n). */
 long pm_next_pick(const Pm__ReporterView *r, const Pm__ReporterView *const *roster, size_t n_roster,
                   const Pm__StudyView *const *items, size_t n, uint64_t now_ms);
 
