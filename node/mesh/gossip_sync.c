@@ -7,9 +7,11 @@
 #include "proto/clock.h"
 #include "proto/error.h"
 #include "proto/log.h"
+#include "store/event.h"
 #include "store/feed.h"
 #include "store/forks.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -147,6 +149,53 @@ static void send_range(pm_gossip *g, const pm_channel *ch, pm_gossip_batch *b,
     }
 }
 
+/* One origin of an answer: what to send of it, and when its first event to send was
+ * written (the Lamport time). */
+typedef struct {
+    const pm_head *head;
+    pm_sync_plan plan;
+    uint64_t first_lamport; /* UINT64_MAX: nothing to send */
+} answer_origin;
+
+static int note_lamport(void *ctx, const uint8_t *raw, size_t len)
+{
+    pm_event *ev;
+    if (pm_event_parse_stored(raw, len, &ev) == PM_OK) {
+        *(uint64_t *)ctx = ev->body->lamport;
+        pm_event_destroy(&ev);
+    }
+    return 0;
+}
+
+static int by_first_lamport(const void *a, const void *b)
+{
+    const answer_origin *x = a, *y = b;
+    if (x->first_lamport != y->first_lamport)
+        return x->first_lamport < y->first_lamport ? -1 : 1;
+    return memcmp(x->head->origin, y->head->origin, PM_ID_BYTES);
+}
+
+/* The origins to answer from, oldest first: by the Lamport time of the first event the
+ * peer lacks. A node catching up then gets a member's admission before that member's
+ * events; sent in id order, a feed that came before the admissions was stored with its
+ * author not yet valid, and derived all over again when the admission landed. */
+static answer_origin *plan_answer(pm_gossip *g, const Pm__Hello *h, const pm_head *heads, size_t n)
+{
+    answer_origin *o = calloc(n ? n : 1, sizeof *o);
+    if (!o)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        o[i].head = &heads[i];
+        pm_sync_plan_origin(g->store, &heads[i], their_entry(h, heads[i].origin), &o[i].plan);
+        o[i].first_lamport = UINT64_MAX;
+        if (o[i].plan.from_seq <= heads[i].seq)
+            pm_feed_read(g->store, heads[i].origin, o[i].plan.from_seq, 1, SIZE_MAX, note_lamport,
+                         &o[i].first_lamport);
+    }
+    qsort(o, n, sizeof *o, by_first_lamport);
+    return o;
+}
+
 void pm_gossip_handle_hello(pm_gossip *g, const pm_channel *ch, const Pm__Hello *h)
 {
     if (ch->peer && h->digest.len == PM_HASH_BYTES) {
@@ -177,23 +226,25 @@ void pm_gossip_handle_hello(pm_gossip *g, const pm_channel *ch, const Pm__Hello 
      * thus streams without sending anything twice. */
     size_t budget = PM_GOSSIP_BATCHES_PER_ANSWER;
     int forked = 0;
-    for (size_t i = 0; i < n && b.items && budget; i++) {
-        pm_sync_plan plan;
-        pm_sync_plan_origin(g->store, &heads[i], their_entry(h, heads[i].origin), &plan);
+    answer_origin *order = plan_answer(g, h, heads, n);
+    for (size_t k = 0; k < n && order && b.items && budget; k++) {
+        const pm_head *head = order[k].head;
+        const pm_sync_plan plan = order[k].plan;
         if (plan.diverged) {
             char who[9], origin[9];
             pm_warn("gossip",
                     "peer %s holds another event of origin %s at a seq this node holds: "
                     "sending the feed from seq %llu so the fork is kept as proof",
-                    pm_gossip_peer_name(ch->id, who), pm_gossip_peer_name(heads[i].origin, origin),
+                    pm_gossip_peer_name(ch->id, who), pm_gossip_peer_name(head->origin, origin),
                     (unsigned long long)plan.from_seq);
         }
-        send_range(g, ch, &b, heads[i].origin, plan.from_seq - 1, heads[i].seq, &budget);
+        send_range(g, ch, &b, head->origin, plan.from_seq - 1, head->seq, &budget);
         if (plan.branches && budget) {
-            pm_gossip_send_branches(g, ch, &b, heads[i].origin, &budget);
+            pm_gossip_send_branches(g, ch, &b, head->origin, &budget);
             forked = 1;
         }
     }
+    free(order);
     int more = budget == 0;
     if (b.items)
         pm_gossip_batch_flush(g, ch, NULL, &b);
