@@ -236,17 +236,18 @@ static int ingest_batch(pm_store *s, const uint8_t *const *bytes, const size_t *
 {
     /* Parse without the signature check first: an event already held (gossip often
      * brings the same event from several peers) is recognised by its bytes and needs
-     * no verification; only new ones pay for it, inside insert_event. */
+     * no verification; only new ones pay for it, inside insert_event. An event the
+     * checks parsed already is taken from them. */
     pm_event **evs = calloc(n ? n : 1, sizeof *evs);
     if (!evs)
         return PM_E_NOMEM;
-    for (size_t i = 0; i < n; i++)
-        results[i] = pm_event_parse_stored(bytes[i], lens[i], &evs[i]);
     MDB_txn *txn = NULL;
     int membership_pending = 0; /* membership is derived once per batch, at the end */
     int rc = pm_store_txn_begin(s, 1, &txn);
     for (size_t i = 0; !rc && i < n; i++) {
         int code = PM_OK, verdict = pm_sigcheck_wait(checks, i, &code);
+        evs[i] = pm_sigcheck_take(checks, i);
+        results[i] = evs[i] ? PM_OK : pm_event_parse_stored(bytes[i], lens[i], &evs[i]);
         if (verdict == PM_SIGCHECK_FAILED)
             results[i] = code;
         if (results[i] != PM_OK)

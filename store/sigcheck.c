@@ -22,6 +22,7 @@ struct pm_sigcheck {
     size_t n;
     unsigned char *state; /* per event: PENDING, then PM_SIGCHECK_*, written atomically */
     int *codes;           /* per event: why it FAILED */
+    pm_event **parsed;    /* per event: as parsed by its check, until taken */
     size_t next;          /* the next event a worker takes (atomic) */
     int stop;             /* atomic: the writer is done, workers leave */
     pthread_mutex_t mu;   /* with decided: the writer's wait */
@@ -55,7 +56,8 @@ static uint64_t head_of(pm_store *store, head_cache *c, const uint8_t *origin)
     return seq;
 }
 
-/* An event new to the store has its signature checked; others are the ingest's. */
+/* An event new to the store has its signature checked; others are the ingest's. The
+ * parsed event is kept for the writer (pm_sigcheck_take). */
 static int decide(pm_sigcheck *c, head_cache *heads, size_t i, int *code)
 {
     pm_event *ev = NULL;
@@ -67,7 +69,7 @@ static int decide(pm_sigcheck *c, head_cache *heads, size_t i, int *code)
         *code = pm_event_verify(ev);
         verdict = *code == PM_OK ? PM_SIGCHECK_OK : PM_SIGCHECK_FAILED;
     }
-    pm_event_destroy(&ev);
+    c->parsed[i] = ev; /* published to the writer with the verdict */
     return verdict;
 }
 
@@ -118,9 +120,11 @@ int pm_sigcheck_start(pm_store *store, const uint8_t *const *bytes, const size_t
     c->n = n;
     c->state = malloc(n);
     c->codes = calloc(n, sizeof *c->codes);
-    if (!c->state || !c->codes) {
+    c->parsed = calloc(n, sizeof *c->parsed);
+    if (!c->state || !c->codes || !c->parsed) {
         free(c->state);
         free(c->codes);
+        free(c->parsed);
         free(c);
         return PM_E_NOMEM;
     }
@@ -154,6 +158,15 @@ int pm_sigcheck_wait(pm_sigcheck *c, size_t i, int *code)
     return v;
 }
 
+pm_event *pm_sigcheck_take(pm_sigcheck *c, size_t i)
+{
+    if (!c || i >= c->n || __atomic_load_n(&c->state[i], __ATOMIC_ACQUIRE) == PENDING)
+        return NULL;
+    pm_event *ev = c->parsed[i];
+    c->parsed[i] = NULL;
+    return ev;
+}
+
 void pm_sigcheck_finish(pm_sigcheck **c_p)
 {
     pm_sigcheck *c = *c_p;
@@ -164,6 +177,9 @@ void pm_sigcheck_finish(pm_sigcheck **c_p)
         pthread_join(c->threads[k], NULL);
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->decided);
+    for (size_t i = 0; i < c->n; i++)
+        pm_event_destroy(&c->parsed[i]);
+    free(c->parsed);
     free(c->state);
     free(c->codes);
     free(c);

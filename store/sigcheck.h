@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store/event.h"
 #include "store/store.h"
 
 #define PM_SIGCHECK_THREADS 8
@@ -38,7 +39,12 @@ int pm_sigcheck_start(pm_store *store, const uint8_t *const *bytes, const size_t
  * c may be NULL (NONE). Called by one thread, with i in increasing order or not. */
 int pm_sigcheck_wait(pm_sigcheck *c, size_t i, int *code);
 
-/* Stops the workers (what they have not decided stays NONE) and frees c. */
+/* The event i as the check parsed it (after pm_sigcheck_wait said so), handed over to
+ * the caller, so the writer does not parse it again; NULL if it was not parsed here. */
+pm_event *pm_sigcheck_take(pm_sigcheck *c, size_t i);
+
+/* Stops the workers (what they have not decided stays NONE) and frees c, with every
+ * parsed event not taken. */
 void pm_sigcheck_finish(pm_sigcheck **c_p);
 
 #endif
