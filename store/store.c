@@ -257,7 +257,8 @@ int pm_store_open(const char *dir, uint64_t map_size, pm_store **out)
         (rc = open_dbi(txn, "bydue", &self->bydue)) ||
         (rc = open_dbi(txn, "byfinal", &self->byfinal)) ||
         (rc = open_dbi(txn, "byattr", &self->byattr)) ||
-        (rc = open_dbi(txn, "blobs", &self->blobs)) || (rc = open_dbi(txn, "local", &self->local)))
+        (rc = open_dbi(txn, "open", &self->open)) || (rc = open_dbi(txn, "blobs", &self->blobs)) ||
+        (rc = open_dbi(txn, "local", &self->local)))
         goto fail;
     if ((rc = upgrade_study_data(self, txn)))
         goto fail;

@@ -23,6 +23,7 @@ struct pm_store {
     MDB_dbi bydue;     /* due(8 BE) study uid -> "" : open items (unreported, claimed) */
     MDB_dbi byfinal;   /* final(8 BE) study uid -> "" : items whose report is final */
     MDB_dbi byattr;    /* attr(1) value NUL study uid -> "" (store/study_index.h) */
+    MDB_dbi open;      /* study uid -> its open item's ranking fields (store/study_index.h) */
     MDB_dbi blobs;     /* content hash(32) -> blob record (local, not in the digest) */
     MDB_dbi local;     /* node-local state, not in the digest */
 };

@@ -14,14 +14,21 @@
  * attribute (1 + PM_ATTR_VALUE_MAX + 1 + PM_UID_MAX), or a time and a UID. */
 enum { ENTRY_KEY_MAX = 511, ENTRY_VAL_MAX = 8 };
 
-/* One entry a view is listed under: its table, key and (for the due index) value. */
+/* One entry a view is listed under: its table, key and value (the due index's lease
+ * end in val; the open-items table's packed fields in blob, owned). */
 typedef struct {
     MDB_dbi dbi;
     const char *what; /* for errors */
     size_t klen, vlen;
     uint8_t key[ENTRY_KEY_MAX];
     uint8_t val[ENTRY_VAL_MAX];
+    uint8_t *blob;
 } index_entry;
+
+static const uint8_t *entry_value(const index_entry *e)
+{
+    return e->blob ? e->blob : e->val;
+}
 
 /* Every entry of one view: computed once, then written, removed, or compared with the
  * entries of the view it replaces. */
@@ -47,7 +54,15 @@ static index_entry *entry_add(entry_list *l, MDB_dbi dbi, const char *what)
     e->dbi = dbi;
     e->what = what;
     e->klen = e->vlen = 0;
+    e->blob = NULL;
     return e;
+}
+
+static void entry_list_free(entry_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->e[i].blob);
+    free(l->e);
 }
 
 /* The patient and date indexes: value NUL uid. */
@@ -161,6 +176,45 @@ static void list_modalities(entry_list *l, pm_store *s, const Pm__StudyAnnounced
     }
 }
 
+/* The open-items table: each open item (unreported or claimed: a lapsed lease still
+ * reads as open) under its UID, with only the fields that ranking it for `next` reads
+ * (node/worklist/next.h, node/worklist/states.h), packed as a StudyView: a few
+ * thousand pages to walk for every open item of a decade, where their views are spread
+ * over the whole study table. */
+static void list_open(entry_list *l, pm_store *s, const Pm__StudyView *v, const char *uid)
+{
+    size_t ulen = strlen(uid);
+    if (!pm_wl_state_open(v->state) || ulen > PM_UID_MAX)
+        return;
+    Pm__StudyAnnounced study = PM__STUDY_ANNOUNCED__INIT;
+    study.study_instance_uid = v->study->study_instance_uid;
+    study.terms = v->study->terms;
+    Pm__StudyView item = PM__STUDY_VIEW__INIT;
+    item.study = &study;
+    item.site = v->site;
+    item.announced_ms = v->announced_ms;
+    item.state = v->state;
+    item.claim = v->claim;
+    item.priority = v->priority;
+    item.due_ms = v->due_ms;
+    item.withdrawn = v->withdrawn;
+    item.reported_ms = v->reported_ms;
+    item.verified_ms = v->verified_ms;
+    size_t len = pm__study_view__get_packed_size(&item);
+    uint8_t *blob = malloc(len ? len : 1);
+    index_entry *e = blob ? entry_add(l, s->open, "open items") : NULL;
+    if (!e) {
+        free(blob);
+        l->failed = 1;
+        return;
+    }
+    pm__study_view__pack(&item, blob);
+    memcpy(e->key, uid, ulen);
+    e->klen = ulen;
+    e->blob = blob;
+    e->vlen = len;
+}
+
 /* Every index entry of view v of study uid: the one rule of what is indexed. */
 static void list_entries(entry_list *l, pm_store *s, const Pm__StudyView *v, const char *uid)
 {
@@ -170,6 +224,7 @@ static void list_entries(entry_list *l, pm_store *s, const Pm__StudyView *v, con
     list_index(l, s->bypatient, st->patient_id, uid, "patient index");
     list_index(l, s->bydate, st->study_date, uid, "date index");
     list_due(l, s, v, uid);
+    list_open(l, s, v, uid);
     /* The final-reports index: items whose report is final, by the time it became so,
      * so that the acquiring node's RIS sender walks only what is new. */
     list_timed(l, s->byfinal, pm_wl_final_ms(v), uid, NULL, "final index");
@@ -197,7 +252,7 @@ static void list_entries(entry_list *l, pm_store *s, const Pm__StudyView *v, con
 
 static int entry_write(MDB_txn *txn, const index_entry *e, int add)
 {
-    MDB_val k = {e->klen, (void *)e->key}, v = {e->vlen, e->vlen ? (void *)e->val : ""};
+    MDB_val k = {e->klen, (void *)e->key}, v = {e->vlen, e->vlen ? (void *)entry_value(e) : ""};
     int rc = add ? mdb_put(txn, e->dbi, &k, &v, 0) : mdb_del(txn, e->dbi, &k, NULL);
     return rc == MDB_NOTFOUND ? PM_OK : pm_store_mdb_error(rc, e->what);
 }
@@ -208,7 +263,8 @@ static int entry_listed(const entry_list *l, const index_entry *e, int with_valu
     for (size_t i = 0; i < l->n; i++) {
         const index_entry *o = &l->e[i];
         if (o->dbi == e->dbi && o->klen == e->klen && memcmp(o->key, e->key, e->klen) == 0)
-            return !with_value || (o->vlen == e->vlen && memcmp(o->val, e->val, e->vlen) == 0);
+            return !with_value ||
+                   (o->vlen == e->vlen && memcmp(entry_value(o), entry_value(e), e->vlen) == 0);
     }
     return 0;
 }
@@ -230,14 +286,14 @@ int pm_study_indexes_update(MDB_txn *txn, pm_store *s, const Pm__StudyView *prev
     for (size_t i = 0; !rc && i < after.n; i++)
         if (!entry_listed(&before, &after.e[i], 1))
             rc = entry_write(txn, &after.e[i], 1);
-    free(before.e);
-    free(after.e);
+    entry_list_free(&before);
+    entry_list_free(&after);
     return rc;
 }
 
 int pm_study_indexes_rebuild(MDB_txn *txn, pm_store *s)
 {
-    MDB_dbi all[] = {s->bypatient, s->bydate, s->bydue, s->byfinal, s->byattr};
+    MDB_dbi all[] = {s->bypatient, s->bydate, s->bydue, s->byfinal, s->byattr, s->open};
     int rc = PM_OK;
     for (size_t i = 0; !rc && i < sizeof all / sizeof all[0]; i++)
         rc = pm_store_mdb_error(mdb_drop(txn, all[i], 0), "empty an index");

@@ -207,6 +207,20 @@ int pm_views_studies_due_before(pm_store *s, uint64_t before_ms, pm_study_fn fn,
     return walk_timed(s, s->bydue, 0, before_ms, fn, ctx);
 }
 
+int pm_views_open_items(pm_store *s, pm_study_fn fn, void *ctx)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = begin_walk(s, s->open, "open cursor", &txn, &cur);
+    if (rc)
+        return rc;
+    MDB_val k, v;
+    for (int op = MDB_FIRST; !rc && mdb_cursor_get(cur, &k, &v, op) == 0; op = MDB_NEXT)
+        rc = call_study(&v, fn, ctx);
+    end_walk(txn, cur);
+    return rc;
+}
+
 int pm_views_count_overdue(pm_store *s, uint64_t now_ms, uint64_t *overdue, uint64_t *orphans)
 {
     *overdue = *orphans = 0;

@@ -72,6 +72,12 @@ enum {
 int pm_views_studies_by_attr(pm_store *store, char attr, const char *value, int exact,
                              pm_study_fn fn, void *ctx);
 
+/* Every open item (unreported or claimed), in study UID order, as the open-items table
+ * keeps it: a StudyView holding only what ranking it for `next` reads (state, claim,
+ * priority, due and announcement times, withdrawn, site, and the study's UID and
+ * worklist terms; store/study_index.c). Read the whole view with pm_views_study. */
+int pm_views_open_items(pm_store *store, pm_study_fn fn, void *ctx);
+
 /* How many open items (unreported or claimed) were due before now, and how many of those
  * read as unreported at now (their lease lapsed, or none): from the due index's keys and
  * values, no view read. */

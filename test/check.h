@@ -37,6 +37,16 @@
         }                                                                                          \
     } while (0)
 
+#define CHECK_EQ_STR(a, b)                                                                         \
+    do {                                                                                           \
+        const char *check_sa_ = (a), *check_sb_ = (b);                                             \
+        if (strcmp(check_sa_, check_sb_) != 0) {                                                   \
+            fprintf(stderr, "%s:%d: CHECK_EQ_STR failed: %s == \"%s\", %s == \"%s\"\n", __FILE__,  \
+                    __LINE__, #a, check_sa_, #b, check_sb_);                                       \
+            exit(1);                                                                               \
+        }                                                                                          \
+    } while (0)
+
 /* Expects a pm_* return code equal to want; prints both codes' pm_strerror texts. */
 #define CHECK_CODE(expr, want)                                                                     \
     do {                                                                                           \

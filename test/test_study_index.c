@@ -157,6 +157,56 @@ static int count_one(void *ctx, const Pm__StudyView *s)
     return 0;
 }
 
+/* The open items of a full scan, as UIDs joined by commas in UID order, and the same
+ * of the open-items table; each projection must rank like its whole view. */
+typedef struct {
+    pm_store *s;
+    uint64_t now;
+    char uids[512];
+} open_walk;
+
+static void add_uid(open_walk *w, const char *uid)
+{
+    size_t n = strlen(w->uids);
+    snprintf(w->uids + n, sizeof w->uids - n, "%s%s", n ? "," : "", uid);
+}
+
+static int open_in_scan(void *ctx, const Pm__StudyView *sv)
+{
+    if (pm_wl_state_open(sv->state))
+        add_uid(ctx, sv->study->study_instance_uid);
+    return 0;
+}
+
+static int open_in_table(void *ctx, const Pm__StudyView *item)
+{
+    open_walk *w = ctx;
+    const char *uid = item->study->study_instance_uid;
+    add_uid(w, uid);
+    Pm__StudyView *whole = NULL;
+    CHECK_RC(pm_views_study(w->s, uid, &whole));
+    CHECK_EQ_STR(pm_wl_state(item, w->now), pm_wl_state(whole, w->now));
+    CHECK_EQ_STR(pm_wl_priority(item), pm_wl_priority(whole));
+    CHECK_EQ_INT(pm_wl_due_ms(item), pm_wl_due_ms(whole));
+    CHECK_EQ_INT(pm_wl_at_risk(item, w->now), pm_wl_at_risk(whole, w->now));
+    CHECK_EQ_INT(item->withdrawn, whole->withdrawn);
+    CHECK_EQ_INT(item->announced_ms, whole->announced_ms);
+    CHECK(item->site.len == whole->site.len &&
+          memcmp(item->site.data, whole->site.data, item->site.len) == 0);
+    CHECK_EQ_STR(item->claim ? item->claim->reporter : "-",
+                 whole->claim ? whole->claim->reporter : "-");
+    pm__study_view__free_unpacked(whole, NULL);
+    return 0;
+}
+
+static void check_open_items(pm_store *s, uint64_t now)
+{
+    open_walk scan = {.s = s, .now = now}, table = {.s = s, .now = now};
+    CHECK_RC(pm_views_studies(s, NULL, NULL, open_in_scan, &scan));
+    CHECK_RC(pm_views_open_items(s, open_in_table, &table));
+    CHECK_EQ_STR(table.uids, scan.uids);
+}
+
 static void test_counts(pm_store *s, const pm_identity *id)
 {
     uint64_t now = pm_now_ms();
@@ -185,6 +235,8 @@ static void test_counts(pm_store *s, const pm_identity *id)
     CHECK_EQ_INT(slow.overdue, 3);
     EXPECT(s, PM_ATTR_STATE, "claimed", 1, "2.3,2.4,2.6"); /* as folded: 2.4, 2.6 lapse */
     EXPECT(s, PM_ATTR_PRIORITY, "urgent", 1, "2.1,2.2,2.3,2.4,2.5,2.6");
+    /* The open-items table: every open item (2.5 was reported), ranked as its view. */
+    check_open_items(s, now);
 }
 
 int main(void)

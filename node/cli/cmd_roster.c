@@ -307,14 +307,11 @@ int pm_cmd_next(int argc, char **argv)
     if (!r && !(w.ranking = pm_next_ranking_new(me, (const Pm__ReporterView *const *)roster.r,
                                                 roster.n, w.now)))
         r = PM_E_NOMEM;
-    /* Only open items can be offered or count against capacity: the state index lists
-     * them (a claimed item whose lease lapsed is offered again). */
+    /* Only open items can be offered or count against capacity: the open-items table
+     * lists them with what ranks them (a claimed item whose lease lapsed is offered
+     * again); the one picked is read whole below. */
     if (!r)
-        r = pm_views_studies_by_attr(node.store, PM_ATTR_STATE, "unreported", 1, collect_candidate,
-                                     &w);
-    if (!r)
-        r = pm_views_studies_by_attr(node.store, PM_ATTR_STATE, "claimed", 1, collect_candidate,
-                                     &w);
+        r = pm_views_open_items(node.store, collect_candidate, &w);
     if (r) {
         rc = pm_cli_fail("cannot read the worklist: %s", pm_strerror(r));
         goto done;
