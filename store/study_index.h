@@ -3,8 +3,8 @@
  * reports by time, the open items with the fields that rank them, and the attribute
  * index of accession number, patient name, modality, referring physician, study
  * description and study time). They are pure functions of the views, so of the events
- * (DESIGN.md invariant 2); the digest covers the views they are derived from. Not an API: runs inside the fold's write
- * transaction (store/studies.c) or the rebuild at open (store/store.c). */
+ * (DESIGN.md invariant 2); the digest covers the views they are derived from. Not an API: runs
+ * inside the fold's write transaction (store/studies.c) or the rebuild at open (store/store.c). */
 #ifndef PM_STORE_STUDY_INDEX_H
 #define PM_STORE_STUDY_INDEX_H
 
