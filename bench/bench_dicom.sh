@@ -202,9 +202,9 @@ log "B's views hold all $total studies $ELAPSED_MS ms after the import ended"
 pid_key="PatientID=P$(printf '%07d' $((N_STUDIES / 2)))"
 range_key="StudyDate=20100101-20100331" # ~1% of the studies
 for key in "$pid_key" "$range_key"; do
-    read -r hits_pm min_pm med_pm mean_pm < <("$PYD" "$here/dicom_find_timer.py" \
+    read -r hits_pm min_pm med_pm mean_pm _ < <("$PYD" "$here/dicom_find_timer.py" \
         "${NODE_DICOM_PORT[B]}" PACSMESH 50 "$key") || fail "C-FIND timing at B failed"
-    read -r hits_or min_or med_or mean_or < <("$PYD" "$here/dicom_find_timer.py" \
+    read -r hits_or min_or med_or mean_or _ < <("$PYD" "$here/dicom_find_timer.py" \
         "$OPORT" ORTHANC 50 "$key") || fail "C-FIND timing at Orthanc failed"
     [ "$hits_pm" = "$hits_or" ] || log "note: $key: $hits_pm matches at B, $hits_or at Orthanc"
     result "C-FIND $key (median ms)" "$med_pm" "$med_or" "$(ratio "$med_or" "$med_pm")" \

@@ -47,8 +47,9 @@ bench_find()
     local out
     out=$("$PYD" "$BENCH_DIR/dicom_find_timer.py" "${NODE_DICOM_PORT[1]}" PACSMESH "$RUNS" \
         StudyInstanceUID= "$@") || fail "C-FIND $label failed"
-    read -r hits min med mean <<<"$out"
-    printf '  C-FIND %-51s median %6s ms  (min %s; %s matches)\n' "$label" "$med" "$min" "$hits"
+    read -r hits min med mean first <<<"$out"
+    printf '  C-FIND %-51s median %6s ms  (min %s; %s matches; first match %s ms)\n' \
+        "$label" "$med" "$min" "$hits" "$first"
 }
 
 node_init 1 big

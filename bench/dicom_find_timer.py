@@ -1,8 +1,10 @@
 #!/usr/bin/python3
 """C-FIND latency without process start-up: one association to 127.0.0.1:PORT
 (called AE ARGV[2]), then RUNS Study Root C-FINDs at STUDY level with the keys given
-as KEYWORD=VALUE, each timed from the request's first byte to the final response.
-Prints: "<matches> <min_ms> <median_ms> <mean_ms>".
+as KEYWORD=VALUE, each timed from the request's first byte to the final response, and
+to the first match (what a viewer shows first, for a query of many matches).
+Prints: "<matches> <min_ms> <median_ms> <mean_ms> <median_first_match_ms>" (the last
+"-" when nothing matches).
 
     dicom_find_timer.py PORT AE RUNS PatientID=P0001000 [StudyDate=...]
 
@@ -85,7 +87,7 @@ def main():
     t, _ = recv_pdu(s)
     if t != 0x02:
         sys.exit("association refused")
-    times, matches = [], 0
+    times, firsts, matches = [], [], 0
     for run in range(runs):
         uid = FIND + b"\0"
         cmd = elem(0, 0x0002, uid) + elem(0, 0x0100, struct.pack("<H", 0x20)) + \
@@ -112,6 +114,8 @@ def main():
                         st = status_of(command)
                         command = b""
                         if st in (0xFF00, 0xFF01):
+                            if n == 0:
+                                firsts.append((time.perf_counter() - t0) * 1000)
                             n += 1
                         else:
                             done = True
@@ -122,8 +126,9 @@ def main():
         recv_pdu(s)
     except Exception:
         pass
-    print("%d %.2f %.2f %.2f" % (matches, min(times), statistics.median(times),
-                                 statistics.mean(times)))
+    first = "%.2f" % statistics.median(firsts) if firsts else "-"
+    print("%d %.2f %.2f %.2f %s" % (matches, min(times), statistics.median(times),
+                                    statistics.mean(times), first))
 
 
 if __name__ == "__main__":
