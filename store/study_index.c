@@ -116,7 +116,7 @@ static uint64_t lease_end(const Pm__StudyView *v)
  * counts the overdue and the orphans from the index alone. A function of the view. */
 static void list_due(entry_list *l, pm_store *s, const Pm__StudyView *v, const char *uid)
 {
-    if (strcmp(v->state, "unreported") != 0 && strcmp(v->state, "claimed") != 0)
+    if (!pm_wl_state_open(v->state))
         return;
     uint8_t lease[8];
     pm_put_be64(lease, lease_end(v));
