@@ -30,6 +30,9 @@ static void set_int(void *sock, int opt, int value)
     zmq_setsockopt(sock, opt, &value, sizeof value);
 }
 
+/* How long a dropped (revoked) peer's queued messages may still be sent. */
+#define REVOKED_LINGER_MS 2000
+
 static void set_common(void *sock)
 {
     /* ZeroMQ cuts a connection whose frame passes twice our limit (bounding memory);
@@ -346,8 +349,13 @@ int pm_transport_refresh(pm_transport *t, uint64_t now, uint64_t silent_ms)
             char hex[9];
             pm_hex_encode(t->peers[i].id, 4, hex);
             pm_info("transport", "peer %s is no longer a member: disconnecting", hex);
-            if (t->peers[i].dealer)
+            if (t->peers[i].dealer) {
+                /* What is queued to it still goes (the revocation itself, pushed just
+                 * before: the revoked node hears of it from no one else once every
+                 * member has dropped it), for a bounded time. */
+                set_int(t->peers[i].dealer, ZMQ_LINGER, REVOKED_LINGER_MS);
                 zmq_close(t->peers[i].dealer);
+            }
             continue;
         }
         t->peers[kept++] = t->peers[i];
