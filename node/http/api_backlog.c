@@ -39,10 +39,12 @@ static json_t *reporter_load(backlog_ctx *c, const char *id)
     return o;
 }
 
+/* s: an open item as the open-items table keeps it (store/views.h: the fields that
+ * rank it, which are all this reads). Items with a due time are the backlog. */
 static int count_open(void *ctx, const Pm__StudyView *s)
 {
     backlog_ctx *c = ctx;
-    if (!s->study)
+    if (!s->study || !pm_wl_due_ms(s))
         return 0;
     const char *state = pm_views_item_state(s, c->now);
     const char *sub = s->study->terms ? s->study->terms->subspecialty : "";
@@ -87,7 +89,7 @@ enum MHD_Result pm_http_api_backlog(pm_http_req *r)
 {
     backlog_ctx c = {pm_now_ms(), json_object(), json_object(), 0};
     c.midnight = c.now - c.now % DAY_MS;
-    int rc = pm_views_studies_due_before(r->srv->s.store, UINT64_MAX, count_open, &c);
+    int rc = pm_views_open_items(r->srv->s.store, count_open, &c);
     if (!rc)
         rc = pm_views_studies_final_since(r->srv->s.store, c.midnight, count_reported, &c);
     if (rc) {
