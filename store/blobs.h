@@ -54,6 +54,12 @@ typedef struct {
  * synced one by one). Returns p->rc. */
 int pm_blobs_prepare(pm_blobs *self, pm_blob_prep *p, const uint8_t *expect, uint32_t chunk_size);
 
+/* As pm_blobs_prepare, for len bytes in memory (a fetched instance assembled there):
+ * hashes them from memory and writes them to a fresh temporary file of the blob store
+ * (its path in p->tmp_path), so the file is never read back. */
+int pm_blobs_prepare_bytes(pm_blobs *self, pm_blob_prep *p, const void *data, size_t len,
+                           const uint8_t *expect);
+
 /* One local key/value written with a batch (val NULL deletes the key). */
 typedef struct {
     const void *key;

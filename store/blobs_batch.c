@@ -49,6 +49,46 @@ int pm_blobs_prepare(pm_blobs *b, pm_blob_prep *p, const uint8_t *expect, uint32
     return PM_OK;
 }
 
+/* Writes len bytes to a new file at path, synced if sync. */
+static int write_new_file(const char *path, const void *data, size_t len, int sync)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return errno == ENOSPC ? PM_E_NOSPACE : PM_E_IO;
+    int rc = PM_OK;
+    for (size_t done = 0; rc == PM_OK && done < len;) {
+        ssize_t n = write(fd, (const uint8_t *)data + done, len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            rc = errno == ENOSPC ? PM_E_NOSPACE : PM_E_IO;
+        else
+            done += (size_t)n;
+    }
+    if (rc == PM_OK && sync && fsync(fd) != 0)
+        rc = PM_E_IO;
+    if (close(fd) != 0 && rc == PM_OK)
+        rc = PM_E_IO;
+    if (rc != PM_OK)
+        unlink(path);
+    return rc;
+}
+
+int pm_blobs_prepare_bytes(pm_blobs *b, pm_blob_prep *p, const void *data, size_t len,
+                           const uint8_t *expect)
+{
+    p->chunks = NULL;
+    p->n_chunks = 0;
+    p->size = len;
+    pm_hash(data, len, p->hash);
+    p->rc = expect && sodium_memcmp(p->hash, expect, PM_HASH_BYTES) != 0 ? PM_E_HASH : PM_OK;
+    if (p->rc == PM_OK)
+        p->rc = pm_blobs_temp_path(b, p->tmp_path, sizeof p->tmp_path);
+    if (p->rc == PM_OK) /* pinned ones synced one by one, as in pm_blobs_prepare */
+        p->rc = write_new_file(p->tmp_path, data, len, p->pinned);
+    return p->rc;
+}
+
 /* Makes the blob's directory if it is new (and syncs the blob directory for it), and
  * moves the file in. The directory still needs its sync (done once per batch). */
 static int move_in(pm_blobs *b, pm_blob_prep *p, char *dir, size_t dirlen)

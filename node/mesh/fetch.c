@@ -264,11 +264,7 @@ static void next_holder(pm_fetcher *f, fetch_job *j, size_t idx, int rc, const c
     pm_hex_encode(in->hash, 8, hash);
     pm_warn("fetch", "instance %s from peer %s: %s; trying the next holder", hash, who, why);
     drop_flights_of(f, j, idx);
-    if (in->fd >= 0) {
-        close(in->fd);
-        unlink(in->tmp);
-        in->fd = -1;
-    }
+    pm_fetch_discard_partial(in);
     in->state = INST_PENDING;
     in->next_offset = in->received = 0;
     in->unreachable_ms = 0;
@@ -329,19 +325,60 @@ static void check_job(pm_fetcher *f, fetch_job *j)
         finish_job(f, j, failed_rc);
 }
 
+void pm_fetch_discard_partial(fetch_instance *in)
+{
+    free(in->buf);
+    in->buf = NULL;
+    if (in->fd >= 0) {
+        close(in->fd);
+        unlink(in->tmp);
+        in->fd = -1;
+    }
+}
+
+/* Where the instance's chunks go as they come: a buffer, or a temporary file for a
+ * large one. PM_OK, or it failed (and its waiters were told). */
+static int begin_instance(pm_fetcher *f, fetch_job *j, size_t idx)
+{
+    fetch_instance *in = &j->inst[idx];
+    if (in->size <= PM_FETCH_IN_MEMORY) {
+        if (!(in->buf = malloc(in->size ? in->size : 1))) {
+            fail_reason(in, PM_E_NOMEM);
+            instance_failed(f, j, idx);
+            return PM_E_NOMEM;
+        }
+        return PM_OK;
+    }
+    pm_blobs_temp_path(f->blobs, in->tmp, sizeof in->tmp);
+    in->fd = open(in->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (in->fd < 0) {
+        pm_error("fetch", "cannot create %s: %s", in->tmp, strerror(errno));
+        fail_reason(in, errno == ENOSPC ? PM_E_NOSPACE : PM_E_IO);
+        instance_failed(f, j, idx);
+        return PM_E_IO;
+    }
+    return PM_OK;
+}
+
+/* Keeps a chunk that matched its request: PM_OK, PM_E_NOSPACE or PM_E_IO. */
+static int keep_chunk(fetch_instance *in, const Pm__ChunkReply *rep)
+{
+    if (in->buf) { /* the request said where: offset + length lie within size */
+        memcpy(in->buf + rep->offset, rep->data.data, rep->data.len);
+        return PM_OK;
+    }
+    if (pwrite(in->fd, rep->data.data, rep->data.len, (off_t)rep->offset) == (ssize_t)rep->data.len)
+        return PM_OK;
+    return errno == ENOSPC ? PM_E_NOSPACE : PM_E_IO;
+}
+
 /* Sends the next chunk request of instance idx, if it has one. */
 static int request_chunk(pm_fetcher *f, fetch_job *j, size_t idx, uint64_t now)
 {
     fetch_instance *in = &j->inst[idx];
     if (in->state == INST_PENDING) {
-        pm_blobs_temp_path(f->blobs, in->tmp, sizeof in->tmp);
-        in->fd = open(in->tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
-        if (in->fd < 0) {
-            pm_error("fetch", "cannot create %s: %s", in->tmp, strerror(errno));
-            fail_reason(in, errno == ENOSPC ? PM_E_NOSPACE : PM_E_IO);
-            instance_failed(f, j, idx);
+        if (begin_instance(f, j, idx) != PM_OK)
             return 0;
-        }
         in->state = INST_ACTIVE;
     }
     if (in->state != INST_ACTIVE || (in->next_offset >= in->size && in->size))
@@ -461,18 +498,29 @@ static int chunk_matches(const fetch_instance *in, const Pm__ChunkReply *rep)
 static void hand_to_adopter(pm_fetcher *f, fetch_job *j, size_t idx, const uint8_t *holder)
 {
     fetch_instance *in = &j->inst[idx];
-    close(in->fd);
-    in->fd = -1;
     pm_fetch_adoption a;
     memset(&a, 0, sizeof a);
     a.job = j->id;
     a.inst = idx;
     memcpy(a.hash, in->hash, PM_HASH_BYTES);
     memcpy(a.holder, holder, PM_ID_BYTES);
-    snprintf(a.tmp, sizeof a.tmp, "%s", in->tmp);
+    /* The first of the job goes alone: the viewer's first image waits for no other. */
+    a.alone = !j->handed_first;
+    j->handed_first = 1;
+    if (in->buf) {
+        a.data = in->buf;
+        a.size = in->size;
+    } else {
+        close(in->fd);
+        snprintf(a.tmp, sizeof a.tmp, "%s", in->tmp);
+    }
+    in->buf = NULL;
+    in->fd = -1;
     in->state = INST_ADOPTING;
     if (pm_fetch_adopter_submit(f->adopter, &a) != PM_OK) {
-        unlink(in->tmp);
+        free(a.data);
+        if (!a.data)
+            unlink(a.tmp);
         in->state = INST_ACTIVE;
         next_holder(f, j, idx, PM_E_NOMEM, "out of memory");
     }
@@ -532,6 +580,7 @@ void pm_fetch_handle_reply(pm_fetcher *f, const pm_channel *ch, const Pm__ChunkR
     f->last_reply_ms = pm_now_ms();
     fetch_job *j = fl.job;
     fetch_instance *in = &j->inst[fl.inst];
+    int kept;
     if (rep->absent) {
         next_holder(f, j, fl.inst, PM_E_NOTFOUND, "it does not hold the blob");
     } else if (rep->offset != fl.offset || rep->data.len != fl.length ||
@@ -541,10 +590,9 @@ void pm_fetch_handle_reply(pm_fetcher *f, const pm_channel *ch, const Pm__ChunkR
     } else if (!chunk_matches(in, rep)) {
         f->stats.corrupt++;
         next_holder(f, j, fl.inst, PM_E_HASH, "a chunk does not match its signed hash (corrupt)");
-    } else if (pwrite(in->fd, rep->data.data, rep->data.len, (off_t)rep->offset) !=
-               (ssize_t)rep->data.len) {
-        int full = errno == ENOSPC;
-        next_holder(f, j, fl.inst, full ? PM_E_NOSPACE : PM_E_IO,
+    } else if ((kept = keep_chunk(in, rep)) != PM_OK) {
+        int full = kept == PM_E_NOSPACE;
+        next_holder(f, j, fl.inst, kept,
                     full ? "this node's disk is full" : "cannot write the chunk locally");
     } else {
         in->received += rep->data.len;

@@ -20,10 +20,12 @@
 #include "store/blobs.h"
 
 #define PM_FETCH_CHUNK (1u << 20)
-/* Requests in flight, within the transport's queue of 32 messages per peer (so chunk
- * replies and gossip share it without one being dropped). The chunk size stays 1 MiB: it
- * is the size the origin signs chunk hashes for, and what every node serves at most. */
-#define PM_FETCH_WINDOW 24
+/* Requests in flight: within half the transport's queue of 32 messages per peer, since
+ * ZeroMQ tells a sender of room in a pipe only after its reader has taken half of it; a
+ * holder's replies and gossip then share the queue without one being dropped. 12 chunks
+ * keep both ends busy on any link this side of a continent. The chunk size stays 1 MiB:
+ * it is the size the origin signs chunk hashes for, and what every node serves at most. */
+#define PM_FETCH_WINDOW 12
 #define PM_FETCH_TIMEOUT_MS 5000
 /* How long an instance waits for its holder's link to come back before trying the next. */
 #define PM_FETCH_RECONNECT_MS 10000

@@ -48,13 +48,19 @@ static void adopt_batch(pm_fetch_adopter *ad, pm_fetch_adoption *batch, size_t n
     pm_blob_prep *preps = calloc(n, sizeof *preps);
     if (!preps) {
         for (size_t i = 0; i < n; i++) {
-            unlink(batch[i].tmp);
+            if (!batch[i].data)
+                unlink(batch[i].tmp);
             batch[i].rc = PM_E_NOMEM;
         }
     } else {
         for (size_t i = 0; i < n; i++) {
-            snprintf(preps[i].tmp_path, sizeof preps[i].tmp_path, "%s", batch[i].tmp);
-            pm_blobs_prepare(ad->blobs, &preps[i], batch[i].hash, 0);
+            if (batch[i].data) {
+                pm_blobs_prepare_bytes(ad->blobs, &preps[i], batch[i].data, batch[i].size,
+                                       batch[i].hash);
+            } else {
+                snprintf(preps[i].tmp_path, sizeof preps[i].tmp_path, "%s", batch[i].tmp);
+                pm_blobs_prepare(ad->blobs, &preps[i], batch[i].hash, 0);
+            }
         }
         pm_blobs_commit_batch(ad->blobs, preps, n, NULL, 0);
         for (size_t i = 0; i < n; i++) {
@@ -67,6 +73,10 @@ static void adopt_batch(pm_fetch_adopter *ad, pm_fetch_adoption *batch, size_t n
                 pm_blob_verify_hashed(batch[i].hash, path, why, sizeof why);
         }
         free(preps);
+    }
+    for (size_t i = 0; i < n; i++) {
+        free(batch[i].data);
+        batch[i].data = NULL;
     }
     pthread_mutex_lock(&ad->lock);
     for (size_t i = 0; i < n; i++)
@@ -91,8 +101,11 @@ static void *run(void *arg)
             return NULL;
         }
         /* Whatever has queued up meanwhile is one batch: under load batches grow, and
-         * a lone instance is adopted at once. */
-        size_t n = ad->todo.n < BATCH_MAX ? ad->todo.n : BATCH_MAX;
+         * a lone instance is adopted at once; so is one marked alone. */
+        size_t n = 1;
+        while (n < ad->todo.n && n < BATCH_MAX && !ad->todo.items[0].alone &&
+               !ad->todo.items[n].alone)
+            n++;
         memcpy(batch, ad->todo.items, n * sizeof *batch);
         memmove(ad->todo.items, ad->todo.items + n, (ad->todo.n - n) * sizeof *batch);
         ad->todo.n -= n;

@@ -1,5 +1,6 @@
-/* The fetch's adopter: a thread that takes the fetched instances' files off the main loop,
- * checks each against the hash its origin signed, syncs it, and adopts them into the blob
+/* The fetch's adopter: a thread that takes the fetched instances off the main loop (their
+ * bytes, written to a file here; or a large one's file), checks each against the hash its
+ * origin signed, and adopts them into the blob
  * store in batches (one directory sync each and one index commit per batch, see
  * pm_blobs_commit_batch), so that the main loop goes on receiving chunks meanwhile.
  *
@@ -19,8 +20,11 @@ typedef struct {
     size_t inst;
     uint8_t hash[PM_HASH_BYTES]; /* what the file must hash to */
     uint8_t holder[PM_ID_BYTES]; /* who sent it */
-    char tmp[4096];              /* the file; the adopter's once submitted */
-    int rc;                      /* result: PM_OK, PM_E_HASH, ... */
+    uint8_t *data;               /* the bytes (malloc'ed, the adopter's once submitted) ... */
+    uint64_t size;
+    char tmp[4096]; /* ... or, if data is NULL, the file (the adopter's once submitted) */
+    int alone;      /* adopted in a batch of its own (the first of a job) */
+    int rc;         /* result: PM_OK, PM_E_HASH, ... */
 } pm_fetch_adoption;
 
 typedef struct pm_fetch_adopter pm_fetch_adopter;

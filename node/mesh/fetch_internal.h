@@ -20,7 +20,8 @@ typedef struct {
     size_t tries;            /* holders tried before this one */
     size_t silent_retries;   /* tries given back after a holder's silence (fetch.c) */
     uint64_t unreachable_ms; /* since when its holder's link has been down (0: it is up) */
-    char tmp[4096];
+    uint8_t *buf;   /* assembled in memory (up to PM_FETCH_IN_MEMORY bytes), else NULL ... */
+    char tmp[4096]; /* ... and written to this file */
     int fd;
     uint64_t next_offset; /* next chunk to request */
     uint64_t received;    /* bytes written */
@@ -45,6 +46,7 @@ typedef struct {
     int error;
     int remote;       /* another trust's study: every read is recorded */
     int told_waiting; /* logged that a holder's link is down and waited for */
+    int handed_first; /* an instance has gone to the adopter */
 } fetch_job;
 
 typedef struct {
@@ -77,6 +79,14 @@ struct pm_fetcher {
     uint64_t next_job, next_request;
     pm_fetch_stats stats;
 };
+
+/* Instances up to this size are assembled in memory and written out by the adopter, so
+ * the main loop neither creates nor writes files for them. With PM_FETCH_WINDOW requests
+ * in flight, each for a different instance at most, this bounds the buffers to 24 MiB. */
+#define PM_FETCH_IN_MEMORY (2u << 20)
+
+/* Discards what of the instance has come (its buffer or temporary file). */
+void pm_fetch_discard_partial(fetch_instance *in);
 
 /* node/mesh/fetch_plan.c */
 /* A job for what of study sv is not local, in series and instance order (the order a

@@ -155,10 +155,7 @@ void pm_fetch_add_reader(fetch_job *j, const char *reader)
 void pm_fetch_job_free(fetch_job *j)
 {
     for (size_t i = 0; i < j->n_inst; i++) {
-        if (j->inst[i].state == INST_ACTIVE) {
-            close(j->inst[i].fd);
-            unlink(j->inst[i].tmp);
-        }
+        pm_fetch_discard_partial(&j->inst[i]);
         free(j->inst[i].chunk_hashes);
     }
     free(j->inst);
