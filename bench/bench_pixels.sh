@@ -151,6 +151,9 @@ fi
 instances_are() { [ "$(study_field "$1" "$2" instances)" = "$3" ]; }
 wait_until 60 instances_are $B "$BIG" 300
 wait_until 60 instances_are $C "$BIG" 300
+# The retrieves start once the mesh is quiet (the small studies stored above announced
+# and replicated everywhere), so they are not measured against a catch-up.
+wait_until 120 digests_equal $A $B $C
 GET_N=0
 get_from() # AE PORT: C-GET of the CT into a fresh directory; FIRST_MS, WHOLE_MS
 {

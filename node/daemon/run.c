@@ -104,6 +104,8 @@ static void receive_dealer(daemon_state *d, pm_peer *peer)
         zmq_msg_close(&body);
         if (!got)
             break;
+        if (pm_fetch_adopted_waiting(d->fetcher)) /* a burst of chunk replies */
+            pm_fetch_handle_adopted(d->fetcher);
     }
     pm_gossip_burst_end(d->gossip);
 }

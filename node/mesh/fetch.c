@@ -554,6 +554,11 @@ int pm_fetch_wake_fd(pm_fetcher *f)
     return pm_fetch_adopter_fd(f->adopter);
 }
 
+int pm_fetch_adopted_waiting(pm_fetcher *f)
+{
+    return pm_fetch_adopter_ready(f->adopter);
+}
+
 void pm_fetch_handle_adopted(pm_fetcher *f)
 {
     pm_fetch_adoption *done = NULL;

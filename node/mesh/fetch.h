@@ -81,6 +81,10 @@ void pm_fetch_handle_reply(pm_fetcher *self, const pm_channel *ch, const Pm__Chu
  * checked and adopted off the main loop), and what to call when it is readable. */
 int pm_fetch_wake_fd(pm_fetcher *self);
 void pm_fetch_handle_adopted(pm_fetcher *self);
+/* Whether adopted instances wait to be handled: the loop asks between the messages of a
+ * burst, so that a viewer waiting for an instance that is here is told at once, not
+ * after the burst's other chunk replies. */
+int pm_fetch_adopted_waiting(pm_fetcher *self);
 
 /* Timeouts and new requests; returns ms until it wants to run again (or -1). */
 int pm_fetch_tick(pm_fetcher *self, uint64_t now_ms);

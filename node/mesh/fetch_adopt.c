@@ -25,6 +25,7 @@ struct pm_fetch_adopter {
     pthread_cond_t work;
     queue todo, done;
     int stop;
+    int ready;   /* results are waiting (atomic: read without the lock) */
     int wake[2]; /* pipe: the adopter writes a byte when results are waiting */
 };
 
@@ -82,6 +83,7 @@ static void adopt_batch(pm_fetch_adopter *ad, pm_fetch_adoption *batch, size_t n
     for (size_t i = 0; i < n; i++)
         if (push(&ad->done, &batch[i]) != PM_OK)
             pm_error("fetch", "out of memory: an adopted instance is not reported");
+    __atomic_store_n(&ad->ready, 1, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&ad->lock);
     char one = 1;
     if (write(ad->wake[1], &one, 1) < 0) { /* full: the loop has a wake-up pending anyway */
@@ -170,6 +172,11 @@ int pm_fetch_adopter_submit(pm_fetch_adopter *ad, const pm_fetch_adoption *a)
     return rc;
 }
 
+int pm_fetch_adopter_ready(pm_fetch_adopter *ad)
+{
+    return __atomic_load_n(&ad->ready, __ATOMIC_ACQUIRE);
+}
+
 int pm_fetch_adopter_fd(pm_fetch_adopter *ad)
 {
     return ad->wake[0];
@@ -185,6 +192,7 @@ int pm_fetch_adopter_results(pm_fetch_adopter *ad, pm_fetch_adoption **out, size
     *n = ad->done.n;
     ad->done.items = NULL;
     ad->done.n = ad->done.cap = 0;
+    __atomic_store_n(&ad->ready, 0, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&ad->lock);
     return PM_OK;
 }

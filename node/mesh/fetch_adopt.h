@@ -36,6 +36,9 @@ void pm_fetch_adopter_destroy(pm_fetch_adopter **self_p);
 /* Hands a finished file over (main loop). PM_E_NOMEM when the queue cannot grow. */
 int pm_fetch_adopter_submit(pm_fetch_adopter *self, const pm_fetch_adoption *a);
 
+/* Whether results are waiting, without a system call (any thread). */
+int pm_fetch_adopter_ready(pm_fetch_adopter *self);
+
 /* The file descriptor that becomes readable when results are waiting. */
 int pm_fetch_adopter_fd(pm_fetch_adopter *self);
 
