@@ -125,7 +125,7 @@ static void test_defaults(void)
     CHECK(cfg->n_destinations == 0);
     CHECK(cfg->gossip_interval_ms == 500);
     CHECK(cfg->gossip_fanout == 3);
-    CHECK(cfg->gossip_max_batch == 256);
+    CHECK(cfg->gossip_max_batch == 1024);
     CHECK(cfg->cache_max_bytes == 10ULL << 30);
     CHECK_STR(cfg->metrics_listen, "");
     CHECK(cfg->due_immediate_ms == 3600000ULL);

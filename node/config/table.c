@@ -92,7 +92,7 @@ const pm_config_key pm_config_keys[] = {
      "number of milliseconds", "Milliseconds between anti-entropy rounds."},
     {"gossip", "fanout", K_UINT, FIELD(gossip_fanout), 0, "3", 1, 64, "number of peers",
      "Peers contacted in each round."},
-    {"gossip", "max_batch", K_UINT, FIELD(gossip_max_batch), 0, "256", 1, 4096, "number of events",
+    {"gossip", "max_batch", K_UINT, FIELD(gossip_max_batch), 0, "1024", 1, 4096, "number of events",
      "Most events sent in one message."},
 
     {"cache", "max_bytes", K_BYTES, FIELD(cache_max_bytes), 0, "10GiB", MIB, UINT64_C(1) << 60,

@@ -384,7 +384,7 @@ void pm_gossip_push_local(pm_gossip *g)
     if (pm_feed_head(g->store, pm_identity_public(g->id), &head) != PM_OK ||
         head.seq <= g->pushed_seq || now < g->push_retry_ms)
         return;
-    unsigned max_batch = g->cfg->gossip_max_batch ? g->cfg->gossip_max_batch : 256;
+    unsigned max_batch = g->cfg->gossip_max_batch ? g->cfg->gossip_max_batch : 1024;
     pm_gossip_batch b = {calloc(max_batch, sizeof(ProtobufCBinaryData)), 0, max_batch, 0};
     if (!b.items)
         return;
