@@ -336,19 +336,14 @@ void pm_fetch_discard_partial(fetch_instance *in)
     }
 }
 
-/* Where the instance's chunks go as they come: a buffer, or a temporary file for a
- * large one. PM_OK, or it failed (and its waiters were told). */
+/* Where the instance's chunks go as they come: a buffer made when the first arrives
+ * (keep_chunk), or a temporary file for a large one. PM_OK, or it failed (and its
+ * waiters were told). */
 static int begin_instance(pm_fetcher *f, fetch_job *j, size_t idx)
 {
     fetch_instance *in = &j->inst[idx];
-    if (in->size <= PM_FETCH_IN_MEMORY) {
-        if (!(in->buf = malloc(in->size ? in->size : 1))) {
-            fail_reason(in, PM_E_NOMEM);
-            instance_failed(f, j, idx);
-            return PM_E_NOMEM;
-        }
+    if (in->size <= PM_FETCH_IN_MEMORY)
         return PM_OK;
-    }
     pm_blobs_temp_path(f->blobs, in->tmp, sizeof in->tmp);
     in->fd = open(in->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (in->fd < 0) {
@@ -360,10 +355,13 @@ static int begin_instance(pm_fetcher *f, fetch_job *j, size_t idx)
     return PM_OK;
 }
 
-/* Keeps a chunk that matched its request: PM_OK, PM_E_NOSPACE or PM_E_IO. */
+/* Keeps a chunk that matched its request: PM_OK, PM_E_NOMEM, PM_E_NOSPACE or PM_E_IO. */
 static int keep_chunk(fetch_instance *in, const Pm__ChunkReply *rep)
 {
-    if (in->buf) { /* the request said where: offset + length lie within size */
+    if (in->size <= PM_FETCH_IN_MEMORY) {
+        if (!in->buf && !(in->buf = malloc(in->size ? in->size : 1)))
+            return PM_E_NOMEM;
+        /* The request said where: offset and length lie within size. */
         memcpy(in->buf + rep->offset, rep->data.data, rep->data.len);
         return PM_OK;
     }
@@ -377,6 +375,11 @@ static int request_chunk(pm_fetcher *f, fetch_job *j, size_t idx, uint64_t now)
 {
     fetch_instance *in = &j->inst[idx];
     if (in->state == INST_PENDING) {
+        /* Instances waiting in memory to be adopted are bounded: no new one is begun
+         * until the adopter has caught up (its results run pm_fetch_tick again). */
+        if (in->size <= PM_FETCH_IN_MEMORY &&
+            pm_fetch_adopter_backlog(f->adopter) > PM_FETCH_ADOPT_BACKLOG)
+            return 0;
         if (begin_instance(f, j, idx) != PM_OK)
             return 0;
         in->state = INST_ACTIVE;
@@ -596,9 +599,10 @@ void pm_fetch_handle_reply(pm_fetcher *f, const pm_channel *ch, const Pm__ChunkR
         f->stats.corrupt++;
         next_holder(f, j, fl.inst, PM_E_HASH, "a chunk does not match its signed hash (corrupt)");
     } else if ((kept = keep_chunk(in, rep)) != PM_OK) {
-        int full = kept == PM_E_NOSPACE;
         next_holder(f, j, fl.inst, kept,
-                    full ? "this node's disk is full" : "cannot write the chunk locally");
+                    kept == PM_E_NOSPACE ? "this node's disk is full"
+                    : kept == PM_E_NOMEM ? "out of memory"
+                                         : "cannot write the chunk locally");
     } else {
         in->received += rep->data.len;
         j->bytes += rep->data.len;

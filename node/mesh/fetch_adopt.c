@@ -25,8 +25,9 @@ struct pm_fetch_adopter {
     pthread_cond_t work;
     queue todo, done;
     int stop;
-    int ready;   /* results are waiting (atomic: read without the lock) */
-    int wake[2]; /* pipe: the adopter writes a byte when results are waiting */
+    int ready;        /* results are waiting (atomic: read without the lock) */
+    uint64_t backlog; /* bytes submitted in memory, not yet written (atomic) */
+    int wake[2];      /* pipe: the adopter writes a byte when results are waiting */
 };
 
 static int push(queue *q, const pm_fetch_adoption *a)
@@ -76,6 +77,8 @@ static void adopt_batch(pm_fetch_adopter *ad, pm_fetch_adoption *batch, size_t n
         free(preps);
     }
     for (size_t i = 0; i < n; i++) {
+        if (batch[i].data)
+            __atomic_sub_fetch(&ad->backlog, batch[i].size, __ATOMIC_RELAXED);
         free(batch[i].data);
         batch[i].data = NULL;
     }
@@ -166,10 +169,18 @@ int pm_fetch_adopter_submit(pm_fetch_adopter *ad, const pm_fetch_adoption *a)
 {
     pthread_mutex_lock(&ad->lock);
     int rc = push(&ad->todo, a);
-    if (rc == PM_OK)
+    if (rc == PM_OK) {
+        if (a->data)
+            __atomic_add_fetch(&ad->backlog, a->size, __ATOMIC_RELAXED);
         pthread_cond_signal(&ad->work);
+    }
     pthread_mutex_unlock(&ad->lock);
     return rc;
+}
+
+uint64_t pm_fetch_adopter_backlog(pm_fetch_adopter *ad)
+{
+    return __atomic_load_n(&ad->backlog, __ATOMIC_RELAXED);
 }
 
 int pm_fetch_adopter_ready(pm_fetch_adopter *ad)

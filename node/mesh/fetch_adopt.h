@@ -36,6 +36,9 @@ void pm_fetch_adopter_destroy(pm_fetch_adopter **self_p);
 /* Hands a finished file over (main loop). PM_E_NOMEM when the queue cannot grow. */
 int pm_fetch_adopter_submit(pm_fetch_adopter *self, const pm_fetch_adoption *a);
 
+/* Bytes handed over in memory and not yet written out (any thread). */
+uint64_t pm_fetch_adopter_backlog(pm_fetch_adopter *self);
+
 /* Whether results are waiting, without a system call (any thread). */
 int pm_fetch_adopter_ready(pm_fetch_adopter *self);
 

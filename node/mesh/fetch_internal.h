@@ -81,9 +81,12 @@ struct pm_fetcher {
 };
 
 /* Instances up to this size are assembled in memory and written out by the adopter, so
- * the main loop neither creates nor writes files for them. With PM_FETCH_WINDOW requests
- * in flight, each for a different instance at most, this bounds the buffers to 24 MiB. */
+ * the main loop neither creates nor writes files for them. A buffer is made when the
+ * first chunk arrives, so those being assembled are about PM_FETCH_WINDOW at most (24 MiB);
+ * those handed to the adopter and not yet written are at most PM_FETCH_ADOPT_BACKLOG
+ * bytes (and one instance) before no new one is begun. */
 #define PM_FETCH_IN_MEMORY (2u << 20)
+#define PM_FETCH_ADOPT_BACKLOG (64u << 20)
 
 /* Discards what of the instance has come (its buffer or temporary file). */
 void pm_fetch_discard_partial(fetch_instance *in);
