@@ -521,8 +521,9 @@ static void hand_to_adopter(pm_fetcher *f, fetch_job *j, size_t idx, const uint8
     in->fd = -1;
     in->state = INST_ADOPTING;
     if (pm_fetch_adopter_submit(f->adopter, &a) != PM_OK) {
-        free(a.data);
-        if (!a.data)
+        if (a.data)
+            free(a.data);
+        else
             unlink(a.tmp);
         in->state = INST_ACTIVE;
         next_holder(f, j, idx, PM_E_NOMEM, "out of memory");
