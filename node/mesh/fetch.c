@@ -325,6 +325,12 @@ static void check_job(pm_fetcher *f, fetch_job *j)
         finish_job(f, j, failed_rc);
 }
 
+/* Whether the instance is assembled in memory (PM_FETCH_IN_MEMORY), not in a file. */
+static int in_memory(const fetch_instance *in)
+{
+    return in->size <= PM_FETCH_IN_MEMORY;
+}
+
 void pm_fetch_discard_partial(fetch_instance *in)
 {
     free(in->buf);
@@ -342,7 +348,7 @@ void pm_fetch_discard_partial(fetch_instance *in)
 static int begin_instance(pm_fetcher *f, fetch_job *j, size_t idx)
 {
     fetch_instance *in = &j->inst[idx];
-    if (in->size <= PM_FETCH_IN_MEMORY)
+    if (in_memory(in))
         return PM_OK;
     pm_blobs_temp_path(f->blobs, in->tmp, sizeof in->tmp);
     in->fd = open(in->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -358,7 +364,7 @@ static int begin_instance(pm_fetcher *f, fetch_job *j, size_t idx)
 /* Keeps a chunk that matched its request: PM_OK, PM_E_NOMEM, PM_E_NOSPACE or PM_E_IO. */
 static int keep_chunk(fetch_instance *in, const Pm__ChunkReply *rep)
 {
-    if (in->size <= PM_FETCH_IN_MEMORY) {
+    if (in_memory(in)) {
         if (!in->buf && !(in->buf = malloc(in->size ? in->size : 1)))
             return PM_E_NOMEM;
         /* The request said where: offset and length lie within size. */
@@ -377,8 +383,7 @@ static int request_chunk(pm_fetcher *f, fetch_job *j, size_t idx, uint64_t now)
     if (in->state == INST_PENDING) {
         /* Instances waiting in memory to be adopted are bounded: no new one is begun
          * until the adopter has caught up (its results run pm_fetch_tick again). */
-        if (in->size <= PM_FETCH_IN_MEMORY &&
-            pm_fetch_adopter_backlog(f->adopter) > PM_FETCH_ADOPT_BACKLOG)
+        if (in_memory(in) && pm_fetch_adopter_backlog(f->adopter) > PM_FETCH_ADOPT_BACKLOG)
             return 0;
         if (begin_instance(f, j, idx) != PM_OK)
             return 0;

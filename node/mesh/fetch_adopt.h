@@ -1,8 +1,8 @@
 /* The fetch's adopter: a thread that takes the fetched instances off the main loop (their
  * bytes, written to a file here; or a large one's file), checks each against the hash its
- * origin signed, and adopts them into the blob
- * store in batches (one directory sync each and one index commit per batch, see
- * pm_blobs_commit_batch), so that the main loop goes on receiving chunks meanwhile.
+ * origin signed, and adopts them into the blob store in batches (one directory sync each
+ * and one index commit per batch, see pm_blobs_commit_batch), so that the main loop goes
+ * on receiving chunks meanwhile.
  *
  * It talks to the main loop through two bounded queues under a lock, and wakes it through
  * a pipe whose read end the loop polls (the fetcher has no ZeroMQ context of its own). */
@@ -33,7 +33,8 @@ int pm_fetch_adopter_new(pm_blobs *blobs, pm_fetch_adopter **out);
 /* Finishes what was submitted, stops the thread and frees. Accepts NULL. */
 void pm_fetch_adopter_destroy(pm_fetch_adopter **self_p);
 
-/* Hands a finished file over (main loop). PM_E_NOMEM when the queue cannot grow. */
+/* Hands a finished instance over, its bytes or its file (main loop). PM_E_NOMEM when the
+ * queue cannot grow. */
 int pm_fetch_adopter_submit(pm_fetch_adopter *self, const pm_fetch_adoption *a);
 
 /* Bytes handed over in memory and not yet written out (any thread). */

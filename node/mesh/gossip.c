@@ -54,6 +54,11 @@ int pm_gossip_batch_add(void *ctx, const uint8_t *raw, size_t len)
     return 0;
 }
 
+unsigned pm_gossip_max_batch(const pm_gossip *g)
+{
+    return g->cfg->gossip_max_batch ? g->cfg->gossip_max_batch : 1024;
+}
+
 void pm_gossip_batch_clear(pm_gossip_batch *b)
 {
     for (size_t i = 0; i < b->n; i++)
@@ -384,7 +389,7 @@ void pm_gossip_push_local(pm_gossip *g)
     if (pm_feed_head(g->store, pm_identity_public(g->id), &head) != PM_OK ||
         head.seq <= g->pushed_seq || now < g->push_retry_ms)
         return;
-    unsigned max_batch = g->cfg->gossip_max_batch ? g->cfg->gossip_max_batch : 1024;
+    unsigned max_batch = pm_gossip_max_batch(g);
     pm_gossip_batch b = {calloc(max_batch, sizeof(ProtobufCBinaryData)), 0, max_batch, 0};
     if (!b.items)
         return;

@@ -44,6 +44,9 @@ typedef struct {
     size_t n, cap, bytes;
 } pm_gossip_batch;
 
+/* Most events in one batch: [gossip] max_batch (1024 if unset). */
+unsigned pm_gossip_max_batch(const pm_gossip *g);
+
 /* pm_feed_fn: copies an envelope in; non-zero when the batch is full. */
 int pm_gossip_batch_add(void *batch, const uint8_t *raw, size_t len);
 void pm_gossip_batch_clear(pm_gossip_batch *b);

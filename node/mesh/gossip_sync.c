@@ -218,7 +218,7 @@ void pm_gossip_handle_hello(pm_gossip *g, const pm_channel *ch, const Pm__Hello 
     size_t n = 0;
     if (pm_feed_heads(g->store, &heads, &n) != PM_OK)
         return;
-    unsigned max_batch = g->cfg->gossip_max_batch ? g->cfg->gossip_max_batch : 1024;
+    unsigned max_batch = pm_gossip_max_batch(g);
     pm_gossip_batch b = {calloc(max_batch, sizeof(ProtobufCBinaryData)), 0, max_batch, 0};
     /* Up to PM_GOSSIP_BATCHES_PER_ANSWER batches per answer; if more remains, the answer
      * ends with our own sync hello, after which (the connection keeps order) the
