@@ -435,6 +435,19 @@ static int request_chunk(pm_fetcher *f, fetch_job *j, size_t idx, uint64_t now)
     return 1;
 }
 
+/* How many of the job's instances, from the first, may be asked for now. The first
+ * instance travels alone until it has wholly arrived: on a machine of few cores the rest
+ * of the study in flight would otherwise share the link, the decryption and the disk
+ * with it, and the viewer's first image would wait for all of that. Not while its holder
+ * is unreachable: then the rest, perhaps held elsewhere, goes on. */
+static size_t askable(const fetch_job *j)
+{
+    const fetch_instance *first = &j->inst[0];
+    int travelling = j->n_inst && !j->handed_first && !first->unreachable_ms &&
+                     (first->state == INST_PENDING || first->state == INST_ACTIVE);
+    return travelling ? 1 : j->n_inst;
+}
+
 int pm_fetch_tick(pm_fetcher *f, uint64_t now)
 {
     /* Requests that took too long: that holder is treated as failing the instance.
@@ -459,9 +472,10 @@ int pm_fetch_tick(pm_fetcher *f, uint64_t now)
         if (j->state != 0)
             continue;
         int progress = 1;
+        size_t n = askable(j);
         while (progress && f->n_flight < PM_FETCH_WINDOW) {
             progress = 0;
-            for (size_t i = 0; i < j->n_inst && f->n_flight < PM_FETCH_WINDOW; i++)
+            for (size_t i = 0; i < n && f->n_flight < PM_FETCH_WINDOW; i++)
                 if (j->inst[i].state == INST_PENDING || j->inst[i].state == INST_ACTIVE)
                     progress |= request_chunk(f, j, i, now);
         }
