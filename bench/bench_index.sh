@@ -73,12 +73,18 @@ log "CLI, node stopped (median of $REPEAT, process start included); load average
 bench_cmd "studies --patient-id $PID1 --json" "'$PACSMESH' studies --dir '$D' --patient-id '$PID1' --json"
 bench_cmd "studies --accession $ACC --json" "'$PACSMESH' studies --dir '$D' --accession $ACC --json"
 bench_cmd "audit log --study UID --json" "'$PACSMESH' audit log --dir '$D' --study '$UID1' --json"
+bench_cmd "audit log --patient $PID1 --json" "'$PACSMESH' audit log --dir '$D' --patient '$PID1' --json"
 bench_cmd "status" "'$PACSMESH' status --dir '$D'"
 bench_cmd "worklist --state claimed --priority immediate --json" \
     "'$PACSMESH' worklist --dir '$D' --state claimed --priority immediate --json"
 bench_cmd "worklist --overdue --subspecialty neuro --json" \
     "'$PACSMESH' worklist --dir '$D' --overdue --subspecialty neuro --json"
 bench_cmd "next --reporter dr.bench --json" "'$PACSMESH' next --dir '$D' --reporter dr.bench --json"
+# gen_worklist's workflow happens in the month before it ran: its last day and month.
+DAY=$(date -u +%Y-%m-%d) MONTH_AGO=$(date -u -d '30 days ago' +%Y-%m-%d)
+bench_cmd "tat --from $DAY --to $DAY --json" "'$PACSMESH' tat --dir '$D' --from $DAY --to $DAY --json"
+bench_cmd "tat --from $MONTH_AGO --to $DAY --json" \
+    "'$PACSMESH' tat --dir '$D' --from $MONTH_AGO --to $DAY --json"
 
 node_start 1
 log "C-FIND, node running (median of $RUNS on one association); load average" \

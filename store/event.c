@@ -239,23 +239,36 @@ void pm_event_destroy(pm_event **self_p)
     *self_p = NULL;
 }
 
+/* Each payload's type name, as `audit log` prints it and `--type` takes it. */
+static const struct {
+    Pm__EventBody__PayloadCase payload;
+    const char *name;
+} event_types[] = {
+    {PM__EVENT_BODY__PAYLOAD_GENESIS, "genesis"},
+    {PM__EVENT_BODY__PAYLOAD_MEMBER_ADMITTED, "member-admitted"},
+    {PM__EVENT_BODY__PAYLOAD_MEMBER_REVOKED, "member-revoked"},
+    {PM__EVENT_BODY__PAYLOAD_STUDY_ANNOUNCED, "study-announced"},
+    {PM__EVENT_BODY__PAYLOAD_ITEM_CLAIMED, "item-claimed"},
+    {PM__EVENT_BODY__PAYLOAD_ITEM_RELEASED, "item-released"},
+    {PM__EVENT_BODY__PAYLOAD_REPORT_SUBMITTED, "report-submitted"},
+    {PM__EVENT_BODY__PAYLOAD_REPORT_VERIFIED, "report-verified"},
+    {PM__EVENT_BODY__PAYLOAD_STUDY_ACCESSED, "study-accessed"},
+    {PM__EVENT_BODY__PAYLOAD_ITEM_FLAGGED, "item-flagged"},
+    {PM__EVENT_BODY__PAYLOAD_STUDY_WITHDRAWN, "study-withdrawn"},
+    {PM__EVENT_BODY__PAYLOAD_REPORTER_REGISTERED, "reporter-registered"},
+};
+
 const char *pm_event_type(const Pm__EventBody *b)
 {
-    switch (b->payload_case) {
-    case PM__EVENT_BODY__PAYLOAD_GENESIS: return "genesis";
-    case PM__EVENT_BODY__PAYLOAD_MEMBER_ADMITTED: return "member-admitted";
-    case PM__EVENT_BODY__PAYLOAD_MEMBER_REVOKED: return "member-revoked";
-    case PM__EVENT_BODY__PAYLOAD_STUDY_ANNOUNCED: return "study-announced";
-    case PM__EVENT_BODY__PAYLOAD_ITEM_CLAIMED: return "item-claimed";
-    case PM__EVENT_BODY__PAYLOAD_ITEM_RELEASED: return "item-released";
-    case PM__EVENT_BODY__PAYLOAD_REPORT_SUBMITTED: return "report-submitted";
-    case PM__EVENT_BODY__PAYLOAD_REPORT_VERIFIED: return "report-verified";
-    case PM__EVENT_BODY__PAYLOAD_STUDY_ACCESSED: return "study-accessed";
-    case PM__EVENT_BODY__PAYLOAD_ITEM_FLAGGED: return "item-flagged";
-    case PM__EVENT_BODY__PAYLOAD_STUDY_WITHDRAWN: return "study-withdrawn";
-    case PM__EVENT_BODY__PAYLOAD_REPORTER_REGISTERED: return "reporter-registered";
-    default: return "unknown";
-    }
+    for (size_t i = 0; i < sizeof event_types / sizeof *event_types; i++)
+        if (event_types[i].payload == b->payload_case)
+            return event_types[i].name;
+    return "unknown";
+}
+
+const char *pm_event_type_name(size_t i)
+{
+    return i < sizeof event_types / sizeof *event_types ? event_types[i].name : NULL;
 }
 
 const char *pm_event_study_uid(const Pm__EventBody *b)

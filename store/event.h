@@ -59,6 +59,10 @@ void pm_event_destroy(pm_event **self_p);
 /* The SPEC's event type name: "genesis", "member-admitted", ... */
 const char *pm_event_type(const Pm__EventBody *body);
 
+/* The i-th type name pm_event_type gives (from 0), NULL past the last: the names
+ * `audit log --type` accepts. */
+const char *pm_event_type_name(size_t i);
+
 /* The study UID the event is about, or NULL. Borrowed from body. */
 const char *pm_event_study_uid(const Pm__EventBody *body);
 

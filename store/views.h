@@ -99,6 +99,11 @@ int pm_views_count_by_attr(pm_store *store, char attr, const char *value, int ex
 typedef int (*pm_event_bytes_fn)(void *ctx, const uint8_t *raw, size_t len);
 int pm_views_study_events(pm_store *store, const char *study_uid, pm_event_bytes_fn fn, void *ctx);
 
+/* As pm_views_study_events for every study of one patient (the patient index, by
+ * PatientID), their events together in the total order (store/patient_events.c). */
+int pm_views_patient_events(pm_store *store, const char *patient_id, pm_event_bytes_fn fn,
+                            void *ctx);
+
 /* One study; *out is the caller's (pm__study_view__free_unpacked). PM_E_NOTFOUND. */
 int pm_views_study(pm_store *store, const char *study_uid, Pm__StudyView **out);
 

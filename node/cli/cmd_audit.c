@@ -36,11 +36,11 @@ static int store_fork(void *ctx, const uint8_t *raw, size_t len)
     return s->fn(s->ctx, 'F', raw, len);
 }
 
-/* Feeds every record of FILE (or of the store in dir) to fn; with study, from the store,
- * only that study's events, by the per-study index, and the fork evidence. Prints its
- * own errors. */
-static int read_records(const char *file, const char *dir, const char *study, pm_auditfile_fn fn,
-                        void *ctx)
+/* Feeds every record of FILE (or of the store in dir) to fn; with study (or patient),
+ * from the store, only that study's (or that patient's studies') events, by the
+ * indexes, and the fork evidence. Prints its own errors. */
+static int read_records(const char *file, const char *dir, const char *study, const char *patient,
+                        pm_auditfile_fn fn, void *ctx)
 {
     if (file) {
         uint64_t where = 0;
@@ -63,8 +63,9 @@ static int read_records(const char *file, const char *dir, const char *study, pm
     if (rc)
         return rc;
     record_sink sink = {fn, ctx};
-    int r = study ? pm_views_study_events(node.store, study, store_event, &sink)
-                  : pm_feed_for_each(node.store, store_event, &sink);
+    int r = study     ? pm_views_study_events(node.store, study, store_event, &sink)
+            : patient ? pm_views_patient_events(node.store, patient, store_event, &sink)
+                      : pm_feed_for_each(node.store, store_event, &sink);
     if (!r)
         r = pm_forks_each(node.store, NULL, store_fork, &sink);
     pm_node_close(&node);
@@ -99,7 +100,7 @@ static int audit_verify(const pm_cli_args *a)
         return pm_cli_fail("cannot create a scratch store: %s", pm_strerror(r));
     /* A damaged file still has its events checked, so that the failures name the
      * origin and sequence of what was changed; the file-level error comes after. */
-    int file_rc = read_records(file, a->dir, NULL, add_record, v), rc = PM_EXIT_OK;
+    int file_rc = read_records(file, a->dir, NULL, NULL, add_record, v), rc = PM_EXIT_OK;
     uint64_t events = 0, problems = 0;
     if ((r = pm_verifier_finish(v, &events, &problems)))
         rc = pm_cli_fail("verification stopped: %s", pm_strerror(r));
@@ -138,9 +139,25 @@ static int audit_export(const pm_cli_args *a, const char *out)
 typedef struct {
     const char *origin_prefix;
     const char *study;
+    json_t *patient_studies; /* with --patient: {"UID": true} for each of the patient's */
+    const char *type;
     json_t *json;
     pm_table *table;
 } log_ctx;
+
+/* Whether the event is one the options asked for (the indexes chose the events; the
+ * fork evidence and a FILE's records are filtered here). */
+static int wanted(const log_ctx *c, const char *origin_hex, const Pm__EventBody *b)
+{
+    const char *study = pm_event_study_uid(b);
+    if (c->origin_prefix && strncasecmp(origin_hex, c->origin_prefix, strlen(c->origin_prefix)))
+        return 0;
+    if (c->study && (!study || strcmp(study, c->study) != 0))
+        return 0;
+    if (c->patient_studies && (!study || !json_object_get(c->patient_studies, study)))
+        return 0;
+    return !c->type || strcmp(pm_event_type(b), c->type) == 0;
+}
 
 static int log_record(void *vctx, char kind, const uint8_t *raw, size_t len)
 {
@@ -154,8 +171,7 @@ static int log_record(void *vctx, char kind, const uint8_t *raw, size_t len)
     char origin[PM_ID_HEX], when[32];
     pm_hex_encode(b->origin.data, PM_ID_BYTES, origin);
     const char *study = pm_event_study_uid(b), *reporter = pm_event_reporter(b);
-    if ((c->origin_prefix && strncasecmp(origin, c->origin_prefix, strlen(c->origin_prefix))) ||
-        (c->study && (!study || strcmp(study, c->study) != 0))) {
+    if (!wanted(c, origin, b)) {
         pm_event_destroy(&ev);
         return 0;
     }
@@ -215,20 +231,72 @@ static int log_record(void *vctx, char kind, const uint8_t *raw, size_t len)
     return 0;
 }
 
-static int audit_log(const pm_cli_args *a, const char *origin, const char *study)
+static int add_patient_study(void *ctx, const Pm__StudyView *sv)
+{
+    if (sv->study)
+        json_object_set_new(ctx, sv->study->study_instance_uid, json_true());
+    return 0;
+}
+
+/* Whether name is an event type (pm_event_type_name), else a usage error listing them. */
+static int check_type(const pm_cli_args *a, const char *name)
+{
+    char all[512] = "";
+    for (size_t i = 0; pm_event_type_name(i); i++) {
+        if (strcmp(pm_event_type_name(i), name) == 0)
+            return PM_EXIT_OK;
+        snprintf(all + strlen(all), sizeof all - strlen(all), "%s%s", i ? ", " : "",
+                 pm_event_type_name(i));
+    }
+    return pm_cli_usage(a->usage, "unknown event type '%s' (one of: %s)", name, all);
+}
+
+/* The studies of the patient into c->patient_studies (the patient index). */
+static int patient_studies(const pm_cli_args *a, const char *patient, log_ctx *c)
+{
+    pm_node node;
+    int rc = pm_node_open(a->dir, PM_NODE_STORE, &node);
+    if (rc)
+        return rc;
+    c->patient_studies = json_object();
+    int r = pm_views_studies(node.store, NULL, patient, add_patient_study, c->patient_studies);
+    pm_node_close(&node);
+    return r ? pm_cli_fail("cannot read the store: %s", pm_strerror(r)) : PM_EXIT_OK;
+}
+
+static int audit_log(const pm_cli_args *a, const char *origin, const char *study,
+                     const char *patient, const char *type)
 {
     if (a->nargs > 2)
         return pm_cli_usage(a->usage, "audit log takes at most one FILE");
+    if (study && patient)
+        return pm_cli_usage(a->usage, "give --study or --patient, not both");
+    const char *file = a->nargs == 2 ? a->args[1] : NULL;
+    if (patient && file)
+        return pm_cli_usage(a->usage,
+                            "--patient reads this node's store (its patient index), not a FILE; "
+                            "use --study with a FILE");
+    int rc = type ? check_type(a, type) : PM_EXIT_OK;
+    if (rc)
+        return rc;
     static const char *const head[] = {"TIME", "ORIGIN", "SEQ",      "LAMPORT",
                                        "TYPE", "STUDY",  "REPORTER", "DETAIL"};
-    log_ctx c = {origin, study, a->json ? json_array() : NULL,
+    log_ctx c = {origin,
+                 study,
+                 NULL,
+                 type,
+                 a->json ? json_array() : NULL,
                  a->json ? NULL : pm_table_new(8, head)};
-    int rc = read_records(a->nargs == 2 ? a->args[1] : NULL, a->dir, study, log_record, &c);
+    if (patient)
+        rc = patient_studies(a, patient, &c);
+    if (!rc)
+        rc = read_records(file, a->dir, study, patient, log_record, &c);
     if (!rc && c.json)
         pm_cli_print_json(json_incref(c.json));
     else if (!rc)
         pm_table_print(c.table, stdout);
     json_decref(c.json);
+    json_decref(c.patient_studies);
     pm_table_destroy(&c.table);
     return rc;
 }
@@ -333,7 +401,7 @@ static int audit_replay(const pm_cli_args *a, const char *until)
     int r = pm_verifier_new(scratch, ignore_problem, NULL, &c.v);
     if (r)
         return pm_cli_fail("cannot create a scratch store: %s", pm_strerror(r));
-    int rc = read_records(a->nargs == 2 ? a->args[1] : NULL, a->dir, NULL, replay_record, &c);
+    int rc = read_records(a->nargs == 2 ? a->args[1] : NULL, a->dir, NULL, NULL, replay_record, &c);
     uint64_t events = 0, problems = 0;
     if (!rc && (r = pm_verifier_finish(c.v, &events, &problems)))
         rc = pm_cli_fail("replay stopped: %s", pm_strerror(r));
@@ -374,11 +442,11 @@ static int audit_replay(const pm_cli_args *a, const char *until)
 
 int pm_cmd_audit(int argc, char **argv)
 {
-    const char *out = NULL, *origin = NULL, *study = NULL, *until = NULL;
-    pm_cli_opt opts[] = {{"out", &out, NULL},
-                         {"until", &until, NULL},
-                         {"origin", &origin, NULL},
-                         {"study", &study, NULL},
+    const char *out = NULL, *origin = NULL, *study = NULL, *until = NULL, *patient = NULL,
+               *type = NULL;
+    pm_cli_opt opts[] = {{"out", &out, NULL},         {"until", &until, NULL},
+                         {"origin", &origin, NULL},   {"study", &study, NULL},
+                         {"patient", &patient, NULL}, {"type", &type, NULL},
                          {NULL, NULL, NULL}};
     pm_cli_args a;
     int rc = pm_cli_parse(argc, argv, opts, &a);
@@ -391,7 +459,7 @@ int pm_cmd_audit(int argc, char **argv)
     else if (strcmp(a.args[0], "export") == 0)
         rc = audit_export(&a, out);
     else if (strcmp(a.args[0], "log") == 0)
-        rc = audit_log(&a, origin, study);
+        rc = audit_log(&a, origin, study, patient, type);
     else if (strcmp(a.args[0], "replay") == 0)
         rc = audit_replay(&a, until);
     else

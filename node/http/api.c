@@ -306,16 +306,21 @@ enum MHD_Result pm_http_api_audit(pm_http_req *r)
         args[n++] = "--study";
         args[n++] = study;
     }
+    if (patient && !study) { /* the patient index, then each study's events */
+        args[n++] = "--patient";
+        args[n++] = patient;
+    }
     if (origin) {
         args[n++] = "--origin";
         args[n++] = origin;
     }
     args[n++] = "--json";
     args[n] = NULL;
-    if (!patient && !user)
+    if (!user && !(patient && study))
         return answer_cli(r, args);
-    /* patient= and user= filter the log's JSON: the events of that patient's studies,
-     * or those naming that user (or the reporter id they are bound to). */
+    /* user= filters the log's JSON: the events naming that user (or the reporter id they
+     * are bound to); patient= with study= keeps the study's events if it is the
+     * patient's. */
     char *out = NULL, err[512] = "";
     size_t len = 0;
     int st =
