@@ -5,6 +5,7 @@
 #include "node/worklist/states.h"
 #include "proto/error.h"
 #include "store/event.h"
+#include "store/turnaround.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -215,6 +216,32 @@ static void list_open(entry_list *l, pm_store *s, const Pm__StudyView *v, const 
     e->vlen = len;
 }
 
+/* The final-reports index: items whose report is final, by the time it became so (so
+ * that the acquiring node's RIS sender walks only what is new), each with its
+ * turnaround record (store/turnaround.h). */
+static void list_final(entry_list *l, pm_store *s, const Pm__StudyView *v, const char *uid)
+{
+    uint64_t final_ms = pm_wl_final_ms(v);
+    size_t ulen = strlen(uid), len;
+    uint8_t *blob;
+    if (!final_ms || ulen > PM_UID_MAX)
+        return;
+    if (pm_turnaround_encode(v, final_ms, &blob, &len)) {
+        l->failed = 1;
+        return;
+    }
+    index_entry *e = entry_add(l, s->byfinal, "final index");
+    if (!e) {
+        free(blob);
+        return;
+    }
+    pm_put_be64(e->key, final_ms);
+    memcpy(e->key + 8, uid, ulen);
+    e->klen = 8 + ulen;
+    e->blob = blob;
+    e->vlen = len;
+}
+
 /* Every index entry of view v of study uid: the one rule of what is indexed. */
 static void list_entries(entry_list *l, pm_store *s, const Pm__StudyView *v, const char *uid)
 {
@@ -225,9 +252,7 @@ static void list_entries(entry_list *l, pm_store *s, const Pm__StudyView *v, con
     list_index(l, s->bydate, st->study_date, uid, "date index");
     list_due(l, s, v, uid);
     list_open(l, s, v, uid);
-    /* The final-reports index: items whose report is final, by the time it became so,
-     * so that the acquiring node's RIS sender walks only what is new. */
-    list_timed(l, s->byfinal, pm_wl_final_ms(v), uid, NULL, "final index");
+    list_final(l, s, v, uid);
     list_attr(l, s, PM_ATTR_ACCESSION, st->accession_number, uid);
     list_attr(l, s, PM_ATTR_PATIENT_NAME, st->patient_name, uid);
     list_attr(l, s, PM_ATTR_REFERRER, st->referring_physician, uid);

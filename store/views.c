@@ -176,10 +176,13 @@ static void end_walk(MDB_txn *txn, MDB_cursor *cur)
     mdb_txn_abort(txn);
 }
 
-/* Walks a time-keyed index (time(8 BE) uid -> "") from from_ms while times are below
- * until_ms, reading each study it lists. */
-static int walk_timed(pm_store *s, MDB_dbi dbi, uint64_t from_ms, uint64_t until_ms, pm_study_fn fn,
-                      void *ctx)
+/* One entry of a time-keyed index: its UID (the key after the time) and its value. */
+typedef int (*timed_entry_fn)(MDB_txn *txn, pm_store *s, MDB_val *uid, MDB_val *value, void *ctx);
+
+/* Walks a time-keyed index (time(8 BE) uid) from from_ms while times are below
+ * until_ms, handing each entry to each. */
+static int walk_timed(pm_store *s, MDB_dbi dbi, uint64_t from_ms, uint64_t until_ms,
+                      timed_entry_fn each, void *ctx)
 {
     MDB_txn *txn;
     MDB_cursor *cur;
@@ -194,17 +197,37 @@ static int walk_timed(pm_store *s, MDB_dbi dbi, uint64_t from_ms, uint64_t until
             continue;
         if (pm_get_be64(k.mv_data) >= until_ms)
             break; /* keys sort by time */
-        MDB_val sk = {k.mv_size - 8, (uint8_t *)k.mv_data + 8}, sv;
-        if (mdb_get(txn, s->studies, &sk, &sv) == 0)
-            rc = call_study(&sv, fn, ctx);
+        MDB_val uid = {k.mv_size - 8, (uint8_t *)k.mv_data + 8};
+        rc = each(txn, s, &uid, &v, ctx);
     }
     end_walk(txn, cur);
     return rc;
 }
 
+typedef struct {
+    pm_study_fn fn;
+    void *ctx;
+} study_call;
+
+/* Reads the study an entry lists. */
+static int each_study(MDB_txn *txn, pm_store *s, MDB_val *uid, MDB_val *value, void *vctx)
+{
+    (void)value;
+    study_call *c = vctx;
+    MDB_val sv;
+    return mdb_get(txn, s->studies, uid, &sv) == 0 ? call_study(&sv, c->fn, c->ctx) : PM_OK;
+}
+
+static int walk_timed_studies(pm_store *s, MDB_dbi dbi, uint64_t from_ms, uint64_t until_ms,
+                              pm_study_fn fn, void *ctx)
+{
+    study_call c = {fn, ctx};
+    return walk_timed(s, dbi, from_ms, until_ms, each_study, &c);
+}
+
 int pm_views_studies_due_before(pm_store *s, uint64_t before_ms, pm_study_fn fn, void *ctx)
 {
-    return walk_timed(s, s->bydue, 0, before_ms, fn, ctx);
+    return walk_timed_studies(s, s->bydue, 0, before_ms, fn, ctx);
 }
 
 int pm_views_open_items(pm_store *s, pm_study_fn fn, void *ctx)
@@ -270,13 +293,29 @@ int pm_views_count_lapsed(pm_store *s, uint64_t now_ms, uint64_t *count)
 
 int pm_views_studies_final_since(pm_store *s, uint64_t since_ms, pm_study_fn fn, void *ctx)
 {
-    return walk_timed(s, s->byfinal, since_ms, UINT64_MAX, fn, ctx);
+    return walk_timed_studies(s, s->byfinal, since_ms, UINT64_MAX, fn, ctx);
 }
 
-int pm_views_studies_final_between(pm_store *s, uint64_t from_ms, uint64_t until_ms, pm_study_fn fn,
-                                   void *ctx)
+typedef struct {
+    pm_turnaround_fn fn;
+    void *ctx;
+} turnaround_call;
+
+/* Reads the turnaround record an entry of the final-reports index carries. */
+static int each_turnaround(MDB_txn *txn, pm_store *s, MDB_val *uid, MDB_val *value, void *vctx)
 {
-    return walk_timed(s, s->byfinal, from_ms, until_ms, fn, ctx);
+    (void)txn, (void)s, (void)uid;
+    turnaround_call *c = vctx;
+    pm_turnaround t;
+    int rc = pm_turnaround_decode(value->mv_data, value->mv_size, &t);
+    return rc ? rc : c->fn(c->ctx, &t);
+}
+
+int pm_views_turnarounds_between(pm_store *s, uint64_t from_ms, uint64_t until_ms,
+                                 pm_turnaround_fn fn, void *ctx)
+{
+    turnaround_call c = {fn, ctx};
+    return walk_timed(s, s->byfinal, from_ms, until_ms, each_turnaround, &c);
 }
 
 int pm_views_studies_by_attr(pm_store *s, char attr, const char *value, int exact, pm_study_fn fn,

@@ -5,6 +5,7 @@
 #define PM_VIEWS_H
 
 #include "store/store.h"
+#include "store/turnaround.h"
 
 typedef int (*pm_member_fn)(void *ctx, const Pm__MemberView *m);
 typedef int (*pm_study_fn)(void *ctx, const Pm__StudyView *s);
@@ -34,10 +35,11 @@ int pm_views_studies_due_before(pm_store *store, uint64_t before_ms, pm_study_fn
  * index): what the RIS sender needs without reading every study. */
 int pm_views_studies_final_since(pm_store *store, uint64_t since_ms, pm_study_fn fn, void *ctx);
 
-/* The same bounded at both ends: final at or after from_ms and before until_ms (what
- * `tat --from --to` reads). */
-int pm_views_studies_final_between(pm_store *store, uint64_t from_ms, uint64_t until_ms,
-                                   pm_study_fn fn, void *ctx);
+/* The turnaround records (store/turnaround.h) of the items final at or after from_ms
+ * and before until_ms, in that order (what `tat --from --to` reads). */
+typedef int (*pm_turnaround_fn)(void *ctx, const pm_turnaround *t);
+int pm_views_turnarounds_between(pm_store *store, uint64_t from_ms, uint64_t until_ms,
+                                 pm_turnaround_fn fn, void *ctx);
 
 /* The attributes of the attribute index (store/study_index.c). Values are
  * kept as DICOM matching compares them: trailing spaces dropped; names and

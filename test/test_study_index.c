@@ -6,6 +6,7 @@
  * lacks them (a store written by an older build). */
 #include "test/check.h"
 
+#include "node/studies/modalities.h"
 #include "node/worklist/present.h"
 #include "node/worklist/states.h"
 #include "proto/clock.h"
@@ -207,6 +208,70 @@ static void check_open_items(pm_store *s, uint64_t now)
     CHECK_EQ_STR(table.uids, scan.uids);
 }
 
+/* Every final item as one line of what turnaround reads, the lines sorted and joined:
+ * from a full scan with the rules applied to each view, and from the final-reports
+ * index's records. */
+typedef struct {
+    char lines[8][1536];
+    size_t n;
+    char joined[8 * 1536];
+} final_lines;
+
+static void add_line(final_lines *f, uint64_t final_ms, uint64_t announced, uint64_t reported,
+                     uint64_t due, const uint8_t *site, const char *priority,
+                     const char *modalities, const char *reporter)
+{
+    CHECK(f->n < 8);
+    char hex[2 * PM_ID_BYTES + 1];
+    pm_hex_encode(site, PM_ID_BYTES, hex);
+    snprintf(f->lines[f->n++], sizeof f->lines[0], "%llu %llu %llu %llu %s %s [%s] %s",
+             (unsigned long long)final_ms, (unsigned long long)announced,
+             (unsigned long long)reported, (unsigned long long)due, hex, priority, modalities,
+             reporter);
+}
+
+static int final_in_scan(void *ctx, const Pm__StudyView *sv)
+{
+    uint64_t final_ms = pm_wl_final_ms(sv);
+    char modalities[PM_STUDY_MODALITIES_MAX];
+    pm_study_modalities(sv->study, modalities, sizeof modalities);
+    if (final_ms)
+        add_line(ctx, final_ms, sv->announced_ms, sv->reported_ms, pm_wl_due_ms(sv), sv->site.data,
+                 pm_wl_priority(sv), modalities, sv->reports[0]->reporter);
+    return 0;
+}
+
+static int final_in_index(void *ctx, const pm_turnaround *t)
+{
+    add_line(ctx, t->final_ms, t->announced_ms, t->reported_ms, t->due_ms, t->site, t->priority,
+             t->modalities, t->reporter);
+    return 0;
+}
+
+static int by_text(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+static const char *joined(final_lines *f)
+{
+    qsort(f->lines, f->n, sizeof f->lines[0], by_text);
+    f->joined[0] = 0;
+    for (size_t i = 0; i < f->n; i++)
+        snprintf(f->joined + strlen(f->joined), sizeof f->joined - strlen(f->joined), "%s\n",
+                 f->lines[i]);
+    return f->joined;
+}
+
+static void check_turnarounds(pm_store *s, size_t expected)
+{
+    final_lines scan = {0}, index = {0};
+    CHECK_RC(pm_views_studies(s, NULL, NULL, final_in_scan, &scan));
+    CHECK_RC(pm_views_turnarounds_between(s, 0, UINT64_MAX, final_in_index, &index));
+    CHECK_EQ_INT(scan.n, expected);
+    CHECK_EQ_STR(joined(&index), joined(&scan));
+}
+
 static void test_counts(pm_store *s, const pm_identity *id)
 {
     uint64_t now = pm_now_ms();
@@ -237,6 +302,10 @@ static void test_counts(pm_store *s, const pm_identity *id)
     EXPECT(s, PM_ATTR_PRIORITY, "urgent", 1, "2.1,2.2,2.3,2.4,2.5,2.6");
     /* The open-items table: every open item (2.5 was reported), ranked as its view. */
     check_open_items(s, now);
+    /* The final-reports index's records: as the views give them, for a study of three
+     * modalities too. */
+    report_item(s, id, "1.1");
+    check_turnarounds(s, 2);
 }
 
 int main(void)

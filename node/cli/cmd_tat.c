@@ -1,13 +1,13 @@
 /* tat: turnaround from announcement to first report, grouped by any of site, priority,
  * modality, reporter and day, over a range of days. It walks the final-reports index
- * (store/study_index.c: items by the time their report became final) between the
- * range's ends, so a month's statistics read that month's reports, not every study.
+ * (store/study_index.c: items by the time their report became final, each with its
+ * turnaround record, store/turnaround.h) between the range's ends, so a month's
+ * statistics read that month's records, not every study's view.
  * The dashboard's charts are drawn from exactly this JSON (GET /api/tat). */
 #include "crypto/hash.h"
 #include "node/cli/cli.h"
 #include "node/cli/commands.h"
 #include "node/studies/modalities.h"
-#include "node/worklist/states.h"
 #include "proto/error.h"
 #include "store/views.h"
 
@@ -131,10 +131,10 @@ static int add_to(tat_group *g, uint64_t ms, uint64_t target, int within)
 
 /* The study's modalities without SR, the structured report the reporting itself adds
  * to the study (a study of SR alone keeps it). */
-static void acquired_modalities(const Pm__StudyAnnounced *st, char *out, size_t len)
+static void acquired_modalities(const char *modalities, char *out, size_t len)
 {
     char all[PM_STUDY_MODALITIES_MAX];
-    pm_study_modalities(st, all, sizeof all);
+    snprintf(all, sizeof all, "%s", modalities);
     size_t o = 0;
     int sr = 0;
     out[0] = 0;
@@ -148,25 +148,28 @@ static void acquired_modalities(const Pm__StudyAnnounced *st, char *out, size_t 
         snprintf(out, len, "SR");
 }
 
-static int add_sample(void *vctx, const Pm__StudyView *s)
+/* One final item into its group; only the keys in use are computed. */
+static int add_sample(void *vctx, const pm_turnaround *t)
 {
     tat_ctx *c = vctx;
-    uint64_t final_ms = pm_wl_final_ms(s);
-    if (!s->study || !s->n_reports || s->reported_ms < s->announced_ms || !final_ms)
+    if (!t->reported_ms || t->reported_ms < t->announced_ms)
         return 0;
-    char site[PM_ID_HEX], day[16], modality[PM_STUDY_MODALITIES_MAX];
-    pm_hex_encode(s->site.data, PM_ID_BYTES, site);
+    char site[PM_ID_HEX] = "", day[16] = "", modality[PM_STUDY_MODALITIES_MAX] = "";
+    if (c->site_filter || c->by[KEY_SITE])
+        pm_hex_encode(t->site, PM_ID_BYTES, site);
     if (c->site_filter && strncasecmp(site, c->site_filter, strlen(c->site_filter)) != 0)
         return 0;
-    day_of(final_ms, day);
-    acquired_modalities(s->study, modality, sizeof modality);
-    const char *vals[N_KEYS] = {site, pm_wl_priority(s), modality, s->reports[0]->reporter, day};
+    if (c->by[KEY_DAY])
+        day_of(t->final_ms, day);
+    if (c->by[KEY_MODALITY])
+        acquired_modalities(t->modalities, modality, sizeof modality);
+    const char *vals[N_KEYS] = {site, t->priority, modality, t->reporter, day};
     tat_group *g = group_for(c, vals);
     if (!g)
         return PM_E_NOMEM;
-    uint64_t due = pm_wl_due_ms(s);
-    uint64_t target = due > s->announced_ms ? due - s->announced_ms : 0;
-    return add_to(g, s->reported_ms - s->announced_ms, target, !due || s->reported_ms <= due);
+    uint64_t target = t->due_ms > t->announced_ms ? t->due_ms - t->announced_ms : 0;
+    return add_to(g, t->reported_ms - t->announced_ms, target,
+                  !t->due_ms || t->reported_ms <= t->due_ms);
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -319,7 +322,7 @@ int pm_cmd_tat(int argc, char **argv)
     if ((rc = pm_node_open(a.dir, PM_NODE_STORE, &node)))
         return rc;
     c.index = json_object();
-    int r = pm_views_studies_final_between(node.store, from_ms, until_ms, add_sample, &c);
+    int r = pm_views_turnarounds_between(node.store, from_ms, until_ms, add_sample, &c);
     if (r)
         rc = pm_cli_fail("cannot read the final reports: %s", pm_strerror(r));
     if (c.n) /* qsort(NULL, 0, ...) is undefined */
