@@ -74,6 +74,9 @@ bench_cmd "studies --patient-id $PID1 --json" "'$PACSMESH' studies --dir '$D' --
 bench_cmd "studies --accession $ACC --json" "'$PACSMESH' studies --dir '$D' --accession $ACC --json"
 bench_cmd "audit log --study UID --json" "'$PACSMESH' audit log --dir '$D' --study '$UID1' --json"
 bench_cmd "audit log --patient $PID1 --json" "'$PACSMESH' audit log --dir '$D' --patient '$PID1' --json"
+REP1=$("$PACSMESH" audit log --dir "$D" --study "$UID1" --json |
+    $PYTHON -c 'import json,sys; print(next((e["reporter"] for e in json.load(sys.stdin) if e.get("reporter")), "dr.bench"))')
+bench_cmd "audit log --reporter $REP1 --json" "'$PACSMESH' audit log --dir '$D' --reporter '$REP1' --json"
 bench_cmd "status" "'$PACSMESH' status --dir '$D'"
 bench_cmd "worklist --state claimed --priority immediate --json" \
     "'$PACSMESH' worklist --dir '$D' --state claimed --priority immediate --json"

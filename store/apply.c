@@ -39,6 +39,8 @@ int pm_apply_event(pm_store *s, MDB_txn *txn, const pm_event *ev, int *membershi
     pm_apply_encode_position(okey, &pos);
     MDB_val k = {POS_LEN, okey}, v = {0, ""};
     int rc = pm_store_mdb_error(mdb_put(txn, s->order, &k, &v, 0), "order index");
+    if (!rc)
+        rc = pm_apply_index_naming(txn, s, ev, 1);
     if (rc)
         return rc;
     switch (ev->body->payload_case) {

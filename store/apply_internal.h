@@ -13,7 +13,14 @@
 #include "store/store_internal.h"
 
 enum { POS_LEN = 8 + PM_ID_BYTES + 8 };
-enum { KIND_MEMBERSHIP = 'M', KIND_STUDY = 'S', KIND_REPORTER = 'R' };
+/* The kinds of key of the per-key index. KIND_NAMING lists each event that names a
+ * reporter (a claim, release, report, verification, access, flag or registration)
+ * under that reporter's id, for `audit log --reporter`: a lookup only, no fold derives
+ * from it. */
+enum { KIND_MEMBERSHIP = 'M', KIND_STUDY = 'S', KIND_REPORTER = 'R', KIND_NAMING = 'N' };
+/* Bumped when what KIND_NAMING lists changes: a store opened with an older version (or
+ * none) has the events indexed again (store/store.c). */
+#define PM_NAMING_INDEX_VERSION 1
 
 /* Events loaded for a fold, owned. */
 typedef struct {
@@ -48,6 +55,11 @@ int pm_apply_index_event(MDB_txn *txn, pm_store *s, char kind, const char *name,
  * seq). Removing an absent entry is PM_OK. */
 int pm_apply_index_branch_event(MDB_txn *txn, pm_store *s, char kind, const char *name,
                                 const pm_event *ev, int add);
+/* Adds (add) or removes ev's entry under KIND_NAMING, if it names a reporter. Removing
+ * an absent entry is PM_OK. */
+int pm_apply_index_naming(MDB_txn *txn, pm_store *s, const pm_event *ev, int add);
+/* Every event of the log indexed under KIND_NAMING (a store written before it). */
+int pm_apply_index_naming_all(MDB_txn *txn, pm_store *s);
 /* Every event indexed under (kind, name), in the total order. */
 int pm_apply_load_key_events(MDB_txn *txn, pm_store *s, char kind, const char *name,
                              pm_event_list *out);

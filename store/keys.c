@@ -37,6 +37,48 @@ int pm_apply_index_event(MDB_txn *txn, pm_store *s, char kind, const char *name,
     return pm_store_mdb_error(mdb_put(txn, s->bykey, &k, &v, 0), "index event");
 }
 
+/* The reporter ev names, as its KIND_NAMING key, or NULL: none, or longer than any
+ * reporter id (1-64 characters), so never asked for. */
+static const char *naming_key(const pm_event *ev)
+{
+    const char *r = pm_event_reporter(ev->body);
+    return r && *r && strlen(r) <= 64 ? r : NULL;
+}
+
+int pm_apply_index_naming(MDB_txn *txn, pm_store *s, const pm_event *ev, int add)
+{
+    const char *name = naming_key(ev);
+    if (!name)
+        return PM_OK;
+    if (add)
+        return pm_apply_index_event(txn, s, KIND_NAMING, name, ev);
+    uint8_t key[2 + 64 + POS_LEN];
+    size_t plen = pm_apply_key_prefix(key, KIND_NAMING, name);
+    pm_position pos = pm_event_position(ev);
+    pm_apply_encode_position(key + plen, &pos);
+    MDB_val k = {plen + POS_LEN, key};
+    int r = mdb_del(txn, s->bykey, &k, NULL);
+    return r == MDB_NOTFOUND ? PM_OK : pm_store_mdb_error(r, "unindex event");
+}
+
+int pm_apply_index_naming_all(MDB_txn *txn, pm_store *s)
+{
+    MDB_cursor *cur;
+    int rc = pm_store_mdb_error(mdb_cursor_open(txn, s->events, &cur), "open cursor");
+    if (rc)
+        return rc;
+    MDB_val k, v;
+    for (int op = MDB_FIRST; !rc && mdb_cursor_get(cur, &k, &v, op) == 0; op = MDB_NEXT) {
+        pm_event *ev;
+        if ((rc = pm_event_parse_stored(v.mv_data, v.mv_size, &ev)))
+            break;
+        rc = pm_apply_index_naming(txn, s, ev, 1);
+        pm_event_destroy(&ev);
+    }
+    mdb_cursor_close(cur);
+    return rc;
+}
+
 int pm_apply_index_branch_event(MDB_txn *txn, pm_store *s, char kind, const char *name,
                                 const pm_event *ev, int add)
 {
@@ -191,7 +233,9 @@ int pm_apply_delete_event(MDB_txn *txn, pm_store *s, const pm_event *ev)
         r = mdb_del(txn, s->order, &ok, NULL);
     if (!r || r == MDB_NOTFOUND)
         r = mdb_del(txn, s->bykey, &bk, NULL);
-    return r == MDB_NOTFOUND ? PM_OK : pm_store_mdb_error(r, "delete revoked event");
+    if (r && r != MDB_NOTFOUND)
+        return pm_store_mdb_error(r, "delete revoked event");
+    return pm_apply_index_naming(txn, s, ev, 0);
 }
 
 int pm_uid_list_add(pm_uid_list *l, const char *uid)

@@ -179,14 +179,20 @@ static int upgrade_derived(pm_store *self, MDB_txn *txn, const char *key, uint64
 }
 
 /* Indexes are derived from the views; the study views from the events (they are pure
- * functions of them: invariant 2), when an older fold derived them. */
+ * functions of them: invariant 2), when an older fold derived them; the naming index
+ * (store/apply_internal.h: KIND_NAMING) from the events, when a store has none. */
 static int upgrade_study_data(pm_store *self, MDB_txn *txn)
 {
     int rc = upgrade_derived(self, txn, "index_version", PM_STUDY_INDEX_VERSION,
                              "rebuilding the study indexes", pm_study_indexes_rebuild);
+    if (!rc)
+        rc = upgrade_derived(self, txn, "study_view_version", PM_STUDY_VIEW_VERSION,
+                             "deriving the study views again", pm_apply_rederive_studies);
+    /* The naming index is derived from the events alone. */
     return rc ? rc
-              : upgrade_derived(self, txn, "study_view_version", PM_STUDY_VIEW_VERSION,
-                                "deriving the study views again", pm_apply_rederive_studies);
+              : upgrade_derived(self, txn, "naming_index_version", PM_NAMING_INDEX_VERSION,
+                                "indexing the events by the reporter they name",
+                                pm_apply_index_naming_all);
 }
 
 /* A data.mdb shorter than the pages its meta page names would make the first read of a

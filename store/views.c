@@ -396,13 +396,13 @@ int pm_views_count_by_attr(pm_store *s, char attr, const char *value, int exact,
     return PM_OK;
 }
 
-int pm_views_study_events(pm_store *s, const char *study_uid, pm_event_bytes_fn fn, void *ctx)
+/* The events the per-key index lists under (kind, name), in the total order. */
+static int key_events(pm_store *s, char kind, const char *name, pm_event_bytes_fn fn, void *ctx)
 {
-    size_t ulen = strlen(study_uid);
-    if (ulen > PM_UID_MAX)
-        return PM_OK; /* no event can be about it */
+    if (strlen(name) > PM_UID_MAX)
+        return PM_OK; /* no event is indexed under it */
     uint8_t prefix[2 + PM_UID_MAX];
-    size_t plen = pm_apply_key_prefix(prefix, KIND_STUDY, study_uid);
+    size_t plen = pm_apply_key_prefix(prefix, kind, name);
     MDB_txn *txn;
     MDB_cursor *cur;
     int rc = begin_walk(s, s->bykey, "open cursor", &txn, &cur);
@@ -418,6 +418,16 @@ int pm_views_study_events(pm_store *s, const char *study_uid, pm_event_bytes_fn 
     }
     end_walk(txn, cur);
     return rc;
+}
+
+int pm_views_study_events(pm_store *s, const char *study_uid, pm_event_bytes_fn fn, void *ctx)
+{
+    return key_events(s, KIND_STUDY, study_uid, fn, ctx);
+}
+
+int pm_views_reporter_events(pm_store *s, const char *reporter, pm_event_bytes_fn fn, void *ctx)
+{
+    return key_events(s, KIND_NAMING, reporter, fn, ctx);
 }
 
 int pm_views_study(pm_store *s, const char *study_uid, Pm__StudyView **out)

@@ -101,6 +101,12 @@ int pm_views_count_by_attr(pm_store *store, char attr, const char *value, int ex
 typedef int (*pm_event_bytes_fn)(void *ctx, const uint8_t *raw, size_t len);
 int pm_views_study_events(pm_store *store, const char *study_uid, pm_event_bytes_fn fn, void *ctx);
 
+/* As pm_views_study_events for the events that name one reporter: claims, releases,
+ * reports, verifications, accesses, flags and its registrations (the per-key index's
+ * KIND_NAMING entries, store/apply_internal.h). */
+int pm_views_reporter_events(pm_store *store, const char *reporter, pm_event_bytes_fn fn,
+                             void *ctx);
+
 /* As pm_views_study_events for every study of one patient (the patient index, by
  * PatientID), their events together in the total order (store/patient_events.c). */
 int pm_views_patient_events(pm_store *store, const char *patient_id, pm_event_bytes_fn fn,

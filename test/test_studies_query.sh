@@ -1,9 +1,9 @@
 #!/bin/bash
-# `studies` and `audit log --study/--patient/--type` through the indexes, on one running
+# `studies` and `audit log --study/--patient/--reporter/--type` through the indexes, on one running
 # node, driven through the CLI: accession exact (never a prefix match) and by wildcard,
 # patient name case-insensitively by prefix, every modality of a study (CT behind OCT),
-# and the audit log of one study, and of one patient's two studies, equal to the full
-# log filtered by hand.
+# and the audit log of one study, of one patient's two studies and of one reporter,
+# equal to the full log filtered by hand.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/wl_lib.sh"
 wl_need_pydicom
@@ -58,9 +58,25 @@ TYPE_FILTER=' and e["type"] == "study-announced"'
 [ "$(pmjson 1 audit log --type study-announced -- 'len({e["type"] for e in d})')" = 1 ] ||
     fail "audit log --type lists other types"
 
-log "6. audit log refuses what it cannot answer, naming it"
+log "6. audit log --reporter: the events naming the reporter, as the full log filtered"
+reporter_log() { pmjson 1 audit log "$@" -- '[(e["origin"], e["seq"], e["type"]) for e in d if e.get("reporter") == "dr.query"]'; }
+want=$(reporter_log)
+[ "$(reporter_log --reporter dr.query)" = "$want" ] || fail "audit log --reporter differs from the filtered log"
+[ "$(pmjson 1 audit log --reporter dr.query -- '",".join(sorted({e["type"] for e in d}))')" = \
+    "item-claimed,reporter-registered" ] || fail "audit log --reporter lacks the claim or the registration"
+[ "$(reporter_log --reporter dr.query --patient "$pid")" = "$(pmjson 1 audit log --patient "$pid" -- \
+    '[(e["origin"], e["seq"], e["type"]) for e in d if e.get("reporter") == "dr.query"]')" ] ||
+    fail "audit log --reporter --patient is not the patient's events naming the reporter"
+pm 1 audit export --out "$T/log.pmaudit" >/dev/null || fail "audit export failed"
+[ "$(reporter_log "$T/log.pmaudit" --reporter dr.query)" = "$want" ] ||
+    fail "audit log FILE --reporter differs from the store's"
+[ "$(pmjson 1 audit log --reporter dr.nobody -- 'len(d)')" = 0 ] || fail "an unknown reporter has events"
+
+log "7. audit log refuses what it cannot answer, naming it"
 out=$(pm 1 audit log --type no-such-type 2>&1) && fail "an unknown --type was accepted"
 echo "$out" | grep -q "unknown event type 'no-such-type' (one of: genesis," || fail "unclear: $out"
 out=$(pm 1 audit log --study "$TWO" --patient "$pid" 2>&1) && fail "--study with --patient was accepted"
 echo "$out" | grep -q -- "--study or --patient, not both" || fail "unclear: $out"
+out=$(pm 1 audit log --reporter "$(printf 'r%.0s' {1..65})" 2>&1) && fail "a 65-character --reporter was accepted"
+echo "$out" | grep -q -- "--reporter is a reporter id, at most 64 characters" || fail "unclear: $out"
 exit 0

@@ -308,6 +308,57 @@ static void test_counts(pm_store *s, const pm_identity *id)
     check_turnarounds(s, 2);
 }
 
+static int count_event(void *ctx, const uint8_t *raw, size_t len)
+{
+    (void)raw, (void)len;
+    (*(size_t *)ctx)++;
+    return 0;
+}
+
+static size_t reporter_events(pm_store *s, const char *reporter)
+{
+    size_t n = 0;
+    CHECK_RC(pm_views_reporter_events(s, reporter, count_event, &n));
+    return n;
+}
+
+/* A store from a build without the naming index (KIND_NAMING, 'N'): its entries gone
+ * and its version forgotten, as such a store would be; opening indexes the events
+ * again, and the reporter's claims and reports are found as before. */
+static void test_naming_index_rebuilt(const char *dir)
+{
+    pm_store *s = NULL;
+    CHECK_RC(pm_store_open(dir, 1ull << 28, &s));
+    size_t before = reporter_events(s, "dr.bell");
+    CHECK(before >= 4); /* test_counts: three claims and two reports */
+    CHECK_EQ_INT(reporter_events(s, "dr.nobody"), 0);
+    pm_store_close(&s);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi bykey, meta;
+    MDB_cursor *cur;
+    CHECK(mdb_env_create(&env) == 0 && mdb_env_set_maxdbs(env, 24) == 0);
+    CHECK(mdb_env_open(env, dir, 0, 0600) == 0 && mdb_txn_begin(env, NULL, 0, &txn) == 0);
+    CHECK(mdb_dbi_open(txn, "bykey", 0, &bykey) == 0 && mdb_cursor_open(txn, bykey, &cur) == 0);
+    MDB_val k = {1, "N"}, v;
+    size_t removed = 0;
+    while (mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) == 0 && ((char *)k.mv_data)[0] == 'N') {
+        CHECK(mdb_cursor_del(cur, 0) == 0);
+        removed++;
+        k.mv_size = 1;
+        k.mv_data = "N";
+    }
+    mdb_cursor_close(cur);
+    CHECK_EQ_INT(removed, before);
+    CHECK(mdb_dbi_open(txn, "meta", 0, &meta) == 0);
+    MDB_val key = {20, "naming_index_version"};
+    CHECK(mdb_del(txn, meta, &key, NULL) == 0 && mdb_txn_commit(txn) == 0);
+    mdb_env_close(env);
+    CHECK_RC(pm_store_open(dir, 1ull << 28, &s));
+    CHECK_EQ_INT(reporter_events(s, "dr.bell"), before);
+    pm_store_close(&s);
+}
+
 int main(void)
 {
     CHECK(sodium_init() >= 0);
@@ -353,6 +404,7 @@ int main(void)
     check_queries(s);
     test_counts(s, f);
     pm_store_close(&s);
+    test_naming_index_rebuilt(dir);
 
     pm_identity_destroy(&f);
     free(dir);

@@ -36,10 +36,28 @@ static int store_fork(void *ctx, const uint8_t *raw, size_t len)
     return s->fn(s->ctx, 'F', raw, len);
 }
 
-/* Feeds every record of FILE (or of the store in dir) to fn; with study (or patient),
- * from the store, only that study's (or that patient's studies') events, by the
- * indexes, and the fork evidence. Prints its own errors. */
-static int read_records(const char *file, const char *dir, const char *study, const char *patient,
+/* What `audit log` asks the store for by an index: a study's events, else a patient's
+ * studies', else those naming a reporter; with none, every event. */
+typedef struct {
+    const char *study, *patient, *reporter;
+} log_selection;
+
+/* The selected events of the store, by the index that selects fewest. */
+static int read_selected(pm_store *store, const log_selection *sel, record_sink *sink)
+{
+    if (sel && sel->study)
+        return pm_views_study_events(store, sel->study, store_event, sink);
+    if (sel && sel->patient)
+        return pm_views_patient_events(store, sel->patient, store_event, sink);
+    if (sel && sel->reporter)
+        return pm_views_reporter_events(store, sel->reporter, store_event, sink);
+    return pm_feed_for_each(store, store_event, sink);
+}
+
+/* Feeds every record of FILE (or of the store in dir) to fn; from the store, only the
+ * events sel selects (NULL: all), by the indexes, and the fork evidence. Prints its own
+ * errors. */
+static int read_records(const char *file, const char *dir, const log_selection *sel,
                         pm_auditfile_fn fn, void *ctx)
 {
     if (file) {
@@ -63,9 +81,7 @@ static int read_records(const char *file, const char *dir, const char *study, co
     if (rc)
         return rc;
     record_sink sink = {fn, ctx};
-    int r = study     ? pm_views_study_events(node.store, study, store_event, &sink)
-            : patient ? pm_views_patient_events(node.store, patient, store_event, &sink)
-                      : pm_feed_for_each(node.store, store_event, &sink);
+    int r = read_selected(node.store, sel, &sink);
     if (!r)
         r = pm_forks_each(node.store, NULL, store_fork, &sink);
     pm_node_close(&node);
@@ -100,7 +116,7 @@ static int audit_verify(const pm_cli_args *a)
         return pm_cli_fail("cannot create a scratch store: %s", pm_strerror(r));
     /* A damaged file still has its events checked, so that the failures name the
      * origin and sequence of what was changed; the file-level error comes after. */
-    int file_rc = read_records(file, a->dir, NULL, NULL, add_record, v), rc = PM_EXIT_OK;
+    int file_rc = read_records(file, a->dir, NULL, add_record, v), rc = PM_EXIT_OK;
     uint64_t events = 0, problems = 0;
     if ((r = pm_verifier_finish(v, &events, &problems)))
         rc = pm_cli_fail("verification stopped: %s", pm_strerror(r));
@@ -140,6 +156,7 @@ typedef struct {
     const char *origin_prefix;
     const char *study;
     json_t *patient_studies; /* with --patient: {"UID": true} for each of the patient's */
+    const char *reporter;
     const char *type;
     json_t *json;
     pm_table *table;
@@ -149,8 +166,10 @@ typedef struct {
  * fork evidence and a FILE's records are filtered here). */
 static int wanted(const log_ctx *c, const char *origin_hex, const Pm__EventBody *b)
 {
-    const char *study = pm_event_study_uid(b);
+    const char *study = pm_event_study_uid(b), *reporter = pm_event_reporter(b);
     if (c->origin_prefix && strncasecmp(origin_hex, c->origin_prefix, strlen(c->origin_prefix)))
+        return 0;
+    if (c->reporter && (!reporter || strcmp(reporter, c->reporter) != 0))
         return 0;
     if (c->study && (!study || strcmp(study, c->study) != 0))
         return 0;
@@ -264,9 +283,10 @@ static int patient_studies(const pm_cli_args *a, const char *patient, log_ctx *c
     return r ? pm_cli_fail("cannot read the store: %s", pm_strerror(r)) : PM_EXIT_OK;
 }
 
-static int audit_log(const pm_cli_args *a, const char *origin, const char *study,
-                     const char *patient, const char *type)
+static int audit_log(const pm_cli_args *a, const char *origin, const log_selection *sel,
+                     const char *type)
 {
+    const char *study = sel->study, *patient = sel->patient;
     if (a->nargs > 2)
         return pm_cli_usage(a->usage, "audit log takes at most one FILE");
     if (study && patient)
@@ -276,6 +296,8 @@ static int audit_log(const pm_cli_args *a, const char *origin, const char *study
         return pm_cli_usage(a->usage,
                             "--patient reads this node's store (its patient index), not a FILE; "
                             "use --study with a FILE");
+    if (sel->reporter && strlen(sel->reporter) > 64)
+        return pm_cli_usage(a->usage, "--reporter is a reporter id, at most 64 characters");
     int rc = type ? check_type(a, type) : PM_EXIT_OK;
     if (rc)
         return rc;
@@ -284,13 +306,14 @@ static int audit_log(const pm_cli_args *a, const char *origin, const char *study
     log_ctx c = {origin,
                  study,
                  NULL,
+                 sel->reporter,
                  type,
                  a->json ? json_array() : NULL,
                  a->json ? NULL : pm_table_new(8, head)};
     if (patient)
         rc = patient_studies(a, patient, &c);
     if (!rc)
-        rc = read_records(file, a->dir, study, patient, log_record, &c);
+        rc = read_records(file, a->dir, sel, log_record, &c);
     if (!rc && c.json)
         pm_cli_print_json(json_incref(c.json));
     else if (!rc)
@@ -401,7 +424,7 @@ static int audit_replay(const pm_cli_args *a, const char *until)
     int r = pm_verifier_new(scratch, ignore_problem, NULL, &c.v);
     if (r)
         return pm_cli_fail("cannot create a scratch store: %s", pm_strerror(r));
-    int rc = read_records(a->nargs == 2 ? a->args[1] : NULL, a->dir, NULL, NULL, replay_record, &c);
+    int rc = read_records(a->nargs == 2 ? a->args[1] : NULL, a->dir, NULL, replay_record, &c);
     uint64_t events = 0, problems = 0;
     if (!rc && (r = pm_verifier_finish(c.v, &events, &problems)))
         rc = pm_cli_fail("replay stopped: %s", pm_strerror(r));
@@ -442,11 +465,15 @@ static int audit_replay(const pm_cli_args *a, const char *until)
 
 int pm_cmd_audit(int argc, char **argv)
 {
-    const char *out = NULL, *origin = NULL, *study = NULL, *until = NULL, *patient = NULL,
-               *type = NULL;
-    pm_cli_opt opts[] = {{"out", &out, NULL},         {"until", &until, NULL},
-                         {"origin", &origin, NULL},   {"study", &study, NULL},
-                         {"patient", &patient, NULL}, {"type", &type, NULL},
+    const char *out = NULL, *origin = NULL, *until = NULL, *type = NULL;
+    log_selection sel = {NULL, NULL, NULL};
+    pm_cli_opt opts[] = {{"out", &out, NULL},
+                         {"until", &until, NULL},
+                         {"origin", &origin, NULL},
+                         {"study", &sel.study, NULL},
+                         {"patient", &sel.patient, NULL},
+                         {"reporter", &sel.reporter, NULL},
+                         {"type", &type, NULL},
                          {NULL, NULL, NULL}};
     pm_cli_args a;
     int rc = pm_cli_parse(argc, argv, opts, &a);
@@ -459,7 +486,7 @@ int pm_cmd_audit(int argc, char **argv)
     else if (strcmp(a.args[0], "export") == 0)
         rc = audit_export(&a, out);
     else if (strcmp(a.args[0], "log") == 0)
-        rc = audit_log(&a, origin, study, patient, type);
+        rc = audit_log(&a, origin, &sel, type);
     else if (strcmp(a.args[0], "replay") == 0)
         rc = audit_replay(&a, until);
     else

@@ -62,8 +62,8 @@ static const pm_cli_command commands[] = {
      "user add NAME --role ROLE [--reporter ID] | user list [--json] | user remove NAME",
      "people who sign in to the web server (password from stdin; Argon2id)"},
     {"audit", pm_cmd_audit,
-     "audit verify [FILE] | audit log [FILE] [--origin NODE] [--study UID | --patient ID] [--type "
-     "TYPE] [--json] | "
+     "audit verify [FILE] | audit log [FILE] [--origin NODE] [--study UID | --patient ID] "
+     "[--reporter ID] [--type TYPE] [--json] | "
      "audit export --out FILE | audit replay [FILE] --until TIME [--json]",
      "verify, list, export and replay the signed event log"},
     {"backup", pm_cmd_backup, "backup --out DIR", "a consistent copy of this node while it runs"},
