@@ -55,6 +55,12 @@ int pm_apply_index_event(MDB_txn *txn, pm_store *s, char kind, const char *name,
  * seq). Removing an absent entry is PM_OK. */
 int pm_apply_index_branch_event(MDB_txn *txn, pm_store *s, char kind, const char *name,
                                 const pm_event *ev, int add);
+/* Hands fn the position (POS_LEN bytes, in the total order) of each event indexed under
+ * (kind, name) on the main log, from cur (on the per-key index); stops at fn's error. */
+int pm_apply_each_key_position(MDB_cursor *cur, char kind, const char *name,
+                               int (*fn)(void *ctx, const uint8_t *pos), void *ctx);
+/* The stored bytes of the event at pos into *raw; 0 if there is none. */
+int pm_apply_event_at(MDB_txn *txn, pm_store *s, const uint8_t *pos, MDB_val *raw);
 /* Adds (add) or removes ev's entry under KIND_NAMING, if it names a reporter. Removing
  * an absent entry is PM_OK. */
 int pm_apply_index_naming(MDB_txn *txn, pm_store *s, const pm_event *ev, int add);

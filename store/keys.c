@@ -27,14 +27,45 @@ void pm_apply_encode_position(uint8_t *p, const pm_position *pos)
     pm_put_be64(p + 8 + PM_ID_BYTES, pos->seq);
 }
 
-int pm_apply_index_event(MDB_txn *txn, pm_store *s, char kind, const char *name, const pm_event *ev)
+/* ev's key under (kind, name) in the per-key index, into key (2 + 64 + POS_LEN
+ * bytes at least); its length. */
+static size_t event_index_key(uint8_t *key, char kind, const char *name, const pm_event *ev)
 {
-    uint8_t key[2 + 64 + POS_LEN];
     size_t plen = pm_apply_key_prefix(key, kind, name);
     pm_position pos = pm_event_position(ev);
     pm_apply_encode_position(key + plen, &pos);
-    MDB_val k = {plen + POS_LEN, key}, v = {0, ""};
+    return plen + POS_LEN;
+}
+
+int pm_apply_index_event(MDB_txn *txn, pm_store *s, char kind, const char *name, const pm_event *ev)
+{
+    uint8_t key[2 + 64 + POS_LEN];
+    MDB_val k = {event_index_key(key, kind, name, ev), key}, v = {0, ""};
     return pm_store_mdb_error(mdb_put(txn, s->bykey, &k, &v, 0), "index event");
+}
+
+int pm_apply_each_key_position(MDB_cursor *cur, char kind, const char *name,
+                               int (*fn)(void *ctx, const uint8_t *pos), void *ctx)
+{
+    if (strlen(name) > 64)
+        return PM_OK; /* no event is indexed under it */
+    uint8_t prefix[2 + 64];
+    size_t plen = pm_apply_key_prefix(prefix, kind, name);
+    MDB_val k = {plen, prefix}, v;
+    int rc = PM_OK;
+    for (int op = MDB_SET_RANGE; !rc && mdb_cursor_get(cur, &k, &v, op) == 0; op = MDB_NEXT) {
+        if (k.mv_size != plen + POS_LEN || memcmp(k.mv_data, prefix, plen) != 0)
+            break; /* past the prefix; a fork branch's keys (longer) are not listed */
+        rc = fn(ctx, (const uint8_t *)k.mv_data + plen);
+    }
+    return rc;
+}
+
+int pm_apply_event_at(MDB_txn *txn, pm_store *s, const uint8_t *pos, MDB_val *raw)
+{
+    /* The events table is keyed by origin and seq: the position without its lamport. */
+    MDB_val ek = {PM_ID_BYTES + 8, (uint8_t *)pos + 8};
+    return mdb_get(txn, s->events, &ek, raw) == 0;
 }
 
 /* The reporter ev names, as its KIND_NAMING key, or NULL: none, or longer than any
@@ -53,10 +84,7 @@ int pm_apply_index_naming(MDB_txn *txn, pm_store *s, const pm_event *ev, int add
     if (add)
         return pm_apply_index_event(txn, s, KIND_NAMING, name, ev);
     uint8_t key[2 + 64 + POS_LEN];
-    size_t plen = pm_apply_key_prefix(key, KIND_NAMING, name);
-    pm_position pos = pm_event_position(ev);
-    pm_apply_encode_position(key + plen, &pos);
-    MDB_val k = {plen + POS_LEN, key};
+    MDB_val k = {event_index_key(key, KIND_NAMING, name, ev), key};
     int r = mdb_del(txn, s->bykey, &k, NULL);
     return r == MDB_NOTFOUND ? PM_OK : pm_store_mdb_error(r, "unindex event");
 }
@@ -83,11 +111,9 @@ int pm_apply_index_branch_event(MDB_txn *txn, pm_store *s, char kind, const char
                                 const pm_event *ev, int add)
 {
     uint8_t key[2 + 64 + POS_LEN + PM_HASH_BYTES];
-    size_t plen = pm_apply_key_prefix(key, kind, name);
-    pm_position pos = pm_event_position(ev);
-    pm_apply_encode_position(key + plen, &pos);
-    memcpy(key + plen + POS_LEN, ev->hash, PM_HASH_BYTES);
-    MDB_val k = {plen + POS_LEN + PM_HASH_BYTES, key}, v = {0, ""};
+    size_t klen = event_index_key(key, kind, name, ev);
+    memcpy(key + klen, ev->hash, PM_HASH_BYTES);
+    MDB_val k = {klen + PM_HASH_BYTES, key}, v = {0, ""};
     int r = add ? mdb_put(txn, s->bykey, &k, &v, 0) : mdb_del(txn, s->bykey, &k, NULL);
     return r == MDB_NOTFOUND && !add ? PM_OK : pm_store_mdb_error(r, "index fork branch event");
 }

@@ -396,26 +396,31 @@ int pm_views_count_by_attr(pm_store *s, char attr, const char *value, int exact,
     return PM_OK;
 }
 
+typedef struct {
+    MDB_txn *txn;
+    pm_store *s;
+    pm_event_bytes_fn fn;
+    void *ctx;
+} event_sink;
+
+static int send_event_at(void *vctx, const uint8_t *pos)
+{
+    event_sink *e = vctx;
+    MDB_val raw;
+    return pm_apply_event_at(e->txn, e->s, pos, &raw) ? e->fn(e->ctx, raw.mv_data, raw.mv_size)
+                                                      : PM_OK;
+}
+
 /* The events the per-key index lists under (kind, name), in the total order. */
 static int key_events(pm_store *s, char kind, const char *name, pm_event_bytes_fn fn, void *ctx)
 {
-    if (strlen(name) > PM_UID_MAX)
-        return PM_OK; /* no event is indexed under it */
-    uint8_t prefix[2 + PM_UID_MAX];
-    size_t plen = pm_apply_key_prefix(prefix, kind, name);
     MDB_txn *txn;
     MDB_cursor *cur;
     int rc = begin_walk(s, s->bykey, "open cursor", &txn, &cur);
     if (rc)
         return rc;
-    MDB_val k = {plen, prefix}, v;
-    for (int op = MDB_SET_RANGE; !rc && mdb_cursor_get(cur, &k, &v, op) == 0; op = MDB_NEXT) {
-        if (k.mv_size != plen + POS_LEN || memcmp(k.mv_data, prefix, plen) != 0)
-            break;
-        MDB_val ek = {PM_ID_BYTES + 8, (uint8_t *)k.mv_data + plen + 8}, ev;
-        if (mdb_get(txn, s->events, &ek, &ev) == 0)
-            rc = fn(ctx, ev.mv_data, ev.mv_size);
-    }
+    event_sink sink = {txn, s, fn, ctx};
+    rc = pm_apply_each_key_position(cur, kind, name, send_event_at, &sink);
     end_walk(txn, cur);
     return rc;
 }
