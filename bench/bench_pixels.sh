@@ -23,6 +23,10 @@
 #     DICOMweb plugin: the first instance received (ms) and the whole answer (MB/s).
 # Targets: cold first instance within 2x Orthanc's; cold whole study >= 0.5x; warm and
 # large C-STORE >= 1x; small instances >= 2x.
+# The cold whole-study figures are also put beside raw libsodium in the same run
+# (bench/raw_pixels: CURVE's cipher and BLAKE2b over the CT's bytes in memory), the
+# per-byte work no cold fetch can skip: what one receiving core can open and hash, and
+# what two cores can seal, open and hash together.
 #
 # Both servers fsync what they store before answering (pacsmesh always; Orthanc's
 # SyncStorageArea defaults to true). Orthanc 1.10 cannot bind its DICOM port to one
@@ -107,6 +111,12 @@ for k in 1 2 3 4; do
 done
 BIG_BYTES=$(du -sb "$T/big" | cut -f1)
 log "generated the CT ($BIG_BYTES bytes), 2,000 tiny instances and 4 x 500"
+RAW=$top_builddir/bench/raw_pixels
+[ -x "$RAW" ] || fail "$RAW is not built (make in $top_builddir)"
+RAW_OUT=$("$RAW" "$BIG_BYTES" $((BIG_BYTES / 300)) 1048576 2>/dev/null) || fail "raw_pixels failed"
+raw_of() { awk -v k="$1" '$1 == k {print $2}' <<<"$RAW_OUT"; }
+RAW_RECEIVER=$(raw_of receiver_mb_s) RAW_TWO=$(raw_of two_cores_mb_s)
+log "raw libsodium: seal $(raw_of seal_mb_s), open $(raw_of open_mb_s), BLAKE2b $(raw_of hash_mb_s) MB/s"
 export TCP_NODELAY=1
 
 store_to() # AE PORT DIR: one storescu association, all files
@@ -224,7 +234,27 @@ result "WADO-RS CT at C, warm: whole study (MB/s)" "$(mbps "$BIG_BYTES" $ww_ms)"
     "$(mbps "$BIG_BYTES" $wo_ms)" "$(ratio $wo_ms $ww_ms)" "target >= 1"
 fi
 
+YARDSTICK=()
+yardstick() # NAME PACSMESH_MB_S: beside raw libsodium's one receiving core and two cores
+{
+    YARDSTICK+=("$(printf '%-46s %10s %10s %7s %10s %7s' "$1" "$2" "$RAW_RECEIVER" \
+        "$(ratio "$2" "$RAW_RECEIVER")" "$RAW_TWO" "$(ratio "$2" "$RAW_TWO")")")
+}
+half_of() { awk -v b="$BIG_BYTES" -v ms="$1" 'BEGIN {printf "%.1f", b / 1e6 / (ms / 1000) / 2}'; }
+want get && yardstick "C-GET CT via B, cold: whole study (MB/s)" "$(mbps "$BIG_BYTES" $cold_whole)"
+want get && yardstick "half of Orthanc's C-GET (the target, MB/s)" "$(half_of "$or_whole")"
+want wado && yardstick "WADO-RS CT at C, cold: whole study (MB/s)" "$(mbps "$BIG_BYTES" $wc_ms)"
+want wado && yardstick "half of Orthanc's WADO-RS (the target, MB/s)" "$(half_of "$wo_ms")"
+
 echo
 printf '%-46s %10s %10s %7s  %s\n' "measure" pacsmesh Orthanc ratio \
     "(ratio: pacsmesh better when > 1; load: 1-minute load average, 2 cores)"
 for r in "${RESULTS[@]}"; do echo "$r"; done
+if [ ${#YARDSTICK[@]} -gt 0 ]; then
+    echo
+    printf '%-46s %10s %10s %7s %10s %7s\n' "against raw libsodium, same run" pacsmesh \
+        "1 core" ratio "2 cores" ratio
+    for r in "${YARDSTICK[@]}"; do echo "$r"; done
+    echo "(1 core: CURVE open + BLAKE2b of every byte, as a receiving node must; 2 cores: seal,"
+    echo " open and BLAKE2b spread perfectly over both, holder and receiver on this machine)"
+fi
