@@ -6,7 +6,9 @@
 #     files it was sent from (their meta header differs from the one the node wrote):
 #     success each time, still one instance each, no new event, no new blob.
 #  2. Stale spool files (left by a node killed in the middle of a C-STORE) are removed
-#     when the node starts, and the start says so.
+#     when the node starts, and the start says so. The empty spool files a node makes
+#     ahead: a C-STORE takes one; after kill -9 the next start removes them without
+#     calling them stale; a clean stop removes them.
 #  3. Disk full (a 24 MiB tmpfs under B's blobs, filled to under 16 MiB free; skipped
 #     when this test may not mount): C-STORE answers 0xA700 with a comment, B logs it,
 #     the association goes on (the next instance on it gets the same answer), and once
@@ -52,9 +54,35 @@ head -c 2000 /dev/urandom >"$spool/rx-999999-1.dcm"
 head -c 2000 /dev/urandom >"$spool/rx-999998-7.dcm"
 node_start $A
 wait_until 20 dicom_up $A
-[ -z "$(ls -A "$spool")" ] || fail "stale spool files left: $(ls "$spool")"
+[ ! -e "$spool/rx-999999-1.dcm" ] && [ ! -e "$spool/rx-999998-7.dcm" ] ||
+    fail "stale spool files left: $(ls "$spool")"
+[ -z "$(find "$spool" -type f -size +0)" ] || fail "spool files with data left: $(find "$spool" -type f -size +0)"
 grep -q "removed 2 stale spool files of an earlier run" "${NODE_LOG[A]}" || fail "A's start does not say it removed them"
 log "stale spool files removed at start"
+
+made_ahead() { find "$spool" -maxdepth 1 -name "rx-${NODE_PID[A]}-*.dcm" -size 0 | sort; }
+made_ahead_at_least() { [ "$(made_ahead | wc -l)" -ge "$1" ]; }
+wait_until 20 made_ahead_at_least 8
+before=$(made_ahead)
+AH=$(gen_study "$T/ahead" 1 1 AHEAD0001 "MADE^AHEAD" 20240501) || fail "cannot generate a study"
+dstore $A "$T/ahead" >/dev/null 2>&1 || fail "storescu into A failed"
+wait_until 20 instances_are $A "$AH" 1
+[ -n "$(comm -23 <(echo "$before") <(made_ahead))" ] || fail "the C-STORE did not take a spool file made ahead"
+[ -z "$(find "$spool" -type f -size +0)" ] || fail "spool files with data left: $(find "$spool" -type f -size +0)"
+stale_said=$(log_count $A "stale spool files")
+killed=${NODE_PID[A]}
+node_kill9 $A
+[ -n "$(find "$spool" -name "rx-$killed-*")" ] || fail "no file made ahead was left by kill -9 (nothing to check)"
+node_start $A
+wait_until 20 dicom_up $A
+[ -z "$(find "$spool" -name "rx-$killed-*")" ] || fail "files made ahead before kill -9 left: $(find "$spool" -name "rx-$killed-*")"
+[ "$(log_count $A "stale spool files")" = "$stale_said" ] || fail "the start called empty files made ahead stale"
+wait_until 20 made_ahead_at_least 1
+node_stop $A
+[ -z "$(find "$spool" -name "rx-*")" ] || fail "a clean stop left spool files: $(find "$spool" -name "rx-*")"
+node_start $A
+wait_until 20 dicom_up $A
+log "spool files made ahead: one taken by a C-STORE, removed quietly after kill -9 and by a clean stop"
 
 # ---- 3. disk full -------------------------------------------------------------------------------------
 FULL=$(gen_study "$T/full" 1 2 FULL0001 "DISK^FULL" 20240502 256) || fail "cannot generate a study"

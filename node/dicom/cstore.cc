@@ -1,14 +1,12 @@
 /* The C-STORE service of the DICOM edge: each instance is spooled to a file as it
  * arrives, checked to parse and to be the instance announced, then handed to the
  * provider; refusals (no store right, a full disk) read the data set to its end and
- * answer with a status. Also the clean-up of spool files an earlier run left behind. */
+ * answer with a status. */
 #include "node/dicom/shim_internal.h"
 
-#include <dirent.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cstdio>
 #include <cstring>
 
@@ -18,10 +16,6 @@ extern "C" {
 }
 
 #define LOG_MOD "dicom"
-
-/* Names spool files uniquely across every server of the process (they may share a
- * spool directory); the pid separates processes. */
-static std::atomic<unsigned long> spool_seq{0};
 
 struct store_ctx {
     pm_dicom_assoc *a;
@@ -151,9 +145,7 @@ OFCondition pm_dicom_edge_store(pm_dicom_assoc &a, T_ASC_PresentationContextID p
                             "Out of resources: disk full");
     store_ctx s;
     s.a = &a;
-    char name[64];
-    snprintf(name, sizeof name, "/rx-%ld-%lu.dcm", (long)getpid(), ++spool_seq);
-    s.path = a.srv->spool_dir + name;
+    s.path = pm_dicom_spool_take(a.srv->spool);
     /* writeMetaheader: the data set bytes go to the file exactly as received, in the
      * presentation context's transfer syntax, behind a meta header made for them. */
     OFCondition c =
@@ -166,32 +158,4 @@ OFCondition pm_dicom_edge_store(pm_dicom_assoc &a, T_ASC_PresentationContextID p
         pm_warn(LOG_MOD, "C-STORE from %s failed: %s%s", a.label.c_str(), c.text(),
                 c == DIMSE_OUTOFRESOURCES ? "" : " (association aborted)");
     return c;
-}
-
-/* Spool files of another process (rx-<pid>-<n>.dcm): left by an earlier run that
- * ended in the middle of a C-STORE (the run lock says no other node uses this
- * directory); their instances were never acknowledged. Files of this process may
- * belong to another server sharing the directory and are kept. */
-void pm_dicom_edge_clean_spool(const std::string &dir)
-{
-    DIR *d = opendir(dir.c_str());
-    if (!d)
-        return;
-    unsigned removed = 0;
-    long self = (long)getpid();
-    for (struct dirent *e; (e = readdir(d));) {
-        long pid;
-        unsigned long seq;
-        char tail[8];
-        if (sscanf(e->d_name, "rx-%ld-%lu.%7s", &pid, &seq, tail) != 3 || strcmp(tail, "dcm") ||
-            pid == self)
-            continue;
-        std::string p = dir + "/" + e->d_name;
-        if (unlink(p.c_str()) == 0)
-            removed++;
-    }
-    closedir(d);
-    if (removed)
-        pm_info(LOG_MOD, "removed %u stale spool files of an earlier run from %s", removed,
-                dir.c_str());
 }

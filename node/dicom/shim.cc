@@ -130,6 +130,7 @@ static void destroy(pm_dicom_server *srv)
     if (srv->net)
         ASC_dropNetwork(&srv->net);
     delete srv->layer;
+    pm_dicom_spool_stop(srv->spool);
     pm_dicom_tls_free(srv->tls);
     delete srv;
 }
@@ -166,10 +167,10 @@ static int start(const pm_dicom_settings *st, const pm_dicom_provider *prov, pm_
     /* Peers are named by address in logs; a reverse lookup could stall a reception. */
     dcmDisableGethostbyaddr.set(OFTrue);
 
-    pm_dicom_edge_clean_spool(srv->spool_dir);
     srv->listen_fd = open_listener(srv.get());
     if (srv->listen_fd < 0)
         return PM_E_NET;
+    srv->spool = pm_dicom_spool_start(srv->spool_dir); /* stopped by destroy() from here */
     {
         /* With an external socket handle set, dcmtk opens no listener of its own: the
          * network object is then only a holder of timeouts for our receptions. */

@@ -1,9 +1,9 @@
 /* Internal to the DICOM edge's C++ shim: the server object, one association's state, and
  * the functions its files share: shim.cc (start, stop, shared helpers), accept.cc (the
  * acceptor and association limits), association.cc (one association and its DIMSE
- * loop), contexts.cc (presentation contexts), cstore.cc (C-STORE), find.cc (C-FIND and
- * query parsing), retrieve.cc (C-GET, C-MOVE), admit.cc (admission), conn.cc (the
- * guarded transport). Not part of the C interface. */
+ * loop), contexts.cc (presentation contexts), cstore.cc (C-STORE), spool.cc (where it is
+ * written first), find.cc (C-FIND and query parsing), retrieve.cc (C-GET, C-MOVE), admit.cc
+ * (admission), conn.cc (the guarded transport). Not part of the C interface. */
 #ifndef PM_DICOM_SHIM_INTERNAL_H
 #define PM_DICOM_SHIM_INTERNAL_H
 
@@ -55,7 +55,8 @@ struct pm_dicom_access {
     std::vector<pm_dicom_destination> destinations;
 };
 
-struct pm_dicom_tls; /* tls.cc */
+struct pm_dicom_tls;   /* tls.cc */
+struct pm_dicom_spool; /* spool.cc */
 
 struct pm_dicom_server {
     std::string ae_title;
@@ -65,6 +66,7 @@ struct pm_dicom_server {
     std::shared_ptr<const pm_dicom_access> access;
     pm_dicom_tls *tls = nullptr; /* NULL: plain TCP */
     std::string spool_dir;
+    pm_dicom_spool *spool = nullptr; /* files made ahead in spool_dir */
     unsigned max_pdu = 0;
     unsigned idle_timeout_ms = PM_DICOM_DEFAULT_TIMEOUT_S * 1000;
     unsigned read_timeout_ms = PM_DICOM_DEFAULT_TIMEOUT_S * 1000;
@@ -129,8 +131,19 @@ void pm_dicom_edge_negotiate_contexts(T_ASC_Parameters *params);
 OFCondition pm_dicom_edge_store(pm_dicom_assoc &a, T_ASC_PresentationContextID pcid,
                                 T_DIMSE_C_StoreRQ *req);
 
-/* cstore.cc: removes the spool files another process left in dir. */
+/* spool.cc: removes the spool files another process left in dir. */
 void pm_dicom_edge_clean_spool(const std::string &dir);
+
+/* spool.cc: cleans dir (pm_dicom_edge_clean_spool) and starts making empty spool files
+ * ahead there. Never NULL (without its thread, every take is a new name). */
+pm_dicom_spool *pm_dicom_spool_start(const std::string &dir);
+
+/* spool.cc: the path a C-STORE's data set is written to: an empty file made ahead, or
+ * a new name when none is ready. The caller removes it unless it was handed over. */
+std::string pm_dicom_spool_take(pm_dicom_spool *sp);
+
+/* spool.cc: stops the maker and removes the files it made that were not taken. */
+void pm_dicom_spool_stop(pm_dicom_spool *sp);
 
 /* PS3.7 C.5: Refused: Not Authorized, the status of a request whose service the calling
  * AE has no right to (C-ECHO, C-STORE, C-FIND, C-GET, C-MOVE alike). */
