@@ -174,6 +174,22 @@ http 2 GET "/api/audit?user=alice" -u audrey:audrey-password
 expect_status 200
 [ "$(jq_body "len(d) >= 2 and all(e.get('reporter') == 'dr.alice' for e in d)")" = true ] ||
     fail "/api/audit?user=alice: $(head -c 600 "$T/body")"
+# An event naming the user's name (a claim made at the node's own CLI for reporter id
+# "alice"): user= lists it with dr.alice's, in the log's order, as the whole log filtered.
+UID4=$(new_uid)
+import_study 1 "$T/studies4" "$UID4" CT HEAD "CT head"
+wait_until 20 item_is 2 "$UID4" "True"
+pm 2 claim "$UID4" --reporter alice >/dev/null || fail "claim for reporter id alice failed"
+wait_until 20 item_is 2 "$UID4" "w['claimed_by'] == 'alice'"
+http 2 GET "/api/audit?user=alice" -u audrey:audrey-password
+expect_status 200
+cp "$T/body" "$T/audit-alice.json"
+http 2 GET "/api/audit" -u audrey:audrey-password
+expect_status 200
+[ "$(jq_body "[e for e in d if e.get('reporter') in ('alice', 'dr.alice')] == json.load(open('$T/audit-alice.json'))")" = true ] ||
+    fail "/api/audit?user=alice is not the whole log's events naming alice or dr.alice: $(head -c 600 "$T/audit-alice.json")"
+[ "$(jq_body "sorted({e.get('reporter') for e in json.load(open('$T/audit-alice.json'))}) == ['alice', 'dr.alice']")" = true ] ||
+    fail "/api/audit?user=alice does not list events naming both alice and dr.alice"
 
 log "tokens: issued, used, forged, expired"
 http 2 POST /api/tokens -u carol:carol-password -H 'Content-Type: application/json' -d '{"expires_in": 2}'

@@ -291,6 +291,69 @@ static json_t *patient_studies(pm_http_server *s, const char *patient)
     return set;
 }
 
+/* Appends to into the events `audit log` lists with args (n of them, ending in --json,
+ * with room for two more) that name reporter, through the naming index: PM_OK, else the
+ * CLI's exit status (2: a usage error) with why in err. */
+static int audit_naming(pm_http_req *r, const char **args, int n, const char *reporter,
+                        json_t *into, char *err, size_t errlen)
+{
+    if (strlen(reporter) > 64)
+        return PM_OK; /* longer than any reporter id: no event names it */
+    args[n] = "--reporter";
+    args[n + 1] = reporter;
+    args[n + 2] = NULL;
+    char *out = NULL;
+    size_t len = 0;
+    int st = pm_http_run_cli(r->srv, args, CLI_OUT_MAX, CLI_TIMEOUT_MS, &out, &len, err, errlen);
+    args[n] = NULL;
+    json_error_t jerr;
+    json_t *events = st == 0 ? json_loadb(out, len, 0, &jerr) : NULL;
+    free(out);
+    if (!json_is_array(events)) {
+        json_decref(events);
+        return st ? st : 1;
+    }
+    json_array_extend(into, events);
+    json_decref(events);
+    return PM_OK;
+}
+
+/* The log's total order (lamport, origin, seq), fork evidence last, as `audit log`
+ * lists it. */
+static int in_log_order(const void *x, const void *y)
+{
+    json_t *a = *(json_t *const *)x, *b = *(json_t *const *)y;
+    int fa = json_is_true(json_object_get(a, "fork")),
+        fb = json_is_true(json_object_get(b, "fork"));
+    json_int_t la = json_integer_value(json_object_get(a, "lamport")),
+               lb = json_integer_value(json_object_get(b, "lamport"));
+    const char *oa = json_string_value(json_object_get(a, "origin")),
+               *ob = json_string_value(json_object_get(b, "origin"));
+    int by_origin = strcmp(oa ? oa : "", ob ? ob : "");
+    json_int_t sa = json_integer_value(json_object_get(a, "seq")),
+               sb = json_integer_value(json_object_get(b, "seq"));
+    return fa != fb    ? fa - fb
+           : la != lb  ? (la > lb) - (la < lb)
+           : by_origin ? by_origin
+                       : (sa > sb) - (sa < sb);
+}
+
+/* events, sorted into the log's order. */
+static json_t *sorted_in_log_order(json_t *events)
+{
+    size_t n = json_array_size(events);
+    json_t **all = malloc((n + 1) * sizeof *all), *sorted = json_array();
+    for (size_t i = 0; all && i < n; i++)
+        all[i] = json_array_get(events, i);
+    if (all)
+        qsort(all, n, sizeof *all, in_log_order);
+    for (size_t i = 0; all && i < n; i++)
+        json_array_append(sorted, all[i]);
+    free(all);
+    json_decref(events);
+    return all || !n ? sorted : (json_decref(sorted), NULL);
+}
+
 enum MHD_Result pm_http_api_audit(pm_http_req *r)
 {
     const char *study = pm_http_arg(r, "study"), *patient = pm_http_arg(r, "patient");
@@ -298,7 +361,7 @@ enum MHD_Result pm_http_api_audit(pm_http_req *r)
     if ((study && !value_ok(study)) || (patient && !value_ok(patient)) ||
         (user && !value_ok(user)) || (origin && !value_ok(origin)))
         return pm_http_error(r, 400, "study, patient, user and origin are plain values");
-    const char *args[12];
+    const char *args[14];
     int n = 0;
     args[n++] = "audit";
     args[n++] = "log";
@@ -318,37 +381,47 @@ enum MHD_Result pm_http_api_audit(pm_http_req *r)
     args[n] = NULL;
     if (!user && !(patient && study))
         return answer_cli(r, args);
-    /* user= filters the log's JSON: the events naming that user (or the reporter id they
-     * are bound to); patient= with study= keeps the study's events if it is the
+    /* user=: the events naming the user, and those naming the reporter id bound to
+     * them, each through the naming index (`audit log --reporter`), merged into the
+     * log's order. patient= with study= keeps the study's events if it is the
      * patient's. */
-    char *out = NULL, err[512] = "";
-    size_t len = 0;
-    int st =
-        pm_http_run_cli(r->srv, args, CLI_OUT_MAX, CLI_TIMEOUT_MS, &out, &len, err, sizeof err);
-    json_error_t jerr;
-    json_t *all = st == 0 ? json_loadb(out, len, 0, &jerr) : NULL;
-    free(out);
-    if (!json_is_array(all)) {
-        json_decref(all);
-        return pm_http_error(r, 500, "%s", *err ? err : "the audit log cannot be read");
-    }
-    char bound[PM_USER_NAME_MAX + 1] = "";
+    char bound[PM_USER_NAME_MAX + 1] = "", err[512] = "";
     pm_user who;
     if (user && pm_http_auth_lookup(r->srv->auth, user, &who) == PM_OK)
         snprintf(bound, sizeof bound, "%s", who.reporter);
-    json_t *studies = patient ? patient_studies(r->srv, patient) : NULL;
-    json_t *kept = json_array();
+    json_t *all = json_array();
+    int st = 0;
+    if (!user) {
+        char *out = NULL;
+        size_t len = 0;
+        json_error_t jerr;
+        st =
+            pm_http_run_cli(r->srv, args, CLI_OUT_MAX, CLI_TIMEOUT_MS, &out, &len, err, sizeof err);
+        json_t *events = st == 0 ? json_loadb(out, len, 0, &jerr) : NULL;
+        free(out);
+        st = json_is_array(events) ? json_array_extend(all, events) : st ? st : 1;
+        json_decref(events);
+    } else {
+        st = audit_naming(r, args, n, user, all, err, sizeof err);
+        if (!st && *bound && strcmp(bound, user) != 0 &&
+            !(st = audit_naming(r, args, n, bound, all, err, sizeof err)))
+            all = sorted_in_log_order(all);
+    }
+    if (st || !all) {
+        json_decref(all);
+        return st == 2 ? pm_http_error(r, 400, "%s", *err ? err : "bad request")
+                       : pm_http_error(r, 500, "%s", *err ? err : "the audit log cannot be read");
+    }
+    if (!patient || !study)
+        return pm_http_json(r, 200, all);
+    json_t *studies = patient_studies(r->srv, patient), *kept = json_array();
     size_t i;
     json_t *e;
     json_array_foreach(all, i, e)
     {
-        const char *rep = json_string_value(json_object_get(e, "reporter"));
         const char *uid = json_string_value(json_object_get(e, "study_uid"));
-        if (user && (!rep || (strcmp(rep, user) && (!*bound || strcmp(rep, bound)))))
-            continue;
-        if (patient && (!uid || !json_object_get(studies, uid)))
-            continue;
-        json_array_append(kept, e);
+        if (uid && json_object_get(studies, uid))
+            json_array_append(kept, e);
     }
     json_decref(all);
     json_decref(studies);
