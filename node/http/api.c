@@ -291,9 +291,25 @@ static json_t *patient_studies(pm_http_server *s, const char *patient)
     return set;
 }
 
-/* Appends to into the events `audit log` lists with args (n of them, ending in --json,
- * with room for two more) that name reporter, through the naming index: PM_OK, else the
- * CLI's exit status (2: a usage error) with why in err. */
+/* Appends to into the events `audit log` lists with args (ending in --json): PM_OK,
+ * else the CLI's exit status (2: a usage error) with why in err. */
+static int audit_events(pm_http_req *r, const char *const *args, json_t *into, char *err,
+                        size_t errlen)
+{
+    char *out = NULL;
+    size_t len = 0;
+    int st = pm_http_run_cli(r->srv, args, CLI_OUT_MAX, CLI_TIMEOUT_MS, &out, &len, err, errlen);
+    json_error_t jerr;
+    json_t *events = st == 0 ? json_loadb(out, len, 0, &jerr) : NULL;
+    free(out);
+    if (!json_is_array(events) || json_array_extend(into, events) != 0)
+        st = st ? st : 1;
+    json_decref(events);
+    return st;
+}
+
+/* audit_events for the events of args (n of them, with room for three more) that name
+ * reporter, through the naming index (`audit log --reporter`). */
 static int audit_naming(pm_http_req *r, const char **args, int n, const char *reporter,
                         json_t *into, char *err, size_t errlen)
 {
@@ -302,20 +318,9 @@ static int audit_naming(pm_http_req *r, const char **args, int n, const char *re
     args[n] = "--reporter";
     args[n + 1] = reporter;
     args[n + 2] = NULL;
-    char *out = NULL;
-    size_t len = 0;
-    int st = pm_http_run_cli(r->srv, args, CLI_OUT_MAX, CLI_TIMEOUT_MS, &out, &len, err, errlen);
+    int st = audit_events(r, args, into, err, errlen);
     args[n] = NULL;
-    json_error_t jerr;
-    json_t *events = st == 0 ? json_loadb(out, len, 0, &jerr) : NULL;
-    free(out);
-    if (!json_is_array(events)) {
-        json_decref(events);
-        return st ? st : 1;
-    }
-    json_array_extend(into, events);
-    json_decref(events);
-    return PM_OK;
+    return st;
 }
 
 /* The log's total order (lamport, origin, seq), fork evidence last, as `audit log`
@@ -338,20 +343,20 @@ static int in_log_order(const void *x, const void *y)
                        : (sa > sb) - (sa < sb);
 }
 
-/* events, sorted into the log's order. */
+/* events (taken), sorted into the log's order; NULL when out of memory. */
 static json_t *sorted_in_log_order(json_t *events)
 {
     size_t n = json_array_size(events);
-    json_t **all = malloc((n + 1) * sizeof *all), *sorted = json_array();
-    for (size_t i = 0; all && i < n; i++)
+    json_t **all = malloc((n + 1) * sizeof *all), *sorted = all ? json_array() : NULL;
+    for (size_t i = 0; sorted && i < n; i++)
         all[i] = json_array_get(events, i);
-    if (all)
+    if (sorted)
         qsort(all, n, sizeof *all, in_log_order);
-    for (size_t i = 0; all && i < n; i++)
+    for (size_t i = 0; sorted && i < n; i++)
         json_array_append(sorted, all[i]);
     free(all);
     json_decref(events);
-    return all || !n ? sorted : (json_decref(sorted), NULL);
+    return sorted;
 }
 
 enum MHD_Result pm_http_api_audit(pm_http_req *r)
@@ -390,23 +395,11 @@ enum MHD_Result pm_http_api_audit(pm_http_req *r)
     if (user && pm_http_auth_lookup(r->srv->auth, user, &who) == PM_OK)
         snprintf(bound, sizeof bound, "%s", who.reporter);
     json_t *all = json_array();
-    int st = 0;
-    if (!user) {
-        char *out = NULL;
-        size_t len = 0;
-        json_error_t jerr;
-        st =
-            pm_http_run_cli(r->srv, args, CLI_OUT_MAX, CLI_TIMEOUT_MS, &out, &len, err, sizeof err);
-        json_t *events = st == 0 ? json_loadb(out, len, 0, &jerr) : NULL;
-        free(out);
-        st = json_is_array(events) ? json_array_extend(all, events) : st ? st : 1;
-        json_decref(events);
-    } else {
-        st = audit_naming(r, args, n, user, all, err, sizeof err);
-        if (!st && *bound && strcmp(bound, user) != 0 &&
-            !(st = audit_naming(r, args, n, bound, all, err, sizeof err)))
-            all = sorted_in_log_order(all);
-    }
+    int st = user ? audit_naming(r, args, n, user, all, err, sizeof err)
+                  : audit_events(r, args, all, err, sizeof err);
+    if (!st && user && *bound && strcmp(bound, user) != 0 &&
+        !(st = audit_naming(r, args, n, bound, all, err, sizeof err)))
+        all = sorted_in_log_order(all);
     if (st || !all) {
         json_decref(all);
         return st == 2 ? pm_http_error(r, 400, "%s", *err ? err : "bad request")
