@@ -21,6 +21,7 @@
 #     whole study (MB/s); getscu writes the files on both sides;
 #   WADO-RS of the CT at C, cold (fetched from A on the way) and warm, vs Orthanc's
 #     DICOMweb plugin: the first instance received (ms) and the whole answer (MB/s).
+#   A warm figure is the best of two runs on each side; a cold one can be taken once.
 # Targets: cold first instance within 2x Orthanc's; cold whole study >= 0.5x; warm and
 # large C-STORE >= 1x; small instances >= 2x.
 # The cold whole-study figures are also put beside raw libsodium in the same run
@@ -186,6 +187,9 @@ cold_first=$FIRST_MS cold_whole=$WHOLE_MS
 [ "$(study_field $B "$BIG" cached)" = true ] || fail "the CT is not cached at B after the C-GET"
 get_from PACSMESH "${NODE_DICOM_PORT[B]}" || fail "warm C-GET through B failed"
 warm_first=$FIRST_MS warm_whole=$WHOLE_MS
+get_from PACSMESH "${NODE_DICOM_PORT[B]}" || fail "warm C-GET through B failed"
+[ "$WHOLE_MS" -lt "$warm_whole" ] && warm_whole=$WHOLE_MS # the best of two, as Orthanc's
+[ "$FIRST_MS" -lt "$warm_first" ] && warm_first=$FIRST_MS
 get_from ORTHANC "$OPORT" || fail "C-GET from Orthanc failed"
 or_first=$FIRST_MS or_whole=$WHOLE_MS
 get_from ORTHANC "$OPORT" || fail "C-GET from Orthanc failed"
@@ -219,6 +223,9 @@ wado "$PM_WADO" bench:bench-password || fail "cold WADO-RS at C failed ($WADO_PA
 wc_first=$WADO_FIRST wc_ms=$WADO_MS
 wado "$PM_WADO" bench:bench-password || fail "warm WADO-RS at C failed"
 ww_first=$WADO_FIRST ww_ms=$WADO_MS
+wado "$PM_WADO" bench:bench-password || fail "warm WADO-RS at C failed"
+[ "$WADO_MS" -lt "$ww_ms" ] && ww_ms=$WADO_MS # the best of two, as Orthanc's
+[ "$WADO_FIRST" -lt "$ww_first" ] && ww_first=$WADO_FIRST
 wado "$OR_WADO" || fail "WADO-RS from Orthanc failed ($WADO_PARTS parts)"
 wo_first=$WADO_FIRST wo_ms=$WADO_MS
 wado "$OR_WADO" || fail "WADO-RS from Orthanc failed"
