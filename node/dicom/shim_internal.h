@@ -131,11 +131,8 @@ void pm_dicom_edge_negotiate_contexts(T_ASC_Parameters *params);
 OFCondition pm_dicom_edge_store(pm_dicom_assoc &a, T_ASC_PresentationContextID pcid,
                                 T_DIMSE_C_StoreRQ *req);
 
-/* spool.cc: removes the spool files another process left in dir. */
-void pm_dicom_edge_clean_spool(const std::string &dir);
-
-/* spool.cc: cleans dir (pm_dicom_edge_clean_spool) and starts making empty spool files
- * ahead there. Never NULL (without its thread, every take is a new name). */
+/* spool.cc: removes the spool files another process left in dir, and starts making empty spool
+ * files ahead there. Never NULL (without its thread, every take is a new name). */
 pm_dicom_spool *pm_dicom_spool_start(const std::string &dir);
 
 /* spool.cc: the path a C-STORE's data set is written to: an empty file made ahead, or

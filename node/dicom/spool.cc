@@ -101,18 +101,48 @@ static void maker_main(pm_dicom_spool *sp)
     }
 }
 
+/* Spool files of another process (rx-<pid>-<n>.dcm): left by an earlier run that
+ * ended in the middle of a C-STORE, or made ahead and never used (the run lock says no
+ * other node uses this directory); their instances were never acknowledged. Those with
+ * data are counted in the log; the empty ones made ahead are no instance at all. Files
+ * of this process may belong to another server sharing the directory and are kept. */
+static void clean_spool(const std::string &dir)
+{
+    DIR *d = opendir(dir.c_str());
+    if (!d)
+        return;
+    unsigned removed = 0;
+    long self = (long)getpid();
+    for (struct dirent *e; (e = readdir(d));) {
+        long pid;
+        unsigned long seq;
+        char tail[8];
+        if (sscanf(e->d_name, "rx-%ld-%lu.%7s", &pid, &seq, tail) != 3 || strcmp(tail, "dcm") ||
+            pid == self)
+            continue;
+        struct stat st;
+        bool had_data = fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_size;
+        if (unlinkat(dirfd(d), e->d_name, 0) == 0 && had_data)
+            removed++;
+    }
+    closedir(d);
+    if (removed)
+        pm_info(LOG_MOD, "removed %u stale spool files of an earlier run from %s", removed,
+                dir.c_str());
+}
+
 pm_dicom_spool *pm_dicom_spool_start(const std::string &dir)
 {
     std::unique_ptr<pm_dicom_spool> sp(new pm_dicom_spool);
     sp->dir = dir;
     sp->ahead = dir + "/ahead";
-    pm_dicom_edge_clean_spool(dir);
+    clean_spool(dir);
     if (mkdir(sp->ahead.c_str(), 0700) != 0 && errno != EEXIST) {
         pm_warn(LOG_MOD, "cannot make %s: %s (each C-STORE makes its own spool file)",
                 sp->ahead.c_str(), strerror(errno));
         return sp.release();
     }
-    pm_dicom_edge_clean_spool(sp->ahead);
+    clean_spool(sp->ahead);
     try {
         sp->maker = std::thread(maker_main, sp.get());
     } catch (...) {
@@ -146,34 +176,4 @@ void pm_dicom_spool_stop(pm_dicom_spool *sp)
     for (const std::string &path : sp->ready)
         unlink(path.c_str());
     delete sp;
-}
-
-/* Spool files of another process (rx-<pid>-<n>.dcm): left by an earlier run that
- * ended in the middle of a C-STORE, or made ahead and never used (the run lock says no
- * other node uses this directory); their instances were never acknowledged. Those with
- * data are counted in the log; the empty ones made ahead are no instance at all. Files
- * of this process may belong to another server sharing the directory and are kept. */
-void pm_dicom_edge_clean_spool(const std::string &dir)
-{
-    DIR *d = opendir(dir.c_str());
-    if (!d)
-        return;
-    unsigned removed = 0;
-    long self = (long)getpid();
-    for (struct dirent *e; (e = readdir(d));) {
-        long pid;
-        unsigned long seq;
-        char tail[8];
-        if (sscanf(e->d_name, "rx-%ld-%lu.%7s", &pid, &seq, tail) != 3 || strcmp(tail, "dcm") ||
-            pid == self)
-            continue;
-        struct stat st;
-        bool had_data = fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_size;
-        if (unlinkat(dirfd(d), e->d_name, 0) == 0 && had_data)
-            removed++;
-    }
-    closedir(d);
-    if (removed)
-        pm_info(LOG_MOD, "removed %u stale spool files of an earlier run from %s", removed,
-                dir.c_str());
 }
