@@ -181,22 +181,24 @@ get_from() # AE PORT: C-GET of the CT into a fresh directory; FIRST_MS, WHOLE_MS
         awk -v t0="$t0" '{printf "%.0f", ($1 * 1e9 - t0) / 1e6}')
     rm -rf "$out"
 }
-best_get() # AE PORT: the better of two C-GETs (a warm figure, on either side)
-{
-    get_from "$@" || return 1
-    local first=$FIRST_MS whole=$WHOLE_MS
-    get_from "$@" || return 1
-    [ "$first" -lt "$FIRST_MS" ] && FIRST_MS=$first
-    [ "$whole" -lt "$WHOLE_MS" ] && WHOLE_MS=$whole
+best_of_two() # FIRST_VAR TOTAL_VAR CMD...: runs CMD twice (a warm figure, on either side),
+{              # leaving the lesser of each of its two times in the variables it sets
+    local first_var=$1 total_var=$2 first total
+    shift 2
+    "$@" || return 1
+    first=${!first_var} total=${!total_var}
+    "$@" || return 1
+    [ "$first" -lt "${!first_var}" ] && printf -v "$first_var" %s "$first"
+    [ "$total" -lt "${!total_var}" ] && printf -v "$total_var" %s "$total"
     return 0
 }
 if want get; then
 get_from PACSMESH "${NODE_DICOM_PORT[B]}" || fail "cold C-GET through B failed"
 cold_first=$FIRST_MS cold_whole=$WHOLE_MS
 [ "$(study_field $B "$BIG" cached)" = true ] || fail "the CT is not cached at B after the C-GET"
-best_get PACSMESH "${NODE_DICOM_PORT[B]}" || fail "warm C-GET through B failed"
+best_of_two FIRST_MS WHOLE_MS get_from PACSMESH "${NODE_DICOM_PORT[B]}" || fail "warm C-GET through B failed"
 warm_first=$FIRST_MS warm_whole=$WHOLE_MS
-best_get ORTHANC "$OPORT" || fail "C-GET from Orthanc failed"
+best_of_two FIRST_MS WHOLE_MS get_from ORTHANC "$OPORT" || fail "C-GET from Orthanc failed"
 or_first=$FIRST_MS or_whole=$WHOLE_MS
 result "C-GET CT via B, cold: first instance (ms)" "$cold_first" "$or_first" \
     "$(ratio $or_first $cold_first)" "target >= 0.5 (within 2x)"
@@ -215,15 +217,6 @@ wado() # URL [USER:PASSWORD]: WADO_FIRST WADO_MS WADO_PARTS
         return 1
     [ "$WADO_PARTS" = 300 ]
 }
-best_wado() # URL [USER:PASSWORD]: the better of two (a warm figure, on either side)
-{
-    wado "$@" || return 1
-    local first=$WADO_FIRST ms=$WADO_MS
-    wado "$@" || return 1
-    [ "$first" -lt "$WADO_FIRST" ] && WADO_FIRST=$first
-    [ "$ms" -lt "$WADO_MS" ] && WADO_MS=$ms
-    return 0
-}
 PM_WADO="http://127.0.0.1:${NODE_HTTP_PORT[C]}/dicom-web/studies/$BIG"
 OR_WADO="http://127.0.0.1:$OHTTP/dicom-web/studies/$BIG"
 if want wado; then
@@ -233,9 +226,9 @@ curl -sf -o /dev/null -u bench:bench-password "http://127.0.0.1:${NODE_HTTP_PORT
     fail "QIDO-RS at C failed"
 wado "$PM_WADO" bench:bench-password || fail "cold WADO-RS at C failed ($WADO_PARTS parts)"
 wc_first=$WADO_FIRST wc_ms=$WADO_MS
-best_wado "$PM_WADO" bench:bench-password || fail "warm WADO-RS at C failed"
+best_of_two WADO_FIRST WADO_MS wado "$PM_WADO" bench:bench-password || fail "warm WADO-RS at C failed"
 ww_first=$WADO_FIRST ww_ms=$WADO_MS
-best_wado "$OR_WADO" || fail "WADO-RS from Orthanc failed ($WADO_PARTS parts)"
+best_of_two WADO_FIRST WADO_MS wado "$OR_WADO" || fail "WADO-RS from Orthanc failed ($WADO_PARTS parts)"
 wo_first=$WADO_FIRST wo_ms=$WADO_MS
 result "WADO-RS CT at C, cold: first instance (ms)" "$wc_first" "$wo_first" \
     "$(ratio $wo_first $wc_first)" "target >= 0.5 (within 2x)"
